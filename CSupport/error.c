@@ -1,0 +1,65 @@
+/* Error plumbing: every failure crosses the ABI as a status plus a message buffer. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/err.h>
+
+static void vset(cs_error *err, int32_t status, int64_t lib_code, const char *fmt, va_list ap) {
+    if (!err) return;
+    err->status = status;
+    err->lib_code = lib_code;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
+int32_t cs_fail(cs_error *err, int32_t status, int64_t lib_code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, status, lib_code, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+int32_t cs_fail_errno(cs_error *err, int saved_errno, const char *fmt, ...) {
+    int32_t status = (saved_errno == ENOSPC || saved_errno == EDQUOT) ? CS_ERR_NOSPC : CS_ERR_IO;
+    if (!err) return status;
+    va_list ap;
+    va_start(ap, fmt);
+    vset(err, status, saved_errno, fmt, ap);
+    va_end(ap);
+    size_t used = strlen(err->message);
+    snprintf(err->message + used, sizeof err->message - used, ": %s", strerror(saved_errno));
+    return status;
+}
+
+int32_t cs_fail_openssl(cs_error *err, const char *what) {
+    unsigned long code = ERR_get_error();
+    char text[256] = "unknown error";
+    if (code) ERR_error_string_n(code, text, sizeof text);
+    ERR_clear_error();
+    return cs_fail(err, CS_ERR_CRYPTO, (int64_t)code, "%s failed: %s", what, text);
+}
+
+int cs_write_all(int fd, const void *buf, size_t len) {
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+long cs_read_some(int fd, void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n < 0 && errno == EINTR) continue;
+        return (long)n;
+    }
+}

@@ -1,0 +1,262 @@
+/*
+ * csupport.h: the one narrow ABI between laju-backup's Swift code and the C libraries it uses
+ * (SQLite, zlib, OpenSSL's libcrypto, libcurl).
+ *
+ * Rules that keep this boundary small and safe to call from Swift:
+ *   - only <stddef.h> and <stdint.h> are included, so no system type leaks into Swift;
+ *   - every symbol is prefixed cs_; handles are opaque; buffers are `const void *` / `void *`;
+ *   - every fallible call returns a cs_status and fills a caller-owned cs_error with the library's
+ *     own code and message, so Swift can build a typed error without calling back into C;
+ *   - no variadic function crosses the boundary (Swift cannot call them).
+ */
+#ifndef CSUPPORT_H
+#define CSUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Status and errors
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Status codes returned by every fallible cs_ call. Plain integers (not an enum) so that the
+ * values are stable across compilers and import into Swift as Int32 constants. */
+#define CS_OK            0
+#define CS_ERR_ARG       1  /* a caller bug: bad argument */
+#define CS_ERR_IO        2  /* read/write/open failed; lib_code holds errno */
+#define CS_ERR_NOSPC     3  /* ENOSPC or EDQUOT while writing */
+#define CS_ERR_SQLITE    4  /* lib_code holds the extended SQLite result code */
+#define CS_ERR_NOTDB     5  /* the file is not a SQLite database */
+#define CS_ERR_BUSY      6  /* the database stayed locked for longer than allowed */
+#define CS_ERR_ZLIB      7  /* the gzip stream is corrupt or truncated; lib_code holds zlib's code */
+#define CS_ERR_CRYPTO    8  /* an OpenSSL call failed; lib_code holds ERR_get_error() */
+#define CS_ERR_AUTH      9  /* the AES-GCM tag did not verify */
+#define CS_ERR_CURL     10  /* a transfer failed; lib_code holds the CURLcode */
+#define CS_ERR_NOMEM    11
+#define CS_ERR_CANCELLED 12 /* a progress callback asked to stop */
+
+/* SQLite step results, re-exported because the SQLite macros are not visible to Swift. */
+#define CS_ROW          100
+#define CS_DONE         101
+
+#define CS_MESSAGE_MAX  512
+
+/* Filled by a failing call. `message` is NUL-terminated, human-readable, and never contains key
+ * material or credentials (nothing secret is ever passed to a formatting call). */
+typedef struct cs_error {
+    int32_t status;
+    int64_t lib_code;
+    char message[CS_MESSAGE_MAX];
+} cs_error;
+
+/* Called during long operations. Return 0 to go on, non-zero to cancel (CS_ERR_CANCELLED). */
+typedef int32_t (*cs_progress_fn)(void *ctx, int64_t done, int64_t total);
+
+/* ------------------------------------------------------------------------------------------------
+ * Randomness and digests (OpenSSL EVP)
+ * ---------------------------------------------------------------------------------------------- */
+
+#define CS_DIGEST_MD5    1
+#define CS_DIGEST_SHA256 2
+
+typedef struct cs_digest cs_digest;
+
+/* Fills `out` with `len` bytes from OpenSSL's CSPRNG (RAND_bytes). */
+int32_t cs_random_bytes(void *out, size_t len, cs_error *err);
+
+cs_digest *cs_digest_new(int32_t algorithm);
+int32_t cs_digest_update(cs_digest *d, const void *data, size_t len);
+/* Writes the digest into `out` (16 bytes for MD5, 32 for SHA-256); returns its length, or -1. */
+int32_t cs_digest_final(cs_digest *d, void *out, size_t out_cap);
+void cs_digest_free(cs_digest *d);
+
+/* Digest of a byte range of an open file (length -1: to the end), without loading it in memory.
+ * Used for Content-MD5 / x-amz-content-sha256 of multipart parts and for checking objects. */
+int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_t length,
+                           void *out, size_t out_cap, cs_error *err);
+
+/* HMAC-SHA256 (the SigV4 signing primitive). `out` receives 32 bytes. */
+int32_t cs_hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len,
+                       void *out, cs_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * AES-256-GCM, one shot (EVP). For small buffers and for the test vectors; objects use the
+ * streaming envelope below.
+ * ---------------------------------------------------------------------------------------------- */
+
+int32_t cs_aes256gcm_encrypt(const void *key32, const void *iv, size_t iv_len,
+                             const void *aad, size_t aad_len,
+                             const void *plain, size_t len, void *cipher_out,
+                             void *tag_out, size_t tag_len, cs_error *err);
+
+/* Returns CS_ERR_AUTH when the tag does not verify; `plain_out` must then be discarded. */
+int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len,
+                             const void *aad, size_t aad_len,
+                             const void *cipher, size_t len, void *plain_out,
+                             const void *tag, size_t tag_len, cs_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * The Laju envelope: gzip (zlib) then AES-256-GCM (12-byte IV, 16-byte tag, no AAD, tag not
+ * appended), streamed file to file in bounded memory, with the MD5 of the object bytes computed in
+ * the same pass.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct cs_seal_result {
+    uint8_t tag[16];
+    uint8_t md5[16];        /* MD5 of the ciphertext, i.e. of the object as stored */
+    int64_t plain_bytes;
+    int64_t object_bytes;   /* ciphertext length = gzip length */
+} cs_seal_result;
+
+/* Seals `in_path` into a new file `out_path` (created exclusively, mode 0600). On failure
+ * `out_path` is removed. `level` is the zlib level 0..9 (-1: zlib's default). */
+int32_t cs_seal_file(const char *in_path, const char *out_path,
+                     const void *key32, const void *iv12, int32_t level,
+                     cs_progress_fn progress, void *ctx,
+                     cs_seal_result *result, cs_error *err);
+
+typedef struct cs_open_result {
+    uint8_t md5[16];        /* MD5 of the object bytes read */
+    int64_t object_bytes;
+    int64_t plain_bytes;
+} cs_open_result;
+
+/* Opens an object: decrypts and gunzips `in_path` into a new file `out_path` (created exclusively,
+ * mode 0600). Returns CS_ERR_AUTH when the tag does not verify (wrong key, wrong IV/tag, tampered
+ * or truncated object), CS_ERR_ZLIB when an authentic object holds a broken gzip stream. On any
+ * failure `out_path` is removed, so unauthenticated plaintext never outlives the call. */
+int32_t cs_open_file(const char *in_path, const char *out_path,
+                     const void *key32, const void *iv12, const void *tag16,
+                     cs_progress_fn progress, void *ctx,
+                     cs_open_result *result, cs_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * Files
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Copies `src` into a new file `dst` (created exclusively, mode 0600) with copy_file_range when
+ * the kernel can, and fsyncs it. On failure `dst` is removed. */
+int32_t cs_file_copy(const char *src, const char *dst, cs_progress_fn progress, void *ctx,
+                     cs_error *err);
+
+/* fsync(2) of a file or directory by path: makes a rename durable. */
+int32_t cs_fsync_path(const char *path, cs_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * SQLite: online snapshot and a minimal statement API for the catalog
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct cs_snapshot_result {
+    int64_t pages;
+    int64_t page_size;
+    int32_t attempts;       /* 1 unless the source stayed busy and the copy was retried */
+} cs_snapshot_result;
+
+/* Consistent copy of the live database `src_path` into a new database `dst_path` with the
+ * sqlite3_backup API, all pages in one step (one read transaction, so concurrent writers cannot
+ * make it restart forever). The source is opened read-only: a wrong path is an error, never a new
+ * empty database. Busy sources are retried for up to `busy_timeout_ms`. */
+int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_timeout_ms,
+                    cs_snapshot_result *result, cs_error *err);
+
+typedef struct cs_db cs_db;
+typedef struct cs_stmt cs_stmt;
+
+#define CS_OPEN_READONLY  1
+#define CS_OPEN_READWRITE 2
+#define CS_OPEN_CREATE    4
+/* Read a file nobody else uses, without locks or side files (-wal/-shm): the restore candidate. */
+#define CS_OPEN_IMMUTABLE 8
+
+#define CS_TYPE_INTEGER 1
+#define CS_TYPE_FLOAT   2
+#define CS_TYPE_TEXT    3
+#define CS_TYPE_BLOB    4
+#define CS_TYPE_NULL    5
+
+int32_t cs_db_open(const char *path, int32_t flags, int32_t busy_timeout_ms, cs_db **out,
+                   cs_error *err);
+void cs_db_close(cs_db *db);
+/* Runs one or more statements that return no rows of interest. */
+int32_t cs_db_exec(cs_db *db, const char *sql, cs_error *err);
+int64_t cs_db_changes(cs_db *db);
+
+int32_t cs_stmt_prepare(cs_db *db, const char *sql, cs_stmt **out, cs_error *err);
+int32_t cs_stmt_bind_text(cs_stmt *st, int32_t index, const char *utf8, cs_error *err);
+int32_t cs_stmt_bind_int64(cs_stmt *st, int32_t index, int64_t value, cs_error *err);
+int32_t cs_stmt_bind_null(cs_stmt *st, int32_t index, cs_error *err);
+/* Returns CS_ROW, CS_DONE, or an error status. */
+int32_t cs_stmt_step(cs_stmt *st, cs_error *err);
+int32_t cs_stmt_reset(cs_stmt *st);
+int32_t cs_stmt_column_count(cs_stmt *st);
+int32_t cs_stmt_column_type(cs_stmt *st, int32_t index);
+const char *cs_stmt_column_name(cs_stmt *st, int32_t index);
+int64_t cs_stmt_column_int64(cs_stmt *st, int32_t index);
+double cs_stmt_column_double(cs_stmt *st, int32_t index);
+/* Valid until the next step/reset/finalize. NULL for SQL NULL. */
+const char *cs_stmt_column_text(cs_stmt *st, int32_t index);
+void cs_stmt_finalize(cs_stmt *st);
+
+/* The SQLite library version string, for --version and bug reports. */
+const char *cs_sqlite_version(void);
+
+/* ------------------------------------------------------------------------------------------------
+ * HTTP (libcurl): one request per call, no variadic curl_easy_setopt reaching Swift.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct cs_http cs_http;   /* one reusable easy handle: keeps connections alive */
+
+typedef struct cs_http_request {
+    const char *method;               /* "GET", "PUT", "HEAD", "POST", "DELETE" */
+    const char *url;
+    const char *const *headers;       /* "Name: value" strings */
+    size_t header_count;
+    /* Body, either from memory ... */
+    const void *body;
+    size_t body_length;
+    /* ... or, when body_fd >= 0, `body_fd_length` bytes of an open file from `body_fd_offset`. */
+    int32_t body_fd;
+    int64_t body_fd_offset;
+    int64_t body_fd_length;
+    /* Response body: when response_fd >= 0 and the status is 2xx it is written to that fd;
+     * otherwise (and always for error statuses) up to response_buffer_cap bytes are kept in
+     * memory for the caller to read with cs_http_response_body. */
+    int32_t response_fd;
+    size_t response_buffer_cap;
+    int32_t connect_timeout_s;        /* 0: default 15 */
+    int32_t low_speed_time_s;         /* abort when under low_speed_limit B/s for this long; 0: 60 */
+    int32_t low_speed_limit;          /* 0: 1 byte/s */
+    int32_t total_timeout_s;          /* 0: none */
+    cs_progress_fn progress;          /* optional */
+    void *progress_ctx;
+} cs_http_request;
+
+typedef struct cs_http_result {
+    int32_t status;                   /* HTTP status, 0 when no response was received */
+    int64_t bytes_received;           /* body bytes received (written to fd or buffered) */
+    int64_t bytes_sent;
+    double total_seconds;
+} cs_http_result;
+
+cs_http *cs_http_new(void);
+void cs_http_free(cs_http *h);
+/* Performs one request. A transport failure returns CS_ERR_CURL (lib_code = CURLcode, message =
+ * curl's error buffer); an HTTP error status is NOT a failure here: check result->status. */
+int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *result,
+                        cs_error *err);
+/* Response headers of the last request, as "Name: value" lines joined by "\n" (lowercase names). */
+const char *cs_http_response_headers(cs_http *h);
+/* In-memory response body of the last request and its length. */
+const void *cs_http_response_body(cs_http *h, size_t *length);
+/* libcurl's version string. */
+const char *cs_http_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CSUPPORT_H */

@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The C target is the only code that includes sqlite3.h, zlib.h, openssl/*.h and curl/curl.h.
+// Swift sees it through one narrow header, CSupport/include/csupport.h.
+let package = Package(
+    name: "laju-backup",
+    products: [
+        .executable(name: "laju-backup", targets: ["laju-backup"]),
+    ],
+    dependencies: [
+        // Pinned exactly: git ignores Package.resolved on our machines.
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CSupport",
+            path: "CSupport",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [
+                .linkedLibrary("sqlite3"),
+                .linkedLibrary("crypto"),  // EVP lives in libcrypto; libssl would be a useless dependency
+                .linkedLibrary("z"),
+                .linkedLibrary("curl"),
+            ]
+        ),
+        .target(
+            name: "LajuBackup",
+            dependencies: ["CSupport"],
+            path: "Sources/LajuBackup"
+        ),
+        .executableTarget(
+            name: "laju-backup",
+            dependencies: [
+                "LajuBackup",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/laju-backup"
+        ),
+        .testTarget(
+            name: "LajuBackupTests",
+            dependencies: ["LajuBackup", "CSupport"],
+            path: "Tests/LajuBackupTests",
+            resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["laju-backup"],
+            path: "Tests/EndToEndTests",
+            exclude: ["Resources"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

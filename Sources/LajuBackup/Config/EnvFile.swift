@@ -1,0 +1,84 @@
+/// Reads dotenv-style files (`KEY=value`), as Laju apps keep their settings in `.env`.
+///
+/// Accepted: blank lines, `# comments`, an optional `export ` prefix, values in single quotes
+/// (literal), double quotes (`\n`, `\"`, `\\` escapes) or bare (trimmed, ` #` starts a comment).
+public enum EnvFile {
+    public static func parse(_ text: String, source: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            line = line.drop(while: { $0 == " " || $0 == "\t" })
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = line.dropFirst(7).drop(while: { $0 == " " }) }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw LajuError(.usage, "\(source):\(n + 1): expected NAME=value")
+            }
+            let name = line[..<eq].trimmingCharacters(in: " \t")
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw LajuError(.usage, "\(source):\(n + 1): invalid variable name")
+            }
+            var value = line[line.index(after: eq)...].drop(while: { $0 == " " || $0 == "\t" })
+            if let q = value.first, q == "\"" || q == "'" {
+                value = value.dropFirst()
+                guard let end = value.firstIndex(of: q) else {
+                    throw LajuError(.usage, "\(source):\(n + 1): unterminated quoted value for \(name)")
+                }
+                out[name] = q == "\"" ? unescape(value[..<end]) : String(value[..<end])
+            } else {
+                if let hash = commentStart(value) { value = value[..<hash] }
+                out[name] = value.trimmingCharacters(in: " \t")
+            }
+        }
+        return out
+    }
+
+    /// `\n`, `\t`, `\"` and `\\` inside double quotes.
+    static func unescape(_ s: Substring) -> String {
+        var out = ""
+        var escaped = false
+        for c in s {
+            if escaped {
+                switch c {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: out.append(c)
+                }
+                escaped = false
+            } else if c == "\\" {
+                escaped = true
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Where ` #` (or a tab and `#`) starts a trailing comment in a bare value.
+    static func commentStart(_ s: Substring) -> Substring.Index? {
+        var prev: Character = "x"
+        for i in s.indices {
+            if s[i] == "#" && (prev == " " || prev == "\t") { return i }
+            prev = s[i]
+        }
+        return nil
+    }
+
+    public static func load(path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, F_OK) == 0 ? "permission denied" : "no such file"
+            throw LajuError(.usage, "cannot read env file \(path): \(reason)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), source: path)
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
+        while let l = s.last, chars.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,51 @@
+/// Layered settings lookup. Precedence, highest first:
+/// command-line flags (applied by the caller) > process environment > `--env-file` files (later
+/// ones win) > `./.env` > `/etc/laju-backup/laju-backup.env`.
+public struct Environment: Sendable {
+    public static let systemFile = "/etc/laju-backup/laju-backup.env"
+    public static let localFile = ".env"
+
+    /// Highest precedence first.
+    public private(set) var layers: [(source: String, values: [String: String])]
+
+    public init(layers: [(source: String, values: [String: String])]) { self.layers = layers }
+
+    /// Builds the standard layering. Missing default files are skipped; an unreadable or
+    /// malformed one is an error, so a misconfiguration is never silently ignored.
+    public static func load(envFiles: [String], process: [String: String] = ProcessInfo.processInfo.environment,
+                            systemFile: String = Environment.systemFile,
+                            localFile: String = Environment.localFile) throws -> Environment {
+        var layers: [(String, [String: String])] = [("environment", process)]
+        for f in envFiles.reversed() { layers.append((f, try EnvFile.load(path: f))) }
+        for f in [localFile, systemFile] where access(f, F_OK) == 0 {
+            layers.append((f, try EnvFile.load(path: f)))
+        }
+        return Environment(layers: layers.map { (source: $0.0, values: $0.1) })
+    }
+
+    /// The value of `name`, empty strings counting as unset (as dotenv users expect).
+    public subscript(name: String) -> String? {
+        for layer in layers {
+            if let v = layer.values[name], !v.isEmpty { return v }
+        }
+        return nil
+    }
+
+    /// The first of several names that is set.
+    public func first(_ names: String...) -> String? {
+        for n in names { if let v = self[n] { return v } }
+        return nil
+    }
+
+    /// Where `name` came from, for `config` output and error messages.
+    public func source(of name: String) -> String? {
+        layers.first { ($0.values[name].map { !$0.isEmpty }) ?? false }?.source
+    }
+
+    /// A copy where `overrides` (command-line flags) win over everything.
+    public func overriding(_ overrides: [String: String]) -> Environment {
+        var copy = self
+        copy.layers.insert((source: "command line", values: overrides), at: 0)
+        return copy
+    }
+}

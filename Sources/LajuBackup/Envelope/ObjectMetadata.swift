@@ -1,0 +1,64 @@
+/// The user metadata stored with every object (S3 `x-amz-meta-*`, or the local store's
+/// side file). The first five names and values are the Laju format's and must not change;
+/// the rest are ours and the original ignores them.
+public struct ObjectMetadata: Equatable, Sendable {
+    public var iv: [UInt8]
+    public var tag: [UInt8]
+    /// MD5 hex of the object bytes.
+    public var checksum: String
+    public var keyFingerprint: String?
+    public var sourceName: String?
+    public var sourceBytes: Int64?
+    public var tool: String?
+
+    public init(iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
+                sourceName: String? = nil, sourceBytes: Int64? = nil, tool: String? = nil) {
+        self.iv = iv
+        self.tag = tag
+        self.checksum = checksum
+        self.keyFingerprint = keyFingerprint
+        self.sourceName = sourceName
+        self.sourceBytes = sourceBytes
+        self.tool = tool
+    }
+
+    /// Header-style pairs, lowercase names without the `x-amz-meta-` prefix.
+    public var pairs: [String: String] {
+        var m = [
+            "algo": "aes-256-gcm",
+            "iv": Data(iv).base64EncodedString(),
+            "tag": Data(tag).base64EncodedString(),
+            "comp": "gzip",
+            "checksum": checksum,
+        ]
+        m["key-fingerprint"] = keyFingerprint
+        m["source-name"] = sourceName
+        m["source-bytes"] = sourceBytes.map(String.init)
+        m["tool"] = tool
+        return m
+    }
+
+    /// Reads metadata written by us or by the original scripts. Names are case-insensitive.
+    public init(pairs raw: [String: String]) throws {
+        var m: [String: String] = [:]
+        for (k, v) in raw { m[k.lowercased()] = v }
+        if let algo = m["algo"], algo.lowercased() != "aes-256-gcm" {
+            throw LajuError(.integrity, "object uses encryption \(algo), not aes-256-gcm")
+        }
+        if let comp = m["comp"], comp.lowercased() != "gzip" {
+            throw LajuError(.integrity, "object uses compression \(comp), not gzip")
+        }
+        guard let ivText = m["iv"], let iv = Data(base64Encoded: ivText), iv.count == 12,
+              let tagText = m["tag"], let tag = Data(base64Encoded: tagText), tag.count == 16 else {
+            throw LajuError(.integrity, "object metadata lacks a valid iv/tag",
+                            hint: "it was not made by laju-backup or the Laju scripts")
+        }
+        self.iv = Array(iv)
+        self.tag = Array(tag)
+        self.checksum = m["checksum"]?.lowercased() ?? ""
+        self.keyFingerprint = m["key-fingerprint"]
+        self.sourceName = m["source-name"]
+        self.sourceBytes = m["source-bytes"].flatMap { Int64($0) }
+        self.tool = m["tool"]
+    }
+}

@@ -1,0 +1,114 @@
+/// One backup: check → lock → snapshot → seal → put → catalog row → clean up.
+///
+/// Everything that can be checked is checked before any temp file exists. The catalog row is
+/// written only after the store accepted the object; if the row cannot be written the object is
+/// deleted again, so neither side points at something the other lacks.
+public struct BackupJob {
+    public struct Outcome: Codable, Sendable {
+        public var key: String
+        public var id: String
+        public var database: String
+        public var store: String
+        public var databaseBytes: Int64
+        public var objectBytes: Int64
+        public var checksum: String
+        public var uploadedAt: Int64
+        public var snapshotSeconds: Double
+        public var sealSeconds: Double
+        public var uploadSeconds: Double
+        public var totalSeconds: Double
+    }
+
+    public var settings: Settings
+    public var lockWait: Double = 0
+    public var events: JobEventSink
+
+    public init(settings: Settings, lockWait: Double = 0, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.lockWait = lockWait
+        self.events = events
+    }
+
+    public func run() throws -> Outcome {
+        let started = monotonicSeconds()
+        let database = absolutePath(settings.databasePath)
+        // 1. Checks, cheapest first, before anything is written.
+        try Snapshot.checkSource(database)
+        let key = try settings.encryptionKey()
+        let level = try settings.compressionLevel()
+        let busy = try settings.busyTimeout()
+        let catalog = try Catalog(path: absolutePath(settings.catalogPath))
+        try catalog.requireTable()
+        let store = try settings.makeStore()
+        try store.checkAccess()
+
+        let base = settings.tempBase
+        let lock = try RunLock(directory: base, subject: database, wait: lockWait)
+        defer { withExtendedLifetime(lock) {} }
+        // A snapshot can be as large as the database plus its WAL; the sealed object at most as
+        // large again (incompressible data), and both exist together for a moment.
+        let sourceBytes = fileSize(database) + fileSize(database + "-wal")
+        try Workspace.checkFreeSpace(in: base, needed: sourceBytes * 2 + 16 << 20)
+        let ws = try Workspace(base: base, events: events)
+        defer { ws.remove() }
+
+        // 2. Snapshot.
+        let snapshotPath = ws.file("snapshot.db")
+        let (snap, snapSeconds) = try timedStep("snapshot", events: events) { _ in
+            try Snapshot.take(source: database, destination: snapshotPath, busyTimeoutMilliseconds: busy)
+        }
+        let snapBytes = fileSize(snapshotPath)
+        events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(snapBytes)), \(snap.pages) pages\(snap.attempts > 1 ? ", \(snap.attempts) attempts" : "")", seconds: snapSeconds))
+
+        // 3. Seal (gzip + AES-256-GCM + MD5 in one pass); the plaintext snapshot goes right after.
+        let objectPath = ws.file("object.db.gz.enc")
+        let (sealed, sealSeconds) = try timedStep("seal", events: events) { progress in
+            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, level: level, progress: progress)
+        }
+        unlink(snapshotPath)
+        events(.step(name: "seal", summary: "gzip -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
+
+        // 4. Put.
+        let dbName = database.lastPathComponentOf
+        let objectKey = "\(settings.prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased()).db.gz.enc"
+        let checksum = sealed.md5.hexString
+        let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
+                                      keyFingerprint: key.fingerprint, sourceName: dbName,
+                                      sourceBytes: snapBytes, tool: "laju-backup/\(LajuBackupVersion.string)")
+        let (_, putSeconds) = try timedStep("upload", events: events) { progress in
+            try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes, md5: sealed.md5,
+                          metadata: metadata.pairs, progress: progress)
+        }
+        events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Format.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
+
+        // 5. Catalog row, only now that the object is stored.
+        let uploadedAt = LocalTime.nowMilliseconds()
+        let record = BackupRecord(id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
+                                  fileSize: sealed.objectBytes, storage: store.storageLabel, checksum: checksum,
+                                  uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
+                                  encTag: Data(sealed.tag).base64EncodedString())
+        do {
+            try catalog.insert(record)
+        } catch {
+            // Keep bucket and catalog in step: an object without its row is removed again.
+            let removed = (try? store.delete(key: objectKey)) != nil
+            throw LajuError((error as? LajuError)?.kind ?? .catalog,
+                            "\(error) (the uploaded object was \(removed ? "removed again" : "left in the store: \(objectKey)"))")
+        }
+        events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
+        return Outcome(key: objectKey, id: record.id, database: database, store: store.displayName,
+                       databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
+                       uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
+                       uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+}
+
+/// Size of a file, 0 when absent.
+func fileSize(_ path: String) -> Int64 {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+}
+
+public enum LajuBackupVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,204 @@
+/// Restore and verify: find the backup (catalog, or the object's own metadata), check the key
+/// fingerprint and the MD5 before decrypting, decrypt + gunzip into a temp file beside the target,
+/// `PRAGMA integrity_check`, and only then rename into place. `verify` does all of it and throws
+/// the result away.
+public struct RestoreJob {
+    public enum Target: Sendable {
+        /// Keep the result at `path`, or when `path` is nil at
+        /// `directory/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
+        case file(path: String?, directory: String, force: Bool)
+        /// Check only.
+        case verifyOnly
+    }
+
+    public struct Outcome: Codable, Sendable {
+        public var key: String
+        public var output: String?
+        public var source: String
+        public var objectBytes: Int64
+        public var restoredBytes: Int64
+        public var uploadedAt: Int64?
+        public var downloadSeconds: Double
+        public var openSeconds: Double
+        public var checkSeconds: Double
+        public var totalSeconds: Double
+    }
+
+    public var settings: Settings
+    public var key: String?
+    public var events: JobEventSink
+
+    public init(settings: Settings, key: String?, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.key = key
+        self.events = events
+    }
+
+    /// What restore works from: the object's key, IV, tag and checksum.
+    struct Selection {
+        var key: String
+        var iv: [UInt8]?
+        var tag: [UInt8]?
+        var checksum: String?
+        var uploadedAt: Int64?
+        var source: String
+    }
+
+    /// The default output: `backups/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
+    public static func defaultFileName(uploadedAt: Int64?) -> String {
+        "restored-\(LocalTime.minuteStamp(epochMilliseconds: uploadedAt ?? LocalTime.nowMilliseconds())).db"
+    }
+
+    func select(store: ObjectStore) throws -> Selection {
+        var catalogError: LajuError?
+        var record: BackupRecord?
+        do {
+            let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+            try catalog.requireTable()
+            record = try key.map { try catalog.record(key: $0) } ?? catalog.latest()
+        } catch let e as LajuError {
+            catalogError = e
+        }
+        if let r = record {
+            let pair = r.ivAndTag
+            return Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
+                             uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)")
+        }
+        guard let key else {
+            if let catalogError {
+                throw LajuError(catalogError.kind, "cannot find the latest backup: \(catalogError.message)",
+                                hint: "pass --key KEY to restore from the object's own metadata (`laju-backup list --remote` shows the keys)")
+            }
+            throw LajuError(.storage, "the catalog lists no backup", hint: "run a backup first, or pass --key KEY", isNotFound: true)
+        }
+        if let catalogError { events(.warning("catalog not used (\(catalogError.message)); reading IV and tag from the object's metadata")) }
+        return Selection(key: key, source: "object metadata")
+    }
+
+    public func run(target: Target) throws -> Outcome {
+        let started = monotonicSeconds()
+        let encryptionKey = try settings.encryptionKey()
+        let store = try settings.makeStore()
+        var sel = try select(store: store)
+
+        // The object must exist; its metadata fills what the catalog lacks and lets us say
+        // "wrong key" before downloading anything.
+        let info = try store.head(key: sel.key)
+        var meta: ObjectMetadata?
+        do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
+            if sel.iv == nil { throw error }
+        }
+        if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
+        if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
+        guard let iv = sel.iv, let tag = sel.tag else {
+            throw LajuError(.integrity, "no IV/tag for \(sel.key) in the catalog or the object's metadata")
+        }
+        if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
+            throw LajuError(.integrity, "wrong encryption key: \(sel.key) was made with key fingerprint \(fp), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
+                            hint: "use the key that made this backup")
+        }
+
+        // Where the plaintext goes: a temp file beside the target (same filesystem, so the final
+        // rename is atomic), or inside a private workspace when only verifying.
+        var outputPath: String?
+        var tempDir: String
+        var force = false
+        var workspace: Workspace?
+        switch target {
+        case .file(let path, let directory, let f):
+            let out = absolutePath(path ?? "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))")
+            outputPath = out
+            force = f
+            tempDir = out.deletingLastPathComponent
+            try prepareOutputDirectory(tempDir)
+            if !force && access(out, F_OK) == 0 {
+                throw LajuError(.local, "\(out) already exists", hint: "pass --force to replace it, or choose --output")
+            }
+        case .verifyOnly:
+            workspace = try Workspace(base: settings.tempBase, events: events)
+            tempDir = workspace!.path
+        }
+        defer { workspace?.remove() }
+        try Workspace.checkFreeSpace(in: tempDir, needed: (meta?.sourceBytes ?? info.size * 4) + info.size)
+
+        // Download (or read in place from a local store).
+        var downloadWS: Workspace?
+        defer { downloadWS?.remove() }
+        var objectPath: String
+        var downloadSeconds = 0.0
+        if let local = store as? LocalStore {
+            objectPath = try local.path(sel.key)
+        } else {
+            downloadWS = try workspace ?? Workspace(base: settings.tempBase, events: events)
+            objectPath = downloadWS!.file("object.db.gz.enc")
+            (_, downloadSeconds) = try timedStep("download", events: events) { progress in
+                try store.get(key: sel.key, to: objectPath, progress: progress)
+            }
+            events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Format.bytes(info.size)) (\(Format.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
+        }
+
+        // MD5 before decrypting: a damaged object is named as such, not as a wrong key.
+        if let expected = sel.checksum {
+            let (actual, md5Seconds) = try timedStep("checksum", events: events) { _ in
+                try Digest.hash(.md5, filePath: objectPath).hexString
+            }
+            guard actual == expected else {
+                throw LajuError(.integrity, "backup \(sel.key) is damaged: MD5 \(actual) differs from the recorded \(expected) (truncated or altered object)",
+                                hint: "restore an older backup (`laju-backup list`)")
+            }
+            events(.step(name: "checksum", summary: "md5 \(actual) ok", seconds: md5Seconds))
+        } else {
+            events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone"))
+        }
+
+        let baseName = outputPath?.lastPathComponentOf ?? "verify.db"
+        let partial = "\(tempDir)/.\(baseName).\(try secureRandomBytes(4).hexString).partial"
+        var keepPartial = false
+        defer { if !keepPartial { unlink(partial); unlink(partial + "-journal"); unlink(partial + "-wal"); unlink(partial + "-shm") } }
+        let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
+            try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, progress: progress)
+        }
+        events(.step(name: "decrypt", summary: "tag ok, \(Format.bytes(opened.objectBytes)) -> \(Format.bytes(opened.plainBytes)) (\(Format.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
+
+        let (problems, checkSeconds) = try timedStep("integrity_check", events: events) { _ -> String? in
+            do {
+                let db = try Database(path: partial, mode: [.readOnly, .immutable])
+                return try db.integrityProblems()
+            } catch let e as CError {
+                return e.message
+            }
+        }
+        if let problems {
+            throw LajuError(.integrity, "restored database fails PRAGMA integrity_check: \(problems)",
+                            hint: "the backup was taken from a damaged database; try an older backup")
+        }
+        events(.step(name: "integrity_check", summary: "ok", seconds: checkSeconds))
+
+        if let out = outputPath {
+            if !force && access(out, F_OK) == 0 {
+                throw LajuError(.local, "\(out) appeared while restoring", hint: "pass --force to replace it")
+            }
+            guard rename(partial, out) == 0 else {
+                throw LajuError(.local, "cannot move the restored database to \(out): \(String(cString: strerror(errno)))")
+            }
+            keepPartial = true
+            // A stale -wal/-shm next to a replaced file would be applied to the new one.
+            if force { unlink(out + "-wal"); unlink(out + "-shm"); unlink(out + "-journal") }
+            _ = try? cFsyncDirectory(tempDir)
+        }
+        return Outcome(key: sel.key, output: outputPath, source: sel.source, objectBytes: opened.objectBytes,
+                       restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
+                       openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+
+    func prepareOutputDirectory(_ dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw LajuError(.local, "cannot create output directory \(dir)", hint: "check the path and its permissions")
+        }
+        guard access(dir, W_OK | X_OK) == 0 else {
+            throw LajuError(.local, "output directory \(dir) is not writable", hint: "choose another --output-dir or fix its permissions")
+        }
+    }
+}

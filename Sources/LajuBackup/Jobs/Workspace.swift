@@ -1,0 +1,96 @@
+/// A private temp directory (mode 0700) for one run, removed on every exit path; and the
+/// per-database lock that keeps two runs from overlapping.
+public final class Workspace {
+    public let path: String
+    static let namePrefix = "laju-backup."
+
+    /// Creates `<base>/laju-backup.<pid>.<random>` after removing what killed runs left behind.
+    public init(base: String, events: JobEventSink) throws {
+        var st = stat()
+        guard stat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw LajuError(.local, "temporary directory \(base) does not exist", hint: "create it or set BACKUP_TMPDIR")
+        }
+        Workspace.removeStale(in: base, events: events)
+        var template = Array("\(base)/\(Workspace.namePrefix)\(getpid()).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else {
+            throw LajuError(.local, "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
+                            hint: "set BACKUP_TMPDIR to a writable directory")
+        }
+        path = String(cString: template)   // mkdtemp creates it 0700
+    }
+
+    deinit { remove() }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Temp directories of runs whose process is gone (killed by cron, OOM, power loss).
+    static func removeStale(in base: String, events: JobEventSink) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: base) else { return }
+        for name in names where name.hasPrefix(namePrefix) {
+            let parts = name.dropFirst(namePrefix.count).split(separator: ".")
+            guard parts.count == 2, let pid = Int32(parts[0]), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: "\(base)/\(name)")
+                events(.warning("removed \(base)/\(name) left by an interrupted run (pid \(pid))"))
+            }
+        }
+    }
+
+    /// Fails with "need N, have M in DIR" when `base` has less than `needed` bytes free.
+    public static func checkFreeSpace(in base: String, needed: Int64) throws {
+        var s = statvfs()
+        guard statvfs(base, &s) == 0 else { return }
+        let have = Int64(s.f_bavail) * Int64(s.f_frsize)
+        if have < needed {
+            throw LajuError(.local, "not enough free space for temporary files: need \(Format.bytes(needed)), have \(Format.bytes(have)) in \(base)",
+                            hint: "free space or set BACKUP_TMPDIR to a larger disk")
+        }
+    }
+}
+
+/// An exclusive advisory lock (`flock`) on a file named after what it protects.
+public final class RunLock {
+    let fd: Int32
+    public let path: String
+
+    /// Takes the lock for `subject` (an absolute database path), waiting up to `wait` seconds.
+    public init(directory: String, subject: String, wait: Double) throws {
+        let name = Array(Digest.hash(.sha256, Array(subject.utf8)).prefix(8)).hexString
+        path = "\(directory)/laju-backup-\(name).lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LajuError(.local, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        let deadline = monotonicSeconds() + wait
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            if monotonicSeconds() >= deadline {
+                var buf = [UInt8](repeating: 0, count: 64)
+                let n = pread(fd, &buf, 63, 0)
+                let holder = n > 0 ? String(decoding: buf.prefix(n), as: UTF8.self).trimmingCharacters(in: " \n") : "?"
+                close(fd)
+                throw LajuError(.busy, "another laju-backup run (pid \(holder)) is already working on \(subject)",
+                                hint: "wait for it to finish, or pass --lock-wait SECONDS to queue behind it")
+            }
+            usleep(200_000)
+        }
+        _ = ftruncate(fd, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pwrite(fd, pid, pid.count, 0)
+    }
+
+    deinit {
+        _ = ftruncate(fd, 0)
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}
+
+/// Absolute form of a path, relative to the working directory.
+public func absolutePath(_ p: String) -> String {
+    if p.hasPrefix("/") { return p }
+    let cwd = FileManager.default.currentDirectoryPath
+    return p == "." ? cwd : "\(cwd)/\(p.hasPrefix("./") ? String(p.dropFirst(2)) : p)"
+}

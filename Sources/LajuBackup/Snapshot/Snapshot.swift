@@ -1,0 +1,56 @@
+internal import CSupport
+
+/// A consistent copy of a live SQLite database, taken with the online backup API
+/// ([`sqlite3_backup_step`](https://sqlite.org/c3ref/backup_finish.html)) via `cs_snapshot`.
+public enum Snapshot {
+    public struct Result: Sendable {
+        public let pages: Int64
+        public let pageSize: Int64
+        public let attempts: Int
+        public var bytes: Int64 { pages * pageSize }
+    }
+
+    /// The first 16 bytes of every SQLite 3 database file.
+    static let magic = Array("SQLite format 3\0".utf8)
+
+    /// Checks, without opening it through SQLite (which could create it), that `path` is an
+    /// existing regular file that starts like a SQLite database.
+    public static func checkSource(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw LajuError(.source, "database \(path) does not exist",
+                            hint: "check --database, BACKUP_DATABASE or DB_CONNECTION")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw LajuError(.source, "database \(path) is not a regular file")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LajuError(.source, "cannot read database \(path): \(String(cString: strerror(errno)))",
+                            hint: "run as a user that can read it")
+        }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = read(fd, &header, 16)
+        guard n == 16, header == magic else {
+            throw LajuError(.source, "\(path) is not a SQLite database (\(n == 0 ? "empty file" : "wrong header"))")
+        }
+    }
+
+    /// Copies `source` into a new database at `destination`.
+    public static func take(source: String, destination: String,
+                            busyTimeoutMilliseconds: Int32) throws -> Result {
+        var r = cs_snapshot_result()
+        do {
+            try cCall { cs_snapshot(source, destination, busyTimeoutMilliseconds, &r, $0) }
+        } catch {
+            switch error.status {
+            case .notADatabase: throw LajuError(.source, error.message)
+            case .busy: throw LajuError(.busy, error.message)
+            case .noSpace: throw LajuError(.local, error.message, hint: "free space in the temporary directory or set BACKUP_TMPDIR")
+            default: throw LajuError(.source, "snapshot failed: \(error.message)")
+            }
+        }
+        return Result(pages: r.pages, pageSize: r.page_size, attempts: Int(r.attempts))
+    }
+}

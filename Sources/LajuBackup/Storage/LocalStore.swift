@@ -1,0 +1,165 @@
+internal import CSupport
+
+/// A store in a local directory (`BACKUP_STORAGE=file:///dir`): each object is a file at
+/// `dir/<key>`, its metadata in `dir/<key>.meta.json` beside it, so restore by key works
+/// without the catalog. Writes go to a hidden temp name and are renamed into place after fsync.
+public final class LocalStore: ObjectStore {
+    public let root: String
+    static let metaSuffix = ".meta.json"
+    static let partialMarker = ".partial-"
+
+    public init(root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    public var displayName: String { "file://\(root)" }
+    public var storageLabel: String { "local" }
+
+    func path(_ key: String) throws -> String {
+        // Keys are ours or the catalog's; refuse anything that would escape the root.
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard !key.isEmpty, !key.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) else {
+            throw LajuError(.usage, "invalid object key \(key)")
+        }
+        return root + "/" + key
+    }
+
+    public func checkAccess() throws {
+        var st = stat()
+        guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw LajuError(.storage, "local store \(root) does not exist or is not a directory",
+                            hint: "create it (mkdir -p \(root)) or fix BACKUP_STORAGE")
+        }
+        guard access(root, W_OK | X_OK) == 0 else {
+            throw LajuError(.storage, "local store \(root) is not writable", hint: "fix its permissions")
+        }
+    }
+
+    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+                    progress: TransferProgress?) throws {
+        let target = try path(key)
+        let dir = target.deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw LajuError(.storage, "cannot create \(dir) in the local store: \(error)")
+        }
+        let nonce = try secureRandomBytes(6).hexString
+        let tmpObject = "\(dir)/.\(target.lastPathComponentOf)\(Self.partialMarker)\(nonce)"
+        let tmpMeta = tmpObject + Self.metaSuffix
+        defer { unlink(tmpObject); unlink(tmpMeta) }
+        let box = ProgressTrampoline(progress ?? { _, _ in true })
+        do {
+            try box.with { ctx in try cCall { cs_file_copy(file, tmpObject, ProgressTrampoline.callback, ctx, $0) } }
+            let copied = try Digest.hash(.md5, filePath: tmpObject)
+            guard copied == md5 else {
+                throw LajuError(.storage, "object copied into the local store does not match its checksum (disk or memory fault?)")
+            }
+            let json = try JSONSerializationLite.encode(metadata)
+            try writeDurably(json, to: tmpMeta)
+            // Metadata first: an object file is only ever visible with its metadata beside it.
+            guard rename(tmpMeta, target + Self.metaSuffix) == 0 else { throw posixError("cannot store metadata for \(key)") }
+            guard rename(tmpObject, target) == 0 else { throw posixError("cannot store \(key)") }
+            try cCall { cs_fsync_path(dir, $0) }
+        } catch let e as CError {
+            unlink(target + Self.metaSuffix)
+            throw LajuError(e.status == .noSpace ? .local : .storage, "local store: \(e.message)")
+        }
+    }
+
+    public func head(key: String) throws -> ObjectInfo {
+        let p = try path(key)
+        var st = stat()
+        guard stat(p, &st) == 0 else {
+            throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true)
+        }
+        var meta: [String: String] = [:]
+        if let data = FileManager.default.contents(atPath: p + Self.metaSuffix) {
+            meta = (try? JSONSerializationLite.decode(data)) ?? [:]
+        }
+        return ObjectInfo(key: key, size: Int64(st.st_size), lastModified: Double(st.st_mtim.tv_sec), metadata: meta)
+    }
+
+    public func get(key: String, to file: String, progress: TransferProgress?) throws {
+        let p = try path(key)
+        guard access(p, F_OK) == 0 else {
+            throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true)
+        }
+        let box = ProgressTrampoline(progress ?? { _, _ in true })
+        do {
+            try box.with { ctx in try cCall { cs_file_copy(p, file, ProgressTrampoline.callback, ctx, $0) } }
+        } catch let error as CError {
+            throw LajuError(error.status == .noSpace ? .local : .storage, "reading \(key) from the local store: \(error.message)")
+        }
+    }
+
+    @discardableResult
+    public func delete(key: String) throws -> Bool {
+        let p = try path(key)
+        if unlink(p) != 0 {
+            if errno == ENOENT { unlink(p + Self.metaSuffix); return false }
+            throw posixError("cannot delete \(key)")
+        }
+        unlink(p + Self.metaSuffix)
+        return true
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        let paths: [String]
+        do { paths = try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
+            throw LajuError(.storage, "cannot list \(displayName): \(error)")
+        }
+        var out: [ObjectInfo] = []
+        for rel in paths {
+            let name = rel.lastPathComponentOf
+            guard rel.hasPrefix(prefix), !name.hasSuffix(Self.metaSuffix), !name.hasPrefix(".") else { continue }
+            var st = stat()
+            guard stat(root + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            out.append(ObjectInfo(key: rel, size: Int64(st.st_size), lastModified: Double(st.st_mtim.tv_sec)))
+        }
+        return out.sorted { $0.key < $1.key }
+    }
+
+    private func posixError(_ what: String) -> LajuError {
+        let e = errno
+        return LajuError(e == ENOSPC ? .local : .storage, "\(what): \(String(cString: strerror(e)))")
+    }
+
+    private func writeDurably(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw posixError("cannot create \(path)") }
+        defer { close(fd) }
+        let ok = data.withUnsafeBytes { buf -> Bool in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return fsync(fd) == 0
+        }
+        guard ok else { throw posixError("cannot write \(path)") }
+    }
+}
+
+/// Path helpers without NSString (not in FoundationEssentials).
+extension String {
+    var lastPathComponentOf: String { split(separator: "/").last.map(String.init) ?? self }
+    var deletingLastPathComponent: String {
+        guard let i = lastIndex(of: "/") else { return "." }
+        return i == startIndex ? "/" : String(self[..<i])
+    }
+}
+
+/// `[String: String]` to and from JSON with JSONEncoder (JSONSerialization is not in
+/// FoundationEssentials). Keys sorted so files are stable.
+enum JSONSerializationLite {
+    static func encode(_ dict: [String: String]) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try enc.encode(dict)
+    }
+    static func decode(_ data: Data) throws -> [String: String] {
+        try JSONDecoder().decode([String: String].self, from: data)
+    }
+}

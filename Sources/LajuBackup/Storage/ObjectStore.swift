@@ -1,0 +1,45 @@
+/// What a store knows about one object.
+public struct ObjectInfo: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    /// Seconds since the epoch, when the store reports it.
+    public var lastModified: Double?
+    /// User metadata, lowercase names without any `x-amz-meta-` prefix. Empty from `list`.
+    public var metadata: [String: String]
+
+    public init(key: String, size: Int64, lastModified: Double? = nil, metadata: [String: String] = [:]) {
+        self.key = key
+        self.size = size
+        self.lastModified = lastModified
+        self.metadata = metadata
+    }
+}
+
+/// Progress callback for transfers: (bytes done, total bytes); return false to cancel.
+public typealias TransferProgress = (Int64, Int64) -> Bool
+
+/// Where backups are kept. Implementations: `LocalStore` (a directory), `S3Store`.
+///
+/// Every method throws `LajuError`; a missing object is reported with `isNotFound == true`.
+/// `put` is all-or-nothing: when it throws, nothing is visible under `key` (multipart uploads
+/// are aborted, partial files removed), so the catalog never points at a half-stored object.
+public protocol ObjectStore: AnyObject {
+    /// Shown to users, never containing secrets (e.g. `file:///srv/backups`, `s3://bucket at https://host`).
+    var displayName: String { get }
+    /// The catalog's `storage` column value for objects in this store (`s3` for S3, as the original).
+    var storageLabel: String { get }
+    /// Cheap preflight, before any temp file exists: the store is reachable and accepts writes.
+    func checkAccess() throws
+    /// Stores `size` bytes of `file` under `key`; `md5` is the object's MD5 (Content-MD5).
+    func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+             progress: TransferProgress?) throws
+    /// Size and metadata of `key`.
+    func head(key: String) throws -> ObjectInfo
+    /// Downloads `key` into the new file `file`. On failure `file` does not exist.
+    func get(key: String, to file: String, progress: TransferProgress?) throws
+    /// Deletes `key`. Deleting an object that does not exist succeeds (returns false).
+    @discardableResult
+    func delete(key: String) throws -> Bool
+    /// Every object whose key starts with `prefix`, in key order.
+    func list(prefix: String) throws -> [ObjectInfo]
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import LajuBackup
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List backups: the catalog's (newest first) or, with --remote, what the store holds.",
+        discussion: "With --remote, objects under the prefix that the catalog does not know are marked `orphan`."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Flag(help: "Include rows that retention marked deleted.")
+    var all = false
+
+    @Flag(help: "List the objects in the store under the prefix instead of the catalog rows.")
+    var remote = false
+
+    struct RemoteEntry: Encodable {
+        var key: String
+        var size: Int64
+        var lastModified: Double?
+        var inCatalog: Bool
+    }
+
+    func run() throws {
+        let out = common.output()
+        let settings = try common.settings()
+        if remote {
+            let store = try settings.makeStore()
+            let objects = try store.list(prefix: settings.prefix)
+            var known = Set<String>()
+            var catalogReadable = true
+            do {
+                let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+                known = Set(try catalog.all(includeDeleted: true).map(\.key))
+            } catch {
+                catalogReadable = false
+                out.warn("catalog not readable, orphans cannot be marked: \(error)")
+            }
+            let entries = objects.sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
+                .map { RemoteEntry(key: $0.key, size: $0.size, lastModified: $0.lastModified, inCatalog: known.contains($0.key)) }
+            if common.json { out.printJSON(entries); return }
+            print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
+                [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0 * 1000)) } ?? "-",
+                 Format.bytes($0.size), catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
+            }))
+            print("\(entries.count) object(s) in \(store.displayName) under \(settings.prefix)")
+            return
+        }
+        let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+        try catalog.requireTable()
+        let rows = try catalog.all(includeDeleted: all)
+        if common.json { out.printJSON(rows); return }
+        print(Table.render(header: ["UPLOADED", "SIZE", "STATE", "KEY"], rows: rows.map {
+            [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Format.bytes($0.fileSize),
+             $0.deletedAt == nil ? "active" : "deleted", $0.key]
+        }))
+        print("\(rows.count) backup(s) in \(catalog.path)")
+    }
+}
+
+/// A plain text table for terminals and logs.
+enum Table {
+    static func render(header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count)
+            }.joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}

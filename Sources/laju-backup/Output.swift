@@ -1,0 +1,77 @@
+import LajuBackup
+
+/// How results reach people and cron logs: one timestamped line per step on stderr, a live
+/// progress line when stderr is a terminal, and JSON on stdout with --json.
+final class Output {
+    let json: Bool
+    let quiet: Bool
+    let isTerminal = isatty(2) == 1
+    private var progressShown = false
+
+    init(json: Bool, quiet: Bool) {
+        self.json = json
+        self.quiet = quiet
+    }
+
+    static func writeError(_ text: String) {
+        var t = text
+        if !t.hasSuffix("\n") { t += "\n" }
+        fputs(t, stderr)
+    }
+
+    static func line(_ level: String?, _ text: String) -> String {
+        let stamp = LocalTime.logStamp(epochSeconds: Double(LocalTime.nowMilliseconds()) / 1000)
+        return "\(stamp) laju-backup[\(getpid())]: \(level.map { "\($0): " } ?? "")\(text)\n"
+    }
+
+    /// The one line every failure ends with.
+    static func failure(_ error: LajuError) {
+        writeError(line("error", error.description))
+    }
+
+    func log(_ text: String) {
+        guard !quiet else { return }
+        clearProgress()
+        fputs(Output.line(nil, text), stderr)
+    }
+
+    func warn(_ text: String) {
+        clearProgress()
+        fputs(Output.line("warning", text), stderr)
+    }
+
+    func handle(_ event: JobEvent) {
+        switch event {
+        case .step(let name, let summary, let seconds):
+            log(seconds > 0 ? "\(name): \(summary) in \(Format.seconds(seconds))" : "\(name): \(summary)")
+        case .warning(let text):
+            warn(text)
+        case .progress(let p):
+            guard isTerminal, !quiet else { return }
+            var s = "\r\u{1B}[K  \(p.step) \(Format.bytes(p.done))"
+            if p.total > 0 { s += " / \(Format.bytes(p.total)) (\(Int(p.fraction * 100))%)" }
+            s += "  \(Format.bytes(Int64(p.bytesPerSecond)))/s"
+            if let left = p.secondsLeft { s += "  ETA \(Int(left.rounded())) s" }
+            fputs(s, stderr)
+            progressShown = true
+        }
+    }
+
+    var sink: JobEventSink { { [self] event in self.handle(event) } }
+
+    private func clearProgress() {
+        if progressShown {
+            fputs("\r\u{1B}[K", stderr)
+            progressShown = false
+        }
+    }
+
+    /// Prints `value` as JSON on stdout.
+    func printJSON<T: Encodable>(_ value: T) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        if let data = try? enc.encode(value) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

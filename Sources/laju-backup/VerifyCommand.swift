@@ -1,0 +1,23 @@
+import ArgumentParser
+import LajuBackup
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a backup is intact and restorable, without keeping the result.",
+        discussion: "Runs every check restore runs (fingerprint, MD5, GCM tag, gzip, PRAGMA integrity_check) in a private temp directory. Exit 0 only if the backup restores."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
+    var key: String?
+
+    func run() throws {
+        let out = common.output()
+        let settings = try common.settings()
+        let outcome = try RestoreJob(settings: settings, key: key, events: out.sink).run(target: .verifyOnly)
+        out.log("verify ok: \(outcome.key) restores to a sound \(Format.bytes(outcome.restoredBytes)) database")
+        if common.json { out.printJSON(outcome) }
+    }
+}

@@ -1,0 +1,2 @@
+create table `backup_files` (`id` varchar(255), `key` varchar(255) not null, `file_name` varchar(255) not null, `file_size` bigint not null, `compression` varchar(255) not null, `storage` varchar(255) not null, `checksum` varchar(255) not null, `uploaded_at` bigint not null, `deleted_at` bigint null, `encryption` varchar(255) not null, `enc_iv` varchar(255) not null, `enc_tag` varchar(255) not null, primary key (`id`));
+create unique index `backup_files_key_unique` on `backup_files` (`key`);

@@ -1,0 +1,151 @@
+import Foundation
+import XCTest
+
+/// Runs the built `laju-backup` binary as a user would: separate process, explicit environment
+/// (nothing inherited but PATH, so a developer's own settings never leak into a test), captured
+/// output and exit status.
+struct CLI {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// The binary SwiftPM built next to the test bundle (override with LAJU_BACKUP_BIN).
+    static var binary: URL {
+        if let p = ProcessInfo.processInfo.environment["LAJU_BACKUP_BIN"] { return URL(fileURLWithPath: p) }
+        // The test runner is `<build dir>/<package>PackageTests.xctest`; the binary sits beside it.
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return runner.deletingLastPathComponent().appendingPathComponent("laju-backup")
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], env: [String: String] = [:], cwd: URL? = nil,
+                    timeout: TimeInterval = 300) throws -> Result {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC"]
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        if let cwd { p.currentDirectoryURL = cwd }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes concurrently so a chatty child never blocks on a full pipe.
+        let outData = PipeDrain(out), errData = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData.wait(), as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// A scratch directory per test, removed afterwards.
+final class Scratch {
+    let url: URL
+    var path: String { url.path }
+
+    init(_ name: String = #function) throws {
+        let clean = name.filter { $0.isLetter || $0.isNumber }
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("lbtest-\(clean)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func sub(_ name: String, create: Bool = true) throws -> URL {
+        let u = url.appendingPathComponent(name)
+        if create { try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true) }
+        return u
+    }
+
+    /// Every file under `dir`, relative paths, sorted (for "nothing left behind" asserts).
+    static func files(in dir: URL) -> [String] {
+        (FileManager.default.subpaths(atPath: dir.path) ?? []).filter {
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path, isDirectory: &isDir) && !isDir.boolValue
+        }.sorted()
+    }
+}
+
+/// Runs a shell snippet (sqlite3, python3, node, gzip...) and returns its stdout; fails the test
+/// on a non-zero exit.
+@discardableResult
+func sh(_ script: String, env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-euo", "pipefail", "-c", script]
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let outData = PipeDrain(out)
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    let stdout = outData.wait()
+    p.waitUntilExit()
+    if p.terminationStatus != 0 {
+        XCTFail("shell failed (\(p.terminationStatus)): \(script)\n\(String(decoding: errData, as: UTF8.self))", file: file, line: line)
+        throw NSError(domain: "sh", code: Int(p.terminationStatus))
+    }
+    return String(decoding: stdout, as: UTF8.self)
+}
+
+/// Reads a pipe to its end on a background thread, so that two pipes never deadlock.
+final class PipeDrain: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            self.data = handle.readDataToEndOfFile()
+            self.done.signal()
+        }
+    }
+    func wait() -> Data { done.wait(); return data }
+}
+
+/// A ready-to-back-up app: a sample database with the catalog table, a key, a local store and a
+/// private temp directory, and the environment that points laju-backup at them.
+struct LocalFixture {
+    let scratch: Scratch
+    let database: URL
+    let store: URL
+    let tmp: URL
+    let key: String
+    var env: [String: String]
+
+    init(scratch: Scratch, rows: Int = 2000, journalMode: String = "wal") throws {
+        self.scratch = scratch
+        database = scratch.url.appendingPathComponent("app.sqlite3")
+        store = try scratch.sub("store")
+        tmp = try scratch.sub("tmp")
+        key = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        try sh("""
+            sqlite3 '\(database.path)' <<'SQL'
+            PRAGMA journal_mode=\(journalMode);
+            CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER);
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(rows))
+              INSERT INTO items SELECT i, 'item ' || i || ' ' || hex(randomblob(8)), i % 100 FROM n;
+            SQL
+            """)
+        try sh("sqlite3 '\(database.path)' < '\(LocalFixture.knexDDL.path)'")
+        env = [
+            "BACKUP_DATABASE": database.path,
+            "BACKUP_STORAGE": "file://\(store.path)",
+            "BACKUP_ENCRYPTION_KEY": key,
+            "BACKUP_TMPDIR": tmp.path,
+        ]
+    }
+
+    /// knex's own DDL for backup_files (the reference, not our Swift copy of it).
+    static var knexDDL: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Resources/knex-backup-files-table.sql")
+    }
+}
