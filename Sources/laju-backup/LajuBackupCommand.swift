@@ -19,6 +19,7 @@ struct LajuBackupCommand: ParsableCommand {
 
     /// Maps every failure to one clear line and a documented exit status.
     static func main() {
+        SignalCleanup.install()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -154,7 +154,11 @@ public struct RestoreJob {
         let baseName = outputPath?.lastPathComponentOf ?? "verify.db"
         let partial = "\(tempDir)/.\(baseName).\(try secureRandomBytes(4).hexString).partial"
         var keepPartial = false
-        defer { if !keepPartial { unlink(partial); unlink(partial + "-journal"); unlink(partial + "-wal"); unlink(partial + "-shm") } }
+        CleanupRegistry.shared.add(partial)
+        defer {
+            CleanupRegistry.shared.remove(partial)
+            if !keepPartial { unlink(partial); unlink(partial + "-journal"); unlink(partial + "-wal"); unlink(partial + "-shm") }
+        }
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
             try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, progress: progress)
         }

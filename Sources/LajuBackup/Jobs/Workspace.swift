@@ -18,13 +18,17 @@ public final class Workspace {
                             hint: "set BACKUP_TMPDIR to a writable directory")
         }
         path = String(cString: template)   // mkdtemp creates it 0700
+        CleanupRegistry.shared.add(path)
     }
 
     deinit { remove() }
 
     public func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+        CleanupRegistry.shared.remove(path)
+    }
 
     /// Temp directories of runs whose process is gone (killed by cron, OOM, power loss).
     static func removeStale(in base: String, events: JobEventSink) {
