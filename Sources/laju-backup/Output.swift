@@ -69,7 +69,7 @@ final class Output {
     /// Prints `value` as JSON on stdout.
     func printJSON<T: Encodable>(_ value: T) {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         if let data = try? enc.encode(value) {
             print(String(decoding: data, as: UTF8.self))
         }

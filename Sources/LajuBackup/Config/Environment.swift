@@ -17,7 +17,10 @@ public struct Environment: Sendable {
                             localFile: String = Environment.localFile) throws -> Environment {
         var layers: [(String, [String: String])] = [("environment", process)]
         for f in envFiles.reversed() { layers.append((f, try EnvFile.load(path: f))) }
-        for f in [localFile, systemFile] where access(f, F_OK) == 0 {
+        // LAJU_BACKUP_CONFIG replaces the system file's path (empty: no system file), so tests
+        // and unusual layouts never pick up a host's real configuration by accident.
+        let system = process["LAJU_BACKUP_CONFIG"] ?? systemFile
+        for f in [localFile, system] where !f.isEmpty && access(f, F_OK) == 0 {
             layers.append((f, try EnvFile.load(path: f)))
         }
         return Environment(layers: layers.map { (source: $0.0, values: $0.1) })

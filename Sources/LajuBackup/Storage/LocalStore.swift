@@ -156,7 +156,7 @@ extension String {
 enum JSONSerializationLite {
     static func encode(_ dict: [String: String]) throws -> Data {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return try enc.encode(dict)
     }
     static func decode(_ data: Data) throws -> [String: String] {

@@ -26,7 +26,8 @@ struct CLI {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
-        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC"]
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
+                           "LAJU_BACKUP_CONFIG": ""]  // never read the host's /etc/laju-backup
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         if let cwd { p.currentDirectoryURL = cwd }
