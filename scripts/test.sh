@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test: unit and end-to-end (swift test, which starts its own SeaweedFS S3 server on
-# loopback), then the Debian package test when run as root with dpkg-buildpackage available.
+# Runs every test:
+#   1. swift test: unit tests and end-to-end tests (the built binary against real SQLite files, real
+#      OpenSSL, and a real S3 server: SeaweedFS, started on loopback by the tests themselves);
+#   2. the Debian package test (build the .deb, lintian, install, man pages, cron, purge) when run as
+#      root on a machine with dpkg-buildpackage; elsewhere it says so and is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
 
-echo "== swift test"
+echo "== swift build --build-tests"
 swift build --build-tests
-swift test --skip-build 2>&1 | tee .build/test-output.txt
+echo "== swift test"
+swift test --skip-build
+
+if [ "$(id -u)" -eq 0 ] && command -v dpkg-buildpackage >/dev/null; then
+    echo "== Debian package test"
+    bash tests/deb/run.sh
+else
+    echo "== Debian package test skipped (needs root and dpkg-buildpackage)"
+fi
