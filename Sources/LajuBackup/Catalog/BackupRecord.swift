@@ -39,6 +39,24 @@ public struct BackupRecord: Sendable, Equatable, Codable {
              uploadedAt = "uploaded_at", deletedAt = "deleted_at", encryption, encIV = "enc_iv", encTag = "enc_tag"
     }
 
+    /// All twelve columns, `deleted_at` as `null` while the backup is live (the synthesized
+    /// encoder would drop the key, and `list --json` consumers expect the table's shape).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(key, forKey: .key)
+        try c.encode(fileName, forKey: .fileName)
+        try c.encode(fileSize, forKey: .fileSize)
+        try c.encode(compression, forKey: .compression)
+        try c.encode(storage, forKey: .storage)
+        try c.encode(checksum, forKey: .checksum)
+        try c.encode(uploadedAt, forKey: .uploadedAt)
+        try c.encode(deletedAt, forKey: .deletedAt)
+        try c.encode(encryption, forKey: .encryption)
+        try c.encode(encIV, forKey: .encIV)
+        try c.encode(encTag, forKey: .encTag)
+    }
+
     /// IV and tag decoded; `nil` when the row holds something else (a row the original wrote
     /// with nullable columns, say).
     public var ivAndTag: (iv: [UInt8], tag: [UInt8])? {

@@ -6,13 +6,15 @@ public final class Catalog {
     public let path: String
     let db: Database
 
-    /// Opens an existing database; never creates one.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// Opens an existing database; never creates one. `busyTimeoutMilliseconds` is how long to
+    /// wait for the application's write lock (backup passes BACKUP_BUSY_TIMEOUT).
+    public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 5000) throws {
         guard access(path, F_OK) == 0 else {
-            throw LajuError(.catalog, "catalog database \(path) does not exist")
+            throw LajuError(.catalog, "catalog database \(path) does not exist",
+                            hint: "run `laju-backup migrate` to create it, or fix --catalog / BACKUP_CATALOG")
         }
         do {
-            db = try Database(path: path, mode: readOnly ? .readOnly : .readWrite)
+            db = try Database(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         } catch let e as CError {
             throw LajuError(.catalog, "cannot open catalog \(path): \(e.message)")
         }
@@ -85,7 +87,8 @@ public final class Catalog {
     func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CError {
             if e.status == .busy {
-                throw LajuError(.busy, "catalog \(path) is locked: \(e.message)")
+                throw LajuError(.busy, "catalog \(path) is locked: \(e.message)",
+                                hint: "the application held its write lock too long; raise BACKUP_BUSY_TIMEOUT (ms)")
             }
             throw LajuError(.catalog, "catalog \(path): \(e.message)")
         }

@@ -1,0 +1,103 @@
+/// `laju-backup clean`: applies a `RetentionPolicy` to the catalog and the store.
+///
+/// Per doomed backup: delete the object, then set `deleted_at` (ms) on its row. An object
+/// already gone (404 / missing file) counts as deleted. Any other failure leaves the row as it is
+/// and the run goes on; the outcome lists the failures and the command exits non-zero.
+/// Only keys the catalog names are ever deleted, and only rows whose `storage` is this store's.
+///
+/// "The newest backup that verified" is, without a verification log, the newest active row whose
+/// object exists in the store (HEAD succeeds) with exactly `file_size` bytes. It is never
+/// deleted, nor is the newest row itself.
+public struct CleanJob {
+    public struct Failure: Codable, Sendable, Equatable {
+        public var key: String
+        public var error: String
+    }
+    public struct Outcome: Codable, Sendable {
+        public var policy: String
+        public var dryRun: Bool
+        public var plan: RetentionPlan
+        /// The newest active backup whose object exists with the catalog's size.
+        public var newestVerified: String?
+        public var deleted: [String] = []
+        /// Deleted rows whose object was already gone.
+        public var alreadyGone: [String] = []
+        public var failed: [Failure] = []
+        /// Active rows left alone because they belong to another storage (`storage` column).
+        public var otherStorage: Int = 0
+    }
+
+    public var settings: Settings
+    public var policy: RetentionPolicy
+    public var dryRun: Bool
+    public var now: () -> Int64
+    public var events: JobEventSink
+
+    public init(settings: Settings, policy: RetentionPolicy, dryRun: Bool = false,
+                now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.policy = policy
+        self.dryRun = dryRun
+        self.now = now
+        self.events = events
+    }
+
+    public func run() throws -> Outcome {
+        let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: dryRun)
+        try catalog.requireTable()
+        let store = try settings.makeStore()
+        let all = try catalog.all()
+        // A row written for another store (e.g. s3 rows while cleaning a file:// store) would
+        // "404" here and be marked deleted while its object lives on: leave such rows alone.
+        let rows = all.filter { $0.storage == store.storageLabel }
+        var outcome = Outcome(policy: policy.summary, dryRun: dryRun, plan: RetentionPlan(decisions: []))
+        outcome.otherStorage = all.count - rows.count
+        if outcome.otherStorage > 0 {
+            events(.warning("\(outcome.otherStorage) active row(s) name storage other than '\(store.storageLabel)'; left alone"))
+        }
+        outcome.newestVerified = try newestVerified(rows, store: store)
+        if outcome.newestVerified == nil && !rows.isEmpty {
+            events(.warning("no active backup has its object in \(store.displayName) with the catalog's size; only the newest row is protected"))
+        }
+        let plan = Retention.plan(rows, policy: policy, now: now(), protect: Set(outcome.newestVerified.map { [$0] } ?? []))
+        outcome.plan = plan
+        events(.step(name: "plan", summary: "\(plan.decisions.count) active backup(s) in \(store.displayName): keep \(plan.keep.count), delete \(plan.remove.count) (\(policy.summary))", seconds: 0))
+        guard !dryRun else { return outcome }
+
+        for d in plan.remove {
+            do {
+                let existed: Bool
+                do {
+                    existed = try store.delete(key: d.key)
+                } catch let e as LajuError where e.isNotFound {
+                    existed = false
+                }
+                try catalog.markDeleted(key: d.key, at: now())
+                if existed { outcome.deleted.append(d.key) } else { outcome.alreadyGone.append(d.key) }
+                events(.step(name: "delete", summary: "\(d.key)\(existed ? "" : " (object was already gone)"); row marked deleted", seconds: 0))
+            } catch {
+                outcome.failed.append(Failure(key: d.key, error: "\(error)"))
+                events(.warning("could not delete \(d.key): \(error); its row is untouched"))
+            }
+        }
+        return outcome
+    }
+
+    /// HEADs active rows newest first until one has its object with the catalog's size.
+    /// A store error other than "not found" stops the run before anything is deleted: without
+    /// knowing which backup is intact, nothing may go.
+    func newestVerified(_ rows: [BackupRecord], store: ObjectStore) throws -> String? {
+        for r in rows.sorted(by: { ($0.uploadedAt, $0.key) > ($1.uploadedAt, $1.key) }) {
+            do {
+                let info = try store.head(key: r.key)
+                if info.size == r.fileSize { return r.key }
+                events(.warning("\(r.key) is \(info.size) bytes in the store but \(r.fileSize) in the catalog"))
+            } catch let e as LajuError where e.isNotFound {
+                events(.warning("\(r.key) is in the catalog but not in \(store.displayName)"))
+            } catch let e as LajuError {
+                throw LajuError(e.kind, "cannot check which backup is the newest intact one: \(e.message); nothing was deleted", hint: e.hint)
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,22 @@
+/// Durations on the command line: `24h`, `90m`, `2d`, `1h30m`, `45s`, or plain seconds.
+public enum DurationText {
+    /// Seconds in `text`; throws a usage error for anything else.
+    public static func seconds(_ text: String) throws -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+        if let plain = Double(text), plain >= 0 { return plain }
+        var total = 0.0
+        var digits = ""
+        for c in text {
+            if c.isNumber { digits.append(c); continue }
+            guard let u = units[c], let n = Double(digits) else {
+                throw LajuError(.usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
+            }
+            total += n * u
+            digits = ""
+        }
+        guard digits.isEmpty, !text.isEmpty else {
+            throw LajuError(.usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
+        }
+        return total
+    }
+}

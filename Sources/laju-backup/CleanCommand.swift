@@ -1,0 +1,134 @@
+import ArgumentParser
+import LajuBackup
+
+struct CleanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clean",
+        abstract: "Delete old backups by retention policy, or (--orphans) reconcile the store with the catalog.",
+        discussion: """
+            Retention (default) considers active rows (deleted_at IS NULL) whose storage column is \
+            the configured store's. Without --keep-*: rows with uploaded_at older than --retention-days \
+            (else BACKUP_RETENTION_DAYS, else 30) days go, as in the original. With any --keep-*: GFS in \
+            local time, as restic; a backup kept by any rule survives, and --retention-days then also \
+            keeps everything younger than N days. The newest backup, and the newest one whose object \
+            exists with the catalog's size, are never deleted.
+
+            For each backup that goes: the object at the row's key is deleted, then the row's \
+            deleted_at is set (epoch ms); rows are never removed. An object already gone counts as \
+            deleted. Any other failure leaves that row untouched, the run goes on, and the exit status \
+            is non-zero. Only keys the catalog names are deleted.
+
+            --orphans lists objects under BACKUP_PREFIX that no active row names, and active rows whose \
+            object is missing. It changes nothing unless --delete-orphans, which deletes orphan objects \
+            older than --grace (default 24h). Rows are never changed by --orphans.
+
+            --dry-run prints the plan and changes nothing (it still reads the catalog and the store).
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .customLong("retention-days"), help: ArgumentHelp("Delete backups older than N days (default: BACKUP_RETENTION_DAYS, else 30). With --keep-*: also keep everything younger than N days.", valueName: "n"))
+    var retentionDays: Int?
+
+    @Option(name: .customLong("keep-last"), help: ArgumentHelp("Keep the N newest backups.", valueName: "n"))
+    var keepLast: Int?
+
+    @Option(name: .customLong("keep-daily"), help: ArgumentHelp("Keep the newest backup of each of the last N days that have one (local time).", valueName: "n"))
+    var keepDaily: Int?
+
+    @Option(name: .customLong("keep-weekly"), help: ArgumentHelp("Keep the newest backup of each of the last N ISO weeks that have one.", valueName: "n"))
+    var keepWeekly: Int?
+
+    @Option(name: .customLong("keep-monthly"), help: ArgumentHelp("Keep the newest backup of each of the last N months that have one.", valueName: "n"))
+    var keepMonthly: Int?
+
+    @Flag(name: .customLong("dry-run"), help: "Print what would be deleted; change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Reconcile instead of applying retention: report orphan objects and rows whose object is missing.")
+    var orphans = false
+
+    @Flag(name: .customLong("delete-orphans"), help: "With --orphans: delete orphan objects older than --grace.")
+    var deleteOrphans = false
+
+    @Option(help: ArgumentHelp("Orphan objects younger than this are never deleted (e.g. 24h, 90m, 2d).", valueName: "duration"))
+    var grace: String = "24h"
+
+    var retentionFlagsGiven: Bool {
+        retentionDays != nil || keepLast != nil || keepDaily != nil || keepWeekly != nil || keepMonthly != nil
+    }
+
+    func validate() throws {
+        for (name, v) in [("--retention-days", retentionDays), ("--keep-last", keepLast), ("--keep-daily", keepDaily),
+                          ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly)] {
+            if let v, v < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        if (orphans || deleteOrphans) && retentionFlagsGiven {
+            throw ValidationError("--orphans reconciles only; run retention (--retention-days, --keep-*) separately")
+        }
+    }
+
+    func run() throws {
+        let out = common.output()
+        let settings = try common.settings()
+        if orphans || deleteOrphans {
+            try reconcile(settings, out)
+        } else {
+            try retention(settings, out)
+        }
+    }
+
+    func retention(_ settings: Settings, _ out: Output) throws {
+        var policy = RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly)
+        if policy.isGFS {
+            policy.keepWithinDays = retentionDays
+        } else {
+            policy.retentionDays = try retentionDays ?? settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...100_000)
+        }
+        let o = try CleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
+        if common.json {
+            out.printJSON(o)
+        } else if dryRun || !common.quiet {
+            print(Table.render(header: ["ACTION", "UPLOADED", "SIZE", "KEY", "WHY"], rows: o.plan.decisions.map {
+                [$0.keep ? "keep" : (dryRun ? "would delete" : "delete"), LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt),
+                 Format.bytes($0.fileSize), $0.key, $0.reasons.joined(separator: ", ")]
+            }))
+        }
+        let removed = o.deleted.count + o.alreadyGone.count
+        if dryRun {
+            out.log("clean (dry run): would delete \(o.plan.remove.count), keep \(o.plan.keep.count); nothing changed")
+            return
+        }
+        guard o.failed.isEmpty else {
+            throw LajuError(.storage, "clean: \(o.failed.count) of \(o.plan.remove.count) deletion(s) failed (first: \(o.failed[0].key): \(o.failed[0].error)); their rows are untouched; \(removed) deleted, \(o.plan.keep.count) kept",
+                            hint: "fix the store's permissions or connectivity and run clean again")
+        }
+        out.log("clean ok: deleted \(removed) (\(o.alreadyGone.count) already gone), kept \(o.plan.keep.count)")
+    }
+
+    func reconcile(_ settings: Settings, _ out: Output) throws {
+        let graceSeconds = try DurationText.seconds(grace)
+        let o = try Reconciler(settings: settings, deleteOrphans: deleteOrphans, graceSeconds: graceSeconds,
+                               dryRun: dryRun, events: out.sink).run()
+        if common.json {
+            out.printJSON(o)
+        } else {
+            if !o.orphanObjects.isEmpty {
+                print(Table.render(header: ["ORPHAN OBJECT", "MODIFIED", "SIZE", "REASON", "ACTION"], rows: o.orphanObjects.map {
+                    [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0 * 1000)) } ?? "-",
+                     Format.bytes($0.size), $0.reason, $0.action]
+                }))
+            }
+            if !o.missingObjects.isEmpty {
+                print(Table.render(header: ["ROW WITHOUT OBJECT", "UPLOADED", "ID"], rows: o.missingObjects.map {
+                    [$0.key, LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), $0.id]
+                }))
+            }
+        }
+        out.log("reconcile: \(o.objects) object(s) under \(o.prefix) in \(o.store), \(o.activeRows) active row(s); \(o.orphanObjects.count) orphan object(s), \(o.missingObjects.count) row(s) without object")
+        if o.failures > 0 {
+            throw LajuError(.storage, "reconcile: \(o.failures) orphan object(s) could not be deleted", hint: "see the table above; fix the store's permissions and run again")
+        }
+    }
+}
