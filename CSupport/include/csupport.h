@@ -226,6 +226,9 @@ typedef struct cs_http_request {
      * otherwise (and always for error statuses) up to response_buffer_cap bytes are kept in
      * memory for the caller to read with cs_http_response_body. */
     int32_t response_fd;
+    /* Where in response_fd the body starts (pwrite; a resumed download passes the bytes it has).
+     * A 200 answer to a ranged request truncates the file and starts over at 0. */
+    int64_t response_fd_offset;
     size_t response_buffer_cap;
     int32_t connect_timeout_s;        /* 0: default 15 */
     int32_t low_speed_time_s;         /* abort when under low_speed_limit B/s for this long; 0: 60 */

@@ -6,6 +6,10 @@ let commandList: [ParsableCommand.Type] = [
     RestoreCommand.self,
     VerifyCommand.self,
     ListCommand.self,
+    MigrateCommand.self,
+    CleanCommand.self,
     KeygenCommand.self,
     DemoCommand.self,
+    PresignCommand.self,
+    DebugStoreCommand.self,
 ]

@@ -1,19 +1,325 @@
-/// Placeholder until the S3 store lands (issue 3): fails with a clear message.
-public struct S3Configuration: Sendable {
-    public init(settings: Settings) throws {
-        throw LajuError(.usage, "S3 storage is not available in this build",
-                        hint: "set BACKUP_STORAGE=file:///absolute/dir")
+/// Objects in an S3-compatible bucket (Wasabi, AWS S3, R2, B2, MinIO, SeaweedFS), over our own
+/// SigV4 signer (`SigV4Signer`) and libcurl (`HTTPClient`, `cs_http_*`).
+///
+/// Single PUT up to the part size, multipart above it (S3Multipart.swift); downloads stream to
+/// disk and resume with `Range` after a dropped connection; every request is retried with back-off
+/// on server errors and broken connections (Retry.swift). Errors carry S3's Code, Message and
+/// RequestId, never a secret.
+public final class S3Store: ObjectStore, @unchecked Sendable {
+    public let configuration: S3Configuration
+    let signer: SigV4Signer
+    let pool = HTTPClientPool()
+    let retry: RetryPolicy
+
+    public init(configuration: S3Configuration) throws {
+        self.configuration = configuration
+        signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
+        retry = RetryPolicy(maxAttempts: configuration.maxAttempts)
+    }
+
+    public var displayName: String { "s3://\(configuration.bucket)/ at \(configuration.endpointString)" }
+    public var storageLabel: String { "s3" }
+
+    // MARK: - ObjectStore
+
+    /// ListObjectsV2 with max-keys=1 under the prefix: proves endpoint, credentials (the signature
+    /// is checked) and bucket before any temp file exists.
+    public func checkAccess() throws {
+        _ = try listPage(prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
+    }
+
+    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+                    progress: TransferProgress?) throws {
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LajuError(.local, "cannot open \(file) for upload: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        if size > configuration.partSize {
+            try putMultipart(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress)
+        } else {
+            try putSingle(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress)
+        }
+    }
+
+    public func head(key: String) throws -> ObjectInfo {
+        let r = try send(operation: "HeadObject \(key)", method: "HEAD", key: key)
+        var meta: [String: String] = [:]
+        for (name, value) in r.headers where name.hasPrefix("x-amz-meta-") {
+            meta[String(name.dropFirst("x-amz-meta-".count))] = value
+        }
+        return ObjectInfo(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0,
+                          lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta)
+    }
+
+    /// DeleteObject. S3 answers 204 whether or not the key existed, so a HEAD first tells which.
+    @discardableResult
+    public func delete(key: String) throws -> Bool {
+        do { _ = try head(key: key) } catch let e as LajuError where e.isNotFound { return false }
+        let r = try send(operation: "DeleteObject \(key)", method: "DELETE", key: key, passthrough: [404])
+        return r.status != 404
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var token: String?
+        repeat {
+            let page = try listPage(prefix: prefix, token: token, maxKeys: 1000, operation: "ListObjectsV2 \(prefix)")
+            out += page.objects
+            token = page.nextToken
+        } while token != nil
+        return out.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+    }
+
+    /// A time-limited GET URL for `key` (query-string SigV4). It grants access: print it for the
+    /// user, never log it.
+    public func presignedGetURL(key: String, expires: Int, date: Date = Date()) -> String {
+        let loc = location(key: key)
+        return signer.presignedURL(method: "GET", scheme: configuration.scheme, host: loc.host,
+                                   canonicalURI: loc.path, query: [], expires: expires, date: date)
+    }
+
+    // MARK: - Single PUT
+
+    func putSingle(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
+                   progress: TransferProgress?) throws {
+        let sha = try localDigest { try Digest.hash(.sha256, fileDescriptor: fd, offset: 0, length: size).hexString }
+        var headers = objectHeaders(metadata)
+        headers.append(("Content-MD5", Data(md5).base64EncodedString()))
+        _ = try send(operation: "PutObject \(key)", method: "PUT", key: key, headers: headers,
+                     body: .file(fd: fd, offset: 0, length: size), payloadHash: sha, progress: progress)
+    }
+
+    /// Content type, user metadata (`x-amz-meta-<name>`) and server-side encryption of a new object.
+    func objectHeaders(_ metadata: [String: String]) -> [(String, String)] {
+        var headers: [(String, String)] = [("Content-Type", "application/octet-stream")]
+        for (name, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            // Header values cannot hold line breaks or other controls; ours never do, but be safe.
+            let clean = String(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+            headers.append(("x-amz-meta-\(name.lowercased())", clean))
+        }
+        if configuration.serverSideEncryption { headers.append(("x-amz-server-side-encryption", "AES256")) }
+        return headers
+    }
+
+    // MARK: - GET with resume
+
+    /// Streams the object into the new file `file` (O_EXCL, 0600). After a dropped connection the
+    /// download resumes with `Range: bytes=N-` and `If-Match` on the ETag (so a replaced object
+    /// is never stitched together). On any failure `file` is removed.
+    public func get(key: String, to file: String, progress: TransferProgress?) throws {
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            throw LajuError(.local, "cannot create \(file): \(String(cString: strerror(e)))")
+        }
+        var complete = false
+        defer {
+            close(fd)
+            if !complete { unlink(file) }
+        }
+        let operation = "GetObject \(key)"
+        var have: Int64 = 0
+        var etag: String?
+        var failures = 0
+        var rounds = 0
+        while true {
+            rounds += 1
+            var headers: [(String, String)] = []
+            if have > 0 {
+                headers.append(("Range", "bytes=\(have)-"))
+                if let etag { headers.append(("If-Match", etag)) }
+            }
+            let start = have
+            let r = try attempt(method: "GET", key: key, headers: headers, responseFD: fd, responseOffset: have,
+                                progress: progress.map { p in { done, total in p(start + done, start + total) } })
+            if let failure = r.failure {
+                try throwIfLocal(failure, operation: operation)
+                // Whatever arrived before the break is on disk: resume from there.
+                var st = stat()
+                let before = have
+                if fstat(fd, &st) == 0 { have = Int64(st.st_size) }
+                if etag == nil, (200...299).contains(r.status) { etag = r.headers["etag"] }
+                if have == before { failures += 1 }
+                guard RetryPolicy.isRetryable(curlCode: failure.libraryCode), failure.status == .curl,
+                      failures < retry.maxAttempts, rounds < retry.maxAttempts * 2 else {
+                    throw transportError(failure, operation: operation, attempts: rounds)
+                }
+                retry.sleep(after: max(failures, 1))
+                continue
+            }
+            switch r.status {
+            case 200, 206:
+                let total = r.status == 206 ? contentRangeTotal(r.headers["content-range"]) : Int64(r.headers["content-length"] ?? "")
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { throw LajuError(.local, "cannot stat \(file)") }
+                if let total, Int64(st.st_size) != total {
+                    throw LajuError(.storage, "S3 \(operation): received \(st.st_size) bytes, the object has \(total)")
+                }
+                complete = true
+                return
+            case 412:
+                throw LajuError(.storage, "S3 \(operation): the object changed while it was being downloaded",
+                                hint: "run the restore again")
+            default:
+                let e = S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
+                failures += 1
+                guard e.isRetryable, failures < retry.maxAttempts else {
+                    throw mapError(e, operation: operation, key: key, attempts: rounds)
+                }
+                retry.sleep(after: failures)
+            }
+        }
+    }
+
+    func contentRangeTotal(_ header: String?) -> Int64? {
+        guard let header, let slash = header.lastIndex(of: "/") else { return nil }
+        return Int64(header[header.index(after: slash)...])
+    }
+
+    // MARK: - Requests
+
+    /// Host header value and canonical (= wire) path for `key` (nil: the bucket itself).
+    func location(key: String?) -> (host: String, path: String) {
+        let c = configuration
+        let port = c.port.map { ":\($0)" } ?? ""
+        switch c.addressing {
+        case .path:
+            var raw = c.basePath + "/" + c.bucket
+            if let key { raw += "/" + key }
+            return (c.host + port, SigV4Encoding.s3Path(raw))
+        case .virtual:
+            return (c.bucket + "." + c.host + port, SigV4Encoding.s3Path(c.basePath + "/" + (key ?? "")))
+        }
+    }
+
+    /// One signed attempt, no retries. Transport failures come back in `failure`.
+    func attempt(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+                 body: HTTPRequest.Body = .none, payloadHash: String = emptyPayloadSHA256,
+                 responseFD: Int32? = nil, responseOffset: Int64 = 0,
+                 progress: ((Int64, Int64) -> Bool)? = nil) throws -> HTTPResponse {
+        let loc = location(key: key)
+        var all = [("Host", loc.host)] + headers
+        all += signer.authorizationHeaders(method: method, canonicalURI: loc.path, query: query, headers: all,
+                                           payloadSHA256: payloadHash, date: Date())
+        var url = "\(configuration.scheme)://\(loc.host)\(loc.path)"
+        if !query.isEmpty {
+            url += "?" + query.map {
+                SigV4Encoding.uriEncode($0.0, encodeSlash: true) + "=" + SigV4Encoding.uriEncode($0.1, encodeSlash: true)
+            }.joined(separator: "&")
+        }
+        let request = HTTPRequest(method: method, url: url, headers: all, body: body, responseFD: responseFD,
+                                  responseOffset: responseOffset, connectTimeout: configuration.connectTimeout,
+                                  stallTimeout: configuration.stallTimeout, progress: progress)
+        return try pool.with { $0.perform(request) }
+    }
+
+    /// A signed request with retries. Returns 2xx responses (and statuses in `passthrough`);
+    /// throws `LajuError(.storage)` with S3's Code/Message/RequestId otherwise.
+    func send(operation: String, method: String, key: String?, query: [(String, String)] = [],
+              headers: [(String, String)] = [], body: HTTPRequest.Body = .none,
+              payloadHash: String = emptyPayloadSHA256, passthrough: Set<Int> = [],
+              progress: ((Int64, Int64) -> Bool)? = nil,
+              check: ((HTTPResponse) -> S3ErrorResponse?)? = nil) throws -> HTTPResponse {
+        var n = 0
+        while true {
+            n += 1
+            let r = try attempt(method: method, key: key, query: query, headers: headers, body: body,
+                                payloadHash: payloadHash, progress: progress)
+            if let failure = r.failure {
+                try throwIfLocal(failure, operation: operation)
+                guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < retry.maxAttempts else {
+                    throw transportError(failure, operation: operation, attempts: n)
+                }
+                retry.sleep(after: n)
+                continue
+            }
+            var error: S3ErrorResponse?
+            if (200...299).contains(r.status) {
+                error = check?(r)   // e.g. CompleteMultipartUpload's 200 with an <Error> body
+            } else if !passthrough.contains(r.status) {
+                error = S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
+            }
+            guard let error else { return r }
+            guard error.isRetryable, n < retry.maxAttempts else {
+                throw mapError(error, operation: operation, key: key, attempts: n)
+            }
+            retry.sleep(after: n)
+        }
+    }
+
+    func mapError(_ e: S3ErrorResponse, operation: String, key: String?, attempts: Int) -> LajuError {
+        let base = e.lajuError(operation: operation, configuration: configuration, attempts: attempts)
+        if base.isNotFound, let key {
+            return LajuError(.storage, "object \(key) not found in \(displayName) (HTTP \(e.status) \(e.code))",
+                             hint: "`laju-backup list --remote` shows what the bucket holds", isNotFound: true)
+        }
+        return base
+    }
+
+    func transportError(_ e: CError, operation: String, attempts: Int) -> LajuError {
+        if e.status == .cancelled { return LajuError(.storage, "S3 \(operation) cancelled") }
+        let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        return LajuError(.storage, S3Store.redact("S3 \(operation) failed: \(configuration.endpointString): \(e.message)\(tries)", configuration),
+                         hint: "check WASABI_ENDPOINT and the network (BACKUP_S3_RETRIES raises the attempts)")
+    }
+
+    /// Local file trouble during a transfer (disk full, unreadable source) is not a storage error.
+    func throwIfLocal(_ e: CError, operation: String) throws {
+        switch e.status {
+        case .noSpace: throw LajuError(.local, "S3 \(operation): \(e.message)", hint: "free disk space in BACKUP_TMPDIR")
+        case .io, .noMemory: throw LajuError(.local, "S3 \(operation): \(e.message)")
+        default: return
+        }
+    }
+
+    func localDigest<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as CError {
+            throw LajuError(.local, "cannot read the object file: \(e.message)")
+        }
+    }
+
+    /// Removes the secret (and session token) from any text that might reach a user.
+    static func redact(_ text: String, _ c: S3Configuration) -> String {
+        var t = text
+        for secret in [c.credentials.secretAccessKey, c.credentials.sessionToken ?? ""] where secret.count >= 4 {
+            t = t.replacing(secret, with: "<redacted>")
+        }
+        return t
     }
 }
 
-public final class S3Store: ObjectStore {
-    public init(configuration: S3Configuration) throws {}
-    public var displayName: String { "s3" }
-    public var storageLabel: String { "s3" }
-    public func checkAccess() throws {}
-    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String], progress: TransferProgress?) throws {}
-    public func head(key: String) throws -> ObjectInfo { ObjectInfo(key: key, size: 0) }
-    public func get(key: String, to file: String, progress: TransferProgress?) throws {}
-    public func delete(key: String) throws -> Bool { false }
-    public func list(prefix: String) throws -> [ObjectInfo] { [] }
+/// `Last-Modified` (RFC 7231 IMF-fixdate, e.g. `Wed, 12 Oct 2009 17:50:00 GMT`) and ListObjects'
+/// ISO 8601 (`2009-10-12T17:50:30.000Z`) to epoch seconds, with timegm (no DateFormatter).
+enum HTTPDate {
+    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    static func parse(_ s: String) -> Double? {
+        let parts = s.split(separator: " ")
+        guard parts.count >= 5, let day = Int32(parts[1]),
+              let mon = months.firstIndex(of: parts[2].lowercased()), let year = Int32(parts[3]) else { return nil }
+        let hms = parts[4].split(separator: ":").compactMap { Int32($0) }
+        guard hms.count == 3 else { return nil }
+        return epoch(year, Int32(mon) + 1, day, hms[0], hms[1], hms[2])
+    }
+
+    static func parseISO(_ s: String) -> Double? {
+        let u = Array(s.utf8)
+        guard u.count >= 19 else { return nil }
+        func num(_ a: Int, _ b: Int) -> Int32? { Int32(String(decoding: u[a..<b], as: UTF8.self)) }
+        guard let y = num(0, 4), let mo = num(5, 7), let d = num(8, 10), let h = num(11, 13),
+              let mi = num(14, 16), let se = num(17, 19) else { return nil }
+        return epoch(y, mo, d, h, mi, se)
+    }
+
+    static func epoch(_ y: Int32, _ mo: Int32, _ d: Int32, _ h: Int32, _ mi: Int32, _ s: Int32) -> Double {
+        var t = tm()
+        t.tm_year = y - 1900
+        t.tm_mon = mo - 1
+        t.tm_mday = d
+        t.tm_hour = h
+        t.tm_min = mi
+        t.tm_sec = s
+        return Double(timegm(&t))
+    }
 }

@@ -1,0 +1,175 @@
+/// A tiny scanner for the flat XML documents S3 returns (errors, ListObjectsV2, multipart). It
+/// finds elements by name and decodes the five entities and numeric references; no namespaces, no
+/// DTDs (S3 sends none), so no Foundation XMLParser is needed.
+struct XMLScan {
+    let text: String
+
+    init(_ bytes: [UInt8]) { text = String(decoding: bytes, as: UTF8.self) }
+    init(text: String) { self.text = text }
+
+    /// Inner texts of every `<name>...</name>` (also matching `<name attr="...">`), decoded.
+    func all(_ name: String) -> [String] {
+        elements(name).map { XMLScan.decode(String($0)) }
+    }
+
+    /// The first `<name>` text, decoded.
+    func first(_ name: String) -> String? { all(name).first }
+
+    /// Raw inner contents of every `<name>` element (nested markup kept), for walking into blocks.
+    func elements(_ name: String) -> [Substring] {
+        var out: [Substring] = []
+        let open = "<" + name
+        let close = "</" + name + ">"
+        var rest = text[...]
+        while let start = rest.range(ofLiteral: open) {
+            let after = rest[start.upperBound...]
+            guard let next = after.first else { break }
+            if next == "/" && after.dropFirst().first == ">" {        // <Name/>: empty
+                out.append(after[after.startIndex..<after.startIndex])
+                rest = after.dropFirst(2)
+                continue
+            }
+            guard next == ">" || next == " " else { rest = after; continue }  // <NameOther>
+            guard let gt = after.firstIndex(of: ">") else { break }
+            let body = after[after.index(after: gt)...]
+            guard let end = body.range(ofLiteral: close) else { break }
+            out.append(body[body.startIndex..<end.lowerBound])
+            rest = body[end.upperBound...]
+        }
+        return out
+    }
+
+    static func decode(_ s: String) -> String {
+        guard s.contains("&") else { return s }
+        var out = ""
+        var i = s.startIndex
+        while i < s.endIndex {
+            let c = s[i]
+            if c == "&", let semi = s[i...].firstIndex(of: ";"), s.distance(from: i, to: semi) <= 10 {
+                let entity = s[s.index(after: i)..<semi]
+                var replacement: String?
+                switch entity {
+                case "amp": replacement = "&"
+                case "lt": replacement = "<"
+                case "gt": replacement = ">"
+                case "quot": replacement = "\""
+                case "apos": replacement = "'"
+                default:
+                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let u = Unicode.Scalar(v) {
+                        replacement = String(Character(u))
+                    } else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()), let u = Unicode.Scalar(v) {
+                        replacement = String(Character(u))
+                    }
+                }
+                if let replacement {
+                    out += replacement
+                    i = s.index(after: semi)
+                    continue
+                }
+            }
+            out.append(c)
+            i = s.index(after: i)
+        }
+        return out
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+extension Substring {
+    /// First occurrence of a literal (no Foundation `range(of:)`).
+    func range(ofLiteral needle: String) -> Range<Substring.Index>? {
+        let n = Array(needle.utf8)
+        guard let first = n.first else { return nil }
+        var i = startIndex
+        let u = utf8
+        while i < endIndex {
+            guard let hit = u[i...].firstIndex(of: first) else { return nil }
+            var j = hit, k = 0
+            while k < n.count, j < endIndex, u[j] == n[k] { j = u.index(after: j); k += 1 }
+            if k == n.count { return hit..<j }
+            i = u.index(after: hit)
+        }
+        return nil
+    }
+}
+
+/// An S3 error response: HTTP status plus the XML `Code`, `Message`, `RequestId` (HEAD answers
+/// have no body, so the code is derived from the status there).
+struct S3ErrorResponse {
+    var status: Int
+    var code: String
+    var message: String
+    var requestID: String?
+
+    init(status: Int, body: [UInt8], headers: [String: String]) {
+        self.status = status
+        let xml = XMLScan(body)
+        let error = xml.elements("Error").first.map { XMLScan(text: String($0)) } ?? xml
+        code = error.first("Code") ?? S3ErrorResponse.codeForStatus(status)
+        message = error.first("Message") ?? ""
+        requestID = error.first("RequestId") ?? headers["x-amz-request-id"]
+    }
+
+    static func codeForStatus(_ status: Int) -> String {
+        switch status {
+        case 301: return "PermanentRedirect"
+        case 400: return "BadRequest"
+        case 403: return "Forbidden"
+        case 404: return "NotFound"
+        case 409: return "Conflict"
+        case 500: return "InternalError"
+        case 503: return "ServiceUnavailable"
+        default: return "HTTP\(status)"
+        }
+    }
+
+    /// Worth another attempt: server-side trouble and throttling, never auth or client errors.
+    var isRetryable: Bool {
+        if status >= 500 { return true }
+        return ["RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"].contains(code)
+            || status == 429
+    }
+
+    /// One clear line for users: what failed, S3's own words, and what to do.
+    func lajuError(operation: String, configuration c: S3Configuration, attempts: Int) -> LajuError {
+        var text = "S3 \(operation) failed: HTTP \(status) \(code)"
+        if !message.isEmpty { text += ": \(message)" }
+        if let requestID, !requestID.isEmpty { text += " (RequestId \(requestID))" }
+        if attempts > 1 { text += " after \(attempts) attempts" }
+        var hint: String?
+        var notFound = false
+        switch code {
+        case "RequestTimeTooSkewed":
+            hint = "the host clock is off: S3 rejects requests more than 15 minutes from its time; sync the clock (timedatectl set-ntp true / chrony)"
+        case "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken", "AuthorizationHeaderMalformed":
+            hint = "check the credentials: WASABI_ACCESS_KEY/WASABI_SECRET_KEY (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and WASABI_REGION"
+        case "AccessDenied", "Forbidden":
+            hint = "check the credentials (WASABI_ACCESS_KEY/WASABI_SECRET_KEY) and that they may access bucket \(c.bucket)"
+        case "NoSuchBucket":
+            hint = "bucket \(c.bucket) does not exist at \(c.endpointString): check WASABI_BUCKET and WASABI_ENDPOINT"
+        case "NoSuchKey", "NotFound":
+            notFound = true
+        case "PermanentRedirect", "AuthorizationQueryParametersError":
+            hint = "the bucket lives in another region or endpoint: check WASABI_REGION and WASABI_ENDPOINT"
+        case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
+            hint = "the service is busy or failing; try again later (BACKUP_S3_RETRIES raises the attempts)"
+        default: break
+        }
+        if status == 404 && code != "NoSuchBucket" && code != "NoSuchUpload" { notFound = true }
+        return LajuError(.storage, S3Store.redact(text, c), hint: hint.map { S3Store.redact($0, c) }, isNotFound: notFound)
+    }
+}

@@ -1,0 +1,200 @@
+/// Multipart upload: CreateMultipartUpload (with the object's metadata), UploadPart on
+/// `BACKUP_UPLOAD_CONCURRENCY` threads (each part read by curl straight from the file range, so
+/// memory stays bounded whatever the object size), CompleteMultipartUpload, and
+/// AbortMultipartUpload on any failure so no orphaned parts are billed.
+extension S3Store {
+    func putMultipart(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
+                      progress: TransferProgress?) throws {
+        let partSize = configuration.effectivePartSize(for: size)
+        let count = Int((size + partSize - 1) / partSize)
+        let created = try send(operation: "CreateMultipartUpload \(key)", method: "POST", key: key,
+                               query: [("uploads", "")], headers: objectHeaders(metadata))
+        guard let uploadID = XMLScan(created.body).first("UploadId"), !uploadID.isEmpty else {
+            throw LajuError(.storage, "S3 CreateMultipartUpload \(key): the answer holds no UploadId")
+        }
+        do {
+            let etags = try uploadParts(key: key, uploadID: uploadID, fd: fd, size: size, partSize: partSize,
+                                        count: count, progress: progress)
+            try complete(key: key, uploadID: uploadID, etags: etags, size: size, md5: md5)
+        } catch let error as LajuError {
+            if let abortError = abort(key: key, uploadID: uploadID) {
+                throw LajuError(error.kind, "\(error.message) (and the incomplete multipart upload \(uploadID) could not be aborted: \(abortError.message); a bucket lifecycle rule for incomplete uploads removes it)",
+                                hint: error.hint)
+            }
+            throw error
+        }
+    }
+
+    /// Uploads every part; returns the ETags in part order. The first failure stops the others.
+    func uploadParts(key: String, uploadID: String, fd: Int32, size: Int64, partSize: Int64, count: Int,
+                     progress: TransferProgress?) throws -> [String] {
+        let state = PartState(count: count, total: size, progress: progress)
+        let workers = min(configuration.concurrency, count)
+        runThreads(workers) { [self] in
+            while let index = state.next() {
+                let offset = Int64(index) * partSize
+                let length = min(partSize, size - offset)
+                do {
+                    let etag = try uploadPart(key: key, uploadID: uploadID, number: index + 1, fd: fd,
+                                              offset: offset, length: length) { done in state.progress(part: index, bytes: done) }
+                    state.finish(part: index, etag: etag, bytes: length)
+                } catch {
+                    state.fail(error)
+                    return
+                }
+            }
+        }
+        return try state.result()
+    }
+
+    func uploadPart(key: String, uploadID: String, number: Int, fd: Int32, offset: Int64, length: Int64,
+                    progress: @escaping (Int64) -> Bool) throws -> String {
+        let (md5, sha) = try localDigest {
+            (try Digest.hash(.md5, fileDescriptor: fd, offset: offset, length: length),
+             try Digest.hash(.sha256, fileDescriptor: fd, offset: offset, length: length).hexString)
+        }
+        let r = try send(operation: "UploadPart \(number) of \(key)", method: "PUT", key: key,
+                         query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                         headers: [("Content-MD5", Data(md5).base64EncodedString())],
+                         body: .file(fd: fd, offset: offset, length: length), payloadHash: sha,
+                         progress: { done, _ in progress(done) })
+        guard let etag = r.headers["etag"], !etag.isEmpty else {
+            throw LajuError(.storage, "S3 UploadPart \(number) of \(key): the answer holds no ETag")
+        }
+        return etag
+    }
+
+    func complete(key: String, uploadID: String, etags: [String], size: Int64, md5: [UInt8]) throws {
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for (i, etag) in etags.enumerated() {
+            xml += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(XMLScan.escape(etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let body = Array(xml.utf8)
+        let operation = "CompleteMultipartUpload \(key)"
+        do {
+            // S3 may answer 200 and still fail: the error is then in the body.
+            _ = try send(operation: operation, method: "POST", key: key, query: [("uploadId", uploadID)],
+                         headers: [("Content-Type", "application/xml"),
+                                   ("Content-MD5", Data(Digest.hash(.md5, body)).base64EncodedString())],
+                         body: .bytes(body), payloadHash: sha256Hex(body), check: { r in
+                             let doc = XMLScan(r.body)
+                             guard !doc.elements("Error").isEmpty else { return nil }
+                             return S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
+                         })
+        } catch let e as LajuError where e.message.contains("NoSuchUpload") {
+            // A retried Complete whose first try went through: the object is there, whole.
+            if let info = try? head(key: key), info.size == size, info.metadata["checksum"] == md5.hexString { return }
+            throw e
+        }
+    }
+
+    /// Best effort, with retries; returns the error when the upload could not be aborted.
+    func abort(key: String, uploadID: String) -> LajuError? {
+        do {
+            _ = try send(operation: "AbortMultipartUpload \(key)", method: "DELETE", key: key,
+                         query: [("uploadId", uploadID)], passthrough: [404])
+            return nil
+        } catch let e as LajuError {
+            return e
+        } catch {
+            return LajuError(.storage, "\(error)")
+        }
+    }
+}
+
+/// Shared bookkeeping of the part workers: the next part to take, ETags, bytes done, first error.
+final class PartState: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var nextIndex = 0
+    private let count: Int
+    private let total: Int64
+    private var etags: [String?]
+    private var inFlight: [Int: Int64] = [:]
+    private var finished: Int64 = 0
+    private var error: Error?
+    private let userProgress: TransferProgress?
+
+    init(count: Int, total: Int64, progress: TransferProgress?) {
+        self.count = count
+        self.total = total
+        etags = Array(repeating: nil, count: count)
+        userProgress = progress
+        pthread_mutex_init(&mutex, nil)
+    }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    private func locked<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+
+    /// The next part index, or nil when all are taken or something failed.
+    func next() -> Int? {
+        locked {
+            guard error == nil, nextIndex < count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+
+    /// Progress of one in-flight part; the user's callback runs under the lock (one caller at a time).
+    func progress(part: Int, bytes: Int64) -> Bool {
+        locked {
+            guard error == nil else { return false }
+            inFlight[part] = bytes
+            guard let userProgress else { return true }
+            return userProgress(finished + inFlight.values.reduce(0, +), total)
+        }
+    }
+
+    func finish(part: Int, etag: String, bytes: Int64) {
+        locked {
+            etags[part] = etag
+            inFlight[part] = nil
+            finished += bytes
+            _ = userProgress?(finished + inFlight.values.reduce(0, +), total)
+        }
+    }
+
+    func fail(_ e: Error) {
+        locked { if error == nil { error = e } }
+    }
+
+    func result() throws -> [String] {
+        try locked { () throws -> [String] in
+            if let error {
+                if let e = error as? LajuError { throw e }
+                throw LajuError(.storage, "multipart upload failed: \(error)")
+            }
+            let done = etags.compactMap { $0 }
+            guard done.count == count else { throw LajuError(.storage, "multipart upload cancelled") }
+            return done
+        }
+    }
+}
+
+/// Runs `body` on `count` POSIX threads and waits for all of them. Plain pthreads rather than
+/// Dispatch: the workers block in network I/O, and a fixed thread count is what we want.
+func runThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    var threads: [pthread_t] = []
+    for _ in 0..<count {
+        var tid = pthread_t()
+        let arg = Unmanaged.passRetained(Box(body)).toOpaque()
+        let rc = pthread_create(&tid, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, arg)
+        if rc == 0 {
+            threads.append(tid)
+        } else {
+            // No thread: run the work here instead, so the parts still get uploaded.
+            Unmanaged<Box>.fromOpaque(arg).release()
+            body()
+        }
+    }
+    for t in threads { pthread_join(t, nil) }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+
+/// A `LocalFixture` (sample app database with the catalog table, key, private temp dir) whose
+/// environment points at a fresh bucket on the shared SeaweedFS instead of a local directory.
+struct S3Fixture {
+    let s3: SeaweedFS
+    let bucket: String
+    let local: LocalFixture
+    var env: [String: String]
+
+    init(scratch: Scratch, rows: Int = 2000) throws {
+        s3 = try SeaweedFS.shared()
+        bucket = try s3.makeBucket()
+        local = try LocalFixture(scratch: scratch, rows: rows)
+        env = local.env
+        for (k, v) in s3.env(bucket: bucket) { env[k] = v }
+        // Stalls are detected within seconds in tests (curl's low-speed window adds about 6 s).
+        env["BACKUP_S3_STALL_TIMEOUT"] = "2"
+    }
+
+    var database: URL { local.database }
+    var tmp: URL { local.tmp }
+
+    /// Runs awscli against the server with the full-access identity.
+    @discardableResult
+    func aws(_ arguments: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        try sh("aws --endpoint-url \(s3.endpoint) \(arguments)", env: s3.awsEnv(), file: file, line: line)
+    }
+
+    /// Every key in the bucket (awscli's view, not ours).
+    func keys() throws -> [String] {
+        let out = try aws("s3api list-objects-v2 --bucket \(bucket) --query 'Contents[].Key' --output json")
+        let trimmed = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed == "null" || trimmed.isEmpty { return [] }
+        return (try JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String]) ?? []
+    }
+
+    /// Incomplete multipart uploads left in the bucket.
+    func pendingUploads() throws -> Int {
+        let out = try aws("s3api list-multipart-uploads --bucket \(bucket) --output json")
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        return (obj?["Uploads"] as? [Any])?.count ?? 0
+    }
+
+    /// Rows in the catalog table.
+    func rowCount() throws -> Int {
+        Int(try sh("sqlite3 '\(database.path)' 'SELECT count(*) FROM backup_files'").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// Files left in the private temp dir, lock files aside.
+    func tempFiles() -> [String] {
+        Scratch.files(in: tmp).filter { !$0.hasSuffix(".lock") }
+    }
+
+    /// `backup --json` that must succeed; returns the object key.
+    func backup(env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let r = try CLI.run(["backup", "--json"], env: env.merging(extra) { $1 })
+        XCTAssertEqual(r.status, 0, r.output, file: file, line: line)
+        let outcome = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return try XCTUnwrap(outcome?["key"] as? String, r.output, file: file, line: line)
+    }
+
+    /// Content fingerprint of the items table of a database file.
+    static func content(_ db: URL) throws -> String {
+        try sh("sqlite3 '\(db.path)' 'SELECT count(*), sum(qty), group_concat(name) FROM items'")
+    }
+
+    /// Adds incompressible rows so the sealed object is about `megabytes` large.
+    func grow(megabytes: Int) throws {
+        try sh("""
+            sqlite3 '\(database.path)' <<'SQL'
+            CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB);
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(megabytes * 16))
+              INSERT INTO blobs(data) SELECT randomblob(65536) FROM n;
+            SQL
+            """)
+    }
+}
+
+/// The fault proxy (Tests/tools/fault_proxy.py) in front of the shared SeaweedFS.
+final class FaultProxy {
+    let process = Process()
+    let port: Int
+    private let output: Pipe
+    private var log = ""
+
+    init(upstream: String, fault: String, count: Int, methods: String = "", minBody: Int = 1,
+         stallSeconds: Int = 30) throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("tools/fault_proxy.py")
+        let host = upstream.replacingOccurrences(of: "http://", with: "")
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, "--upstream", host, "--fault", fault, "--count", String(count),
+                             "--methods", methods, "--min-body", String(minBody),
+                             "--stall-seconds", String(stallSeconds), "--lifetime", "300"]
+        output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // First line: "PORT n".
+        var line = Data()
+        while !line.contains(0x0A) {
+            let d = output.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line.append(d)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let p = text.split(separator: "\n").first?.split(separator: " ").last.flatMap({ Int($0) }) else {
+            process.terminate()
+            throw NSError(domain: "FaultProxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "proxy did not start: \(text)"])
+        }
+        port = p
+        log = String(text.split(separator: "\n", maxSplits: 1).dropFirst().first ?? "")
+    }
+
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// Stops the proxy and returns its fault lines.
+    func stop() -> [String] {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        log += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return log.split(separator: "\n").map(String.init).filter { $0.hasPrefix("FAULT") }
+    }
+
+    /// Every request the proxy saw ("REQ METHOD PATH range=..."), after `stop()`.
+    var requests: [String] { log.split(separator: "\n").map(String.init).filter { $0.hasPrefix("REQ") } }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
