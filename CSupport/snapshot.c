@@ -18,6 +18,20 @@ static int32_t fail_db(cs_error *err, sqlite3 *db, int rc, const char *what, con
     return cs_fail(err, status, rc, "%s %s: %s (SQLite code %d)", what, path, msg, rc);
 }
 
+/* Monotonic milliseconds: the retry budget is wall time, because every attempt already spends up
+ * to the busy timeout inside SQLite's busy handler before it reports SQLITE_BUSY. */
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int32_t fail_locked(cs_error *err, int code, const char *src_path, int64_t waited) {
+    return cs_fail(err, CS_ERR_BUSY, code,
+                   "database %s stayed locked for %lld ms; the application holds a write "
+                   "lock too long (raise BACKUP_BUSY_TIMEOUT)", src_path, (long long)waited);
+}
+
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -34,12 +48,17 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
         goto done;
     }
     sqlite3_extended_result_codes(src, 1);
-    sqlite3_busy_timeout(src, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
+    const int budget = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
+    const int64_t started = now_ms();
+    sqlite3_busy_timeout(src, budget);
     /* Touch the schema now: a file that is not a database fails here with SQLITE_NOTADB
      * instead of half-way through the copy. */
     rc = sqlite3_exec(src, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        status = fail_db(err, src, rc, "cannot read database", src_path);
+        if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+            status = fail_locked(err, rc, src_path, now_ms() - started);
+        else
+            status = fail_db(err, src, rc, "cannot read database", src_path);
         goto done;
     }
     rc = sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -49,8 +68,7 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
     }
     sqlite3_extended_result_codes(dst, 1);
 
-    int waited = 0, attempts = 0;
-    const int budget = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
+    int attempts = 0;
     for (;;) {
         attempts++;
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
@@ -75,15 +93,13 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
             break;
         }
         int code = rc == SQLITE_DONE ? finish_rc : rc;
-        if (((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) && waited < budget) {
+        int busy = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+        if (busy && now_ms() - started < budget) {
             sleep_ms(100);
-            waited += 100;
             continue;
         }
-        if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) {
-            status = cs_fail(err, CS_ERR_BUSY, code,
-                             "database %s stayed locked for %d ms; the application holds a write "
-                             "lock too long (raise BACKUP_BUSY_TIMEOUT)", src_path, waited);
+        if (busy) {
+            status = fail_locked(err, code, src_path, now_ms() - started);
         } else {
             status = fail_db(err, dst, code, "snapshot failed for", src_path);
         }

@@ -5,7 +5,8 @@
 public enum EnvFile {
     public static func parse(_ text: String, source: String) throws -> [String: String] {
         var out: [String: String] = [:]
-        for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift, so split on both: .env files edited on Windows have CRLF.
+        for (n, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }
             line = line.drop(while: { $0 == " " || $0 == "\t" })
@@ -21,7 +22,7 @@ public enum EnvFile {
             var value = line[line.index(after: eq)...].drop(while: { $0 == " " || $0 == "\t" })
             if let q = value.first, q == "\"" || q == "'" {
                 value = value.dropFirst()
-                guard let end = value.firstIndex(of: q) else {
+                guard let end = closingQuote(q, in: value) else {
                     throw LajuError(.usage, "\(source):\(n + 1): unterminated quoted value for \(name)")
                 }
                 out[name] = q == "\"" ? unescape(value[..<end]) : String(value[..<end])
@@ -31,6 +32,18 @@ public enum EnvFile {
             }
         }
         return out
+    }
+
+    /// The quote that ends a value: in double quotes a backslash escapes the next character, so
+    /// `"say \"hi\""` ends at the last quote; single quotes are literal.
+    static func closingQuote(_ q: Character, in s: Substring) -> Substring.Index? {
+        var escaped = false
+        for i in s.indices {
+            if escaped { escaped = false; continue }
+            if q == "\"" && s[i] == "\\" { escaped = true; continue }
+            if s[i] == q { return i }
+        }
+        return nil
     }
 
     /// `\n`, `\t`, `\"` and `\\` inside double quotes.

@@ -37,13 +37,20 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
     /// A fresh random key.
     public static func generate() throws -> EncryptionKey { try EncryptionKey(bytes: secureRandomBytes(32)) }
 
+    /// The characters Node's decoders see: `Buffer.from(s, 'base64' | 'hex')` reads the string's
+    /// UTF-16 code units truncated to their low byte (so "ł" U+0142 reads as "B", and the first
+    /// half of an emoji as "="), not its UTF-8 bytes.
+    static func nodeCodeUnits(_ text: String) -> [UInt8] {
+        text.utf16.map { UInt8(truncatingIfNeeded: $0) }
+    }
+
     /// Node's lenient base64 decoder: both alphabets, padding optional, decoding stops at the
     /// first `=`, any other character (whitespace included) is skipped.
     static func nodeBase64(_ text: String) -> [UInt8] {
         var out: [UInt8] = []
         var acc: UInt32 = 0
         var bits = 0
-        for c in text.utf8 {
+        for c in nodeCodeUnits(text) {
             let v: UInt32
             switch c {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
@@ -74,7 +81,7 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
             default: return nil
             }
         }
-        let u = Array(text.utf8)
+        let u = nodeCodeUnits(text)
         var out: [UInt8] = []
         var i = 0
         while i + 1 < u.count, let hi = nibble(u[i]), let lo = nibble(u[i + 1]) {
