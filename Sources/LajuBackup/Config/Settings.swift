@@ -56,6 +56,13 @@ public struct Settings: Sendable {
     /// unlike `/tmp` which is a tmpfs on many hosts, and a snapshot is as large as the database).
     public var tempBase: String { environment["BACKUP_TMPDIR"] ?? environment["TMPDIR"] ?? "/var/tmp" }
 
+    /// Where the per-database run lock lives: `BACKUP_LOCK_DIR`, else `/run/lock` (one place for
+    /// every run on the host, whatever its temp directory), else the temp directory.
+    public var lockDirectory: String {
+        if let dir = environment["BACKUP_LOCK_DIR"] { return dir }
+        return access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : tempBase
+    }
+
     /// `BACKUP_SSE` true/1: ask S3 for server-side encryption (AES256), as the original.
     public var serverSideEncryption: Bool {
         guard let v = environment["BACKUP_SSE"] else { return false }

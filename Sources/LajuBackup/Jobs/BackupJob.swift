@@ -43,7 +43,7 @@ public struct BackupJob {
         try store.checkAccess()
 
         let base = settings.tempBase
-        let lock = try RunLock(directory: base, subject: database, wait: lockWait)
+        let lock = try RunLock(directory: settings.lockDirectory, subject: database, wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
         // A snapshot can be as large as the database plus its WAL; the sealed object at most as
         // large again (incompressible data), and both exist together for a moment.

@@ -141,6 +141,7 @@ struct LocalFixture {
             "BACKUP_STORAGE": "file://\(store.path)",
             "BACKUP_ENCRYPTION_KEY": key,
             "BACKUP_TMPDIR": tmp.path,
+            "BACKUP_LOCK_DIR": tmp.path,
         ]
     }
 
