@@ -286,12 +286,8 @@ public struct Migrator {
         return ("\(dir.hasSuffix("/") ? String(dir.dropLast()) : dir)/\(name)", jsOnly ? migrationJS : migrationTS)
     }
 
-    /// The guide's migration, verbatim.
-    public static let migrationTS = """
-        import { Knex } from "knex";
-
-        export async function up(knex: Knex): Promise<void> {
-          await knex.schema.createTable("backup_files", (table) => {
+    /// The guide's column definitions, shared by the TypeScript and CommonJS files.
+    static let columnBuilders = """
             table.string("id").primary();
             table.string("key").notNullable().unique();
             table.string("file_name").notNullable();
@@ -304,6 +300,15 @@ public struct Migrator {
             table.string("encryption").notNullable();
             table.string("enc_iv").notNullable();
             table.string("enc_tag").notNullable();
+        """
+
+    /// The guide's migration, verbatim.
+    public static let migrationTS = """
+        import { Knex } from "knex";
+
+        export async function up(knex: Knex): Promise<void> {
+          await knex.schema.createTable("backup_files", (table) => {
+        \(columnBuilders)
           });
         }
 
@@ -318,18 +323,7 @@ public struct Migrator {
         /** @param {import("knex").Knex} knex */
         exports.up = function (knex) {
           return knex.schema.createTable("backup_files", (table) => {
-            table.string("id").primary();
-            table.string("key").notNullable().unique();
-            table.string("file_name").notNullable();
-            table.bigInteger("file_size").notNullable();
-            table.string("compression").notNullable();
-            table.string("storage").notNullable();
-            table.string("checksum").notNullable();
-            table.bigInteger("uploaded_at").notNullable();
-            table.bigInteger("deleted_at").nullable();
-            table.string("encryption").notNullable();
-            table.string("enc_iv").notNullable();
-            table.string("enc_tag").notNullable();
+        \(columnBuilders)
           });
         };
 
