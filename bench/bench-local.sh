@@ -9,9 +9,15 @@ work=${2:-/var/tmp/laju-bench}
 bin=${3:-$(pwd)/.build/release/laju-backup}
 command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install time" >&2; exit 2; }
 [ -x "$bin" ] || swift build -c release --product laju-backup
-rm -rf "$work" && mkdir -p "$work"/{store,tmp,out,pipe}
 db="$work/app.sqlite3"
-python3 "$(dirname "$0")/make-db.py" "$db" "$size"
+if [ "${REUSE_DB:-0}" = 1 ] && [ -f "$db" ]; then      # keep a generated database between runs
+    find "$work" -mindepth 1 -maxdepth 1 ! -name app.sqlite3 -exec rm -rf {} +
+    sqlite3 "$db" "DELETE FROM backup_files"
+else
+    rm -rf "$work" && mkdir -p "$work"
+    python3 "$(dirname "$0")/make-db.py" "$db" "$size"
+fi
+mkdir -p "$work"/{store,tmp,out,pipe}
 key=$(head -c 32 /dev/urandom | base64)
 hexkey=$(printf '%s' "$key" | base64 -d | od -An -tx1 | tr -d ' \n')
 iv=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -30,6 +36,7 @@ measure() {
 measure backup "$bin" backup
 measure pipeline_backup bash -c "sqlite3 '$db' \".backup '$work/pipe/snap.db'\" && gzip -6 < '$work/pipe/snap.db' > '$work/pipe/snap.db.gz' && openssl enc -aes-256-ctr -K $hexkey -iv $iv -in '$work/pipe/snap.db.gz' -out '$work/pipe/snap.enc' && rm '$work/pipe/snap.db' '$work/pipe/snap.db.gz'"
 measure restore "$bin" restore --output "$work/out/restored.db"
+measure restore_quick "$bin" restore --check quick --output "$work/out/restored-quick.db"
 measure pipeline_restore bash -c "openssl enc -d -aes-256-ctr -K $hexkey -iv $iv -in '$work/pipe/snap.enc' | gzip -dc > '$work/pipe/restored.db'"
 obj=$(find "$work/store" -name '*.enc' -printf '%s\n' | head -1)
 
@@ -42,6 +49,7 @@ echo "|----------------------------------------------|-----------|--------------
 row "laju-backup backup (snapshot+gzip+aes+md5+store)" "${wall[backup]}" "${rss[backup]}"
 row "shell: sqlite3 .backup; gzip -6; openssl enc" "${wall[pipeline_backup]}" "${rss[pipeline_backup]}"
 row "laju-backup restore (md5+aes+gunzip+integrity)" "${wall[restore]}" "${rss[restore]}"
+row "laju-backup restore --check quick" "${wall[restore_quick]}" "${rss[restore_quick]}"
 row "shell: openssl enc -d | gzip -dc" "${wall[pipeline_restore]}" "${rss[pipeline_restore]}"
-grep -h -E 'decrypt:|integrity_check:|seal:|snapshot:' "$work"/log.backup "$work"/log.restore 2>/dev/null | sed 's/^[^ ]* laju-backup\[[0-9]*\]: /  /' || true
+grep -h -E 'decrypt:|checksum:|integrity_check:|quick_check:|seal:|snapshot:|upload:' "$work"/log.backup "$work"/log.restore "$work"/log.restore_quick 2>/dev/null | sed 's/^[^ ]* laju-backup\[[0-9]*\]: /  /' || true
 cmp -s <(sqlite3 "$db" 'SELECT count(*), sum(total_cents) FROM orders') <(sqlite3 "$work/out/restored.db" 'SELECT count(*), sum(total_cents) FROM orders') && echo "restored content matches" || { echo "restored content DIFFERS"; exit 1; }

@@ -81,11 +81,12 @@ run() {
     awk -v name="$name" -v mib="$SIZE_MIB" '
         /Elapsed \(wall clock\)/ { n = split($NF, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i] }
         /Maximum resident set size/ { rss = $NF / 1024 }
-        END { printf "%-16s %8.2f s %9.1f MiB/s %9.1f MiB\n", name, s, mib / s, rss }' "$WORK/time.txt"
+        /User time|System time/ { cpu += $NF }
+        END { printf "%-16s %8.2f s %9.1f MiB/s %9.1f MiB %8.2f s\n", name, s, mib / s, rss, cpu }' "$WORK/time.txt"
 }
 
 echo "object: ${SIZE_MIB} MiB random; SeaweedFS $(weed version 2>/dev/null | head -1 | awk '{print $3}') at $ENDPOINT; $(aws --version 2>&1 | cut -d' ' -f1)"
-printf "%-16s %10s %15s %13s\n" "" "time" "throughput" "peak RSS"
+printf "%-16s %10s %15s %13s %10s\n" "" "time" "throughput" "peak RSS" "client CPU"
 run "laju put" "$BIN" debug-store put "$WORK/input.bin" "bench/laju:obj"
 run "aws s3 cp put" aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/input.bin" "s3://$BUCKET/bench/aws-obj"
 run "laju get" "$BIN" debug-store get "bench/laju:obj" "$WORK/laju.out"

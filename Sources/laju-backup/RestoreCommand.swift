@@ -16,6 +16,9 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: ArgumentHelp("How the restored database is checked: full (PRAGMA integrity_check) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows; for large emergency restores).", valueName: "full|quick"))
+    var check: Database.Check = .full
+
     @Option(help: ArgumentHelp("Object key of the backup to restore (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
@@ -37,9 +40,11 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let job = RestoreJob(settings: settings, key: key, events: out.sink)
+        let job = RestoreJob(settings: settings, key: key, check: check, events: out.sink)
         let outcome = try job.run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
         out.log("restore ok: \(outcome.key) -> \(outcome.output ?? "-") (\(Format.bytes(outcome.restoredBytes)), \(Format.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
     }
 }
+
+extension Database.Check: ExpressibleByArgument {}

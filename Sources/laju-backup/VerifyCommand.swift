@@ -10,13 +10,16 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: ArgumentHelp("How the restored database is checked: full (PRAGMA integrity_check) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows; for large emergency restores).", valueName: "full|quick"))
+    var check: Database.Check = .full
+
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let outcome = try RestoreJob(settings: settings, key: key, events: out.sink).run(target: .verifyOnly)
+        let outcome = try RestoreJob(settings: settings, key: key, check: check, events: out.sink).run(target: .verifyOnly)
         out.log("verify ok: \(outcome.key) restores to a sound \(Format.bytes(outcome.restoredBytes)) database")
         if common.json { out.printJSON(outcome) }
     }

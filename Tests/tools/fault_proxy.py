@@ -10,6 +10,7 @@ The first N eligible requests get a fault instead:
   reset    cut the connection with a TCP RST in the middle of the body: halfway through the
            request body for uploads, halfway through the response body for downloads
   stall    the same, but instead of a reset the connection goes silent for --stall-seconds
+  flip     forward the request with one byte of its body inverted (corruption in transit)
 
 Usage: fault_proxy.py --upstream 127.0.0.1:8333 --fault reset --count 2 [--methods GET]
        [--min-body 1] [--stall-seconds 30] [--lifetime 600]
@@ -91,7 +92,7 @@ class Proxy:
         global injected
         if self.methods and method not in self.methods:
             return None
-        if self.args.fault in ("reset", "stall") and method in ("PUT", "POST") and body_len < self.args.min_body:
+        if self.args.fault in ("reset", "stall", "flip") and method in ("PUT", "POST") and body_len < self.args.min_body:
             return None
         with lock:
             if self.args.count >= 0 and injected >= self.args.count:
@@ -123,6 +124,8 @@ class Proxy:
                 body, buf = read_exact(client, buf, body_len)
                 if body is None:
                     return
+                if fault == "flip" and body_len > 0:
+                    body = body[: body_len // 2] + bytes([body[body_len // 2] ^ 0xFF]) + body[body_len // 2 + 1:]
                 if fault in ("500", "503"):
                     client.sendall(error_response(500, "InternalError", "injected fault") if fault == "500"
                                    else error_response(503, "SlowDown", "Please reduce your request rate."))
@@ -198,7 +201,7 @@ class Proxy:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--upstream", required=True)
-    p.add_argument("--fault", choices=["none", "500", "503", "reset", "stall"], default="none")
+    p.add_argument("--fault", choices=["none", "500", "503", "reset", "stall", "flip"], default="none")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--methods", default="")
     p.add_argument("--min-body", type=int, default=1)

@@ -82,10 +82,20 @@ public final class Database {
     /// Rows changed by the last statement ([`sqlite3_changes64`](https://sqlite.org/c3ref/changes.html)).
     public var changes: Int64 { cs_db_changes(handle) }
 
-    /// `PRAGMA integrity_check` ([doc](https://sqlite.org/pragma.html#pragma_integrity_check)):
+    /// How thoroughly `integrityProblems` checks.
+    public enum Check: String, Sendable, CaseIterable {
+        /// [`PRAGMA integrity_check`](https://sqlite.org/pragma.html#pragma_integrity_check):
+        /// everything, including that every index entry matches its row (O(N log N)).
+        case full
+        /// [`PRAGMA quick_check`](https://sqlite.org/pragma.html#pragma_quick_check): page
+        /// structure, free list, NOT NULL/CHECK constraints, but not index against table (O(N)).
+        case quick
+    }
+
     /// `nil` when the database is sound, else the first problems SQLite reports.
-    public func integrityProblems(limit: Int = 5) throws -> String? {
-        let rows = try query("PRAGMA integrity_check(\(limit))")
+    public func integrityProblems(_ check: Check = .full, limit: Int = 5) throws -> String? {
+        let pragma = check == .full ? "integrity_check" : "quick_check"
+        let rows = try query("PRAGMA \(pragma)(\(limit))")
         let lines = rows.compactMap { $0.values.first?.string }
         return lines == ["ok"] ? nil : lines.joined(separator: "; ")
     }

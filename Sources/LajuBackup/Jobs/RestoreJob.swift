@@ -26,11 +26,14 @@ public struct RestoreJob {
 
     public var settings: Settings
     public var key: String?
+    /// `full` (PRAGMA integrity_check, the default) or `quick` (PRAGMA quick_check).
+    public var check: Database.Check
     public var events: JobEventSink
 
-    public init(settings: Settings, key: String?, events: @escaping JobEventSink) {
+    public init(settings: Settings, key: String?, check: Database.Check = .full, events: @escaping JobEventSink) {
         self.settings = settings
         self.key = key
+        self.check = check
         self.events = events
     }
 
@@ -165,19 +168,20 @@ public struct RestoreJob {
         }
         events(.step(name: "decrypt", summary: "tag ok, \(Format.bytes(opened.objectBytes)) -> \(Format.bytes(opened.plainBytes)) (\(Format.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
 
-        let (problems, checkSeconds) = try timedStep("integrity_check", events: events) { _ -> String? in
+        let checkName = check == .full ? "integrity_check" : "quick_check"
+        let (problems, checkSeconds) = try timedStep(checkName, events: events) { _ -> String? in
             do {
                 let db = try Database(path: partial, mode: [.readOnly, .immutable])
-                return try db.integrityProblems()
+                return try db.integrityProblems(check)
             } catch let e as CError {
                 return e.message
             }
         }
         if let problems {
-            throw LajuError(.integrity, "restored database fails PRAGMA integrity_check: \(problems)",
+            throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)",
                             hint: "the backup was taken from a damaged database; try an older backup")
         }
-        events(.step(name: "integrity_check", summary: "ok", seconds: checkSeconds))
+        events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
 
         if let out = outputPath {
             if !force && access(out, F_OK) == 0 {

@@ -20,6 +20,10 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var serverSideEncryption: Bool
     /// Attempts per request (first try included), `BACKUP_S3_RETRIES`.
     public var maxAttempts: Int
+    /// `BACKUP_S3_SIGN_PAYLOAD=true`: put the SHA-256 of every uploaded body into the signature.
+    /// Off by default: object bodies are sent as `UNSIGNED-PAYLOAD` with a signed `Content-MD5`,
+    /// which S3 checks, so the body is still protected end to end without a second hash pass.
+    public var signPayload: Bool
     /// Seconds without progress before a connection counts as stalled, `BACKUP_S3_STALL_TIMEOUT`.
     public var stallTimeout: Int32
     public var connectTimeout: Int32
@@ -78,6 +82,8 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         stallTimeout = Int32(try settings.integer("BACKUP_S3_STALL_TIMEOUT", default: 60, range: 1...3600))
         connectTimeout = Int32(try settings.integer("BACKUP_S3_CONNECT_TIMEOUT", default: 15, range: 1...600))
         serverSideEncryption = settings.serverSideEncryption
+        let sign = env["BACKUP_S3_SIGN_PAYLOAD"]?.lowercased()
+        signPayload = sign == "true" || sign == "1"
     }
 
     /// `scheme://host[:port]`, as shown to users (no credentials ever live in it).

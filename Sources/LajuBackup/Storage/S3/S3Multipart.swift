@@ -51,7 +51,7 @@ extension S3Store {
                     progress: @escaping (Int64) -> Bool) throws -> String {
         let (md5, sha) = try localDigest {
             (try Digest.hash(.md5, fileDescriptor: fd, offset: offset, length: length),
-             try Digest.hash(.sha256, fileDescriptor: fd, offset: offset, length: length).hexString)
+             try payloadHash(fd: fd, offset: offset, length: length))
         }
         let r = try send(operation: "UploadPart \(number) of \(key)", method: "PUT", key: key,
                          query: [("partNumber", String(number)), ("uploadId", uploadID)],

@@ -83,11 +83,18 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     func putSingle(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
                    progress: TransferProgress?) throws {
-        let sha = try localDigest { try Digest.hash(.sha256, fileDescriptor: fd, offset: 0, length: size).hexString }
+        let sha = try localDigest { try payloadHash(fd: fd, offset: 0, length: size) }
         var headers = objectHeaders(metadata)
         headers.append(("Content-MD5", Data(md5).base64EncodedString()))
         _ = try send(operation: "PutObject \(key)", method: "PUT", key: key, headers: headers,
                      body: .file(fd: fd, offset: 0, length: size), payloadHash: sha, progress: progress)
+    }
+
+    /// `x-amz-content-sha256` of a body read from a file: `UNSIGNED-PAYLOAD` (the body is covered
+    /// by the signed Content-MD5 that S3 verifies), or its SHA-256 with `BACKUP_S3_SIGN_PAYLOAD`.
+    func payloadHash(fd: Int32, offset: Int64, length: Int64) throws -> String {
+        guard configuration.signPayload else { return "UNSIGNED-PAYLOAD" }
+        return try Digest.hash(.sha256, fileDescriptor: fd, offset: offset, length: length).hexString
     }
 
     /// Content type, user metadata (`x-amz-meta-<name>`) and server-side encryption of a new object.
