@@ -80,6 +80,16 @@ public func secureRandomBytes(_ count: Int) throws -> [UInt8] {
     return out
 }
 
+/// The value of one ASCII hex digit (either case), or nil.
+func hexDigitValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}
+
 extension Sequence where Element == UInt8 {
     /// Lowercase hex, as the Laju format stores checksums.
     public var hexString: String {

@@ -73,18 +73,10 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
 
     /// Node's hex decoder: pairs of hex digits, stopping at the first pair that is not hex.
     static func nodeHex(_ text: String) -> [UInt8] {
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-        }
         let u = nodeCodeUnits(text)
         var out: [UInt8] = []
         var i = 0
-        while i + 1 < u.count, let hi = nibble(u[i]), let lo = nibble(u[i + 1]) {
+        while i + 1 < u.count, let hi = hexDigitValue(u[i]), let lo = hexDigitValue(u[i + 1]) {
             out.append(hi << 4 | lo)
             i += 2
         }
