@@ -20,6 +20,11 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Wait up to this many seconds for another run on the same database instead of failing at once.", valueName: "seconds"))
     var lockWait: Double = 0
 
+    func validate() throws {
+        if let level, !(0...9).contains(level) { throw ValidationError("--level must be 0 to 9") }
+        if lockWait < 0 { throw ValidationError("--lock-wait must not be negative") }
+    }
+
     func run() throws {
         let out = common.output()
         var extra: [String: String] = [:]

@@ -38,7 +38,7 @@ struct DemoCommand: ParsableCommand {
         let restoredPath = root + "/restored.sqlite3"
         let restored = try RestoreJob(settings: settings, key: nil, events: out.sink)
             .run(target: .file(path: restoredPath, directory: root, force: false))
-        let same = try SampleDatabase.fingerprint(dbPath) == SampleDatabase.fingerprint(restoredPath)
+        let same = try SampleDatabase.fingerprint(dbPath) == SampleDatabase.fingerprint(restoredPath, immutable: true)
         guard same else {
             throw LajuError(.integrity, "demo: the restored database differs from the original")
         }

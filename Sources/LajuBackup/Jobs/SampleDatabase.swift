@@ -30,8 +30,9 @@ public enum SampleDatabase {
     }
 
     /// A digest of every user table's rows (not the file bytes), to compare two databases.
-    public static func fingerprint(_ path: String) throws -> String {
-        let db = try Database(path: path, mode: [.readOnly])
+    /// `immutable` reads a file nobody else uses without creating -wal/-shm files beside it.
+    public static func fingerprint(_ path: String, immutable: Bool = false) throws -> String {
+        let db = try Database(path: path, mode: immutable ? [.readOnly, .immutable] : [.readOnly])
         let d = Digest(.sha256)
         for table in ["users", "orders"] {
             for row in try db.query("SELECT * FROM \(table) ORDER BY id") {
