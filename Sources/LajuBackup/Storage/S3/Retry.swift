@@ -1,12 +1,14 @@
-/// Retry policy of the S3 store: exponential back-off with full jitter ("Exponential Backoff And
-/// Jitter", AWS Architecture Blog), a bounded number of attempts. Server errors, throttling and
+/// Retry policy of the S3 store: exponential back-off with jitter (after "Exponential Backoff And
+/// Jitter", AWS Architecture Blog; a floor of a quarter of the ceiling keeps retries from coming
+/// back at once), a bounded number of attempts. Server errors, throttling and
 /// broken connections are retried; client errors (auth, missing objects, bad requests) never are.
 struct RetryPolicy {
     var maxAttempts: Int
     var baseDelay: Double = 0.25
     var maxDelay: Double = 8
 
-    /// Delay before attempt `attempt + 1` (attempt counts from 1): random in [0, min(max, base·2^(attempt-1))].
+    /// Delay before attempt `attempt + 1` (attempt counts from 1): random in [c/4, c] with
+    /// c = min(max, base·2^(attempt-1)).
     func delay(after attempt: Int) -> Double {
         let ceiling = min(maxDelay, baseDelay * Double(1 << min(attempt - 1, 20)))
         return Double.random(in: ceiling / 4...ceiling)
