@@ -32,7 +32,7 @@ struct ListCommand: ParsableCommand {
             var known = Set<String>()
             var catalogReadable = true
             do {
-                let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+                let catalog = try settings.openCatalog(readOnly: true)
                 known = Set(try catalog.all(includeDeleted: true).map(\.key))
             } catch {
                 catalogReadable = false
@@ -48,7 +48,7 @@ struct ListCommand: ParsableCommand {
             print("\(entries.count) object(s) in \(store.displayName) under \(settings.prefix)")
             return
         }
-        let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+        let catalog = try settings.openCatalog(readOnly: true)
         try catalog.requireTable()
         let rows = try catalog.all(includeDeleted: all)
         if common.json { out.printJSON(rows); return }

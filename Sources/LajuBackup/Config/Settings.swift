@@ -88,6 +88,12 @@ public struct Settings: Sendable {
         throw LajuError(.usage, "BACKUP_STORAGE=\(v) is not understood", hint: "use file:///absolute/dir or s3")
     }
 
+    /// The catalog at `catalogPath`, waiting up to `BACKUP_BUSY_TIMEOUT` for the application's
+    /// write lock. Every command opens it here, so they all honour the same settings.
+    public func openCatalog(readOnly: Bool = false) throws -> Catalog {
+        try Catalog(path: absolutePath(catalogPath), readOnly: readOnly, busyTimeoutMilliseconds: busyTimeout())
+    }
+
     /// The configured store.
     public func makeStore() throws -> ObjectStore {
         switch try storageKind() {

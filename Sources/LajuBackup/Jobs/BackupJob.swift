@@ -37,7 +37,7 @@ public struct BackupJob {
         let key = try settings.encryptionKey()
         let level = try settings.compressionLevel()
         let busy = try settings.busyTimeout()
-        let catalog = try Catalog(path: absolutePath(settings.catalogPath), busyTimeoutMilliseconds: busy)
+        let catalog = try settings.openCatalog()
         try catalog.requireTable()
         let store = try settings.makeStore()
         try store.checkAccess()

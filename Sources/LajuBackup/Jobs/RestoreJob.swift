@@ -56,8 +56,7 @@ public struct RestoreJob {
         var catalogError: LajuError?
         var record: BackupRecord?
         do {
-            let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true,
-                                      busyTimeoutMilliseconds: try settings.busyTimeout())
+            let catalog = try settings.openCatalog(readOnly: true)
             try catalog.requireTable()
             record = try key.map { try catalog.record(key: $0) } ?? catalog.latest()
         } catch let e as LajuError {

@@ -43,7 +43,7 @@ public struct CleanJob {
     }
 
     public func run() throws -> Outcome {
-        let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: dryRun)
+        let catalog = try settings.openCatalog(readOnly: dryRun)
         try catalog.requireTable()
         let store = try settings.makeStore()
         let all = try catalog.all()

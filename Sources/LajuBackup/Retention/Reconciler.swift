@@ -51,7 +51,7 @@ public struct Reconciler {
     }
 
     public func run() throws -> Outcome {
-        let catalog = try Catalog(path: absolutePath(settings.catalogPath), readOnly: true)
+        let catalog = try settings.openCatalog(readOnly: true)
         try catalog.requireTable()
         let store = try settings.makeStore()
         let prefix = settings.prefix
