@@ -50,5 +50,5 @@ let package = Package(
             exclude: ["Resources"]
         ),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

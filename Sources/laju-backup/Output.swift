@@ -16,7 +16,18 @@ final class Output {
     static func writeError(_ text: String) {
         var t = text
         if !t.hasSuffix("\n") { t += "\n" }
-        fputs(t, stderr)
+        writeStderr(t)
+    }
+
+    /// write(2) to fd 2: unbuffered, so log lines and a dying process never lose or interleave
+    /// half-lines, and no shared C `FILE *` (not concurrency-safe in Swift 6) is touched.
+    static func writeStderr(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            bytes = bytes.dropFirst(n)
+        }
     }
 
     static func line(_ level: String?, _ text: String) -> String {
@@ -32,12 +43,12 @@ final class Output {
     func log(_ text: String) {
         guard !quiet else { return }
         clearProgress()
-        fputs(Output.line(nil, text), stderr)
+        Output.writeStderr(Output.line(nil, text))
     }
 
     func warn(_ text: String) {
         clearProgress()
-        fputs(Output.line("warning", text), stderr)
+        Output.writeStderr(Output.line("warning", text))
     }
 
     func handle(_ event: JobEvent) {
@@ -52,7 +63,7 @@ final class Output {
             if p.total > 0 { s += " / \(Format.bytes(p.total)) (\(Int(p.fraction * 100))%)" }
             s += "  \(Format.bytes(Int64(p.bytesPerSecond)))/s"
             if let left = p.secondsLeft { s += "  ETA \(Int(left.rounded())) s" }
-            fputs(s, stderr)
+            Output.writeStderr(s)
             progressShown = true
         }
     }
@@ -61,7 +72,7 @@ final class Output {
 
     private func clearProgress() {
         if progressShown {
-            fputs("\r\u{1B}[K", stderr)
+            Output.writeStderr("\r\u{1B}[K")
             progressShown = false
         }
     }

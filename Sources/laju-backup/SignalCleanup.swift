@@ -13,7 +13,7 @@ enum SignalCleanup {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                CleanupRegistry.shared.removeAll()
+                CleanupRegistry.shared.runAll()
                 let name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"
                 Output.writeError(Output.line("error", "interrupted by \(name); temporary files removed"))
                 _exit(128 + sig)

@@ -76,10 +76,11 @@ final class LockAndTempTests: XCTestCase {
         }
         let results = Results()
         let group = DispatchGroup()
+        let env = f.env
         for i in 0..<2 {
             group.enter()
             Thread.detachNewThread {
-                let r = try? CLI.run(["backup", "--lock-wait", "60"], env: f.env)
+                let r = try? CLI.run(["backup", "--lock-wait", "60"], env: env)
                 results.lock.lock(); results.all[i] = r; results.lock.unlock()
                 group.leave()
             }

@@ -166,7 +166,7 @@ final class MigratorTests: XCTestCase {
         let dir = t.file("migrations")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for f in ["20240101000000_users.ts", "20251023082000_create_backup_files.ts"] {
-            FileManager.default.createFile(atPath: dir + "/" + f, contents: Data("// x\n".utf8))
+            _ = FileManager.default.createFile(atPath: dir + "/" + f, contents: Data("// x\n".utf8))
         }
         try makeDatabase(path)
         let o = try migrator(path, dir: dir).run()
@@ -180,7 +180,7 @@ final class MigratorTests: XCTestCase {
         let path = t.file("app.sqlite3")
         let dir = t.file("migrations")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/20240101000000_users.ts", contents: Data("// x\n".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/20240101000000_users.ts", contents: Data("// x\n".utf8))
         try makeDatabase(path)
         let o = try migrator(path, dir: dir, write: true).run()
         let file = try XCTUnwrap(o.migrationFile)

