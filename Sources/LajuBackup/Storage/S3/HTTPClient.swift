@@ -124,18 +124,27 @@ final class HTTPClient: @unchecked Sendable {
             failure = CError(status: .argument, libraryCode: 0, message: "\(error)")
         }
 
-        var headers: [String: String] = [:]
-        for line in String(cString: cs_http_response_headers(handle)).split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon])
-            let value = String(line[line.index(after: colon)...]).trimmingSpaces
-            headers[name] = headers[name].map { $0 + "," + value } ?? value
-        }
+        let headers = HTTPClient.parseHeaderBlock(String(cString: cs_http_response_headers(handle)))
         var length = 0
         let ptr = cs_http_response_body(handle, &length)
         let body = ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
         return HTTPResponse(failure: failure, status: Int(result.status), headers: headers, body: body,
                             bytesReceived: result.bytes_received, seconds: result.total_seconds)
+    }
+}
+
+extension HTTPClient {
+    /// The response header block as `cs_http_response_headers` gives it (`name: value` lines,
+    /// names already lowercase) as a dictionary; repeated headers are joined with `,`.
+    static func parseHeaderBlock(_ text: String) -> [String: String] {
+        var headers: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[..<colon])
+            let value = String(line[line.index(after: colon)...]).trimmingSpaces
+            headers[name] = headers[name].map { $0 + "," + value } ?? value
+        }
+        return headers
     }
 }
 
