@@ -146,14 +146,6 @@ static void *deflate_block(void *arg) {
     return NULL;
 }
 
-static int seal_threads(void) {
-    const char *env = getenv("BACKUP_THREADS");
-    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1) n = 1;
-    if (n > 8) n = 8;
-    return (int)n;
-}
-
 /* Reads up to CS_CHUNK bytes (fewer only at end of file). */
 static long read_block(int fd, unsigned char *buf) {
     size_t got = 0;
@@ -167,15 +159,16 @@ static long read_block(int fd, unsigned char *buf) {
 }
 
 int32_t cs_seal_file(const char *in_path, const char *out_path,
-                     const void *key32, const void *iv12, int32_t level,
+                     const void *key32, const void *iv12, int32_t level, int32_t threads,
                      cs_progress_fn progress, void *ctx,
                      cs_seal_result *result, cs_error *err) {
     stream s;
     int32_t status = stream_begin(&s, in_path, out_path, key32, iv12, 1, err);
     if (status != CS_OK) return stream_end(&s, status, err);
     if (level < -1 || level > 9) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "compression level must be 0..9"), err);
+    if (threads < 1 || threads > 64) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "threads must be 1..64"), err);
 
-    const int n = seal_threads();
+    const int n = threads;
     const size_t out_cap = compressBound(CS_CHUNK) + 64;
     block *blocks = calloc((size_t)(2 * n), sizeof *blocks);
     unsigned char *arena = NULL;

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct cs_http {
@@ -41,7 +42,16 @@ typedef struct transfer {
     int write_errno;       /* errno of a failed response write, reported after curl returns */
     int read_errno;        /* errno of a failed request body read */
     int truncated_once;    /* a 200 to a ranged request restarted the output file */
+    int body_truncated;    /* a buffered body was longer than the cap */
+    int deadline_hit;      /* the transfer ran past its size-dependent deadline */
+    double started;        /* CLOCK_MONOTONIC seconds at the start of the request */
 } transfer;
+
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_OK;
@@ -149,6 +159,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
     cs_http *h = t->h;
     size_t room = r->response_buffer_cap > h->body_len ? r->response_buffer_cap - h->body_len : 0;
     size_t keep = n < room ? n : room;
+    if (keep < n) t->body_truncated = 1;
     if (keep > 0 && append((char **)&h->body, &h->body_len, &h->body_cap, data, keep) != 0) return 0;
     t->received += (int64_t)n;
     return n;
@@ -183,6 +194,15 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata) 
 static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     transfer *t = userdata;
     const cs_http_request *r = t->req;
+    if (r->min_rate > 0) {
+        /* A trickle above curl's low-speed limit would otherwise keep a transfer alive forever. */
+        curl_off_t bytes = ultotal > dltotal ? ultotal : dltotal;
+        double allowed = (double)r->deadline_base_s + (double)bytes / (double)r->min_rate;
+        if (mono_seconds() - t->started > allowed) {
+            t->deadline_hit = 1;
+            return 1;
+        }
+    }
     if (!r->progress) return 0;
     int64_t done = ultotal > 0 ? (int64_t)ulnow : (int64_t)dlnow;
     int64_t total = ultotal > 0 ? (int64_t)ultotal : (int64_t)dltotal;
@@ -200,7 +220,8 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
 
     CURL *c = h->curl;
     curl_easy_reset(c);   /* options only: live connections, DNS and TLS session caches stay */
-    transfer t = { .h = h, .req = req, .out_pos = req->response_fd >= 0 ? req->response_fd_offset : 0 };
+    transfer t = { .h = h, .req = req, .out_pos = req->response_fd >= 0 ? req->response_fd_offset : 0,
+                   .started = mono_seconds() };
     h->errbuf[0] = 0;
 
     int has_body = req->body_fd >= 0 || req->body_length > 0;
@@ -229,7 +250,13 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);               /* threads: no SIGALRM for DNS timeouts */
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Only http and https (7.85+ spells this CURLOPT_PROTOCOLS_STR); refuse to run otherwise. */
+    if (curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+        curl_slist_free_all(list);
+        return cs_fail(err, CS_ERR_CURL, CURLE_UNKNOWN_OPTION, "this libcurl cannot restrict protocols to http and https (needs 7.85 or later)");
+    }
+    /* Keys are sent exactly as signed: no dot-segment removal ("a/../b" must never become "b"). */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -252,7 +279,7 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
     curl_easy_setopt(c, CURLOPT_SEEKDATA, &t);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, req->progress ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, (req->progress || req->min_rate > 0) ? 0L : 1L);
 
     const char *m = req->method;
     if (strcmp(m, "GET") == 0) {
@@ -280,6 +307,7 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
     result->status = (int32_t)response_code(h);
     result->bytes_received = t.received;
     result->bytes_sent = t.sent;
+    result->body_truncated = t.body_truncated;
     double secs = 0;
     curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &secs);
     result->total_seconds = secs;
@@ -291,6 +319,10 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
         return cs_fail_errno(err, t.write_errno, "writing the downloaded body");
     if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR) && t.read_errno)
         return cs_fail_errno(err, t.read_errno, "reading the request body");
+    if (rc == CURLE_ABORTED_BY_CALLBACK && t.deadline_hit)
+        return cs_fail(err, CS_ERR_CURL, CURLE_OPERATION_TIMEDOUT,
+                       "transfer too slow: no answer within %.0f s (%lld bytes sent, %lld received)",
+                       mono_seconds() - t.started, (long long)t.sent, (long long)t.received);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
         return cs_fail(err, CS_ERR_CANCELLED, rc, "transfer cancelled");
     return cs_fail(err, CS_ERR_CURL, rc, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));

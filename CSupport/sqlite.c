@@ -28,11 +28,13 @@ int32_t cs_db_open(const char *path, int32_t flags, int32_t busy_timeout_ms, cs_
     sqlite3 *db = NULL;
     int rc;
     if (flags & CS_OPEN_IMMUTABLE) {
-        /* immutable=1 needs a URI; escape the characters that URIs give a meaning to. */
+        /* immutable=1 needs a URI. "file:" + an absolute path is read as "file://authority/..."
+         * when the path starts with "//", so an absolute path always gets an explicit empty
+         * authority ("file://" + "/path"); and the characters URIs give a meaning to are escaped. */
         size_t n = strlen(path);
         char *uri = malloc(n * 3 + 32);
         if (!uri) return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
-        char *p = uri + sprintf(uri, "file:");
+        char *p = uri + sprintf(uri, path[0] == '/' ? "file://" : "file:");
         for (const char *c = path; *c; c++) {
             if (*c == '%' || *c == '?' || *c == '#') p += sprintf(p, "%%%02X", (unsigned char)*c);
             else *p++ = *c;

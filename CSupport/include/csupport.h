@@ -113,9 +113,10 @@ typedef struct cs_seal_result {
 } cs_seal_result;
 
 /* Seals `in_path` into a new file `out_path` (created exclusively, mode 0600). On failure
- * `out_path` is removed. `level` is the zlib level 0..9 (-1: zlib's default). */
+ * `out_path` is removed. `level` is the zlib level 0..9 (-1: zlib's default); `threads` (1..64)
+ * is how many blocks are deflated at once. */
 int32_t cs_seal_file(const char *in_path, const char *out_path,
-                     const void *key32, const void *iv12, int32_t level,
+                     const void *key32, const void *iv12, int32_t level, int32_t threads,
                      cs_progress_fn progress, void *ctx,
                      cs_seal_result *result, cs_error *err);
 
@@ -234,6 +235,11 @@ typedef struct cs_http_request {
     int32_t low_speed_time_s;         /* abort when under low_speed_limit B/s for this long; 0: 60 */
     int32_t low_speed_limit;          /* 0: 1 byte/s */
     int32_t total_timeout_s;          /* 0: none */
+    /* Deadline that grows with the transfer: abort (CS_ERR_CURL, lib_code 28 = timed out) when
+     * the request has run longer than deadline_base_s + (bytes to move) / min_rate seconds, the
+     * bytes being the larger of the upload size and the announced download size. 0: off. */
+    int64_t min_rate;
+    int32_t deadline_base_s;
     cs_progress_fn progress;          /* optional */
     void *progress_ctx;
 } cs_http_request;
@@ -241,6 +247,7 @@ typedef struct cs_http_request {
 typedef struct cs_http_result {
     int32_t status;                   /* HTTP status, 0 when no response was received */
     int64_t bytes_received;           /* body bytes received (written to fd or buffered) */
+    int32_t body_truncated;           /* 1 when a buffered body exceeded response_buffer_cap */
     int64_t bytes_sent;
     double total_seconds;
 } cs_http_result;

@@ -22,7 +22,7 @@ struct BackupCommand: ParsableCommand {
 
     func validate() throws {
         if let level, !(0...9).contains(level) { throw ValidationError("--level must be 0 to 9") }
-        if lockWait < 0 { throw ValidationError("--lock-wait must not be negative") }
+        if !(lockWait.isFinite && (0...86_400).contains(lockWait)) { throw ValidationError("--lock-wait must be between 0 and 86400 seconds") }
     }
 
     func run() throws {

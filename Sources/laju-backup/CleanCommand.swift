@@ -60,10 +60,12 @@ struct CleanCommand: ParsableCommand {
     }
 
     func validate() throws {
-        for (name, v) in [("--retention-days", retentionDays), ("--keep-last", keepLast), ("--keep-daily", keepDaily),
-                          ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly)] {
-            if let v, v < 1 { throw ValidationError("\(name) must be at least 1") }
+        for (name, v, max) in [("--retention-days", retentionDays, RetentionPolicy.maxDays), ("--keep-last", keepLast, RetentionPolicy.maxCount),
+                               ("--keep-daily", keepDaily, RetentionPolicy.maxCount), ("--keep-weekly", keepWeekly, RetentionPolicy.maxCount),
+                               ("--keep-monthly", keepMonthly, RetentionPolicy.maxCount)] {
+            if let v, !(1...max).contains(v) { throw ValidationError("\(name) must be between 1 and \(max)") }
         }
+        do { _ = try DurationText.seconds(grace) } catch let e as LajuError { throw ValidationError("--grace: \(e.description)") }
         if (orphans || deleteOrphans) && retentionFlagsGiven {
             throw ValidationError("--orphans reconciles only; run retention (--retention-days, --keep-*) separately")
         }
@@ -84,7 +86,7 @@ struct CleanCommand: ParsableCommand {
         if policy.isGFS {
             policy.keepWithinDays = retentionDays
         } else {
-            policy.retentionDays = try retentionDays ?? settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...100_000)
+            policy.retentionDays = try retentionDays ?? settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays)
         }
         let o = try CleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
         if common.json {
@@ -116,8 +118,14 @@ struct CleanCommand: ParsableCommand {
         } else {
             if !o.orphanObjects.isEmpty {
                 print(Table.render(header: ["ORPHAN OBJECT", "MODIFIED", "SIZE", "REASON", "ACTION"], rows: o.orphanObjects.map {
-                    [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0 * 1000)) } ?? "-",
+                    [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
                      Format.bytes($0.size), $0.reason, $0.action]
+                }))
+            }
+            if !o.unattributed.isEmpty {
+                print(Table.render(header: ["NOT ATTRIBUTABLE (never deleted)", "MODIFIED", "SIZE", "WHY"], rows: o.unattributed.map {
+                    [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
+                     Format.bytes($0.size), $0.reason]
                 }))
             }
             if !o.missingObjects.isEmpty {
@@ -125,10 +133,20 @@ struct CleanCommand: ParsableCommand {
                     [$0.key, LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), $0.id]
                 }))
             }
+            if !o.partials.isEmpty {
+                print(Table.render(header: ["PARTIAL UPLOAD", "STARTED", "ACTION"], rows: o.partials.map {
+                    [$0.upload.key + ($0.upload.uploadID.map { " (upload \($0))" } ?? ""),
+                     $0.upload.started.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-", $0.action]
+                }))
+            }
         }
-        out.log("reconcile: \(o.objects) object(s) under \(o.prefix) in \(o.store), \(o.activeRows) active row(s); \(o.orphanObjects.count) orphan object(s), \(o.missingObjects.count) row(s) without object")
+        var summary = "reconcile: \(o.objects) object(s) under \(o.prefix) in \(o.store), \(o.activeRows) active row(s); \(o.orphanObjects.count) orphan object(s), \(o.missingObjects.count) row(s) without object, \(o.partials.count) partial upload(s)"
+        if !o.unattributed.isEmpty { summary += ", \(o.unattributed.count) object(s) not attributable" }
+        if o.otherObjects > 0 { summary += ", \(o.otherObjects) object(s) of other databases or prefixes left alone" }
+        if !o.badRows.isEmpty { summary += ", \(o.badRows.count) bad catalog row(s) skipped" }
+        out.log(summary)
         if o.failures > 0 {
-            throw LajuError(.storage, "reconcile: \(o.failures) orphan object(s) could not be deleted", hint: "see the table above; fix the store's permissions and run again")
+            throw LajuError(.storage, "reconcile: \(o.failures) orphan object(s) or partial upload(s) could not be deleted", hint: "see the table above; fix the store's permissions and run again")
         }
     }
 }

@@ -27,7 +27,10 @@ struct CommonOptions: ParsableArguments {
         overrides["BACKUP_DATABASE"] = database
         overrides["BACKUP_CATALOG"] = catalog
         overrides["BACKUP_STORAGE"] = storage
-        return Settings(environment: try Environment.load(envFiles: envFiles).overriding(overrides))
+        let environment = try Environment.load(envFiles: envFiles)
+        let out = output()
+        for w in environment.warnings { out.warn(w) }
+        return Settings(environment: environment.overriding(overrides))
     }
 
     func output() -> Output { Output(json: json, quiet: quiet) }

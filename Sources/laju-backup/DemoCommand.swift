@@ -14,6 +14,10 @@ struct DemoCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Rows in the sample table.", valueName: "n"))
     var rows: Int = 20_000
 
+    func validate() throws {
+        if !(1...10_000_000).contains(rows) { throw ValidationError("--rows must be between 1 and 10000000") }
+    }
+
     func run() throws {
         let out = Output(json: false, quiet: false)
         let root = absolutePath(dir)

@@ -21,48 +21,63 @@ struct ListCommand: ParsableCommand {
         var size: Int64
         var lastModified: Double?
         var inCatalog: Bool
+        /// `ours` (this database under this prefix), or why not.
+        var scope: String
     }
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
+        let scope = try settings.scope()
         if remote {
             let store = try settings.makeStore()
-            let objects = try store.list(prefix: settings.prefix)
+            let objects = try store.list(prefix: scope.prefix)
             var known = Set<String>()
             var catalogReadable = true
             do {
                 let catalog = try settings.openCatalog(readOnly: true)
-                known = Set(try catalog.all(includeDeleted: true).map(\.key))
+                let scan = try catalog.scan(includeDeleted: true)
+                known = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
             } catch {
                 catalogReadable = false
                 out.warn("catalog not readable, orphans cannot be marked: \(error)")
             }
             let entries = objects.sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
-                .map { RemoteEntry(key: $0.key, size: $0.size, lastModified: $0.lastModified, inCatalog: known.contains($0.key)) }
+                .map { RemoteEntry(key: $0.key, size: $0.size, lastModified: $0.lastModified, inCatalog: known.contains($0.key),
+                                   scope: scope.whyNotOurs($0.key) ?? "ours") }
             if common.json { out.printJSON(entries); return }
             print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
-                [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0 * 1000)) } ?? "-",
-                 Format.bytes($0.size), catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
+                [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
+                 Format.bytes($0.size),
+                 $0.scope != "ours" ? "other" : catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
             }))
-            print("\(entries.count) object(s) in \(store.displayName) under \(settings.prefix)")
+            let others = entries.filter { $0.scope != "ours" }.count
+            print(Display.safe("\(entries.count) object(s) in \(store.displayName) under \(scope.prefix)"
+                + (others > 0 ? "; \(others) marked other belong to other databases or deeper prefixes, or are not backup names" : "")))
             return
         }
         let catalog = try settings.openCatalog(readOnly: true)
-        try catalog.requireTable()
-        let rows = try catalog.all(includeDeleted: all)
+        try catalog.requireTable(forWriting: false)
+        let scan = try catalog.scan(includeDeleted: all)
+        for bad in scan.bad { out.warn("catalog row \(bad.id) skipped: \(bad.problem)") }
+        let (rows, others) = scan.split(scope)
         if common.json { out.printJSON(rows); return }
         print(Table.render(header: ["UPLOADED", "SIZE", "STATE", "KEY"], rows: rows.map {
             [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Format.bytes($0.fileSize),
              $0.deletedAt == nil ? "active" : "deleted", $0.key]
         }))
-        print("\(rows.count) backup(s) in \(catalog.path)")
+        var summary = "\(rows.count) backup(s) of \(scope.databaseName) under \(scope.prefix) in \(catalog.path)"
+        if !others.isEmpty { summary += "; \(others.count) row(s) of other databases or prefixes not shown" }
+        print(Display.safe(summary))
     }
 }
 
 /// A plain text table for terminals and logs.
 enum Table {
     static func render(header: [String], rows: [[String]]) -> String {
+        // Cells hold keys from the catalog and the store: never let them drive the terminal.
+        let header = header.map(Display.safe)
+        let rows = rows.map { $0.map(Display.safe) }
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {

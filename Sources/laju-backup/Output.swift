@@ -30,9 +30,12 @@ final class Output {
         }
     }
 
+    /// One log line. `text` may hold keys, S3 messages and SQLite findings from outside: control
+    /// characters (escape sequences, line breaks) are shown escaped, so a line stays one line and
+    /// nothing reaches the terminal as a command.
     static func line(_ level: String?, _ text: String) -> String {
         let stamp = LocalTime.logStamp(epochSeconds: Double(LocalTime.nowMilliseconds()) / 1000)
-        return "\(stamp) laju-backup[\(getpid())]: \(level.map { "\($0): " } ?? "")\(text)\n"
+        return "\(stamp) laju-backup[\(getpid())]: \(level.map { "\($0): " } ?? "")\(Display.safe(text))\n"
     }
 
     /// The one line every failure ends with.

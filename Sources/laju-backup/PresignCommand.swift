@@ -19,6 +19,8 @@ struct PresignCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How long the URL stays valid: seconds, or a number with s, m, h or d (max 7d).", valueName: "duration"))
     var expires: String = "1h"
 
+    func validate() throws { try validateKey(key) }
+
     func run() throws {
         let seconds = try PresignCommand.parseDuration(expires)
         let settings = try common.settings()

@@ -35,6 +35,8 @@ struct RestoreCommand: ParsableCommand {
         if output != nil && outputDir != nil {
             throw ValidationError("--output and --output-dir exclude each other")
         }
+        try validateKey(key)
+        if output == "" || outputDir == "" { throw ValidationError("--output and --output-dir must not be empty") }
     }
 
     func run() throws {
@@ -48,3 +50,11 @@ struct RestoreCommand: ParsableCommand {
 }
 
 extension Database.Check: ExpressibleByArgument {}
+
+/// `--key` names one object: an empty or unusable key is a usage error (exit 2), found before
+/// anything else runs, never a request on the bucket itself.
+func validateKey(_ key: String?) throws {
+    if let key, let problem = ObjectKey.problem(key) {
+        throw ValidationError("--key \(Display.quoted(key)) cannot be used: \(problem)")
+    }
+}

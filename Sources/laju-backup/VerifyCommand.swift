@@ -16,6 +16,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
+    func validate() throws { try validateKey(key) }
+
     func run() throws {
         let out = common.output()
         let settings = try common.settings()

@@ -45,7 +45,21 @@ final class CleanFixture {
         var uploadedAt: Int64
         var object = true
         var size = 64
-        var key: String { "backups/app.sqlite3-\(name).db.gz.enc" }
+        /// A real backup name (`<db>-<stamp>-<uuid>.db.gz.enc`): retention and reconcile only act
+        /// on names of this database. The uuid is derived from `name`, so a test can rebuild a key.
+        var key: String { CleanFixture.key(name) }
+    }
+
+    static func key(_ name: String, database: String = "app.sqlite3", prefix: String = "backups/") -> String {
+        func fnv(_ seed: UInt64) -> String {
+            var h: UInt64 = seed
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 1_099_511_628_211 }
+            return String(format: "%016llx", h)
+        }
+        let hex = fnv(14_695_981_039_346_656_037) + fnv(1_099_511_628_211)
+        let u = Array(hex)
+        let uuid = "\(String(u[0..<8]))-\(String(u[8..<12]))-\(String(u[12..<16]))-\(String(u[16..<20]))-\(String(u[20..<32]))"
+        return "\(prefix)\(database)-2025-01-01T00:00-\(uuid).db.gz.enc"
     }
 
     static func daysAgo(_ d: Double) -> Int64 { Int64((Date().timeIntervalSince1970 - d * 86_400) * 1000) }

@@ -36,11 +36,12 @@ final class CleanLocalTests: XCTestCase {
         let f = try fixture()
         typealias P = CleanFixture.Plant
         try f.plant([P(name: "new", uploadedAt: CleanFixture.daysAgo(1))])
-        try sh("sqlite3 '\(f.database.path)' \"INSERT INTO backup_files VALUES ('s3row', 'backups/s3-old.db.gz.enc', 's3-old.db.gz.enc', 10, 'gzip', 's3', 'x', \(CleanFixture.daysAgo(300)), NULL, 'aes-256-gcm', 'iv', 'tag')\"")
+        let s3Key = CleanFixture.key("s3-old")
+        try sh("sqlite3 '\(f.database.path)' \"INSERT INTO backup_files VALUES ('s3row', '\(s3Key)', 's3-old.db.gz.enc', 10, 'gzip', 's3', 'x', \(CleanFixture.daysAgo(300)), NULL, 'aes-256-gcm', 'iv', 'tag')\"")
         let r = try CLI.run(["clean"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.stderr.contains("1 active row(s) name storage other than 'local'; left alone"), r.stderr)
-        XCTAssertEqual(try f.activeKeys(), ["backups/s3-old.db.gz.enc", P(name: "new", uploadedAt: 0).key].sorted())
+        XCTAssertEqual(try f.activeKeys(), [s3Key, P(name: "new", uploadedAt: 0).key].sorted())
     }
 
     /// Real backups, then their dates moved back: clean removes the old ones and restore of the

@@ -65,8 +65,8 @@ final class S3ConfigurationTests: XCTestCase {
         XCTAssertLessThanOrEqual((Int64(1) << 40 + p - 1) / p, 10_000)
     }
 
-    func testXMLScanning() {
-        let page = S3Store.parseListPage(Array("""
+    func testXMLScanning() throws {
+        let page = try S3Store.parseListPage(Array("""
             <?xml version="1.0"?><ListBucketResult><IsTruncated>true</IsTruncated>
             <Contents><Key>backups/a&amp;b:1</Key><LastModified>2025-10-24T12:07:00.000Z</LastModified><Size>42</Size></Contents>
             <Contents><Key>backups/c</Key><Size>7</Size></Contents>

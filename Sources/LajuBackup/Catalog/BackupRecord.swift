@@ -64,4 +64,76 @@ public struct BackupRecord: Sendable, Equatable, Codable {
               let tag = Data(base64Encoded: encTag), tag.count == 16 else { return nil }
         return (Array(iv), Array(tag))
     }
+
+    /// Milliseconds before which an `uploaded_at` is taken for seconds (1973-03-03): the
+    /// original guide calls the column a "Unix timestamp", and a row in seconds would sort as 1970
+    /// and be deleted by the first retention run.
+    public static let earliestMilliseconds: Int64 = 100_000_000_000
+    /// 9999-12-31T23:59:59.999Z: later values are not times.
+    public static let latestMilliseconds: Int64 = 253_402_300_799_999
+    /// S3's largest object (5 TiB).
+    public static let maxObjectBytes: Int64 = 5 << 40
+
+    /// Checks one raw row. Hard failures (unusable key, no id, an `uploaded_at` that is not a time
+    /// in milliseconds) make it a `BadRow`; missing optional values of Laju's nullable schema get
+    /// the original's defaults (`gzip`, `s3`) or stay empty (IV, tag, checksum then come from the
+    /// object's metadata at restore).
+    public static func decode(_ r: Database.Row) -> Result<BackupRecord, BadRow> {
+        let id = r["id"]?.string
+        let key = r["key"].flatMap { v -> String? in if case .text(let t) = v { return t }; return nil }
+        func bad(_ problem: String) -> Result<BackupRecord, BadRow> {
+            .failure(BadRow(id: id ?? "(null)", key: key, problem: problem))
+        }
+        guard let id, !id.isEmpty else { return bad("id is empty") }
+        guard let key else { return bad("key is not text") }
+        if let p = ObjectKey.problem(key) { return bad(p) }
+        guard case .integer(let uploadedAt) = r["uploaded_at"] ?? .null else {
+            return bad("uploaded_at is not a whole number of milliseconds (\(Display.safe(r["uploaded_at"]?.string ?? "NULL")))")
+        }
+        guard (earliestMilliseconds...latestMilliseconds).contains(uploadedAt) else {
+            return bad("uploaded_at \(uploadedAt) is not a time in milliseconds since 1970 (seconds instead of milliseconds?)")
+        }
+        var deletedAt: Int64?
+        switch r["deleted_at"] ?? .null {
+        case .null: deletedAt = nil
+        case .integer(let v): deletedAt = v
+        default: return bad("deleted_at is not NULL or a whole number")
+        }
+        var fileSize: Int64 = 0
+        switch r["file_size"] ?? .null {
+        case .null: fileSize = 0
+        case .integer(let v) where (0...maxObjectBytes).contains(v): fileSize = v
+        default: return bad("file_size is not a size in bytes")
+        }
+        func text(_ name: String, _ fallback: String) -> String {
+            if case .text(let t) = r[name] ?? .null { return t }
+            return fallback
+        }
+        return .success(BackupRecord(id: id, key: key, fileName: text("file_name", key.lastPathComponentOf),
+                                     fileSize: fileSize, compression: text("compression", "gzip"),
+                                     storage: text("storage", "s3"), checksum: text("checksum", ""),
+                                     uploadedAt: uploadedAt, deletedAt: deletedAt,
+                                     encryption: text("encryption", "aes-256-gcm"),
+                                     encIV: text("enc_iv", ""), encTag: text("enc_tag", "")))
+    }
+}
+
+/// A catalog row that no command acts on, and why.
+public struct BadRow: Error, Codable, Sendable, Equatable {
+    public var id: String
+    public var key: String?
+    public var problem: String
+}
+
+/// All rows of the catalog after checking: usable ones newest first, and the bad ones.
+public struct CatalogScan: Sendable {
+    public var records: [BackupRecord]
+    public var bad: [BadRow]
+
+    /// Rows of `scope` (see `BackupScope`); `others` are rows of other databases or prefixes.
+    public func split(_ scope: BackupScope) -> (ours: [BackupRecord], others: [BackupRecord]) {
+        var ours: [BackupRecord] = [], others: [BackupRecord] = []
+        for r in records { if scope.ownsRow(key: r.key) { ours.append(r) } else { others.append(r) } }
+        return (ours, others)
+    }
 }

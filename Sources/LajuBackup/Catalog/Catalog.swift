@@ -27,11 +27,20 @@ public final class Catalog {
         }
     }
 
-    /// Fails with a clear message when the table is absent: the first thing `backup` checks.
-    public func requireTable() throws {
+    /// Fails with a clear message when the table is absent or cannot hold our rows: the first
+    /// thing `backup` checks, before any temp file exists. Reading commands pass
+    /// `forWriting: false`, which only needs the twelve columns to exist.
+    public func requireTable(forWriting: Bool = true) throws {
         guard try hasTable() else {
             throw LajuError(.catalog, "table backup_files does not exist in \(path)",
                             hint: "run `laju-backup migrate` (or the app's knex migration) first")
+        }
+        let check = try wrap { try SchemaCheck.check(db) }
+        guard let check else { return }
+        let blocking = forWriting ? check.blocking : check.blocking.filter { $0.hasPrefix("missing column") }
+        if !blocking.isEmpty {
+            throw LajuError(.catalog, "table backup_files in \(path) has an unexpected shape: \(blocking.joined(separator: "; "))",
+                            hint: "compare it with the app's migration; laju-backup needs the twelve columns of the Laju format")
         }
     }
 
@@ -47,41 +56,47 @@ public final class Catalog {
         }
     }
 
-    /// The original's "latest": not deleted, newest `uploaded_at`.
-    public func latest() throws -> BackupRecord? {
-        try select("WHERE deleted_at IS NULL ORDER BY uploaded_at DESC LIMIT 1").first
+    /// Every row, checked one by one (`BackupRecord.decode`), newest first. Rows that cannot be
+    /// trusted come back in `bad`, so every command skips the same rows and can say which.
+    public func scan(includeDeleted: Bool = true) throws -> CatalogScan {
+        let rows = try wrap {
+            try db.query("""
+                SELECT id, key, file_name, file_size, compression, storage, checksum, uploaded_at,
+                  deleted_at, encryption, enc_iv, enc_tag FROM backup_files
+                """ + (includeDeleted ? "" : " WHERE deleted_at IS NULL"))
+        }
+        var scan = CatalogScan(records: [], bad: [])
+        for row in rows {
+            switch BackupRecord.decode(row) {
+            case .success(let r): scan.records.append(r)
+            case .failure(let bad): scan.bad.append(bad)
+            }
+        }
+        // Sorted here, not in SQL: SQLite orders a text uploaded_at above every number.
+        scan.records.sort { ($0.uploadedAt, $0.key) > ($1.uploadedAt, $1.key) }
+        return scan
     }
 
-    /// The row for `key`, deleted or not.
+    /// The row for `key`, deleted or not; a row that fails the checks is an error naming it.
     public func record(key: String) throws -> BackupRecord? {
-        try select("WHERE key = ? LIMIT 1", [.text(key)]).first
-    }
-
-    /// All rows, newest first.
-    public func all(includeDeleted: Bool = false) throws -> [BackupRecord] {
-        try select(includeDeleted ? "ORDER BY uploaded_at DESC" : "WHERE deleted_at IS NULL ORDER BY uploaded_at DESC")
+        let rows = try wrap {
+            try db.query("""
+                SELECT id, key, file_name, file_size, compression, storage, checksum, uploaded_at,
+                  deleted_at, encryption, enc_iv, enc_tag FROM backup_files WHERE key = ? LIMIT 1
+                """, [.text(key)])
+        }
+        guard let row = rows.first else { return nil }
+        switch BackupRecord.decode(row) {
+        case .success(let r): return r
+        case .failure(let bad):
+            throw LajuError(.catalog, "catalog row \(Display.safe(bad.id)) for \(Display.quoted(key)) cannot be used: \(bad.problem)",
+                            hint: "fix or delete that row in \(path)")
+        }
     }
 
     /// Sets `deleted_at` (ms) on the row of `key`; rows are never removed.
     public func markDeleted(key: String, at ms: Int64) throws {
         _ = try wrap { try db.query("UPDATE backup_files SET deleted_at = ? WHERE key = ?", [.integer(ms), .text(key)]) }
-    }
-
-    func select(_ tail: String, _ args: [Database.Value] = []) throws -> [BackupRecord] {
-        let rows = try wrap {
-            try db.query("""
-                SELECT id, key, file_name, file_size, compression, storage, checksum, uploaded_at,
-                  deleted_at, encryption, enc_iv, enc_tag FROM backup_files \(tail)
-                """, args)
-        }
-        return rows.map { r in
-            BackupRecord(id: r["id"]?.string ?? "", key: r["key"]?.string ?? "",
-                         fileName: r["file_name"]?.string ?? "", fileSize: r["file_size"]?.int64 ?? 0,
-                         compression: r["compression"]?.string ?? "gzip", storage: r["storage"]?.string ?? "s3",
-                         checksum: r["checksum"]?.string ?? "", uploadedAt: r["uploaded_at"]?.int64 ?? 0,
-                         deletedAt: r["deleted_at"]?.int64, encryption: r["encryption"]?.string ?? "aes-256-gcm",
-                         encIV: r["enc_iv"]?.string ?? "", encTag: r["enc_tag"]?.string ?? "")
-        }
     }
 
     func wrap<T>(_ body: () throws -> T) throws -> T {

@@ -25,6 +25,12 @@ public enum EnvFile {
                 guard let end = closingQuote(q, in: value) else {
                     throw LajuError(.usage, "\(source):\(n + 1): unterminated quoted value for \(name)")
                 }
+                // After the closing quote only blanks and a comment may follow: `KEY="a"b` is
+                // a typo whose meaning nobody can guess.
+                let rest = value[value.index(after: end)...].drop(while: { $0 == " " || $0 == "\t" })
+                guard rest.isEmpty || rest.hasPrefix("#") else {
+                    throw LajuError(.usage, "\(source):\(n + 1): unexpected text after the closing quote of \(name)")
+                }
                 out[name] = q == "\"" ? unescape(value[..<end]) : String(value[..<end])
             } else {
                 if let hash = commentStart(value) { value = value[..<hash] }
@@ -78,11 +84,45 @@ public enum EnvFile {
     }
 
     public static func load(path: String) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = access(path, F_OK) == 0 ? "permission denied" : "no such file"
+        try read(path: path).values
+    }
+
+    /// Settings whose values are secrets: a file holding one must not be readable by others.
+    public static let secretNames = ["BACKUP_ENCRYPTION_KEY", "WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+
+    /// Reads and parses `path`; `warnings` says when the file holds a secret and other users can
+    /// read it.
+    public static func read(path: String) throws -> (values: [String: String], warnings: [String]) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            let reason = e == ENOENT ? "no such file" : e == EACCES ? "permission denied" : String(cString: strerror(e))
             throw LajuError(.usage, "cannot read env file \(path): \(reason)")
         }
-        return try parse(String(decoding: data, as: UTF8.self), source: path)
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LajuError(.usage, "cannot read env file \(path)") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            let what = (st.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "it is not a regular file"
+            throw LajuError(.usage, "cannot read env file \(path): \(what)")
+        }
+        guard st.st_size <= 1 << 20 else { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n < 0 { if errno == EINTR { continue }; throw LajuError(.usage, "cannot read env file \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += buf[0..<n]
+            if bytes.count > 1 << 20 { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
+        }
+        let values = try parse(String(decoding: bytes, as: UTF8.self), source: path)
+        var warnings: [String] = []
+        let secrets = secretNames.filter { values[$0].map { !$0.isEmpty } ?? false }
+        if st.st_mode & 0o004 != 0, !secrets.isEmpty {
+            warnings.append("\(path) holds \(secrets.joined(separator: ", ")) and is readable by every user on this host; run: chmod o-r \(path)")
+        }
+        return (values, warnings)
     }
 }
 

@@ -7,23 +7,42 @@ public struct Environment: Sendable {
 
     /// Highest precedence first.
     public private(set) var layers: [(source: String, values: [String: String])]
+    /// Things the operator should know about the files read (a key readable by others, a system
+    /// file skipped): the CLI prints them as warnings.
+    public private(set) var warnings: [String] = []
 
-    public init(layers: [(source: String, values: [String: String])]) { self.layers = layers }
+    public init(layers: [(source: String, values: [String: String])], warnings: [String] = []) {
+        self.layers = layers
+        self.warnings = warnings
+    }
 
     /// Builds the standard layering. Missing default files are skipped; an unreadable or
-    /// malformed one is an error, so a misconfiguration is never silently ignored.
+    /// malformed one is an error, so a misconfiguration is never silently ignored (except the
+    /// root-only system file for a user who is not root: skipped with a warning, so that
+    /// `--env-file` runs and `--version` work for everyone).
     public static func load(envFiles: [String], process: [String: String] = ProcessInfo.processInfo.environment,
                             systemFile: String = Environment.systemFile,
                             localFile: String = Environment.localFile) throws -> Environment {
         var layers: [(String, [String: String])] = [("environment", process)]
-        for f in envFiles.reversed() { layers.append((f, try EnvFile.load(path: f))) }
+        var warnings: [String] = []
+        for f in envFiles.reversed() {
+            let r = try EnvFile.read(path: f)
+            layers.append((f, r.values))
+            warnings += r.warnings
+        }
         // LAJU_BACKUP_CONFIG replaces the system file's path (empty: no system file), so tests
         // and unusual layouts never pick up a host's real configuration by accident.
         let system = process["LAJU_BACKUP_CONFIG"] ?? systemFile
         for f in [localFile, system] where !f.isEmpty && access(f, F_OK) == 0 {
-            layers.append((f, try EnvFile.load(path: f)))
+            if f == system && geteuid() != 0 && access(f, R_OK) != 0 {
+                warnings.append("\(f) is readable only by root; skipped (pass your settings with --env-file FILE)")
+                continue
+            }
+            let r = try EnvFile.read(path: f)
+            layers.append((f, r.values))
+            warnings += r.warnings
         }
-        return Environment(layers: layers.map { (source: $0.0, values: $0.1) })
+        return Environment(layers: layers.map { (source: $0.0, values: $0.1) }, warnings: warnings)
     }
 
     /// The value of `name`, empty strings counting as unset (as dotenv users expect).

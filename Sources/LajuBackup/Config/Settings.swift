@@ -28,20 +28,36 @@ public struct Settings: Sendable {
         return try EncryptionKey(parsing: text)
     }
 
-    /// Object key prefix, `backups/` by default (the original's).
+    /// Object key prefix, `backups/` by default (the original's), always ending in `/` unless
+    /// empty. It must be usable inside a key (`ObjectKey`): no `..`, no leading `/`.
     public var prefix: String {
-        var p = environment["BACKUP_PREFIX"] ?? "backups/"
-        if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
-        return p
+        get throws {
+            var p = environment["BACKUP_PREFIX"] ?? "backups/"
+            if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
+            if !p.isEmpty, let problem = ObjectKey.problem(String(p.dropLast()) + "/x") {
+                throw LajuError(.usage, "BACKUP_PREFIX=\(Display.quoted(p)) cannot start object keys: \(problem)",
+                                hint: "use a plain folder name such as backups/ or myapp/backups/")
+            }
+            return p
+        }
     }
 
-    public var retentionDays: Int? { environment["BACKUP_RETENTION_DAYS"].flatMap { Int($0) } }
+    /// The rows and objects this profile may act on (see `BackupScope`).
+    public func scope() throws -> BackupScope {
+        let database = absolutePath(databasePath)
+        let catalog = absolutePath(catalogPath)
+        let same = catalog == database || {
+            guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
+            return a == b
+        }()
+        return BackupScope(prefix: try prefix, databaseName: database.lastPathComponentOf, catalogIsDatabase: same)
+    }
 
     /// Integer setting with range check.
     public func integer(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = environment[name] else { return def }
         guard let v = Int(text), range.contains(v) else {
-            throw LajuError(.usage, "\(name)=\(text) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+            throw LajuError(.usage, "\(name)=\(Display.safe(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
     }
@@ -56,17 +72,31 @@ public struct Settings: Sendable {
     /// unlike `/tmp` which is a tmpfs on many hosts, and a snapshot is as large as the database).
     public var tempBase: String { environment["BACKUP_TMPDIR"] ?? environment["TMPDIR"] ?? "/var/tmp" }
 
-    /// Where the per-database run lock lives: `BACKUP_LOCK_DIR`, else `/run/lock` (one place for
-    /// every run on the host, whatever its temp directory), else the temp directory.
+    /// Where the per-database run locks live (see `LockDirectory.choose`).
     public var lockDirectory: String {
-        if let dir = environment["BACKUP_LOCK_DIR"] { return dir }
-        return access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : tempBase
+        LockDirectory.choose(configured: environment["BACKUP_LOCK_DIR"],
+                             runtimeDirectory: environment["XDG_RUNTIME_DIR"], tempBase: tempBase)
+    }
+
+    /// A yes/no setting: `true`/`1` or `false`/`0` (any case). Anything else is refused, so that
+    /// `BACKUP_SSE=yes` (which the original scripts would quietly take as "off") is not misread.
+    public func bool(_ name: String, default def: Bool) throws -> Bool {
+        guard let text = environment[name] else { return def }
+        switch text.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default:
+            throw LajuError(.usage, "\(name)=\(Display.quoted(text)) is not understood", hint: "use true or false")
+        }
     }
 
     /// `BACKUP_SSE` true/1: ask S3 for server-side encryption (AES256), as the original.
-    public var serverSideEncryption: Bool {
-        guard let v = environment["BACKUP_SSE"] else { return false }
-        return v.lowercased() == "true" || v == "1"
+    public func serverSideEncryption() throws -> Bool { try bool("BACKUP_SSE", default: false) }
+
+    /// Compression threads, `BACKUP_THREADS` (default: the number of cores, at most 8).
+    public func threads() throws -> Int32 {
+        let cores = max(1, min(8, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        return Int32(try integer("BACKUP_THREADS", default: cores, range: 1...64))
     }
 
     public enum StorageKind: Equatable, Sendable {

@@ -97,7 +97,8 @@ public final class Database {
         let pragma = check == .full ? "integrity_check" : "quick_check"
         let rows = try query("PRAGMA \(pragma)(\(limit))")
         let lines = rows.compactMap { $0.values.first?.string }
-        return lines == ["ok"] ? nil : lines.joined(separator: "; ")
+        // SQLite's findings can span lines ("*** in database main ***\nPage 5: ..."): one line.
+        return lines == ["ok"] ? nil : lines.joined(separator: "; ").split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     /// The linked SQLite version ([`sqlite3_libversion`](https://sqlite.org/c3ref/libversion.html)).

@@ -13,14 +13,14 @@ public enum Envelope {
 
     /// Seals `input` into the new file `output` with a fresh random IV.
     /// `progress` gets (plaintext bytes done, total) and returns false to cancel.
-    public static func seal(input: String, output: String, key: EncryptionKey, level: Int32,
+    public static func seal(input: String, output: String, key: EncryptionKey, level: Int32, threads: Int32 = 1,
                             progress: ((Int64, Int64) -> Bool)? = nil) throws -> Sealed {
         let iv = try secureRandomBytes(12)
         var r = cs_seal_result()
         let box = ProgressTrampoline(progress ?? { _, _ in true })
         do {
             try box.with { ctx in
-                try cCall { cs_seal_file(input, output, key.bytes, iv, level, ProgressTrampoline.callback, ctx, &r, $0) }
+                try cCall { cs_seal_file(input, output, key.bytes, iv, level, threads, ProgressTrampoline.callback, ctx, &r, $0) }
             }
         } catch let error as CError {
             if error.status == .noSpace {

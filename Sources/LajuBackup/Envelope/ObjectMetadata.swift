@@ -38,15 +38,18 @@ public struct ObjectMetadata: Equatable, Sendable {
         return m
     }
 
+    /// The largest database size we believe (SQLite's own limit is about 281 TB).
+    public static let maxSourceBytes: Int64 = 1 << 50
+
     /// Reads metadata written by us or by the original scripts. Names are case-insensitive.
     public init(pairs raw: [String: String]) throws {
         var m: [String: String] = [:]
         for (k, v) in raw { m[k.lowercased()] = v }
         if let algo = m["algo"], algo.lowercased() != "aes-256-gcm" {
-            throw LajuError(.integrity, "object uses encryption \(algo), not aes-256-gcm")
+            throw LajuError(.integrity, "object uses encryption \(Display.quoted(algo)), not aes-256-gcm")
         }
         if let comp = m["comp"], comp.lowercased() != "gzip" {
-            throw LajuError(.integrity, "object uses compression \(comp), not gzip")
+            throw LajuError(.integrity, "object uses compression \(Display.quoted(comp)), not gzip")
         }
         guard let ivText = m["iv"], let iv = Data(base64Encoded: ivText), iv.count == 12,
               let tagText = m["tag"], let tag = Data(base64Encoded: tagText), tag.count == 16 else {
@@ -58,7 +61,15 @@ public struct ObjectMetadata: Equatable, Sendable {
         self.checksum = m["checksum"]?.lowercased() ?? ""
         self.keyFingerprint = m["key-fingerprint"]
         self.sourceName = m["source-name"]
-        self.sourceBytes = m["source-bytes"].flatMap { Int64($0) }
+        if let text = m["source-bytes"] {
+            // Used to size temp space: a hostile value must not overflow the arithmetic.
+            guard let n = Int64(text), (0...ObjectMetadata.maxSourceBytes).contains(n) else {
+                throw LajuError(.integrity, "object metadata source-bytes=\(Display.quoted(text)) is not a database size")
+            }
+            self.sourceBytes = n
+        } else {
+            self.sourceBytes = nil
+        }
         self.tool = m["tool"]
     }
 }

@@ -36,41 +36,52 @@ public struct BackupJob {
         try Snapshot.checkSource(database)
         let key = try settings.encryptionKey()
         let level = try settings.compressionLevel()
+        let threads = try settings.threads()
         let busy = try settings.busyTimeout()
+        let prefix = try settings.prefix
         let catalog = try settings.openCatalog()
-        try catalog.requireTable()
+        try catalog.requireTable(forWriting: true)
         let store = try settings.makeStore()
         try store.checkAccess()
 
         let base = settings.tempBase
-        let lock = try RunLock(directory: settings.lockDirectory, subject: database, wait: lockWait)
+        let lock = try RunLock(directory: settings.lockDirectory, database: database, wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
         // A snapshot can be as large as the database plus its WAL; the sealed object at most as
         // large again (incompressible data), and both exist together for a moment.
-        let sourceBytes = fileSize(database) + fileSize(database + "-wal")
-        try Workspace.checkFreeSpace(in: base, needed: sourceBytes * 2 + 16 << 20)
+        let sourceBytes = fileSize(database).addingSaturating(fileSize(database + "-wal"))
+        try Workspace.checkFreeSpace(in: base, needed: sourceBytes.multipliedSaturating(by: 2).addingSaturating(16 << 20))
         let ws = try Workspace(base: base, events: events)
         defer { ws.remove() }
 
-        // 2. Snapshot.
+        // 2. Snapshot, and a structural check of it: a database with a broken b-tree is not
+        // stored, so that it never becomes the "latest" backup that a restore would then refuse.
         let snapshotPath = ws.file("snapshot.db")
         let (snap, snapSeconds) = try timedStep("snapshot", events: events) { _ in
             try Snapshot.take(source: database, destination: snapshotPath, busyTimeoutMilliseconds: busy)
         }
         let snapBytes = fileSize(snapshotPath)
         events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(snapBytes)), \(snap.pages) pages\(snap.attempts > 1 ? ", \(snap.attempts) attempts" : "")", seconds: snapSeconds))
+        let (problems, checkSeconds) = try timedStep("quick_check", events: events) { _ in
+            try Snapshot.problems(snapshotPath)
+        }
+        if let problems {
+            throw LajuError(.source, "database \(database) is damaged: PRAGMA quick_check on its snapshot says: \(problems); nothing was stored",
+                            hint: "the previous backups are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good backup")
+        }
+        events(.step(name: "quick_check", summary: "snapshot ok", seconds: checkSeconds))
 
         // 3. Seal (gzip + AES-256-GCM + MD5 in one pass); the plaintext snapshot goes right after.
         let objectPath = ws.file("object.db.gz.enc")
         let (sealed, sealSeconds) = try timedStep("seal", events: events) { progress in
-            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, level: level, progress: progress)
+            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, level: level, threads: threads, progress: progress)
         }
         unlink(snapshotPath)
         events(.step(name: "seal", summary: "gzip -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
 
         // 4. Put.
         let dbName = database.lastPathComponentOf
-        let objectKey = "\(settings.prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased()).db.gz.enc"
+        let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased()).db.gz.enc"
         let checksum = sealed.md5.hexString
         let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
                                       keyFingerprint: key.fingerprint, sourceName: dbName,
@@ -107,6 +118,20 @@ public struct BackupJob {
 func fileSize(_ path: String) -> Int64 {
     var st = stat()
     return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+}
+
+extension Int64 {
+    /// `self + other`, clamped at `Int64.max`/`.min` instead of trapping: sizes from headers
+    /// and metadata are hostile until checked, and a sum must never crash the run.
+    public func addingSaturating(_ other: Int64) -> Int64 {
+        let (v, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : v
+    }
+
+    public func multipliedSaturating(by other: Int64) -> Int64 {
+        let (v, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) == (other < 0) ? .max : .min) : v
+    }
 }
 
 public enum LajuBackupVersion {

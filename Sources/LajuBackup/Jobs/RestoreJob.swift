@@ -52,17 +52,36 @@ public struct RestoreJob {
         "restored-\(LocalTime.minuteStamp(epochMilliseconds: uploadedAt ?? LocalTime.nowMilliseconds())).db"
     }
 
-    func select(store: ObjectStore) throws -> Selection {
+    /// The backup to restore: `--key` (any key, from the catalog row when there is one, else from
+    /// the object's metadata), or the newest active row of this profile's scope (`BackupScope`).
+    /// Rows of other databases or prefixes and rows that fail the checks are never "latest".
+    func select(scope: BackupScope) throws -> Selection {
+        if let key { try ObjectKey.validate(key, origin: "--key") }
         var catalogError: LajuError?
         var record: BackupRecord?
         do {
             let catalog = try settings.openCatalog(readOnly: true)
-            try catalog.requireTable()
-            record = try key.map { try catalog.record(key: $0) } ?? catalog.latest()
+            try catalog.requireTable(forWriting: false)
+            if let key {
+                record = try catalog.record(key: key)
+            } else {
+                let scan = try catalog.scan(includeDeleted: false)
+                for bad in scan.bad {
+                    events(.warning("catalog row \(Display.safe(bad.id)) skipped: \(bad.problem)"))
+                }
+                let (ours, others) = scan.split(scope)
+                if ours.isEmpty && !others.isEmpty {
+                    events(.warning("\(others.count) active row(s) in the catalog belong to other databases or prefixes; none is \(scope.databaseName)'s under \(Display.safe(scope.prefix))"))
+                }
+                record = ours.first
+            }
         } catch let e as LajuError {
             catalogError = e
         }
         if let r = record {
+            if key != nil, let why = scope.whyNotOurs(r.key) {
+                events(.warning("\(Display.safe(r.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
+            }
             let pair = r.ivAndTag
             return Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
                              uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)")
@@ -72,7 +91,8 @@ public struct RestoreJob {
                 throw LajuError(catalogError.kind, "cannot find the latest backup: \(catalogError.message)",
                                 hint: "pass --key KEY to restore from the object's own metadata (`laju-backup list --remote` shows the keys)")
             }
-            throw LajuError(.storage, "the catalog lists no backup", hint: "run a backup first, or pass --key KEY", isNotFound: true)
+            throw LajuError(.storage, "the catalog lists no backup of \(scope.databaseName) under \(Display.safe(scope.prefix))",
+                            hint: "run a backup first, or pass --key KEY", isNotFound: true)
         }
         if let catalogError { events(.warning("catalog not used (\(catalogError.message)); reading IV and tag from the object's metadata")) }
         return Selection(key: key, source: "object metadata")
@@ -81,8 +101,16 @@ public struct RestoreJob {
     public func run(target: Target) throws -> Outcome {
         let started = monotonicSeconds()
         let encryptionKey = try settings.encryptionKey()
+        let scope = try settings.scope()
+        // Every check of the target that needs no download comes first.
+        var output: RestoreOutput?
+        if case .file(let path, _, let force) = target, let path {
+            output = RestoreOutput(path: path, force: force, protected: [settings.databasePath, settings.catalogPath])
+            try prepareOutputDirectory(output!.directory)
+            try output!.check()
+        }
         let store = try settings.makeStore()
-        var sel = try select(store: store)
+        var sel = try select(scope: scope)
 
         // The object must exist; its metadata fills what the catalog lacks and lets us say
         // "wrong key" before downloading anything.
@@ -90,39 +118,40 @@ public struct RestoreJob {
         var meta: ObjectMetadata?
         do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
             if sel.iv == nil { throw error }
+            events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
         }
         if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
         if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
         guard let iv = sel.iv, let tag = sel.tag else {
-            throw LajuError(.integrity, "no IV/tag for \(sel.key) in the catalog or the object's metadata")
+            throw LajuError(.integrity, "no IV/tag for \(Display.safe(sel.key)) in the catalog or the object's metadata")
         }
         if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
-            throw LajuError(.integrity, "wrong encryption key: \(sel.key) was made with key fingerprint \(fp), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
+            throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
                             hint: "use the key that made this backup")
         }
 
         // Where the plaintext goes: a temp file beside the target (same filesystem, so the final
         // rename is atomic), or inside a private workspace when only verifying.
-        var outputPath: String?
         var tempDir: String
-        var force = false
         var workspace: Workspace?
         switch target {
-        case .file(let path, let directory, let f):
-            let out = absolutePath(path ?? "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))")
-            outputPath = out
-            force = f
-            tempDir = out.deletingLastPathComponent
-            try prepareOutputDirectory(tempDir)
-            if !force && access(out, F_OK) == 0 {
-                throw LajuError(.local, "\(out) already exists", hint: "pass --force to replace it, or choose --output")
+        case .file(_, let directory, let force):
+            if output == nil {
+                output = RestoreOutput(path: "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))",
+                                      force: force, protected: [settings.databasePath, settings.catalogPath])
+                try prepareOutputDirectory(output!.directory)
+                try output!.check()
             }
+            tempDir = output!.directory
         case .verifyOnly:
             workspace = try Workspace(base: settings.tempBase, events: events)
             tempDir = workspace!.path
         }
         defer { workspace?.remove() }
-        try Workspace.checkFreeSpace(in: tempDir, needed: (meta?.sourceBytes ?? info.size * 4) + info.size)
+        // The restored file (its recorded size, else a guess of 4x the object) plus, when the
+        // object is downloaded to the same disk, the object itself.
+        let plainGuess = meta?.sourceBytes ?? info.size.multipliedSaturating(by: 4)
+        try Workspace.checkFreeSpace(in: tempDir, needed: plainGuess.addingSaturating(info.size))
 
         // Download (or read in place from a local store).
         var downloadWS: Workspace?
@@ -154,13 +183,12 @@ public struct RestoreJob {
             events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone"))
         }
 
-        let baseName = outputPath?.lastPathComponentOf ?? "verify.db"
-        let partial = "\(tempDir)/.\(baseName).\(try secureRandomBytes(4).hexString).partial"
+        let partial = try output?.partialPath(events: events) ?? "\(tempDir)/verify.db"
         var keepPartial = false
         CleanupRegistry.shared.add(partial)
         defer {
             CleanupRegistry.shared.remove(partial)
-            if !keepPartial { unlink(partial); unlink(partial + "-journal"); unlink(partial + "-wal"); unlink(partial + "-shm") }
+            if !keepPartial { for p in [partial] + RestoreOutput.sideSuffixes.map({ partial + $0 }) { unlink(p) } }
         }
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
             try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, progress: progress)
@@ -182,19 +210,11 @@ public struct RestoreJob {
         }
         events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
 
-        if let out = outputPath {
-            if !force && access(out, F_OK) == 0 {
-                throw LajuError(.local, "\(out) appeared while restoring", hint: "pass --force to replace it")
-            }
-            guard rename(partial, out) == 0 else {
-                throw LajuError(.local, "cannot move the restored database to \(out): \(String(cString: strerror(errno)))")
-            }
+        if let output {
+            try output.install(partial: partial)
             keepPartial = true
-            // A stale -wal/-shm next to a replaced file would be applied to the new one.
-            if force { unlink(out + "-wal"); unlink(out + "-shm"); unlink(out + "-journal") }
-            _ = try? cFsyncDirectory(tempDir)
         }
-        return Outcome(key: sel.key, output: outputPath, source: sel.source, objectBytes: opened.objectBytes,
+        return Outcome(key: sel.key, output: output?.path, source: sel.source, objectBytes: opened.objectBytes,
                        restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
                        openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started)
     }
@@ -203,7 +223,7 @@ public struct RestoreJob {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw LajuError(.local, "cannot create output directory \(dir)", hint: "check the path and its permissions")
+            throw LajuError(.local, "cannot create output directory \(Display.safe(dir))", hint: "check the path and its permissions")
         }
         guard access(dir, W_OK | X_OK) == 0 else {
             throw LajuError(.local, "output directory \(dir) is not writable", hint: "choose another --output-dir or fix its permissions")

@@ -25,6 +25,10 @@ public struct CleanJob {
         public var failed: [Failure] = []
         /// Active rows left alone because they belong to another storage (`storage` column).
         public var otherStorage: Int = 0
+        /// Active rows left alone because they belong to another database or prefix.
+        public var otherScope: Int = 0
+        /// Rows no command acts on (unusable key, `uploaded_at` not in milliseconds...).
+        public var badRows: [BadRow] = []
     }
 
     public var settings: Settings
@@ -44,14 +48,24 @@ public struct CleanJob {
 
     public func run() throws -> Outcome {
         let catalog = try settings.openCatalog(readOnly: dryRun)
-        try catalog.requireTable()
+        try catalog.requireTable(forWriting: false)
+        let scope = try settings.scope()
         let store = try settings.makeStore()
-        let all = try catalog.all()
+        let scan = try catalog.scan(includeDeleted: false)
+        var outcome = Outcome(policy: policy.summary, dryRun: dryRun, plan: RetentionPlan(decisions: []))
+        outcome.badRows = scan.bad
+        for bad in scan.bad {
+            events(.warning("catalog row \(Display.safe(bad.id)) skipped (never deleted): \(bad.problem)"))
+        }
+        let (ours, others) = scan.split(scope)
+        outcome.otherScope = others.count
+        if !others.isEmpty {
+            events(.warning("\(others.count) active row(s) belong to other databases or prefixes than \(scope.databaseName) under \(Display.safe(scope.prefix)); left alone"))
+        }
         // A row written for another store (e.g. s3 rows while cleaning a file:// store) would
         // "404" here and be marked deleted while its object lives on: leave such rows alone.
-        let rows = all.filter { $0.storage == store.storageLabel }
-        var outcome = Outcome(policy: policy.summary, dryRun: dryRun, plan: RetentionPlan(decisions: []))
-        outcome.otherStorage = all.count - rows.count
+        let rows = ours.filter { $0.storage == store.storageLabel }
+        outcome.otherStorage = ours.count - rows.count
         if outcome.otherStorage > 0 {
             events(.warning("\(outcome.otherStorage) active row(s) name storage other than '\(store.storageLabel)'; left alone"))
         }
@@ -65,6 +79,8 @@ public struct CleanJob {
         guard !dryRun else { return outcome }
 
         for d in plan.remove {
+            // The plan only holds rows of this scope; say so again where it matters most.
+            guard scope.ownsRow(key: d.key) else { continue }
             do {
                 let existed: Bool
                 do {

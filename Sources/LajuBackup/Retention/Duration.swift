@@ -3,7 +3,10 @@ public enum DurationText {
     /// Seconds in `text`; throws a usage error for anything else.
     public static func seconds(_ text: String) throws -> Double {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        if let plain = Double(text), plain >= 0 { return plain }
+        if let plain = Double(text), plain >= 0 {
+            guard plain.isFinite, plain <= maxSeconds else { throw tooLong(text) }
+            return plain
+        }
         var total = 0.0
         var digits = ""
         for c in text {
@@ -17,6 +20,14 @@ public enum DurationText {
         guard digits.isEmpty, !text.isEmpty else {
             throw LajuError(.usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
         }
+        guard total.isFinite, total <= maxSeconds else { throw tooLong(text) }
         return total
+    }
+
+    /// 100 years.
+    static let maxSeconds = 36_500.0 * 86_400
+
+    static func tooLong(_ text: String) -> LajuError {
+        LajuError(.usage, "duration \(text) is longer than 100 years")
     }
 }

@@ -1,17 +1,24 @@
 /// `laju-backup clean --orphans`: compares the store under the prefix with the catalog.
 ///
-/// - orphan objects: objects under the prefix that no active row names (left by a crash between
-///   upload and row, by another host, or by a row marked deleted whose object survived);
-/// - missing objects: active rows of this store whose object is not there.
-/// Both are reported. Orphan objects are deleted only when asked (`deleteOrphans`) and only
-/// when older than `graceSeconds` (default 24 h), so an upload in flight is never touched.
-/// Rows are never changed.
+/// - orphan objects: objects of this profile (`BackupScope.ownsObject`: this database's backup
+///   names directly under the prefix) that no active row names (left by a crash between upload
+///   and row, or by a row marked deleted whose object survived);
+/// - objects it cannot attribute (the first Laju scripts' unnamed keys, names that are not
+///   backup names) are reported, never deleted; objects of other databases and deeper prefixes
+///   are counted and left alone;
+/// - missing objects: active rows of this profile and store whose object is not there;
+/// - partial uploads: hidden files of killed runs (local store) and incomplete multipart uploads
+///   of this profile (S3).
+/// Orphan objects and partial uploads are deleted only when asked (`deleteOrphans`) and only when
+/// older than `graceSeconds` (default 24 h), so an upload in flight is never touched. An object
+/// that any row of the catalog names (another profile's, a deleted one's, a bad one's) is never
+/// deleted. Rows are never changed.
 public struct Reconciler {
     public struct OrphanObject: Codable, Sendable, Equatable {
         public var key: String
         public var size: Int64
         public var lastModified: Double?
-        /// `no row` or `row marked deleted`.
+        /// `no row`, `row marked deleted`, or why it cannot be attributed.
         public var reason: String
         /// `reported`, `deleted`, `kept: younger than grace`, `would delete` (dry run), `failed: ...`.
         public var action: String
@@ -21,16 +28,29 @@ public struct Reconciler {
         public var id: String
         public var uploadedAt: Int64
     }
+    public struct Partial: Codable, Sendable, Equatable {
+        public var upload: PartialUpload
+        /// `reported`, `removed`, `kept: ...`, `would remove`, `failed: ...`.
+        public var action: String
+    }
     public struct Outcome: Codable, Sendable {
         public var store: String
         public var prefix: String
         public var objects: Int
         public var activeRows: Int
         public var orphanObjects: [OrphanObject] = []
+        /// Objects under the prefix that cannot be attributed to any database: reported only.
+        public var unattributed: [OrphanObject] = []
+        /// Objects of other databases or deeper prefixes: left alone.
+        public var otherObjects: Int = 0
         public var missingObjects: [MissingObject] = []
+        public var partials: [Partial] = []
+        public var badRows: [BadRow] = []
         public var graceSeconds: Double
         public var dryRun: Bool
-        public var failures: Int { orphanObjects.filter { $0.action.hasPrefix("failed") }.count }
+        public var failures: Int {
+            orphanObjects.filter { $0.action.hasPrefix("failed") }.count + partials.filter { $0.action.hasPrefix("failed") }.count
+        }
     }
 
     public var settings: Settings
@@ -52,32 +72,53 @@ public struct Reconciler {
 
     public func run() throws -> Outcome {
         let catalog = try settings.openCatalog(readOnly: true)
-        try catalog.requireTable()
+        try catalog.requireTable(forWriting: false)
         let store = try settings.makeStore()
-        let prefix = settings.prefix
+        let scope = try settings.scope()
+        let prefix = scope.prefix
         if deleteOrphans && prefix.isEmpty {
             throw LajuError(.usage, "refusing to delete orphans with an empty BACKUP_PREFIX (that would be the whole bucket)")
         }
-        let rows = try catalog.all(includeDeleted: true)
+        let scan = try catalog.scan(includeDeleted: true)
         let objects = try store.list(prefix: prefix)
-        let active = rows.filter { $0.deletedAt == nil && $0.storage == store.storageLabel }
+        let ours = scan.split(scope).ours
+        let active = ours.filter { $0.deletedAt == nil && $0.storage == store.storageLabel }
         let activeKeys = Set(active.map(\.key))
-        let deletedKeys = Set(rows.filter { $0.deletedAt != nil }.map(\.key))
+        // Objects that rows of any scope still count on, and keys of bad rows: never deleted.
+        let protectedKeys = Set(scan.records.filter { $0.deletedAt == nil }.map(\.key) + scan.bad.compactMap(\.key))
+        let deletedKeys = Set(scan.records.filter { $0.deletedAt != nil }.map(\.key))
         var outcome = Outcome(store: store.displayName, prefix: prefix, objects: objects.count, activeRows: active.count,
-                              graceSeconds: graceSeconds, dryRun: dryRun)
+                              badRows: scan.bad, graceSeconds: graceSeconds, dryRun: dryRun)
+        for bad in scan.bad {
+            events(.warning("catalog row \(Display.safe(bad.id)) skipped: \(bad.problem)"))
+        }
         let nowSeconds = Double(now()) / 1000
 
+        /// Unknown age counts as young: never delete what might be an upload in flight.
+        func oldEnough(_ t: Double?) -> Bool {
+            guard let t else { return false }
+            return nowSeconds - t >= graceSeconds
+        }
+
         for o in objects where !activeKeys.contains(o.key) {
+            if ObjectKey.problem(o.key) != nil || !scope.ownsObject(key: o.key) {
+                switch scope.attribute(o.key) {
+                case .unnamed, .unrecognised:
+                    outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
+                                                             reason: scope.whyNotOurs(o.key) ?? "not a usable key", action: "reported"))
+                default:
+                    outcome.otherObjects += 1
+                }
+                continue
+            }
             var orphan = OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
                                       reason: deletedKeys.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
-            if deleteOrphans {
-                // Unknown age counts as young: never delete what might be an upload in flight.
-                guard let modified = o.lastModified, nowSeconds - modified >= graceSeconds else {
+            if protectedKeys.contains(o.key) {
+                orphan.reason = "an active row of another scope names it"
+            } else if deleteOrphans {
+                if !oldEnough(o.lastModified) {
                     orphan.action = "kept: younger than grace"
-                    outcome.orphanObjects.append(orphan)
-                    continue
-                }
-                if dryRun {
+                } else if dryRun {
                     orphan.action = "would delete"
                 } else {
                     do {
@@ -95,14 +136,30 @@ public struct Reconciler {
 
         let listed = Set(objects.map(\.key))
         for r in active where !listed.contains(r.key) {
-            if r.key.hasPrefix(prefix) {
-                outcome.missingObjects.append(MissingObject(key: r.key, id: r.id, uploadedAt: r.uploadedAt))
-                continue
+            outcome.missingObjects.append(MissingObject(key: r.key, id: r.id, uploadedAt: r.uploadedAt))
+        }
+
+        for upload in try store.partialUploads(prefix: prefix) {
+            // S3: only uploads meant for this profile's keys; local: any dead run's file.
+            if upload.uploadID != nil && !scope.ownsObject(key: upload.key) { continue }
+            var p = Partial(upload: upload, action: "reported")
+            if deleteOrphans {
+                if upload.uploadID == nil && !upload.ownerGone {
+                    p.action = "kept: its run is still going"
+                } else if !oldEnough(upload.started) && !upload.ownerGone {
+                    p.action = "kept: younger than grace"
+                } else if dryRun {
+                    p.action = "would remove"
+                } else {
+                    do {
+                        try store.removePartialUpload(upload)
+                        p.action = "removed"
+                    } catch {
+                        p.action = "failed: \(error)"
+                    }
+                }
             }
-            // Outside the prefix the listing cannot tell: ask for the object itself.
-            do { _ = try store.head(key: r.key) } catch let e as LajuError where e.isNotFound {
-                outcome.missingObjects.append(MissingObject(key: r.key, id: r.id, uploadedAt: r.uploadedAt))
-            }
+            outcome.partials.append(p)
         }
         return outcome
     }

@@ -25,6 +25,11 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         self.keepMonthly = keepMonthly
     }
 
+    /// Upper bounds for the settings (100 years; a million backups): larger numbers are typos,
+    /// and the day count must never overflow a millisecond cutoff.
+    public static let maxDays = 36_500
+    public static let maxCount = 1_000_000
+
     public var isGFS: Bool { keepLast != nil || keepDaily != nil || keepWeekly != nil || keepMonthly != nil }
 
     /// `keep-last 7, keep-daily 7` or `retention 30 days`.

@@ -6,7 +6,8 @@ internal import CSupport
 public final class LocalStore: ObjectStore {
     public let root: String
     static let metaSuffix = ".meta.json"
-    static let partialMarker = ".partial-"
+    /// Hidden files being written (`TempName`): `.laju-put-<pid>-<random>[.meta.json]`.
+    static let partialKind = "put"
 
     public init(root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -16,11 +17,8 @@ public final class LocalStore: ObjectStore {
     public var storageLabel: String { "local" }
 
     func path(_ key: String) throws -> String {
-        // Keys are ours or the catalog's; refuse anything that would escape the root.
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard !key.isEmpty, !key.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) else {
-            throw LajuError(.usage, "invalid object key \(key)")
-        }
+        // Keys are hostile until checked: nothing may escape the root or name a directory.
+        try ObjectKey.validate(key, origin: "a request to \(displayName)")
         return root + "/" + key
     }
 
@@ -44,10 +42,16 @@ public final class LocalStore: ObjectStore {
         } catch {
             throw LajuError(.storage, "cannot create \(dir) in the local store: \(error)")
         }
-        let nonce = try secureRandomBytes(6).hexString
-        let tmpObject = "\(dir)/.\(target.lastPathComponentOf)\(Self.partialMarker)\(nonce)"
+        // What killed runs left here goes first; ours is registered so a signal removes it too.
+        TempName.removeStale(kind: Self.partialKind, in: dir)
+        let tmpObject = "\(dir)/\(try TempName.make(Self.partialKind))"
         let tmpMeta = tmpObject + Self.metaSuffix
-        defer { unlink(tmpObject); unlink(tmpMeta) }
+        CleanupRegistry.shared.add(tmpObject)
+        CleanupRegistry.shared.add(tmpMeta)
+        defer {
+            unlink(tmpObject); unlink(tmpMeta)
+            CleanupRegistry.shared.remove(tmpObject); CleanupRegistry.shared.remove(tmpMeta)
+        }
         let box = ProgressTrampoline(progress ?? { _, _ in true })
         do {
             try box.with { ctx in try cCall { cs_file_copy(file, tmpObject, ProgressTrampoline.callback, ctx, $0) } }
@@ -118,6 +122,29 @@ public final class LocalStore: ObjectStore {
             out.append(ObjectInfo(key: rel, size: Int64(st.st_size), lastModified: Double(st.st_mtim.tv_sec)))
         }
         return out.sorted { $0.key < $1.key }
+    }
+
+    /// Hidden `.laju-put-...` files under `prefix`: uploads whose run was killed before the rename.
+    public func partialUploads(prefix: String) throws -> [PartialUpload] {
+        let paths: [String]
+        do { paths = try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
+            throw LajuError(.storage, "cannot list \(displayName): \(error)")
+        }
+        var out: [PartialUpload] = []
+        for rel in paths where rel.hasPrefix(prefix) {
+            guard let pid = TempName.pid(in: rel.lastPathComponentOf, kind: Self.partialKind) else { continue }
+            var st = stat()
+            guard lstat(root + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            out.append(PartialUpload(key: rel, uploadID: nil, started: Double(st.st_mtim.tv_sec), ownerGone: TempName.isDead(pid)))
+        }
+        return out.sorted { $0.key < $1.key }
+    }
+
+    public func removePartialUpload(_ upload: PartialUpload) throws {
+        guard let pid = TempName.pid(in: upload.key.lastPathComponentOf, kind: Self.partialKind), TempName.isDead(pid) else {
+            throw LajuError(.usage, "\(Display.quoted(upload.key)) is not the partial upload of a finished run")
+        }
+        if unlink(root + "/" + upload.key) != 0 && errno != ENOENT { throw posixError("cannot remove \(upload.key)") }
     }
 
     private func posixError(_ what: String) -> LajuError {

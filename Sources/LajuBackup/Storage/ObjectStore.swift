@@ -15,6 +15,19 @@ public struct ObjectInfo: Sendable, Equatable {
     }
 }
 
+/// An upload that never finished: a hidden partial file of a killed run in a local store, or an
+/// incomplete multipart upload in S3 (whose parts are billed until it is aborted).
+public struct PartialUpload: Sendable, Equatable, Codable {
+    /// The object key it was meant for (S3), or the partial file's path under the root (local).
+    public var key: String
+    /// The multipart UploadId (S3), or nil.
+    public var uploadID: String?
+    /// When it started (S3 `Initiated`) or was last written (local), seconds since the epoch.
+    public var started: Double?
+    /// The run that made it is known to be gone (local: its pid is dead).
+    public var ownerGone: Bool
+}
+
 /// Progress callback for transfers: (bytes done, total bytes); return false to cancel.
 public typealias TransferProgress = (Int64, Int64) -> Bool
 
@@ -42,4 +55,8 @@ public protocol ObjectStore: AnyObject {
     func delete(key: String) throws -> Bool
     /// Every object whose key starts with `prefix`, in key order.
     func list(prefix: String) throws -> [ObjectInfo]
+    /// Uploads under `prefix` that never finished (see `PartialUpload`).
+    func partialUploads(prefix: String) throws -> [PartialUpload]
+    /// Removes (aborts) one of them.
+    func removePartialUpload(_ upload: PartialUpload) throws
 }

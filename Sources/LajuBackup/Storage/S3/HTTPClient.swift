@@ -28,6 +28,12 @@ struct HTTPRequest {
     var connectTimeout: Int32 = 15
     /// Abort when the transfer stays below 1 byte/s for this many seconds (a stalled connection).
     var stallTimeout: Int32 = 60
+    /// Abort when the request takes longer than `deadlineBase + bytes / minRate` seconds (0: off).
+    var minRate: Int64 = 0
+    var deadlineBase: Int32 = 0
+    /// How much of a non-2xx (or fd-less) body is kept; `HTTPResponse.bodyTruncated` says when
+    /// more arrived.
+    var responseBufferCap: Int = 1 << 20
     var progress: ((Int64, Int64) -> Bool)? = nil
 }
 
@@ -39,6 +45,8 @@ struct HTTPResponse {
     var status: Int
     var headers: [String: String]
     var body: [UInt8]
+    /// The body was longer than the request's `responseBufferCap`: `body` holds only its start.
+    var bodyTruncated: Bool
     var bytesReceived: Int64
     var seconds: Double
 
@@ -90,7 +98,9 @@ final class HTTPClient: @unchecked Sendable {
                     }
                     req.response_fd = request.responseFD ?? -1
                     req.response_fd_offset = request.responseOffset
-                    req.response_buffer_cap = 1 << 20
+                    req.response_buffer_cap = request.responseBufferCap
+                    req.min_rate = request.minRate
+                    req.deadline_base_s = request.deadlineBase
                     req.connect_timeout_s = request.connectTimeout
                     req.low_speed_time_s = request.stallTimeout
                     req.low_speed_limit = 1
@@ -129,6 +139,7 @@ final class HTTPClient: @unchecked Sendable {
         let ptr = cs_http_response_body(handle, &length)
         let body = ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
         return HTTPResponse(failure: failure, status: Int(result.status), headers: headers, body: body,
+                            bodyTruncated: result.body_truncated != 0,
                             bytesReceived: result.bytes_received, seconds: result.total_seconds)
     }
 }

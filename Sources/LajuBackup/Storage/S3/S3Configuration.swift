@@ -27,6 +27,10 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     /// Seconds without progress before a connection counts as stalled, `BACKUP_S3_STALL_TIMEOUT`.
     public var stallTimeout: Int32
     public var connectTimeout: Int32
+    /// Bytes per second below which a transfer counts as too slow, `BACKUP_S3_MIN_RATE`: a request
+    /// moving `n` bytes must finish within `stallTimeout + n / minRate` seconds (`deadline(bytes:)`),
+    /// so a server that trickles a byte now and then cannot keep a run going forever.
+    public var minRate: Int64
 
     public static let minPartSize: Int64 = 5 << 20
     public static let maxPartSize: Int64 = 5 << 30
@@ -69,7 +73,7 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
             throw LajuError(.usage, "bucket \(bucket) contains dots, which breaks TLS with virtual-hosted addressing",
                             hint: "use BACKUP_S3_ADDRESSING=path")
         }
-        prefix = settings.prefix
+        prefix = try settings.prefix
         partSize = 64 << 20
         if let text = env["BACKUP_PART_SIZE"] {
             guard let v = S3Configuration.parseSize(text), v >= S3Configuration.minPartSize, v <= S3Configuration.maxPartSize else {
@@ -81,9 +85,14 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         maxAttempts = try settings.integer("BACKUP_S3_RETRIES", default: 5, range: 1...20)
         stallTimeout = Int32(try settings.integer("BACKUP_S3_STALL_TIMEOUT", default: 60, range: 1...3600))
         connectTimeout = Int32(try settings.integer("BACKUP_S3_CONNECT_TIMEOUT", default: 15, range: 1...600))
-        serverSideEncryption = settings.serverSideEncryption
-        let sign = env["BACKUP_S3_SIGN_PAYLOAD"]?.lowercased()
-        signPayload = sign == "true" || sign == "1"
+        serverSideEncryption = try settings.serverSideEncryption()
+        signPayload = try settings.bool("BACKUP_S3_SIGN_PAYLOAD", default: false)
+        minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
+    }
+
+    /// Seconds a request that moves `bytes` may take in all, retries and resumes included.
+    public func deadline(bytes: Int64) -> Double {
+        Double(stallTimeout) + Double(connectTimeout) + Double(max(0, bytes)) / Double(minRate)
     }
 
     /// `scheme://host[:port]`, as shown to users (no credentials ever live in it).

@@ -14,9 +14,17 @@ extension S3Store {
         guard let uploadID = XMLScan(created.body).first("UploadId"), !uploadID.isEmpty else {
             throw LajuError(.storage, "S3 CreateMultipartUpload \(key): the answer holds no UploadId")
         }
+        let state = PartState(count: count, total: size, progress: progress)
+        // Parts are billed until the upload is completed or aborted: if a signal ends the run,
+        // stop the workers and abort the upload before the process exits.
+        let onSignal = CleanupRegistry.shared.add(action: { [self] in
+            state.fail(LajuError(.storage, "interrupted"))
+            _ = abort(key: key, uploadID: uploadID, maxAttempts: 2)
+        })
+        defer { CleanupRegistry.shared.remove(onSignal) }
         do {
             let etags = try uploadParts(key: key, uploadID: uploadID, fd: fd, size: size, partSize: partSize,
-                                        count: count, progress: progress)
+                                        count: count, state: state)
             try complete(key: key, uploadID: uploadID, etags: etags, size: size, md5: md5)
         } catch let error as LajuError {
             if let abortError = abort(key: key, uploadID: uploadID) {
@@ -29,8 +37,7 @@ extension S3Store {
 
     /// Uploads every part; returns the ETags in part order. The first failure stops the others.
     func uploadParts(key: String, uploadID: String, fd: Int32, size: Int64, partSize: Int64, count: Int,
-                     progress: TransferProgress?) throws -> [String] {
-        let state = PartState(count: count, total: size, progress: progress)
+                     state: PartState) throws -> [String] {
         let workers = min(configuration.concurrency, count)
         runThreads(workers) { [self] in
             while let index = state.next() {
@@ -92,10 +99,10 @@ extension S3Store {
     }
 
     /// Best effort, with retries; returns the error when the upload could not be aborted.
-    func abort(key: String, uploadID: String) -> LajuError? {
+    func abort(key: String, uploadID: String, maxAttempts: Int? = nil) -> LajuError? {
         do {
             _ = try send(operation: "AbortMultipartUpload \(key)", method: "DELETE", key: key,
-                         query: [("uploadId", uploadID)], passthrough: [404])
+                         query: [("uploadId", uploadID)], passthrough: [404], maxAttempts: maxAttempts)
             return nil
         } catch let e as LajuError {
             return e
@@ -197,4 +204,54 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
         }
     }
     for t in threads { pthread_join(t, nil) }
+}
+
+/// Incomplete multipart uploads (ListMultipartUploads / AbortMultipartUpload): what a `kill -9`
+/// during a large upload leaves behind, billed until aborted. `clean --orphans` reports them and
+/// `--delete-orphans` aborts those of this profile older than the grace period.
+extension S3Store {
+    public func partialUploads(prefix: String) throws -> [PartialUpload] {
+        var out: [PartialUpload] = []
+        var keyMarker: String?
+        var idMarker: String?
+        var seen = Set<String>()
+        for _ in 0..<S3Store.maxListPages {
+            var query: [(String, String)] = [("uploads", "")]
+            if !prefix.isEmpty { query.append(("prefix", prefix)) }
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let idMarker { query.append(("upload-id-marker", idMarker)) }
+            let operation = "ListMultipartUploads \(prefix)"
+            let r = try send(operation: operation, method: "GET", key: nil, query: query, responseBufferCap: S3Store.listBufferCap)
+            func malformed(_ why: String) -> LajuError {
+                LajuError(.storage, "S3 \(Display.safe(operation)): malformed answer: \(why)", hint: "the S3 server is misbehaving; nothing was changed")
+            }
+            if r.bodyTruncated { throw malformed("larger than \(S3Store.listBufferCap >> 20) MiB") }
+            guard let root = XMLScan(r.body).elements("ListMultipartUploadsResult").first else {
+                throw malformed("no complete <ListMultipartUploadsResult> document")
+            }
+            let doc = XMLScan(text: String(root))
+            let uploads = doc.elements("Upload")
+            guard uploads.count == doc.count(opening: "Upload") else { throw malformed("an <Upload> element is not closed") }
+            for u in uploads {
+                let e = XMLScan(text: String(u))
+                guard let key = e.first("Key"), let id = e.first("UploadId"), !id.isEmpty else {
+                    throw malformed("an <Upload> without <Key> or <UploadId>")
+                }
+                guard key.hasPrefix(prefix) else { throw malformed("key \(Display.quoted(key)) is outside the prefix") }
+                out.append(PartialUpload(key: key, uploadID: id, started: e.first("Initiated").flatMap(HTTPDate.parseISO), ownerGone: false))
+            }
+            let top = XMLScan(text: doc.text.replacingContents(of: "Upload"))
+            guard top.first("IsTruncated")?.trimmingSpaces.lowercased() == "true" else { return out }
+            keyMarker = top.first("NextKeyMarker")
+            idMarker = top.first("NextUploadIdMarker")
+            let marker = (keyMarker ?? "") + "\u{0}" + (idMarker ?? "")
+            guard keyMarker != nil, seen.insert(marker).inserted else { throw malformed("the listing does not advance") }
+        }
+        throw LajuError(.storage, "S3 ListMultipartUploads \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up")
+    }
+
+    public func removePartialUpload(_ upload: PartialUpload) throws {
+        guard let id = upload.uploadID else { throw LajuError(.usage, "no UploadId for \(Display.quoted(upload.key))") }
+        if let error = abort(key: upload.key, uploadID: id) { throw error }
+    }
 }

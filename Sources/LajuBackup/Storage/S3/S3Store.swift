@@ -48,8 +48,18 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         for (name, value) in r.headers where name.hasPrefix("x-amz-meta-") {
             meta[String(name.dropFirst("x-amz-meta-".count))] = value
         }
-        return ObjectInfo(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0,
+        return ObjectInfo(key: key, size: try S3Store.objectSize(r.headers["content-length"], what: "Content-Length of \(key)"),
                           lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta)
+    }
+
+    /// A size the server reported (a header or a listing's `<Size>`), range-checked: S3 objects
+    /// are at most 5 TiB, and a hostile number must end in a clear error, not an overflow.
+    static func objectSize(_ text: String?, what: String) throws -> Int64 {
+        guard let text, let n = Int64(text.trimmingSpaces), (0...BackupRecord.maxObjectBytes).contains(n) else {
+            throw LajuError(.storage, "the S3 server reported an impossible size for \(Display.safe(what)): \(Display.quoted(text ?? "none"))",
+                            hint: "is WASABI_ENDPOINT an S3 server?")
+        }
+        return n
     }
 
     /// DeleteObject. S3 answers 204 whether or not the key existed, so a HEAD first tells which.
@@ -60,16 +70,34 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         return r.status != 404
     }
 
+    /// Every object under `prefix`, all pages. A listing that does not advance (a continuation
+    /// token seen before) or never ends is an error, never an endless loop or a partial answer.
     public func list(prefix: String) throws -> [ObjectInfo] {
         var out: [ObjectInfo] = []
         var token: String?
+        var seen = Set<String>()
+        var pages = 0
         repeat {
             let page = try listPage(prefix: prefix, token: token, maxKeys: 1000, operation: "ListObjectsV2 \(prefix)")
             out += page.objects
             token = page.nextToken
+            pages += 1
+            if let t = token {
+                guard seen.insert(t).inserted else {
+                    throw LajuError(.storage, "S3 ListObjectsV2 \(Display.safe(prefix)): the server sent the same continuation token twice; the listing does not advance",
+                                    hint: "the S3 server is misbehaving; nothing was changed")
+                }
+                guard pages < S3Store.maxListPages else {
+                    throw LajuError(.storage, "S3 ListObjectsV2 \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up",
+                                    hint: "use a BACKUP_PREFIX that holds only backups")
+                }
+            }
         } while token != nil
         return out.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
+
+    /// 100 million keys at 1000 a page.
+    static let maxListPages = 100_000
 
     /// A time-limited GET URL for `key` (query-string SigV4). It grants access: print it for the
     /// user, never log it.
@@ -203,8 +231,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// One signed attempt, no retries. Transport failures come back in `failure`.
     func attempt(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                  body: HTTPRequest.Body = .none, payloadHash: String = emptyPayloadSHA256,
-                 responseFD: Int32? = nil, responseOffset: Int64 = 0,
+                 responseFD: Int32? = nil, responseOffset: Int64 = 0, responseBufferCap: Int = 1 << 20,
                  progress: ((Int64, Int64) -> Bool)? = nil) throws -> HTTPResponse {
+        // The one gate every keyed request passes: an empty key would address the bucket itself.
+        if let key { try ObjectKey.validate(key, origin: "an S3 request (\(method))") }
         let loc = location(key: key)
         var all = [("Host", loc.host)] + headers
         all += signer.authorizationHeaders(method: method, canonicalURI: loc.path, query: query, headers: all,
@@ -217,7 +247,9 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         }
         let request = HTTPRequest(method: method, url: url, headers: all, body: body, responseFD: responseFD,
                                   responseOffset: responseOffset, connectTimeout: configuration.connectTimeout,
-                                  stallTimeout: configuration.stallTimeout, progress: progress)
+                                  stallTimeout: configuration.stallTimeout, minRate: configuration.minRate,
+                                  deadlineBase: configuration.stallTimeout + configuration.connectTimeout,
+                                  responseBufferCap: responseBufferCap, progress: progress)
         return try pool.with { $0.perform(request) }
     }
 
@@ -226,16 +258,18 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     func send(operation: String, method: String, key: String?, query: [(String, String)] = [],
               headers: [(String, String)] = [], body: HTTPRequest.Body = .none,
               payloadHash: String = emptyPayloadSHA256, passthrough: Set<Int> = [],
+              responseBufferCap: Int = 1 << 20, maxAttempts: Int? = nil,
               progress: ((Int64, Int64) -> Bool)? = nil,
               check: ((HTTPResponse) -> S3ErrorResponse?)? = nil) throws -> HTTPResponse {
         var n = 0
+        let attempts = maxAttempts ?? retry.maxAttempts
         while true {
             n += 1
             let r = try attempt(method: method, key: key, query: query, headers: headers, body: body,
-                                payloadHash: payloadHash, progress: progress)
+                                payloadHash: payloadHash, responseBufferCap: responseBufferCap, progress: progress)
             if let failure = r.failure {
                 try throwIfLocal(failure, operation: operation)
-                guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < retry.maxAttempts else {
+                guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < attempts else {
                     throw transportError(failure, operation: operation, attempts: n)
                 }
                 retry.sleep(after: n)
@@ -248,7 +282,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 error = S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
             }
             guard let error else { return r }
-            guard error.isRetryable, n < retry.maxAttempts else {
+            guard error.isRetryable, n < attempts else {
                 throw mapError(error, operation: operation, key: key, attempts: n)
             }
             retry.sleep(after: n)
@@ -319,7 +353,11 @@ enum HTTPDate {
         return epoch(y, mo, d, h, mi, se)
     }
 
-    static func epoch(_ y: Int32, _ mo: Int32, _ d: Int32, _ h: Int32, _ mi: Int32, _ s: Int32) -> Double {
+    /// Nil for a date outside 1970...9999 or a field out of range: dates come from servers, and a
+    /// year 2147483647 would overflow every later conversion to milliseconds.
+    static func epoch(_ y: Int32, _ mo: Int32, _ d: Int32, _ h: Int32, _ mi: Int32, _ s: Int32) -> Double? {
+        guard (1970...9999).contains(y), (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h),
+              (0...59).contains(mi), (0...60).contains(s) else { return nil }
         var t = tm()
         t.tm_year = y - 1900
         t.tm_mon = mo - 1
