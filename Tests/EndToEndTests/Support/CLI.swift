@@ -151,3 +151,24 @@ struct LocalFixture {
             .appendingPathComponent("Resources/knex-backup-files-table.sql")
     }
 }
+
+/// Holds the lock (flock(2), as flock(1) would, but in one process so that terminating it
+/// releases the lock: flock(1) leaves its child holding the descriptor) for `seconds`;
+/// returns once it is held.
+func holdFlock(_ path: String, seconds: Double, scratch: Scratch) throws -> Process {
+    let ready = scratch.url.appendingPathComponent("held-\(UUID().uuidString.prefix(4))").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", """
+        import fcntl, sys, time
+        f = open(sys.argv[1], "a")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        open(sys.argv[2], "w").close()
+        time.sleep(float(sys.argv[3]))
+        """, path, ready, String(seconds)]
+    try p.run()
+    let start = Date()
+    while !FileManager.default.fileExists(atPath: ready) && Date().timeIntervalSince(start) < 10 { usleep(20_000) }
+    XCTAssertTrue(FileManager.default.fileExists(atPath: ready), "the helper never got the lock")
+    return p
+}
