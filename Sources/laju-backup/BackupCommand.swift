@@ -20,7 +20,13 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Wait up to this many seconds for another run on the same database instead of failing at once.", valueName: "seconds"))
     var lockWait: Double = 0
 
+    @Option(name: .customLong("if-older-than"), help: ArgumentHelp("Back up only when this database's newest backup is older than this (e.g. 24h; for a catch-up run after boot); otherwise say so and exit 0.", valueName: "duration"))
+    var ifOlderThan: String?
+
     func validate() throws {
+        if let ifOlderThan {
+            do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError { throw ValidationError("--if-older-than: \(e.description)") }
+        }
         if let level, !(0...9).contains(level) { throw ValidationError("--level must be 0 to 9") }
         if !(lockWait.isFinite && (0...86_400).contains(lockWait)) { throw ValidationError("--lock-wait must be between 0 and 86400 seconds") }
     }
@@ -30,7 +36,12 @@ struct BackupCommand: ParsableCommand {
         var extra: [String: String] = [:]
         if let level { extra["BACKUP_GZIP_LEVEL"] = String(level) }
         let settings = try common.settings(extra)
-        let outcome = try BackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+        let job = BackupJob(settings: settings, lockWait: lockWait, events: out.sink)
+        if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
+            out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Format.seconds(age)) old, younger than \(ifOlderThan)")
+            return
+        }
+        let outcome = try job.run()
         out.log("backup ok: \(outcome.key) (\(Format.bytes(outcome.databaseBytes)) -> \(Format.bytes(outcome.objectBytes)), \(Format.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
     }

@@ -82,12 +82,10 @@ struct CleanCommand: ParsableCommand {
     }
 
     func retention(_ settings: Settings, _ out: Output) throws {
-        var policy = RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly)
-        if policy.isGFS {
-            policy.keepWithinDays = retentionDays
-        } else {
-            policy.retentionDays = try retentionDays ?? settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays)
-        }
+        let policy = try retentionFlagsGiven
+            ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
+                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays))
+            : settings.retentionPolicy()
         let o = try CleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
         if common.json {
             out.printJSON(o)

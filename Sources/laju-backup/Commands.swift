@@ -11,5 +11,7 @@ let commandList: [ParsableCommand.Type] = [
     KeygenCommand.self,
     DemoCommand.self,
     PresignCommand.self,
+    ConfigCommand.self,
+    CatalogCommand.self,
     DebugStoreCommand.self,
 ]

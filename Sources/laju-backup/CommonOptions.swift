@@ -12,6 +12,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Where backups are stored: file:///absolute/dir or s3 (default: BACKUP_STORAGE, else s3).", valueName: "url"))
     var storage: String?
 
+    @Option(name: .customLong("app-dir"), help: ArgumentHelp("The Laju application's folder: its .env supplies what laju-backup's own settings leave unset, and relative paths resolve against it (default: BACKUP_APP_DIR).", valueName: "dir"))
+    var appDir: String?
+
     @Option(name: .customLong("env-file"), help: ArgumentHelp("Read settings from this dotenv file (repeatable; later files win; the process environment wins over all files).", valueName: "file"))
     var envFiles: [String] = []
 
@@ -24,10 +27,11 @@ struct CommonOptions: ParsableArguments {
     /// Settings with these flags applied on top of every other source.
     func settings(_ extra: [String: String] = [:]) throws -> Settings {
         var overrides = extra
-        overrides["BACKUP_DATABASE"] = database
-        overrides["BACKUP_CATALOG"] = catalog
+        // Paths on the command line are the user's, relative to where they stand.
+        overrides["BACKUP_DATABASE"] = database.map(absolutePath)
+        overrides["BACKUP_CATALOG"] = catalog.map(absolutePath)
         overrides["BACKUP_STORAGE"] = storage
-        let environment = try Environment.load(envFiles: envFiles)
+        let environment = try Environment.load(envFiles: envFiles, appDirectory: appDir)
         let out = output()
         for w in environment.warnings { out.warn(w) }
         return Settings(environment: environment.overriding(overrides))

@@ -14,6 +14,13 @@ struct DemoCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Rows in the sample table.", valueName: "n"))
     var rows: Int = 20_000
 
+    /// How this binary was started, so the suggested command works as pasted (`swift run` leaves
+    /// it under .build, not on PATH).
+    static var invokedBinary: String {
+        let arg0 = CommandLine.arguments.first ?? "laju-backup"
+        return arg0.contains("/") ? absolutePath(arg0) : arg0
+    }
+
     func validate() throws {
         if !(1...10_000_000).contains(rows) { throw ValidationError("--rows must be between 1 and 10000000") }
     }
@@ -50,7 +57,7 @@ struct DemoCommand: ParsableCommand {
             demo ok: backed up \(Format.bytes(backup.databaseBytes)) to \(backup.store)/\(backup.key)
                      (\(Format.bytes(backup.objectBytes)) stored) and restored it to \(restored.output ?? "-");
                      the restored rows equal the original's.
-            Try:     laju-backup list --database \(dbPath)
+            Try:     \(DemoCommand.invokedBinary) list --database \(dbPath)
             """)
     }
 }

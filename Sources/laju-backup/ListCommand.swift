@@ -16,43 +16,21 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "List the objects in the store under the prefix instead of the catalog rows.")
     var remote = false
 
-    struct RemoteEntry: Encodable {
-        var key: String
-        var size: Int64
-        var lastModified: Double?
-        var inCatalog: Bool
-        /// `ours` (this database under this prefix), or why not.
-        var scope: String
-    }
-
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
         let scope = try settings.scope()
         if remote {
-            let store = try settings.makeStore()
-            let objects = try store.list(prefix: scope.prefix)
-            var known = Set<String>()
-            var catalogReadable = true
-            do {
-                let catalog = try settings.openCatalog(readOnly: true)
-                let scan = try catalog.scan(includeDeleted: true)
-                known = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
-            } catch {
-                catalogReadable = false
-                out.warn("catalog not readable, orphans cannot be marked: \(error)")
-            }
-            let entries = objects.sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
-                .map { RemoteEntry(key: $0.key, size: $0.size, lastModified: $0.lastModified, inCatalog: known.contains($0.key),
-                                   scope: scope.whyNotOurs($0.key) ?? "ours") }
+            let listing = try RemoteListing(settings: settings, events: out.sink).run()
+            let entries = listing.entries
             if common.json { out.printJSON(entries); return }
             print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
                 [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
                  Format.bytes($0.size),
-                 $0.scope != "ours" ? "other" : catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
+                 $0.scope != "ours" ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
             }))
             let others = entries.filter { $0.scope != "ours" }.count
-            print(Display.safe("\(entries.count) object(s) in \(store.displayName) under \(scope.prefix)"
+            print(Display.safe("\(entries.count) object(s) in \(listing.store) under \(listing.prefix)"
                 + (others > 0 ? "; \(others) marked other belong to other databases or deeper prefixes, or are not backup names" : "")))
             return
         }

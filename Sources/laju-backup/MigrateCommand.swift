@@ -49,8 +49,8 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let options = Migrator.Options(catalogPath: absolutePath(settings.catalogPath),
-                                       databasePath: absolutePath(settings.databasePath),
+        let options = Migrator.Options(catalogPath: settings.catalogPath,
+                                       databasePath: settings.databasePath,
                                        migrationName: migrationName, migrationsDirectory: migrationsDir.map(absolutePath),
                                        writeMigration: writeMigration)
         let o = try Migrator(options: options).run()

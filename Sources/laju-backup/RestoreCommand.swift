@@ -31,18 +31,21 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Replace the output file if it exists.")
     var force = false
 
+    @OptionGroup var from: FromFileOptions
+
     func validate() throws {
         if output != nil && outputDir != nil {
             throw ValidationError("--output and --output-dir exclude each other")
         }
         try validateKey(key)
         if output == "" || outputDir == "" { throw ValidationError("--output and --output-dir must not be empty") }
+        try from.validate(key: key)
     }
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let job = RestoreJob(settings: settings, key: key, check: check, events: out.sink)
+        let job = RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink)
         let outcome = try job.run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
         out.log("restore ok: \(outcome.key) -> \(outcome.output ?? "-") (\(Format.bytes(outcome.restoredBytes)), \(Format.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
@@ -50,6 +53,34 @@ struct RestoreCommand: ParsableCommand {
 }
 
 extension Database.Check: ExpressibleByArgument {}
+
+/// `--from-file` with its IV and tag: restore or verify an object downloaded by other means.
+struct FromFileOptions: ParsableArguments {
+    @Option(name: .customLong("from-file"), help: ArgumentHelp("Restore this downloaded object instead of one from the store (IV and tag from --iv/--tag, else from FILE.meta.json).", valueName: "file"))
+    var fromFile: String?
+
+    @Option(help: ArgumentHelp("With --from-file: the IV, base64 (the catalog's enc_iv, or the object's iv metadata).", valueName: "base64"))
+    var iv: String?
+
+    @Option(help: ArgumentHelp("With --from-file: the GCM tag, base64 (the catalog's enc_tag, or the object's tag metadata).", valueName: "base64"))
+    var tag: String?
+
+    func validate(key: String?) throws {
+        if fromFile != nil && key != nil { throw ValidationError("--from-file and --key exclude each other") }
+        if (iv != nil || tag != nil) && fromFile == nil { throw ValidationError("--iv and --tag go with --from-file") }
+        if (iv == nil) != (tag == nil) { throw ValidationError("give both --iv and --tag, or neither") }
+        if let iv, Data(base64Encoded: iv)?.count != 12 { throw ValidationError("--iv must be 12 bytes in base64 (16 characters)") }
+        if let tag, Data(base64Encoded: tag)?.count != 16 { throw ValidationError("--tag must be 16 bytes in base64 (24 characters)") }
+    }
+
+    func source(key: String?) throws -> RestoreJob.Source {
+        if let fromFile {
+            return .file(path: fromFile, iv: iv.flatMap { Data(base64Encoded: $0) }.map(Array.init),
+                         tag: tag.flatMap { Data(base64Encoded: $0) }.map(Array.init))
+        }
+        return key.map(RestoreJob.Source.key) ?? .latest
+    }
+}
 
 /// `--key` names one object: an empty or unusable key is a usage error (exit 2), found before
 /// anything else runs, never a request on the bucket itself.

@@ -16,12 +16,17 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
-    func validate() throws { try validateKey(key) }
+    @OptionGroup var from: FromFileOptions
+
+    func validate() throws {
+        try validateKey(key)
+        try from.validate(key: key)
+    }
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let outcome = try RestoreJob(settings: settings, key: key, check: check, events: out.sink).run(target: .verifyOnly)
+        let outcome = try RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink).run(target: .verifyOnly)
         out.log("verify ok: \(outcome.key) restores to a sound \(Format.bytes(outcome.restoredBytes)) database")
         if common.json { out.printJSON(outcome) }
     }

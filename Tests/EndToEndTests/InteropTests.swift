@@ -70,10 +70,13 @@ final class InteropTests: XCTestCase {
         XCTAssertTrue(k.stderr.contains("catalog not used"), k.stderr)
         XCTAssertEqual(try sh("sqlite3 '\(byKey)' 'SELECT count(*), sum(qty), group_concat(name) FROM items'"), expected)
         try sh("cmp '\(fromCatalog)' '\(byKey)'")
-        // Without --key there is nothing to go on: a clear failure, not a guess.
+        // Without --key the store itself is searched for the newest backup named for this
+        // database (the original's objects carry no fingerprint or source id to refuse), and
+        // restore says which one it picked.
         let none = try CLI.run(["restore", "--output", s.url.appendingPathComponent("none.db").path], env: noCatalog)
-        XCTAssertEqual(none.status, 8, none.output)
-        XCTAssertTrue(none.stderr.contains("--key"), none.stderr)
+        XCTAssertEqual(none.status, 0, none.output)
+        XCTAssertTrue(none.stderr.contains("restoring the newest backup of app.sqlite3 found in"), none.stderr)
+        XCTAssertTrue(none.stderr.contains(key), none.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.url.appendingPathComponent("gone").path), "restore created the missing database's folder")
     }
 

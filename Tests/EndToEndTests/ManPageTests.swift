@@ -123,6 +123,24 @@ final class ManPageTests: XCTestCase {
         }
     }
 
+    /// `laju-backup config` shows every setting the code reads, so none can hide from an operator.
+    func testConfigShowsEverySettingTheCodeReads() throws {
+        let sources = Self.repo.appendingPathComponent("Sources")
+        let names = try NSRegularExpression(pattern: "\"((?:BACKUP|WASABI|AWS|DB|LAJU)_[A-Z0-9_]+)\"")
+        var used = Set<String>()
+        for case let path as String in FileManager.default.enumerator(atPath: sources.path)! where path.hasSuffix(".swift") {
+            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
+            for m in names.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                used.insert((text as NSString).substring(with: m.range(at: 1)))
+            }
+        }
+        let r = try CLI.run(["config", "--json"], env: ["BACKUP_STORAGE": "file:///nonexistent", "BACKUP_ENCRYPTION_KEY": String(repeating: "a", count: 32)])
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.output)
+        let shown = Set(((report["settings"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String })
+        XCTAssertTrue(shown.contains("BACKUP_ENCRYPTION_KEY"), "\(shown)")
+        XCTAssertEqual(used.subtracting(shown).sorted(), [], "settings the code reads but config does not show")
+    }
+
     /// Every setting of the shipped template is documented in laju-backup.env(5), and the template
     /// ships nothing set (so no secret, and no value that would silently override a default).
     func testEnvPageDocumentsEveryTemplateSetting() throws {

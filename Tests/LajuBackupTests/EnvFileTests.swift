@@ -83,10 +83,16 @@ final class EnvFileTests: XCTestCase {
     }
 
     func testDatabasePathFollowsLajuConvention() {
-        func path(_ vars: [String: String]) -> String { Settings(environment: Environment(layers: [("t", vars)])).databasePath }
-        XCTAssertEqual(path([:]), "data/dev.sqlite3")
-        XCTAssertEqual(path(["DB_CONNECTION": "production"]), "data/production.sqlite3")
-        XCTAssertEqual(path(["DB_CONNECTION": "test"]), "data/test.sqlite3")
+        let cwd = FileManager.default.currentDirectoryPath
+        func path(_ vars: [String: String], app: String? = nil) -> String {
+            Settings(environment: Environment(layers: [("t", vars)], appDirectory: app)).databasePath
+        }
+        XCTAssertEqual(path([:]), cwd + "/data/dev.sqlite3")
+        XCTAssertEqual(path(["DB_CONNECTION": "production"]), cwd + "/data/production.sqlite3")
+        XCTAssertEqual(path(["DB_CONNECTION": "test"]), cwd + "/data/test.sqlite3")
         XCTAssertEqual(path(["DB_CONNECTION": "production", "BACKUP_DATABASE": "/srv/app.db"]), "/srv/app.db")
+        // With BACKUP_APP_DIR, relative paths belong to the application, wherever the run starts.
+        XCTAssertEqual(path(["DB_CONNECTION": "production"], app: "/srv/shop"), "/srv/shop/data/production.sqlite3")
+        XCTAssertEqual(path(["BACKUP_DATABASE": "./db/main.sqlite3"], app: "/srv/shop"), "/srv/shop/db/main.sqlite3")
     }
 }

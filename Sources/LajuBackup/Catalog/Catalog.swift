@@ -5,6 +5,8 @@ public final class Catalog {
     public static let table = "backup_files"
     public let path: String
     let db: Database
+    /// The `migrate` command that creates the table for these settings (shown in hints).
+    public var migrateCommand = "laju-backup migrate"
 
     /// Opens an existing database; never creates one. `busyTimeoutMilliseconds` is how long to
     /// wait for the application's write lock (backup passes BACKUP_BUSY_TIMEOUT).
@@ -33,7 +35,7 @@ public final class Catalog {
     public func requireTable(forWriting: Bool = true) throws {
         guard try hasTable() else {
             throw LajuError(.catalog, "table backup_files does not exist in \(path)",
-                            hint: "run `laju-backup migrate` (or the app's knex migration) first")
+                            hint: "run `\(migrateCommand)` (or the app's knex migration) first")
         }
         let check = try wrap { try SchemaCheck.check(db) }
         guard let check else { return }
@@ -44,7 +46,37 @@ public final class Catalog {
         }
     }
 
-    public func insert(_ r: BackupRecord) throws {
+    /// Our own table beside `backup_files`: where each backup was stored (the store as
+    /// `ObjectStore.displayName`, e.g. `s3://bucket/ at https://host`), so that a restore can say
+    /// so when the settings now point elsewhere. knex ignores tables it did not create.
+    public static let locationsTable = "laju_backup_locations"
+
+    /// Inserts the row and, when `location` is given, records where its object lives, in one
+    /// transaction: both or neither.
+    public func insert(_ r: BackupRecord, location: String? = nil) throws {
+        guard let location else { return try insertRow(r) }
+        try wrap {
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try db.execute("CREATE TABLE IF NOT EXISTS \(Self.locationsTable) (key TEXT PRIMARY KEY, store TEXT NOT NULL, recorded_at INTEGER NOT NULL)")
+                try insertRow(r)
+                try db.query("INSERT OR REPLACE INTO \(Self.locationsTable) (key, store, recorded_at) VALUES (?, ?, ?)",
+                             [.text(r.key), .text(location), .integer(LocalTime.nowMilliseconds())])
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Where `key` was stored when it was made, if this catalog recorded it.
+    public func location(key: String) -> String? {
+        guard let rows = try? db.query("SELECT store FROM \(Self.locationsTable) WHERE key = ?", [.text(key)]) else { return nil }
+        return rows.first?["store"]?.string
+    }
+
+    func insertRow(_ r: BackupRecord) throws {
         _ = try wrap {
             try db.query("""
                 INSERT INTO backup_files (id, key, file_name, file_size, compression, storage, checksum,

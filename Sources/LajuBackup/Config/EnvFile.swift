@@ -4,7 +4,13 @@
 /// (literal), double quotes (`\n`, `\"`, `\\` escapes) or bare (trimmed, ` #` starts a comment).
 public enum EnvFile {
     public static func parse(_ text: String, source: String) throws -> [String: String] {
+        try parseWithLines(text, source: source).values
+    }
+
+    /// The values, and the line each one was set on (the last one wins, as in a shell).
+    public static func parseWithLines(_ text: String, source: String) throws -> (values: [String: String], lines: [String: Int]) {
         var out: [String: String] = [:]
+        var lines: [String: Int] = [:]
         // "\r\n" is one Character in Swift, so split on both: .env files edited on Windows have CRLF.
         for (n, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             var line = Substring(rawLine)
@@ -36,8 +42,9 @@ public enum EnvFile {
                 if let hash = commentStart(value) { value = value[..<hash] }
                 out[name] = value.trimmingCharacters(in: " \t")
             }
+            lines[name] = n + 1
         }
-        return out
+        return (out, lines)
     }
 
     /// The quote that ends a value: in double quotes a backslash escapes the next character, so
@@ -87,12 +94,18 @@ public enum EnvFile {
         try read(path: path).values
     }
 
+    /// `read(path:)` as a settings layer.
+    public static func layer(path: String, label: String? = nil) throws -> (layer: Environment.Layer, warnings: [String]) {
+        let r = try read(path: path)
+        return (Environment.Layer(source: label ?? path, file: path, values: r.values, lines: r.lines), r.warnings)
+    }
+
     /// Settings whose values are secrets: a file holding one must not be readable by others.
     public static let secretNames = ["BACKUP_ENCRYPTION_KEY", "WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
 
     /// Reads and parses `path`; `warnings` says when the file holds a secret and other users can
     /// read it.
-    public static func read(path: String) throws -> (values: [String: String], warnings: [String]) {
+    public static func read(path: String) throws -> (values: [String: String], lines: [String: Int], warnings: [String]) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
@@ -116,13 +129,13 @@ public enum EnvFile {
             bytes += buf[0..<n]
             if bytes.count > 1 << 20 { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
         }
-        let values = try parse(String(decoding: bytes, as: UTF8.self), source: path)
+        let (values, lines) = try parseWithLines(String(decoding: bytes, as: UTF8.self), source: path)
         var warnings: [String] = []
         let secrets = secretNames.filter { values[$0].map { !$0.isEmpty } ?? false }
         if st.st_mode & 0o004 != 0, !secrets.isEmpty {
             warnings.append("\(path) holds \(secrets.joined(separator: ", ")) and is readable by every user on this host; run: chmod o-r \(path)")
         }
-        return (values, warnings)
+        return (values, lines, warnings)
     }
 }
 

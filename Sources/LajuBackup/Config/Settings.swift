@@ -6,10 +6,16 @@ public struct Settings: Sendable {
     public init(environment: Environment) { self.environment = environment }
 
     /// `BACKUP_DATABASE`, else the Laju convention from `DB_CONNECTION`:
-    /// `./data/<dev|production|test>.sqlite3` relative to the working directory.
+    /// `./data/<dev|production|test>.sqlite3`; absolute, relative paths resolved against
+    /// `BACKUP_APP_DIR` when set, else the working directory (`Environment.resolve`).
     public var databasePath: String {
-        if let p = environment["BACKUP_DATABASE"] { return p }
-        switch environment["DB_CONNECTION"] ?? "development" {
+        if let p = environment["BACKUP_DATABASE"] { return environment.resolve(p) }
+        return environment.resolve(Settings.lajuDatabase(connection: environment["DB_CONNECTION"]))
+    }
+
+    /// The Laju convention: `DB_CONNECTION` picks the file under `./data`.
+    public static func lajuDatabase(connection: String?) -> String {
+        switch connection ?? "development" {
         case "production": return "data/production.sqlite3"
         case "test": return "data/test.sqlite3"
         default: return "data/dev.sqlite3"
@@ -17,7 +23,7 @@ public struct Settings: Sendable {
     }
 
     /// Where `backup_files` lives: `BACKUP_CATALOG`, else the database itself (as the original).
-    public var catalogPath: String { environment["BACKUP_CATALOG"] ?? databasePath }
+    public var catalogPath: String { environment["BACKUP_CATALOG"].map(environment.resolve) ?? databasePath }
 
     /// The encryption key, parsed the Laju way. Never logged.
     public func encryptionKey() throws -> EncryptionKey {
@@ -44,8 +50,8 @@ public struct Settings: Sendable {
 
     /// The rows and objects this profile may act on (see `BackupScope`).
     public func scope() throws -> BackupScope {
-        let database = absolutePath(databasePath)
-        let catalog = absolutePath(catalogPath)
+        let database = databasePath
+        let catalog = catalogPath
         let same = catalog == database || {
             guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
             return a == b
@@ -60,6 +66,21 @@ public struct Settings: Sendable {
             throw LajuError(.usage, "\(name)=\(Display.safe(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
+    }
+
+    /// The retention policy of the settings file (what the cron job's `clean` applies): keep
+    /// rules from `BACKUP_KEEP_LAST`/`_DAILY`/`_WEEKLY`/`_MONTHLY` when any is set (then
+    /// `BACKUP_RETENTION_DAYS`, if set, also keeps everything younger than that), else the days
+    /// rule with `BACKUP_RETENTION_DAYS` (default 30).
+    public func retentionPolicy() throws -> RetentionPolicy {
+        func count(_ name: String) throws -> Int? {
+            environment[name] == nil ? nil : try integer(name, default: 0, range: 1...RetentionPolicy.maxCount)
+        }
+        let days = environment["BACKUP_RETENTION_DAYS"] == nil ? nil
+            : try integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays)
+        return RetentionPolicy(retentionDays: days, keepLast: try count("BACKUP_KEEP_LAST"), keepDaily: try count("BACKUP_KEEP_DAILY"),
+                               keepWeekly: try count("BACKUP_KEEP_WEEKLY"), keepMonthly: try count("BACKUP_KEEP_MONTHLY"),
+                               fallbackDays: 30)
     }
 
     /// gzip level, `BACKUP_GZIP_LEVEL` (default 6, as Node's zlib).
@@ -121,7 +142,15 @@ public struct Settings: Sendable {
     /// The catalog at `catalogPath`, waiting up to `BACKUP_BUSY_TIMEOUT` for the application's
     /// write lock. Every command opens it here, so they all honour the same settings.
     public func openCatalog(readOnly: Bool = false) throws -> Catalog {
-        try Catalog(path: absolutePath(catalogPath), readOnly: readOnly, busyTimeoutMilliseconds: busyTimeout())
+        let database = databasePath, catalog = catalogPath
+        if catalog == database && access(database, F_OK) != 0 {
+            // The catalog is the database: the database is what is missing, not a table.
+            throw LajuError(.source, "database \(database) does not exist",
+                            hint: "check BACKUP_DATABASE, BACKUP_APP_DIR or DB_CONNECTION (`laju-backup config` shows where each comes from)")
+        }
+        let c = try Catalog(path: catalog, readOnly: readOnly, busyTimeoutMilliseconds: busyTimeout())
+        c.migrateCommand = "laju-backup migrate --database \(database)" + (catalog == database ? "" : " --catalog \(catalog)")
+        return c
     }
 
     /// The configured store.

@@ -32,6 +32,15 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
         Array(hmacSHA256(key: bytes, data: Array("laju-backup key fingerprint v1".utf8)).prefix(8)).hexString
     }
 
+    /// The identity of a database in our metadata: HMAC-SHA256 under the key of a fixed label and
+    /// the database's path (its folder resolved, its name as configured), 8 bytes hex. Two
+    /// applications whose databases share a file name, a bucket and a key still differ here; the
+    /// path itself never reaches the store.
+    public func sourceID(databasePath: String) -> String {
+        let path = canonicalPath(databasePath) ?? databasePath
+        return Array(hmacSHA256(key: bytes, data: Array("laju-backup source id v1\n\(path)".utf8)).prefix(8)).hexString
+    }
+
     public var description: String { "EncryptionKey(fingerprint: \(fingerprint))" }
 
     /// A fresh random key.

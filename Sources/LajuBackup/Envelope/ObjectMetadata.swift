@@ -9,16 +9,20 @@ public struct ObjectMetadata: Equatable, Sendable {
     public var keyFingerprint: String?
     public var sourceName: String?
     public var sourceBytes: Int64?
+    /// Which database this is a backup of, as a keyed hash of its path (`EncryptionKey.sourceID`):
+    /// tells two databases with the same file name apart without revealing the path.
+    public var sourceID: String?
     public var tool: String?
 
     public init(iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
-                sourceName: String? = nil, sourceBytes: Int64? = nil, tool: String? = nil) {
+                sourceName: String? = nil, sourceBytes: Int64? = nil, sourceID: String? = nil, tool: String? = nil) {
         self.iv = iv
         self.tag = tag
         self.checksum = checksum
         self.keyFingerprint = keyFingerprint
         self.sourceName = sourceName
         self.sourceBytes = sourceBytes
+        self.sourceID = sourceID
         self.tool = tool
     }
 
@@ -34,6 +38,7 @@ public struct ObjectMetadata: Equatable, Sendable {
         m["key-fingerprint"] = keyFingerprint
         m["source-name"] = sourceName
         m["source-bytes"] = sourceBytes.map(String.init)
+        m["source-id"] = sourceID
         m["tool"] = tool
         return m
     }
@@ -70,6 +75,7 @@ public struct ObjectMetadata: Equatable, Sendable {
         } else {
             self.sourceBytes = nil
         }
+        self.sourceID = m["source-id"]
         self.tool = m["tool"]
     }
 }

@@ -29,9 +29,19 @@ public struct BackupJob {
         self.events = events
     }
 
+    /// Seconds since this database's newest active backup in the catalog (nil: none), for
+    /// `backup --if-older-than` (the catch-up run after boot: cron does not run jobs missed while
+    /// the host was down).
+    public func newestBackupAge() throws -> Double? {
+        let catalog = try settings.openCatalog(readOnly: true)
+        try catalog.requireTable(forWriting: false)
+        let newest = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours.first
+        return newest.map { Double(LocalTime.nowMilliseconds() - $0.uploadedAt) / 1000 }
+    }
+
     public func run() throws -> Outcome {
         let started = monotonicSeconds()
-        let database = absolutePath(settings.databasePath)
+        let database = settings.databasePath
         // 1. Checks, cheapest first, before anything is written.
         try Snapshot.checkSource(database)
         let key = try settings.encryptionKey()
@@ -85,7 +95,7 @@ public struct BackupJob {
         let checksum = sealed.md5.hexString
         let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
                                       keyFingerprint: key.fingerprint, sourceName: dbName,
-                                      sourceBytes: snapBytes, tool: "laju-backup/\(LajuBackupVersion.string)")
+                                      sourceBytes: snapBytes, sourceID: key.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)")
         let (_, putSeconds) = try timedStep("upload", events: events) { progress in
             try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes, md5: sealed.md5,
                           metadata: metadata.pairs, progress: progress)
@@ -99,7 +109,7 @@ public struct BackupJob {
                                   uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
                                   encTag: Data(sealed.tag).base64EncodedString())
         do {
-            try catalog.insert(record)
+            try catalog.insert(record, location: store.displayName)
         } catch {
             // Keep bucket and catalog in step: an object without its row is removed again.
             let removed = (try? store.delete(key: objectKey)) != nil

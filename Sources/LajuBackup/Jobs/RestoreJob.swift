@@ -1,7 +1,7 @@
-/// Restore and verify: find the backup (catalog, or the object's own metadata), check the key
-/// fingerprint and the MD5 before decrypting, decrypt + gunzip into a temp file beside the target,
-/// `PRAGMA integrity_check`, and only then rename into place. `verify` does all of it and throws
-/// the result away.
+/// Restore and verify: find the backup (catalog, the store itself, or a downloaded file), check
+/// the key fingerprint and the MD5 before decrypting, decrypt + gunzip into a temp file beside
+/// the target, `PRAGMA integrity_check`, and only then rename into place. `verify` does all of it
+/// and throws the result away.
 public struct RestoreJob {
     public enum Target: Sendable {
         /// Keep the result at `path`, or when `path` is nil at
@@ -11,9 +11,22 @@ public struct RestoreJob {
         case verifyOnly
     }
 
+    /// Which backup.
+    public enum Source: Sendable {
+        /// The newest of this database: from the catalog, else (no catalog, or no row of this
+        /// database in it, as after a disaster) from the store's own listing and metadata.
+        case latest
+        /// This object key.
+        case key(String)
+        /// A downloaded object (e.g. fetched with a presigned link); IV and tag from the
+        /// arguments, else from `<file>.meta.json` beside it.
+        case file(path: String, iv: [UInt8]?, tag: [UInt8]?)
+    }
+
     public struct Outcome: Codable, Sendable {
         public var key: String
         public var output: String?
+        /// Where the backup was found: `catalog <path>`, `store listing`, `object metadata`, `file`.
         public var source: String
         public var objectBytes: Int64
         public var restoredBytes: Int64
@@ -22,19 +35,25 @@ public struct RestoreJob {
         public var openSeconds: Double
         public var checkSeconds: Double
         public var totalSeconds: Double
+        /// What was done about the restored file's owner and mode (`RestoreOutput.adoptOwnership`).
+        public var ownership: String?
     }
 
     public var settings: Settings
-    public var key: String?
+    public var source: Source
     /// `full` (PRAGMA integrity_check, the default) or `quick` (PRAGMA quick_check).
     public var check: Database.Check
     public var events: JobEventSink
 
-    public init(settings: Settings, key: String?, check: Database.Check = .full, events: @escaping JobEventSink) {
+    public init(settings: Settings, source: Source = .latest, check: Database.Check = .full, events: @escaping JobEventSink) {
         self.settings = settings
-        self.key = key
+        self.source = source
         self.check = check
         self.events = events
+    }
+
+    public init(settings: Settings, key: String?, check: Database.Check = .full, events: @escaping JobEventSink) {
+        self.init(settings: settings, source: key.map(Source.key) ?? .latest, check: check, events: events)
     }
 
     /// What restore works from: the object's key, IV, tag and checksum.
@@ -45,6 +64,10 @@ public struct RestoreJob {
         var checksum: String?
         var uploadedAt: Int64?
         var source: String
+        /// Where the catalog says the object was stored when it was made.
+        var recordedLocation: String?
+        /// Picked without the catalog: its metadata must say it is this database's.
+        var needsIdentityCheck = false
     }
 
     /// The default output: `backups/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
@@ -52,16 +75,14 @@ public struct RestoreJob {
         "restored-\(LocalTime.minuteStamp(epochMilliseconds: uploadedAt ?? LocalTime.nowMilliseconds())).db"
     }
 
-    /// The backup to restore: `--key` (any key, from the catalog row when there is one, else from
-    /// the object's metadata), or the newest active row of this profile's scope (`BackupScope`).
-    /// Rows of other databases or prefixes and rows that fail the checks are never "latest".
-    func select(scope: BackupScope) throws -> Selection {
-        if let key { try ObjectKey.validate(key, origin: "--key") }
-        var catalogError: LajuError?
-        var record: BackupRecord?
+    /// The backup to restore from the catalog: `--key` (the row when there is one), or the newest
+    /// active row of this profile's scope (`BackupScope`). Rows of other databases or prefixes and
+    /// rows that fail the checks are never "latest". Nil when the catalog cannot say (`why`).
+    func selectFromCatalog(scope: BackupScope, key: String?) -> (Selection?, why: String?) {
         do {
             let catalog = try settings.openCatalog(readOnly: true)
             try catalog.requireTable(forWriting: false)
+            let record: BackupRecord?
             if let key {
                 record = try catalog.record(key: key)
             } else {
@@ -75,70 +96,128 @@ public struct RestoreJob {
                 }
                 record = ours.first
             }
-        } catch let e as LajuError {
-            catalogError = e
-        }
-        if let r = record {
-            if key != nil, let why = scope.whyNotOurs(r.key) {
-                events(.warning("\(Display.safe(r.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
+            guard let r = record else {
+                return (nil, key == nil ? "the catalog \(catalog.path) lists no backup of \(scope.databaseName) under \(Display.safe(scope.prefix))" : nil)
             }
             let pair = r.ivAndTag
-            return Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
-                             uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)")
+            return (Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
+                              uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)",
+                              recordedLocation: catalog.location(key: r.key)), nil)
+        } catch let e as LajuError {
+            return (nil, e.message)
+        } catch {
+            return (nil, "\(error)")
         }
-        guard let key else {
-            if let catalogError {
-                throw LajuError(catalogError.kind, "cannot find the latest backup: \(catalogError.message)",
-                                hint: "pass --key KEY to restore from the object's own metadata (`laju-backup list --remote` shows the keys)")
+    }
+
+    func select(scope: BackupScope, store: ObjectStore, encryptionKey: EncryptionKey) throws -> Selection {
+        switch source {
+        case .key(let key):
+            try ObjectKey.validate(key, origin: "--key")
+            let (fromCatalog, why) = selectFromCatalog(scope: scope, key: key)
+            if let fromCatalog { return fromCatalog }
+            if let why { events(.warning("catalog not used (\(why)); reading IV and tag from the object's metadata")) }
+            return Selection(key: key, source: "object metadata", needsIdentityCheck: true)
+        case .latest:
+            let (fromCatalog, why) = selectFromCatalog(scope: scope, key: nil)
+            if let fromCatalog { return fromCatalog }
+            // The disaster path: no database, so no catalog. The store's own names and metadata
+            // (key fingerprint, source id) say which objects are this database's backups.
+            let search = StoreSearch(store: store, scope: scope, key: encryptionKey, databasePath: settings.databasePath)
+            guard let (info, meta) = try search.newest(events: events) else {
+                throw LajuError(.storage, "no backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) in \(store.displayName), and \(why ?? "no catalog")",
+                                hint: "check BACKUP_PREFIX, the bucket and the key (`laju-backup list --remote` shows what the store holds), or pass --key KEY",
+                                isNotFound: true)
             }
-            throw LajuError(.storage, "the catalog lists no backup of \(scope.databaseName) under \(Display.safe(scope.prefix))",
-                            hint: "run a backup first, or pass --key KEY", isNotFound: true)
+            events(.warning("\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"))
+            return Selection(key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
+                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing")
+        case .file:
+            preconditionFailure("files are not selected from a store")
         }
-        if let catalogError { events(.warning("catalog not used (\(catalogError.message)); reading IV and tag from the object's metadata")) }
-        return Selection(key: key, source: "object metadata")
     }
 
     public func run(target: Target) throws -> Outcome {
         let started = monotonicSeconds()
         let encryptionKey = try settings.encryptionKey()
         let scope = try settings.scope()
+        let protected = [settings.databasePath, settings.catalogPath]
         // Every check of the target that needs no download comes first.
         var output: RestoreOutput?
         if case .file(let path, _, let force) = target, let path {
-            output = RestoreOutput(path: path, force: force, protected: [settings.databasePath, settings.catalogPath])
+            output = RestoreOutput(path: path, force: force, protected: protected)
             try prepareOutputDirectory(output!.directory)
             try output!.check()
         }
-        let store = try settings.makeStore()
-        var sel = try select(scope: scope)
 
-        // The object must exist; its metadata fills what the catalog lacks and lets us say
-        // "wrong key" before downloading anything.
-        let info = try store.head(key: sel.key)
-        var meta: ObjectMetadata?
-        do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
-            if sel.iv == nil { throw error }
-            events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
+        var sel: Selection
+        var objectPath: String
+        var objectSize: Int64
+        var sourceBytes: Int64?
+        var downloadSeconds = 0.0
+        var downloadWS: Workspace?
+        defer { downloadWS?.remove() }
+        if case .file(let path, let iv, let tag) = source {
+            (sel, objectSize) = try selectFile(path: path, iv: iv, tag: tag)
+            objectPath = absolutePath(path)
+        } else {
+            let store = try settings.makeStore()
+            sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
+            if let recorded = sel.recordedLocation, recorded != store.displayName {
+                events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))
+            }
+            // The object must exist; its metadata fills what the catalog lacks and lets us say
+            // "wrong key" before downloading anything.
+            let info: ObjectInfo
+            do { info = try store.head(key: sel.key) } catch let e as LajuError where e.isNotFound {
+                guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
+                throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
+            }
+            var meta: ObjectMetadata?
+            do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
+                if sel.iv == nil { throw error }
+                events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
+            }
+            if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
+            if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
+            if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
+                throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
+                                hint: "use the key that made this backup")
+            }
+            if sel.needsIdentityCheck, let id = meta?.sourceID, id != encryptionKey.sourceID(databasePath: settings.databasePath) {
+                events(.warning("\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"))
+            } else if sel.needsIdentityCheck, let why = scope.whyNotOurs(sel.key) {
+                events(.warning("\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
+            }
+            sourceBytes = meta?.sourceBytes
+            objectSize = info.size
+            if let local = store as? LocalStore {
+                objectPath = try local.path(sel.key)
+            } else {
+                downloadWS = try Workspace(base: settings.tempBase, events: events)
+                objectPath = downloadWS!.file("object.db.gz.enc")
+                try Workspace.checkFreeSpace(in: downloadWS!.path, needed: info.size)
+                let key = sel.key
+                (_, downloadSeconds) = try timedStep("download", events: events) { progress in
+                    try store.get(key: key, to: objectPath, progress: progress)
+                }
+                events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Format.bytes(info.size)) (\(Format.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
+            }
         }
-        if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
-        if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
         guard let iv = sel.iv, let tag = sel.tag else {
             throw LajuError(.integrity, "no IV/tag for \(Display.safe(sel.key)) in the catalog or the object's metadata")
-        }
-        if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
-            throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
-                            hint: "use the key that made this backup")
         }
 
         // Where the plaintext goes: a temp file beside the target (same filesystem, so the final
         // rename is atomic), or inside a private workspace when only verifying.
-        var tempDir: String
         var workspace: Workspace?
+        defer { workspace?.remove() }
+        let tempDir: String
         switch target {
         case .file(_, let directory, let force):
             if output == nil {
                 output = RestoreOutput(path: "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))",
-                                      force: force, protected: [settings.databasePath, settings.catalogPath])
+                                      force: force, protected: protected)
                 try prepareOutputDirectory(output!.directory)
                 try output!.check()
             }
@@ -147,27 +226,8 @@ public struct RestoreJob {
             workspace = try Workspace(base: settings.tempBase, events: events)
             tempDir = workspace!.path
         }
-        defer { workspace?.remove() }
-        // The restored file (its recorded size, else a guess of 4x the object) plus, when the
-        // object is downloaded to the same disk, the object itself.
-        let plainGuess = meta?.sourceBytes ?? info.size.multipliedSaturating(by: 4)
-        try Workspace.checkFreeSpace(in: tempDir, needed: plainGuess.addingSaturating(info.size))
-
-        // Download (or read in place from a local store).
-        var downloadWS: Workspace?
-        defer { downloadWS?.remove() }
-        var objectPath: String
-        var downloadSeconds = 0.0
-        if let local = store as? LocalStore {
-            objectPath = try local.path(sel.key)
-        } else {
-            downloadWS = try workspace ?? Workspace(base: settings.tempBase, events: events)
-            objectPath = downloadWS!.file("object.db.gz.enc")
-            (_, downloadSeconds) = try timedStep("download", events: events) { progress in
-                try store.get(key: sel.key, to: objectPath, progress: progress)
-            }
-            events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Format.bytes(info.size)) (\(Format.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
-        }
+        // The restored file: its recorded size, else a guess of 4x the object.
+        try Workspace.checkFreeSpace(in: tempDir, needed: sourceBytes ?? objectSize.multipliedSaturating(by: 4))
 
         // MD5 before decrypting: a damaged object is named as such, not as a wrong key.
         if let expected = sel.checksum {
@@ -210,13 +270,49 @@ public struct RestoreJob {
         }
         events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
 
+        var ownership: String?
         if let output {
+            let reference = output.ownershipReference(liveDatabase: settings.databasePath)
             try output.install(partial: partial)
             keepPartial = true
+            ownership = output.adoptOwnership(from: reference)
+            if let ownership { events(.step(name: "ownership", summary: ownership, seconds: 0)) }
         }
         return Outcome(key: sel.key, output: output?.path, source: sel.source, objectBytes: opened.objectBytes,
                        restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
-                       openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started)
+                       openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
+                       ownership: ownership)
+    }
+
+    /// `--from-file`: a downloaded object. IV and tag from the flags, else from the metadata file
+    /// beside it (`<file>.meta.json`, the local store's format); the checksum from there too.
+    func selectFile(path: String, iv: [UInt8]?, tag: [UInt8]?) throws -> (Selection, Int64) {
+        let file = absolutePath(path)
+        var st = stat()
+        guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw LajuError(.usage, "--from-file \(Display.safe(file)) is not a readable file")
+        }
+        var sel = Selection(key: file.lastPathComponentOf, iv: iv, tag: tag, source: "file \(file)")
+        let sideFile = file + LocalStore.metaSuffix
+        if iv == nil || tag == nil {
+            guard let data = FileManager.default.contents(atPath: sideFile) else {
+                throw LajuError(.usage, "no IV and tag for \(Display.safe(file)): pass --iv and --tag (base64, from the catalog row or the object's metadata) or put its metadata in \(Display.safe(sideFile))")
+            }
+            let meta: ObjectMetadata
+            do { meta = try ObjectMetadata(pairs: try JSONSerializationLite.decode(data)) } catch let e as LajuError {
+                throw LajuError(e.kind, "\(sideFile): \(e.message)")
+            } catch {
+                throw LajuError(.usage, "\(sideFile) is not a metadata file: \(error)")
+            }
+            sel.iv = meta.iv
+            sel.tag = meta.tag
+            sel.checksum = meta.checksum.isEmpty ? nil : meta.checksum
+            if let fp = meta.keyFingerprint, fp != (try settings.encryptionKey()).fingerprint {
+                throw LajuError(.integrity, "wrong encryption key: \(Display.safe(file)) was made with key fingerprint \(Display.safe(fp))",
+                                hint: "use the key that made this backup")
+            }
+        }
+        return (sel, Int64(st.st_size))
     }
 
     func prepareOutputDirectory(_ dir: String) throws {

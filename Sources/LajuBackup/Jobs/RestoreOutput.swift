@@ -52,11 +52,13 @@ struct RestoreOutput {
         }
     }
 
-    /// Refuses a target that is, or is a side file of, a protected live file.
+    /// Refuses a target that is, or is a side file of, a protected live file. A live file that does
+    /// not exist protects nothing: restoring to the path of a database that is gone is the
+    /// disaster restore (its leftover side files are then stale files, see `check()`).
     func refuseLiveFiles() throws {
         let target = FileIdentity(path: path)
         let targetName = canonicalPath(path)
-        for live in protected {
+        for live in protected where FileIdentity(path: live) != nil {
             let names = [live] + Self.sideSuffixes.map { live + $0 }
             for candidate in names {
                 let sameFile = target != nil && FileIdentity(path: candidate) == target
@@ -107,5 +109,58 @@ struct RestoreOutput {
             throw LajuError(.local, "cannot move the restored database to \(Display.safe(path)): \(String(cString: strerror(errno)))")
         }
         _ = try? cFsyncDirectory(directory)
+    }
+}
+
+/// Who should own the restored file. A restore runs as root from cron or by hand, but the file is
+/// for the application: left root-owned 0600, the application could not open it.
+extension RestoreOutput {
+    struct Ownership {
+        var uid: uid_t
+        var gid: gid_t
+        var mode: mode_t
+        /// `the file it replaces`, `the database in that folder`, `the folder`.
+        var from: String
+    }
+
+    /// The owner, group and mode the restored file should take, decided before the rename: those
+    /// of the file it replaces, else of the live database when restoring into its folder, else
+    /// the folder's owner and group with mode 0600.
+    func ownershipReference(liveDatabase: String) -> Ownership? {
+        var st = stat()
+        if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            return Ownership(uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o777, from: "the file it replaces")
+        }
+        if let here = canonicalPath(directory + "/x"), let there = canonicalPath(liveDatabase),
+           here.deletingLastPathComponent == there.deletingLastPathComponent, stat(liveDatabase, &st) == 0 {
+            return Ownership(uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o777, from: "the database in that folder")
+        }
+        guard stat(directory, &st) == 0 else { return nil }
+        return Ownership(uid: st.st_uid, gid: st.st_gid, mode: 0o600, from: "the folder")
+    }
+
+    /// Gives the installed file `reference`'s owner, group and mode. Returns what was done, or
+    /// the exact commands to run when this user may not do it; nil when nothing was needed.
+    func adoptOwnership(from reference: Ownership?) -> String? {
+        guard let r = reference else { return nil }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        if st.st_uid == r.uid && st.st_gid == r.gid && (st.st_mode & 0o777) == r.mode { return nil }
+        let who = "\(userName(r.uid)):\(groupName(r.gid))"
+        let mode = String(r.mode, radix: 8)
+        if chown(path, r.uid, r.gid) == 0 && chmod(path, r.mode) == 0 {
+            return "owner \(who), mode \(mode), as \(r.from)"
+        }
+        return "could not give it \(r.from)'s owner and mode; to let the application open it, run: chown \(who) \(path) && chmod \(mode) \(path)"
+    }
+
+    func userName(_ uid: uid_t) -> String {
+        guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return String(uid) }
+        return String(cString: name)
+    }
+
+    func groupName(_ gid: gid_t) -> String {
+        guard let gr = getgrgid(gid), let name = gr.pointee.gr_name else { return String(gid) }
+        return String(cString: name)
     }
 }

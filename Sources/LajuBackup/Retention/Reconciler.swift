@@ -93,6 +93,15 @@ public struct Reconciler {
             events(.warning("catalog row \(Display.safe(bad.id)) skipped: \(bad.problem)"))
         }
         let nowSeconds = Double(now()) / 1000
+        // Objects without a row are looked at (one HEAD each): a valid backup of this database
+        // under the current key is never deleted (`catalog sync` adopts it), and a backup of
+        // another database with the same file name is not ours at all.
+        var search: StoreSearch?
+        do {
+            search = StoreSearch(store: store, scope: scope, key: try settings.encryptionKey(), databasePath: settings.databasePath)
+        } catch {
+            events(.warning("cannot read object metadata without a usable BACKUP_ENCRYPTION_KEY (\(error)); objects without a row are only reported"))
+        }
 
         /// Unknown age counts as young: never delete what might be an upload in flight.
         func oldEnough(_ t: Double?) -> Bool {
@@ -113,9 +122,28 @@ public struct Reconciler {
             }
             var orphan = OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
                                       reason: deletedKeys.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
+            var keep = false
+            if !protectedKeys.contains(o.key) && !deletedKeys.contains(o.key) {
+                if let search {
+                    let (_, verdict) = try search.classify(key: o.key)
+                    switch verdict {
+                    case .ours:
+                        orphan.reason = "no row; a valid backup of this database under the current key"
+                        orphan.action = "kept: adopt it with `laju-backup catalog sync`"
+                        keep = true
+                    case .otherDatabase:
+                        outcome.otherObjects += 1
+                        continue
+                    default:
+                        orphan.reason = "no row; \(verdict.reason)"
+                    }
+                } else {
+                    keep = true
+                }
+            }
             if protectedKeys.contains(o.key) {
                 orphan.reason = "an active row of another scope names it"
-            } else if deleteOrphans {
+            } else if deleteOrphans && !keep {
                 if !oldEnough(o.lastModified) {
                     orphan.action = "kept: younger than grace"
                 } else if dryRun {

@@ -30,6 +30,18 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     public static let maxDays = 36_500
     public static let maxCount = 1_000_000
 
+    /// A policy from the command line's options: with any keep rule, `retentionDays` (if given)
+    /// also keeps everything younger than that; without one it is the days rule, defaulting to
+    /// `fallbackDays` (BACKUP_RETENTION_DAYS).
+    public init(retentionDays: Int?, keepLast: Int?, keepDaily: Int?, keepWeekly: Int?, keepMonthly: Int?, fallbackDays: Int) {
+        self.init(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly)
+        if isGFS {
+            keepWithinDays = retentionDays
+        } else {
+            self.retentionDays = retentionDays ?? fallbackDays
+        }
+    }
+
     public var isGFS: Bool { keepLast != nil || keepDaily != nil || keepWeekly != nil || keepMonthly != nil }
 
     /// `keep-last 7, keep-daily 7` or `retention 30 days`.

@@ -81,7 +81,7 @@ public final class LocalStore: ObjectStore {
         if let data = FileManager.default.contents(atPath: p + Self.metaSuffix) {
             meta = (try? JSONSerializationLite.decode(data)) ?? [:]
         }
-        return ObjectInfo(key: key, size: Int64(st.st_size), lastModified: Double(st.st_mtim.tv_sec), metadata: meta)
+        return ObjectInfo(key: key, size: Int64(st.st_size), lastModified: Self.seconds(st.st_mtim), metadata: meta)
     }
 
     public func get(key: String, to file: String, progress: TransferProgress?) throws {
@@ -119,7 +119,7 @@ public final class LocalStore: ObjectStore {
             guard rel.hasPrefix(prefix), !name.hasSuffix(Self.metaSuffix), !name.hasPrefix(".") else { continue }
             var st = stat()
             guard stat(root + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            out.append(ObjectInfo(key: rel, size: Int64(st.st_size), lastModified: Double(st.st_mtim.tv_sec)))
+            out.append(ObjectInfo(key: rel, size: Int64(st.st_size), lastModified: Self.seconds(st.st_mtim)))
         }
         return out.sorted { $0.key < $1.key }
     }
@@ -146,6 +146,9 @@ public final class LocalStore: ObjectStore {
         }
         if unlink(root + "/" + upload.key) != 0 && errno != ENOENT { throw posixError("cannot remove \(upload.key)") }
     }
+
+    /// A file time with its fraction: two backups within a second must still sort.
+    static func seconds(_ t: timespec) -> Double { Double(t.tv_sec) + Double(t.tv_nsec) / 1e9 }
 
     private func posixError(_ what: String) -> LajuError {
         let e = errno

@@ -90,6 +90,13 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
     }
 
+    /// The endpoint names the bucket itself (`https://bucket.s3.wasabisys.com` or
+    /// `https://s3.wasabisys.com/bucket`): a common mistake, which path-style requests then turn
+    /// into `bucket/bucket/key`.
+    public var endpointIncludesBucket: Bool {
+        host.hasPrefix(bucket + ".") || basePath == "/" + bucket || basePath.hasPrefix("/" + bucket + "/")
+    }
+
     /// Seconds a request that moves `bytes` may take in all, retries and resumes included.
     public func deadline(bytes: Int64) -> Double {
         Double(stallTimeout) + Double(connectTimeout) + Double(max(0, bytes)) / Double(minRate)

@@ -160,9 +160,14 @@ struct S3ErrorResponse {
         case "AccessDenied", "Forbidden":
             hint = "check the credentials (WASABI_ACCESS_KEY/WASABI_SECRET_KEY) and that they may access bucket \(c.bucket)"
         case "NoSuchBucket":
-            hint = "bucket \(c.bucket) does not exist at \(c.endpointString): check WASABI_BUCKET and WASABI_ENDPOINT"
+            hint = c.endpointIncludesBucket
+                ? "WASABI_ENDPOINT (\(c.endpointString)) seems to include the bucket: set it to the service's endpoint and the bucket in WASABI_BUCKET"
+                : "bucket \(c.bucket) does not exist at \(c.endpointString): check WASABI_BUCKET and WASABI_ENDPOINT"
         case "NoSuchKey", "NotFound":
             notFound = true
+            if c.endpointIncludesBucket {
+                hint = "WASABI_ENDPOINT (\(c.endpointString)) seems to include the bucket: set it to the service's endpoint (e.g. https://s3.wasabisys.com) and the bucket in WASABI_BUCKET"
+            }
         case "PermanentRedirect", "AuthorizationQueryParametersError":
             hint = "the bucket lives in another region or endpoint: check WASABI_REGION and WASABI_ENDPOINT"
         case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
@@ -170,6 +175,10 @@ struct S3ErrorResponse {
         default: break
         }
         if status == 404 && code != "NoSuchBucket" && code != "NoSuchUpload" { notFound = true }
+        if hint == nil && status == 400 && message.isEmpty && c.scheme == "http" {
+            // An HTTPS-only port answers a plain request with an HTML 400, not an S3 error.
+            hint = "the endpoint may expect HTTPS: try WASABI_ENDPOINT=https://\(c.host)\(c.port.map { ":\($0)" } ?? "")"
+        }
         return LajuError(.storage, S3Store.redact(text, c), hint: hint.map { S3Store.redact($0, c) }, isNotFound: notFound)
     }
 }

@@ -301,8 +301,13 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     func transportError(_ e: CError, operation: String, attempts: Int) -> LajuError {
         if e.status == .cancelled { return LajuError(.storage, "S3 \(operation) cancelled") }
         let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        var hint = "check WASABI_ENDPOINT and the network (BACKUP_S3_RETRIES raises the attempts)"
+        // CURLE_SSL_CONNECT_ERROR against an https endpoint: very often a plain-http server.
+        if e.libraryCode == 35 && configuration.scheme == "https" {
+            hint = "the TLS handshake with \(configuration.endpointString) failed: if that server speaks plain HTTP (a local MinIO or SeaweedFS), write WASABI_ENDPOINT=http://..."
+        }
         return LajuError(.storage, S3Store.redact("S3 \(operation) failed: \(configuration.endpointString): \(e.message)\(tries)", configuration),
-                         hint: "check WASABI_ENDPOINT and the network (BACKUP_S3_RETRIES raises the attempts)")
+                         hint: hint)
     }
 
     /// Local file trouble during a transfer (disk full, unreadable source) is not a storage error.
@@ -350,7 +355,12 @@ enum HTTPDate {
         func num(_ a: Int, _ b: Int) -> Int32? { Int32(String(decoding: u[a..<b], as: UTF8.self)) }
         guard let y = num(0, 4), let mo = num(5, 7), let d = num(8, 10), let h = num(11, 13),
               let mi = num(14, 16), let se = num(17, 19) else { return nil }
-        return epoch(y, mo, d, h, mi, se)
+        // `.123Z`: milliseconds, so that objects stored within one second still sort.
+        var fraction = 0.0
+        if u.count >= 21, u[19] == UInt8(ascii: "."), let ms = num(20, min(23, u.count)), ms >= 0 {
+            fraction = Double(ms) / pow(10, Double(min(23, u.count) - 20))
+        }
+        return epoch(y, mo, d, h, mi, se).map { $0 + fraction }
     }
 
     /// Nil for a date outside 1970...9999 or a field out of range: dates come from servers, and a

@@ -1,0 +1,106 @@
+/// Every setting laju-backup reads, in the order `config` shows them, with what it is when
+/// unset. `SettingNames.all` is the list a test compares with the names the code uses, so a new
+/// setting cannot stay out of `config`, the template and laju-backup.env(5).
+public struct SettingName: Sendable, Equatable {
+    public let name: String
+    /// What applies when it is unset, in words (`backups/`, `number of cores`...), or nil.
+    public let fallback: String?
+    /// Secret values are never printed, only whether they are set.
+    public let secret: Bool
+
+    init(_ name: String, _ fallback: String? = nil, secret: Bool = false) {
+        self.name = name
+        self.fallback = fallback
+        self.secret = secret
+    }
+}
+
+public enum SettingNames {
+    public static let all: [SettingName] = [
+        SettingName("BACKUP_APP_DIR", "none: relative paths from the working directory, ./.env read last"),
+        SettingName("BACKUP_DATABASE", "data/<dev|production|test>.sqlite3 from DB_CONNECTION"),
+        SettingName("DB_CONNECTION", "development"),
+        SettingName("BACKUP_CATALOG", "the database itself"),
+        SettingName("BACKUP_ENCRYPTION_KEY", secret: true),
+        SettingName("BACKUP_STORAGE", "s3"),
+        SettingName("BACKUP_PREFIX", "backups/"),
+        SettingName("BACKUP_RETENTION_DAYS", "30"),
+        SettingName("BACKUP_KEEP_LAST"),
+        SettingName("BACKUP_KEEP_DAILY"),
+        SettingName("BACKUP_KEEP_WEEKLY"),
+        SettingName("BACKUP_KEEP_MONTHLY"),
+        SettingName("BACKUP_TMPDIR", "TMPDIR, else /var/tmp"),
+        SettingName("BACKUP_LOCK_DIR", "/run/laju-backup (root), $XDG_RUNTIME_DIR/laju-backup"),
+        SettingName("BACKUP_GZIP_LEVEL", "6"),
+        SettingName("BACKUP_THREADS", "number of cores, at most 8"),
+        SettingName("BACKUP_BUSY_TIMEOUT", "30000"),
+        SettingName("BACKUP_SSE", "false"),
+        SettingName("WASABI_ACCESS_KEY"),
+        SettingName("WASABI_SECRET_KEY", secret: true),
+        SettingName("WASABI_BUCKET"),
+        SettingName("WASABI_REGION", "us-east-1 with an endpoint"),
+        SettingName("WASABI_ENDPOINT", "https://s3.<region>.amazonaws.com"),
+        SettingName("AWS_ACCESS_KEY_ID"),
+        SettingName("AWS_SECRET_ACCESS_KEY", secret: true),
+        SettingName("AWS_SESSION_TOKEN", secret: true),
+        SettingName("BACKUP_S3_BUCKET"),
+        SettingName("AWS_REGION"),
+        SettingName("AWS_DEFAULT_REGION"),
+        SettingName("AWS_ENDPOINT_URL_S3"),
+        SettingName("AWS_ENDPOINT_URL"),
+        SettingName("BACKUP_S3_ADDRESSING", "path"),
+        SettingName("BACKUP_PART_SIZE", "64M"),
+        SettingName("BACKUP_UPLOAD_CONCURRENCY", "4"),
+        SettingName("BACKUP_S3_RETRIES", "5"),
+        SettingName("BACKUP_S3_SIGN_PAYLOAD", "false"),
+        SettingName("BACKUP_S3_CONNECT_TIMEOUT", "15"),
+        SettingName("BACKUP_S3_STALL_TIMEOUT", "60"),
+        SettingName("BACKUP_S3_MIN_RATE", "65536"),
+        SettingName("LAJU_BACKUP_CONFIG", "/etc/laju-backup/laju-backup.env"),
+    ]
+
+    public static func isSecret(_ name: String) -> Bool { all.first { $0.name == name }?.secret ?? false }
+}
+
+/// What `laju-backup config` shows: every setting with its effective value and where it came
+/// from, secrets hidden, and what the settings resolve to.
+public struct SettingsReport: Codable, Sendable {
+    public struct Entry: Codable, Sendable {
+        public var name: String
+        /// The value, `(hidden)` for secrets, nil when unset.
+        public var value: String?
+        /// `file:line`, `environment`, `command line`, or `default`.
+        public var source: String
+        public var secret: Bool
+    }
+    public var settings: [Entry]
+    public var database: String
+    public var catalog: String
+    public var appDirectory: String?
+    public var store: String?
+    public var prefix: String?
+    public var keyFingerprint: String?
+    /// What is wrong with the settings as they stand (a key that does not decode...).
+    public var problems: [String]
+
+    public init(settings s: Settings) {
+        let env = s.environment
+        settings = SettingNames.all.map { n in
+            guard let v = env[n.name] else {
+                return Entry(name: n.name, value: n.fallback, source: "default", secret: n.secret)
+            }
+            return Entry(name: n.name, value: n.secret ? "(hidden, \(v.count) characters)" : v,
+                         source: env.origin(of: n.name) ?? "?", secret: n.secret)
+        }
+        database = s.databasePath
+        catalog = s.catalogPath
+        appDirectory = env.appDirectory
+        problems = []
+        do { keyFingerprint = try s.encryptionKey().fingerprint } catch { problems.append("\(error)") }
+        do { prefix = try s.prefix } catch { problems.append("\(error)") }
+        do { store = try s.makeStore().displayName } catch { problems.append("\(error)") }
+        if let i = settings.firstIndex(where: { $0.name == "BACKUP_ENCRYPTION_KEY" }), let fp = keyFingerprint {
+            settings[i].value = "(hidden; fingerprint \(fp))"
+        }
+    }
+}

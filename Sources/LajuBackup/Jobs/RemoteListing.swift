@@ -1,0 +1,53 @@
+/// `list --remote`: what the store holds under the prefix, each object marked against the
+/// catalog and the scope: `yes` (a row names it), `orphan` (this database's, no row), `other`
+/// (another database's or a deeper prefix's, or not a backup name).
+public struct RemoteListing {
+    public struct Entry: Codable, Sendable {
+        public var key: String
+        public var size: Int64
+        public var lastModified: Double?
+        public var inCatalog: Bool
+        /// `ours`, or why the object is not this database's.
+        public var scope: String
+    }
+
+    public var settings: Settings
+    public var events: JobEventSink
+
+    public init(settings: Settings, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.events = events
+    }
+
+    /// Newest first. Objects named for this database that no row names are looked at (one HEAD
+    /// each, when the key is available): a backup of another database with the same file name is
+    /// `other`, not an orphan.
+    public func run() throws -> (entries: [Entry], catalogReadable: Bool, store: String, prefix: String) {
+        let scope = try settings.scope()
+        let store = try settings.makeStore()
+        let objects = try store.list(prefix: scope.prefix)
+        var known = Set<String>()
+        var catalogReadable = true
+        do {
+            let scan = try settings.openCatalog(readOnly: true).scan(includeDeleted: true)
+            known = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
+        } catch {
+            catalogReadable = false
+            events(.warning("catalog not readable, orphans cannot be marked: \(error)"))
+        }
+        let search = (try? settings.encryptionKey()).map {
+            StoreSearch(store: store, scope: scope, key: $0, databasePath: settings.databasePath)
+        }
+        var entries: [Entry] = []
+        for o in objects.sorted(by: { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }) {
+            var e = Entry(key: o.key, size: o.size, lastModified: o.lastModified, inCatalog: known.contains(o.key),
+                          scope: scope.whyNotOurs(o.key) ?? "ours")
+            if e.scope == "ours", !e.inCatalog, catalogReadable, let search,
+               let (_, verdict) = try? search.classify(key: o.key), verdict == .otherDatabase {
+                e.scope = verdict.reason
+            }
+            entries.append(e)
+        }
+        return (entries, catalogReadable, store.displayName, scope.prefix)
+    }
+}
