@@ -197,11 +197,31 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(try EnvFile.parse("A=\"x\"  # note\nB='y'\t\n", source: "f"), ["A": "x", "B": "y"])
     }
 
+    /// Found by fuzzing: a secret followed by a combining mark is one grapheme cluster with its last
+    /// letter, so a Character-wise search missed it and the secret reached the message.
+    func testRedactionWorksOnBytes() throws {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        let c = try S3Configuration(settings: settings(["WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": secret,
+                                                        "WASABI_BUCKET": "bucket", "WASABI_REGION": "us-east-1"]))
+        let leaked = "Secret: \(secret)\u{301} end"
+        let red = S3Store.redact(leaked, c)
+        XCTAssertFalse(Array(red.utf8).containsSubsequence(Array(secret.utf8)), red)
+        XCTAssertTrue(Array(red.utf8).containsSubsequence(Array("<redacted>".utf8)), red)
+        XCTAssertNil(HTTPDate.parse("Wed, 01 Jan -2147483648 00:00:00 GMT"))
+    }
+
     func testSaturatingArithmetic() {
         XCTAssertEqual(Int64.max.addingSaturating(1), .max)
         XCTAssertEqual(Int64.min.addingSaturating(-1), .min)
         XCTAssertEqual(Int64.max.multipliedSaturating(by: 4), .max)
         XCTAssertEqual(Int64(-3).multipliedSaturating(by: Int64.max), .min)
         XCTAssertEqual(Int64(6).multipliedSaturating(by: 7), 42)
+    }
+}
+
+extension Array where Element == UInt8 {
+    func containsSubsequence(_ n: [UInt8]) -> Bool {
+        guard !n.isEmpty, count >= n.count else { return false }
+        return (0...(count - n.count)).contains { Array(self[$0..<($0 + n.count)]) == n }
     }
 }

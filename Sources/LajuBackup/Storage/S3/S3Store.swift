@@ -326,12 +326,31 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     }
 
     /// Removes the secret (and session token) from any text that might reach a user.
+    /// Works on UTF-8 bytes, not Characters: a secret followed by a combining mark forms another
+    /// grapheme cluster, which a Character comparison would not match (found by fuzzing).
     static func redact(_ text: String, _ c: S3Configuration) -> String {
-        var t = text
-        for secret in [c.credentials.secretAccessKey, c.credentials.sessionToken ?? ""] where secret.count >= 4 {
-            t = t.replacing(secret, with: "<redacted>")
+        var bytes = Array(text.utf8)
+        for secret in [c.credentials.secretAccessKey, c.credentials.sessionToken ?? ""] where secret.utf8.count >= 4 {
+            bytes = replacingBytes(bytes, Array(secret.utf8), with: Array("<redacted>".utf8))
         }
-        return t
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func replacingBytes(_ haystack: [UInt8], _ needle: [UInt8], with replacement: [UInt8]) -> [UInt8] {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return haystack }
+        var out: [UInt8] = []
+        out.reserveCapacity(haystack.count)
+        var i = 0
+        while i < haystack.count {
+            if i + needle.count <= haystack.count && haystack[i] == needle[0] && Array(haystack[i..<(i + needle.count)]) == needle {
+                out += replacement
+                i += needle.count
+            } else {
+                out.append(haystack[i])
+                i += 1
+            }
+        }
+        return out
     }
 }
 
