@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// A `LocalFixture` (sample app database with the catalog table, key, private temp dir) whose
@@ -79,21 +80,25 @@ struct S3Fixture {
 }
 
 /// The fault proxy (Tests/tools/fault_proxy.py) in front of the shared SeaweedFS.
-final class FaultProxy {
+final class FaultProxy: @unchecked Sendable {
     let process = Process()
     let port: Int
     private let output: Pipe
-    private var log = ""
+    /// Everything the proxy printed after its PORT line, read as it arrives (so a test can wait
+    /// for a request while the client is still running, and the pipe never fills up).
+    private let log = Mutex("")
+    private let drained = DispatchSemaphore(value: 0)
 
+    /// `extra`: more proxy options, e.g. `["--inject-key", "other/x"]` for the hostile modes.
     init(upstream: String, fault: String, count: Int, methods: String = "", minBody: Int = 1,
-         stallSeconds: Int = 30) throws {
+         stallSeconds: Int = 30, extra: [String] = []) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("tools/fault_proxy.py")
         let host = upstream.replacingOccurrences(of: "http://", with: "")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path, "--upstream", host, "--fault", fault, "--count", String(count),
                              "--methods", methods, "--min-body", String(minBody),
-                             "--stall-seconds", String(stallSeconds), "--lifetime", "300"]
+                             "--stall-seconds", String(stallSeconds), "--lifetime", "300"] + extra
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -111,21 +116,49 @@ final class FaultProxy {
             throw NSError(domain: "FaultProxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "proxy did not start: \(text)"])
         }
         port = p
-        log = String(text.split(separator: "\n", maxSplits: 1).dropFirst().first ?? "")
+        let rest = line.firstIndex(of: 0x0A).map { String(decoding: line[line.index(after: $0)...], as: UTF8.self) } ?? ""
+        log.withLock { $0 = rest }
+        let handle = output.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let d = handle.availableData
+                if d.isEmpty { break }
+                let s = String(decoding: d, as: UTF8.self)
+                log.withLock { $0 += s }
+            }
+            drained.signal()
+        }
     }
 
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
+    private var stopped = false
+
     /// Stops the proxy and returns its fault lines.
     func stop() -> [String] {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        log += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return log.split(separator: "\n").map(String.init).filter { $0.hasPrefix("FAULT") }
+        if !stopped {
+            stopped = true
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            drained.wait()
+        }
+        return lines.filter { $0.hasPrefix("FAULT") }
     }
 
-    /// Every request the proxy saw ("REQ METHOD PATH range=..."), after `stop()`.
-    var requests: [String] { log.split(separator: "\n").map(String.init).filter { $0.hasPrefix("REQ") } }
+    private var lines: [String] { log.withLock { $0 }.split(separator: "\n").map(String.init) }
+
+    /// Every request the proxy saw so far ("REQ METHOD PATH range=..."); complete after `stop()`.
+    var requests: [String] { lines.filter { $0.hasPrefix("REQ") } }
+
+    /// Waits until a request line satisfies `match`; false after `timeout` seconds.
+    func waitForRequest(timeout: TimeInterval, _ match: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if requests.contains(where: match) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
 
     deinit { if process.isRunning { process.terminate() } }
 }

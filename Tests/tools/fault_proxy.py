@@ -12,12 +12,40 @@ The first N eligible requests get a fault instead:
   stall    the same, but instead of a reset the connection goes silent for --stall-seconds
   flip     forward the request with one byte of its body inverted (corruption in transit)
 
+Hostile-server modes: the request is forwarded unchanged (signatures still verify) and the real
+server's answer is rewritten. A rewritten answer stays valid HTTP: its body is read whole
+(Content-Length, chunked or until close) and sent back with a corrected Content-Length (no
+Transfer-Encoding); answers to HEAD never get a body. The list-* modes apply only to
+ListObjectsV2 requests (GET with list-type=2 in the query); other requests pass untouched and
+are not counted.
+
+  list-inject    add a <Contents> entry for --inject-key (default other/x.db.gz.enc; e.g. a key
+                 outside the requested prefix, or backups/../victim), --inject-size bytes,
+                 LastModified 2020-01-01, before </ListBucketResult>; KeyCount is raised by one so
+                 the page is otherwise consistent
+  list-loop      every answer says IsTruncated=true with the same NextContinuationToken
+                 (--token, default "loop-token"): a listing that never advances
+  list-pad       --pad-bytes (default 17 MiB) of whitespace before </ListBucketResult>: a
+                 well-formed document larger than any real page
+  list-cut       only the first half of the body (the XML is cut in the middle)
+  list-unclosed  the closing </ListBucketResult> removed
+  list-notoken   IsTruncated=true and every NextContinuationToken removed
+  trickle        GET answers with a 2xx status that are not listings (object bodies): the head at
+                 once, then the body one byte every --trickle-interval seconds (default 0.5, i.e.
+                 2 B/s: above curl's 1 B/s low-speed limit, so only a size-dependent deadline
+                 ends it)
+  header         set the response header --header "Name: value" (replaced when present, added
+                 otherwise). Content-Length is only rewritten on answers without a body (HEAD,
+                 204, 304): use --methods HEAD for it
+
 Usage: fault_proxy.py --upstream 127.0.0.1:8333 --fault reset --count 2 [--methods GET]
-       [--min-body 1] [--stall-seconds 30] [--lifetime 600]
+       [--min-body 1] [--stall-seconds 30] [--lifetime 600] [--inject-key K] [--inject-size N]
+       [--token T] [--pad-bytes N] [--trickle-interval S] [--header "Name: value"]
 Prints "PORT <n>" on stdout once listening, then one line per request ("REQ <method> <path>
 range=<Range header>") and per injected fault ("FAULT <kind> <method> <path>"), and exits after --lifetime seconds at the latest. --count -1: every request.
 """
 import argparse
+import re
 import socket
 import struct
 import sys
@@ -72,6 +100,106 @@ def rst(sock):
         sock.close()
 
 
+LIST_MODES = ("list-inject", "list-loop", "list-pad", "list-cut", "list-unclosed", "list-notoken")
+REWRITE_MODES = LIST_MODES + ("trickle", "header")
+
+
+def is_listing(path):
+    """ListObjectsV2: GET /bucket?list-type=2&... (path style) or /?list-type=2 (virtual host)."""
+    query = path.split("?", 1)[1] if "?" in path else ""
+    return "list-type=2" in query.split("&")
+
+
+def is_listing_or_uploads(path):
+    query = path.split("?", 1)[1] if "?" in path else ""
+    names = [q.split("=", 1)[0] for q in query.split("&")]
+    return "list-type" in names or "uploads" in names
+
+
+def read_body(sock, buf, headers):
+    """The whole response body (Content-Length, chunked, or until close), decoded; None when
+    the connection broke before a declared length arrived."""
+    if "content-length" in headers:
+        body, _ = read_exact(sock, buf, int(headers["content-length"]))
+        return body
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            line, buf = read_until(sock, buf, b"\r\n")
+            if line is None:
+                return None
+            size = int(line.strip().split(b";")[0], 16)
+            if size == 0:
+                # Trailers (if any) end with an empty line.
+                while True:
+                    t, buf = read_until(sock, buf, b"\r\n")
+                    if t is None or t == b"\r\n":
+                        return body
+            chunk, buf = read_exact(sock, buf, size + 2)
+            if chunk is None:
+                return None
+            body += chunk[:size]
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+def rebuild_head(head, body_len=None, set_header=None):
+    """The response head with Transfer-Encoding dropped and Content-Length set to body_len
+    (when given), and `set_header` (name, value) replaced or added."""
+    lines = head.decode("latin-1").split("\r\n")
+    out = [lines[0]]
+    drop = set()
+    if body_len is not None:
+        drop |= {"content-length", "transfer-encoding"}
+    if set_header:
+        drop.add(set_header[0].lower())
+    for line in lines[1:]:
+        if not line:
+            continue
+        if line.split(":", 1)[0].strip().lower() in drop:
+            continue
+        out.append(line)
+    if set_header:
+        out.append("%s: %s" % set_header)
+    if body_len is not None:
+        out.append("Content-Length: %d" % body_len)
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+
+
+def xml_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def rewrite_listing(mode, body, args):
+    """A ListObjectsV2 document rewritten the way `mode` says (see the module docstring)."""
+    close = b"</ListBucketResult>"
+    if mode == "list-inject":
+        entry = ("<Contents><Key>%s</Key><LastModified>2020-01-01T00:00:00.000Z</LastModified>"
+                 "<ETag>&quot;00000000000000000000000000000000&quot;</ETag><Size>%d</Size>"
+                 "<StorageClass>STANDARD</StorageClass></Contents>"
+                 % (xml_escape(args.inject_key), args.inject_size)).encode()
+        body = body.replace(close, entry + close, 1)
+        body = re.sub(rb"<KeyCount>\s*(\d+)\s*</KeyCount>",
+                      lambda m: b"<KeyCount>%d</KeyCount>" % (int(m.group(1)) + 1), body, count=1)
+        return body
+    if mode in ("list-loop", "list-notoken"):
+        body = re.sub(rb"<NextContinuationToken>.*?</NextContinuationToken>", b"", body, flags=re.S)
+        extra = b"" if mode == "list-notoken" else (
+            b"<NextContinuationToken>" + xml_escape(args.token).encode() + b"</NextContinuationToken>")
+        return re.sub(rb"<IsTruncated>\s*\w+\s*</IsTruncated>", b"<IsTruncated>true</IsTruncated>" + extra,
+                      body, count=1)
+    if mode == "list-pad":
+        return body.replace(close, b"\n" + b" " * args.pad_bytes + b"\n" + close, 1)
+    if mode == "list-cut":
+        return body[: len(body) // 2]
+    if mode == "list-unclosed":
+        return body.replace(close, b"", 1)
+    return body
+
+
 def error_response(status, code, message):
     body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code><Message>%s</Message>"
             "<RequestId>FAULTPROXY%d</RequestId></Error>" % (code, message, int(time.time() * 1000))).encode()
@@ -88,9 +216,13 @@ class Proxy:
         self.upstream = (host, int(port))
         self.methods = set(m.strip().upper() for m in args.methods.split(",")) if args.methods else None
 
-    def take_fault(self, method, body_len):
+    def take_fault(self, method, body_len, path=""):
         global injected
         if self.methods and method not in self.methods:
+            return None
+        if self.args.fault in LIST_MODES and not (method == "GET" and is_listing(path)):
+            return None
+        if self.args.fault == "trickle" and not (method == "GET" and not is_listing_or_uploads(path)):
             return None
         if self.args.fault in ("reset", "stall", "flip") and method in ("PUT", "POST") and body_len < self.args.min_body:
             return None
@@ -110,7 +242,7 @@ class Proxy:
                 first, headers = parse_headers(head)
                 method, path = first.split(" ")[0].upper(), first.split(" ")[1]
                 body_len = int(headers.get("content-length", "0") or 0)
-                fault = self.take_fault(method, body_len)
+                fault = self.take_fault(method, body_len, path)
                 log("REQ %s %s range=%s" % (method, path, headers.get("range", "")))
                 if fault:
                     log("FAULT %s %s %s" % (fault, method, path))
@@ -141,6 +273,44 @@ class Proxy:
             except OSError:
                 pass
 
+    def rewrite(self, client, up, buf, head, headers, status, no_body, fault):
+        """Sends the upstream answer rewritten as `fault` says; returns whether the client
+        connection may be reused."""
+        keep = headers.get("connection", "").lower() != "close"
+        if fault == "header":
+            name, value = [x.strip() for x in self.args.header.split(":", 1)]
+            if no_body:
+                client.sendall(rebuild_head(head, set_header=(name, value)))
+                return keep
+            if name.lower() in ("content-length", "transfer-encoding"):
+                raise SystemExit("--fault header: %s can only be rewritten on answers without a body" % name)
+            body = read_body(up, buf, headers)
+            if body is None:
+                rst(client)
+                return False
+            client.sendall(rebuild_head(head, body_len=len(body), set_header=(name, value)) + body)
+            return keep
+        if no_body:
+            client.sendall(head)
+            return keep
+        body = read_body(up, buf, headers)
+        if body is None:
+            rst(client)
+            return False
+        if fault == "trickle":
+            if not 200 <= status < 300:
+                client.sendall(rebuild_head(head, body_len=len(body)) + body)
+                return keep
+            client.sendall(rebuild_head(head, body_len=len(body)))
+            for i in range(len(body)):
+                time.sleep(self.args.trickle_interval)
+                client.sendall(body[i:i + 1])
+            return keep
+        if 200 <= status < 300:
+            body = rewrite_listing(fault, body, self.args)
+        client.sendall(rebuild_head(head, body_len=len(body)) + body)
+        return keep
+
     def forward(self, client, request, method, fault):
         """Relays one request upstream and its response back; returns whether the client
         connection may be reused."""
@@ -154,7 +324,10 @@ class Proxy:
                 return False
             first, headers = parse_headers(head)
             status = int(first.split(" ")[1])
-            if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            if fault in REWRITE_MODES:
+                return self.rewrite(client, up, buf, head, headers, status, no_body, fault)
+            if no_body:
                 client.sendall(head)
                 return True
             if "content-length" in headers:
@@ -201,15 +374,24 @@ class Proxy:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--upstream", required=True)
-    p.add_argument("--fault", choices=["none", "500", "503", "reset", "stall", "flip"], default="none")
+    p.add_argument("--fault", choices=["none", "500", "503", "reset", "stall", "flip"] + list(REWRITE_MODES),
+                   default="none")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--methods", default="")
     p.add_argument("--min-body", type=int, default=1)
     p.add_argument("--stall-seconds", type=float, default=30)
     p.add_argument("--lifetime", type=float, default=600)
+    p.add_argument("--inject-key", default="other/x.db.gz.enc")
+    p.add_argument("--inject-size", type=int, default=64)  # may exceed 64 bits: an untrusted number
+    p.add_argument("--token", default="loop-token")
+    p.add_argument("--pad-bytes", type=int, default=17 << 20)
+    p.add_argument("--trickle-interval", type=float, default=0.5)
+    p.add_argument("--header", default="")
     args = p.parse_args()
     if args.fault == "none":
         args.count = 0
+    if args.fault == "header" and ":" not in args.header:
+        p.error("--fault header needs --header 'Name: value'")
     proxy = Proxy(args)
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

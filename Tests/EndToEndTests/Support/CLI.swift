@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// Runs the built `laju-backup` binary as a user would: separate process, explicit environment
@@ -6,9 +7,16 @@ import XCTest
 /// output and exit status.
 struct CLI {
     struct Result {
+        /// The exit status, or 128 + N when signal N ended the run (as a shell reports it), so a
+        /// trap (SIGILL = 4, SIGTRAP = 5) is never mistaken for exit status 4 or 5.
         var status: Int32
         var stdout: String
         var stderr: String
+        /// The run outlived `timeout` and was killed (SIGKILL): a hang, not an answer.
+        var timedOut = false
+        /// The signal that ended the run (a trap, a crash, the watchdog), nil when it exited.
+        var signal: Int32? = nil
+        var seconds: Double = 0
         var output: String { stdout + stderr }
     }
 
@@ -20,28 +28,54 @@ struct CLI {
         return runner.deletingLastPathComponent().appendingPathComponent("laju-backup")
     }
 
+    /// The environment a run gets: nothing inherited but PATH, plus `env`.
+    static func environment(_ env: [String: String]) -> [String: String] {
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
+                           "LAJU_BACKUP_CONFIG": ""]  // never read the host's /etc/laju-backup
+        for (k, v) in env { environment[k] = v }
+        return environment
+    }
+
     @discardableResult
     static func run(_ arguments: [String], env: [String: String] = [:], cwd: URL? = nil,
                     timeout: TimeInterval = 300) throws -> Result {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
-        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
-                           "LAJU_BACKUP_CONFIG": ""]  // never read the host's /etc/laju-backup
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
+        p.environment = environment(env)
         if let cwd { p.currentDirectoryURL = cwd }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
+        let started = Date()
         try p.run()
+        // A watchdog: a run that hangs is killed after `timeout` seconds and reported as such,
+        // so a hanging binary fails its test instead of hanging the suite.
+        let watch = Watchdog()
+        let pid = p.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+            watch.state.withLock { w in
+                guard !w.finished else { return }
+                w.killed = true
+                kill(pid, SIGKILL)
+            }
+        }
         // Read both pipes concurrently so a chatty child never blocks on a full pipe.
         let outData = PipeDrain(out), errData = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData.wait(), as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        let killed = watch.state.withLock { w in w.finished = true; return w.killed }
+        let signal = p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil
+        return Result(status: signal.map { 128 + $0 } ?? p.terminationStatus,
+                      stdout: String(decoding: outData.wait(), as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self), timedOut: killed, signal: signal,
+                      seconds: Date().timeIntervalSince(started))
     }
+}
+
+/// Whether a run finished before its watchdog fired, and whether the watchdog killed it.
+private final class Watchdog: Sendable {
+    let state = Mutex((finished: false, killed: false))
 }
 
 /// A scratch directory per test, removed afterwards.
