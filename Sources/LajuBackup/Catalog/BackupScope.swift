@@ -64,6 +64,7 @@ public struct BackupScope: Sendable, Equatable {
 
     /// Why a row or object is not this profile's, for reports.
     public func whyNotOurs(_ key: String) -> String? {
+        if let problem = ObjectKey.problem(key) { return "unusable key: \(problem)" }
         switch attribute(key) {
         case .ours: return nil
         case .unnamed: return catalogIsDatabase ? nil : "unnamed key of the first Laju scripts in a shared catalog: cannot tell which database it belongs to"

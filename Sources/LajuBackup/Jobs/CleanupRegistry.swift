@@ -12,7 +12,7 @@ public final class CleanupRegistry: Sendable {
 
     private struct State {
         var paths: Set<String> = []
-        var actions: [Int: @Sendable () -> Void] = [:]
+        var actions: [Int: @Sendable (Int32?) -> Void] = [:]
         var nextID = 0
     }
     private let state = Mutex(State())
@@ -22,8 +22,9 @@ public final class CleanupRegistry: Sendable {
     public func add(_ path: String) { state.withLock { _ = $0.paths.insert(path) } }
     public func remove(_ path: String) { state.withLock { _ = $0.paths.remove(path) } }
 
-    /// Registers `action` to run if the process is interrupted before `remove(token)`.
-    public func add(action: @escaping @Sendable () -> Void) -> Token {
+    /// Registers `action` to run if the process is interrupted before `remove(token)`; it gets
+    /// the signal's number.
+    public func add(action: @escaping @Sendable (Int32?) -> Void) -> Token {
         state.withLock { s in
             s.nextID += 1
             s.actions[s.nextID] = action
@@ -35,12 +36,12 @@ public final class CleanupRegistry: Sendable {
 
     /// Runs every registered action, then deletes every registered path (files or directory
     /// trees). Safe to call from any thread; each item runs at most once.
-    public func runAll() {
+    public func runAll(signal: Int32? = nil) {
         let (paths, actions) = state.withLock { s in
             defer { s.paths = []; s.actions = [:] }
             return (s.paths, s.actions.sorted { $0.key < $1.key }.map(\.value))
         }
-        for action in actions { action() }
+        for action in actions { action(signal) }
         for p in paths { try? FileManager.default.removeItem(atPath: p) }
     }
 }

@@ -110,7 +110,14 @@ public struct Reconciler {
         }
 
         for o in objects where !activeKeys.contains(o.key) {
-            if ObjectKey.problem(o.key) != nil || !scope.ownsObject(key: o.key) {
+            if let problem = ObjectKey.problem(o.key) {
+                // A legal S3 key that no command of ours can name safely (`..`, controls...):
+                // reported, never requested, never deleted.
+                outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
+                                                         reason: "unusable key: \(problem)", action: "reported"))
+                continue
+            }
+            if !scope.ownsObject(key: o.key) {
                 switch scope.attribute(o.key) {
                 case .unnamed, .unrecognised:
                     outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,

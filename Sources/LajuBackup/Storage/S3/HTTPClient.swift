@@ -34,6 +34,8 @@ struct HTTPRequest {
     /// How much of a non-2xx (or fd-less) body is kept; `HTTPResponse.bodyTruncated` says when
     /// more arrived.
     var responseBufferCap: Int = 1 << 20
+    /// Abort the whole request after this many seconds (0: no limit besides the others).
+    var totalTimeout: Int32 = 0
     var progress: ((Int64, Int64) -> Bool)? = nil
 }
 
@@ -100,6 +102,7 @@ final class HTTPClient: @unchecked Sendable {
                     req.response_fd_offset = request.responseOffset
                     req.response_buffer_cap = request.responseBufferCap
                     req.min_rate = request.minRate
+                    req.total_timeout_s = request.totalTimeout
                     req.deadline_base_s = request.deadlineBase
                     req.connect_timeout_s = request.connectTimeout
                     req.low_speed_time_s = request.stallTimeout

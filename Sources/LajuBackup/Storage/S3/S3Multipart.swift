@@ -17,9 +17,10 @@ extension S3Store {
         let state = PartState(count: count, total: size, progress: progress)
         // Parts are billed until the upload is completed or aborted: if a signal ends the run,
         // stop the workers and abort the upload before the process exits.
-        let onSignal = CleanupRegistry.shared.add(action: { [self] in
+        let onSignal = CleanupRegistry.shared.add(action: { [self] _ in
             state.fail(LajuError(.storage, "interrupted"))
-            _ = abort(key: key, uploadID: uploadID, maxAttempts: 2)
+            // A signal wants the process gone: one quick try (10 s at most), not the usual retries.
+            _ = abort(key: key, uploadID: uploadID, maxAttempts: 1, totalTimeout: 10)
         })
         defer { CleanupRegistry.shared.remove(onSignal) }
         do {
@@ -99,10 +100,10 @@ extension S3Store {
     }
 
     /// Best effort, with retries; returns the error when the upload could not be aborted.
-    func abort(key: String, uploadID: String, maxAttempts: Int? = nil) -> LajuError? {
+    func abort(key: String, uploadID: String, maxAttempts: Int? = nil, totalTimeout: Int32 = 0) -> LajuError? {
         do {
             _ = try send(operation: "AbortMultipartUpload \(key)", method: "DELETE", key: key,
-                         query: [("uploadId", uploadID)], passthrough: [404], maxAttempts: maxAttempts)
+                         query: [("uploadId", uploadID)], passthrough: [404], maxAttempts: maxAttempts, totalTimeout: totalTimeout)
             return nil
         } catch let e as LajuError {
             return e

@@ -232,7 +232,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     func attempt(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                  body: HTTPRequest.Body = .none, payloadHash: String = emptyPayloadSHA256,
                  responseFD: Int32? = nil, responseOffset: Int64 = 0, responseBufferCap: Int = 1 << 20,
-                 progress: ((Int64, Int64) -> Bool)? = nil) throws -> HTTPResponse {
+                 totalTimeout: Int32 = 0, progress: ((Int64, Int64) -> Bool)? = nil) throws -> HTTPResponse {
         // The one gate every keyed request passes: an empty key would address the bucket itself.
         if let key { try ObjectKey.validate(key, origin: "an S3 request (\(method))") }
         let loc = location(key: key)
@@ -249,7 +249,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                                   responseOffset: responseOffset, connectTimeout: configuration.connectTimeout,
                                   stallTimeout: configuration.stallTimeout, minRate: configuration.minRate,
                                   deadlineBase: configuration.stallTimeout + configuration.connectTimeout,
-                                  responseBufferCap: responseBufferCap, progress: progress)
+                                  responseBufferCap: responseBufferCap, totalTimeout: totalTimeout, progress: progress)
         return try pool.with { $0.perform(request) }
     }
 
@@ -258,7 +258,7 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     func send(operation: String, method: String, key: String?, query: [(String, String)] = [],
               headers: [(String, String)] = [], body: HTTPRequest.Body = .none,
               payloadHash: String = emptyPayloadSHA256, passthrough: Set<Int> = [],
-              responseBufferCap: Int = 1 << 20, maxAttempts: Int? = nil,
+              responseBufferCap: Int = 1 << 20, maxAttempts: Int? = nil, totalTimeout: Int32 = 0,
               progress: ((Int64, Int64) -> Bool)? = nil,
               check: ((HTTPResponse) -> S3ErrorResponse?)? = nil) throws -> HTTPResponse {
         var n = 0
@@ -266,7 +266,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         while true {
             n += 1
             let r = try attempt(method: method, key: key, query: query, headers: headers, body: body,
-                                payloadHash: payloadHash, responseBufferCap: responseBufferCap, progress: progress)
+                                payloadHash: payloadHash, responseBufferCap: responseBufferCap, totalTimeout: totalTimeout,
+                                progress: progress)
             if let failure = r.failure {
                 try throwIfLocal(failure, operation: operation)
                 guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < attempts else {
