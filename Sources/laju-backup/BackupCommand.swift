@@ -41,7 +41,11 @@ struct BackupCommand: ParsableCommand {
             out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Format.seconds(age)) old, younger than \(ifOlderThan)")
             return
         }
-        let outcome = try job.run()
+        let outcome = try monitored(settings, "backup", out) { monitor in
+            let o = try job.run()
+            monitor.succeeded(key: o.key, storedBytes: o.objectBytes, sourceBytes: o.databaseBytes)
+            return o
+        }
         out.log("backup ok: \(outcome.key) (\(Format.bytes(outcome.databaseBytes)) -> \(Format.bytes(outcome.objectBytes)), \(Format.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
     }

@@ -74,10 +74,13 @@ struct CleanCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        if orphans || deleteOrphans {
-            try reconcile(settings, out)
-        } else {
-            try retention(settings, out)
+        try monitored(settings, "clean", out) { monitor in
+            if orphans || deleteOrphans {
+                try reconcile(settings, out)
+            } else {
+                try retention(settings, out)
+            }
+            monitor.succeeded(key: nil, storedBytes: nil, sourceBytes: nil)
         }
     }
 

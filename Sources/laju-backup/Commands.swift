@@ -13,5 +13,8 @@ let commandList: [ParsableCommand.Type] = [
     PresignCommand.self,
     ConfigCommand.self,
     CatalogCommand.self,
+    ProfilesCommand.self,
+    StatusCommand.self,
+    DoctorCommand.self,
     DebugStoreCommand.self,
 ]

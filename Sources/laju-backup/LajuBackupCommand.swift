@@ -25,6 +25,7 @@ struct LajuBackupCommand: ParsableCommand {
             try command.run()
         } catch let error as LajuError {
             Output.failure(error)
+            if CommandLine.arguments.contains("--json") { Output.printJSONError(error) }
             Glibc.exit(error.kind.exitCode)
         } catch {
             let code = exitCode(for: error)

@@ -23,7 +23,7 @@ struct ListCommand: ParsableCommand {
         if remote {
             let listing = try RemoteListing(settings: settings, events: out.sink).run()
             let entries = listing.entries
-            if common.json { out.printJSON(entries); return }
+            if common.json { out.printJSON(Objects(objects: entries)); return }
             print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
                 [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
                  Format.bytes($0.size),
@@ -39,7 +39,7 @@ struct ListCommand: ParsableCommand {
         let scan = try catalog.scan(includeDeleted: all)
         for bad in scan.bad { out.warn("catalog row \(bad.id) skipped: \(bad.problem)") }
         let (rows, others) = scan.split(scope)
-        if common.json { out.printJSON(rows); return }
+        if common.json { out.printJSON(Backups(backups: rows, otherRows: others.count, badRows: scan.bad)); return }
         print(Table.render(header: ["UPLOADED", "SIZE", "STATE", "KEY"], rows: rows.map {
             [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Format.bytes($0.fileSize),
              $0.deletedAt == nil ? "active" : "deleted", $0.key]
@@ -47,6 +47,17 @@ struct ListCommand: ParsableCommand {
         var summary = "\(rows.count) backup(s) of \(scope.databaseName) under \(scope.prefix) in \(catalog.path)"
         if !others.isEmpty { summary += "; \(others.count) row(s) of other databases or prefixes not shown" }
         print(Display.safe(summary))
+    }
+}
+
+extension ListCommand {
+    struct Objects: Encodable { var objects: [RemoteListing.Entry] }
+    struct Backups: Encodable {
+        var backups: [BackupRecord]
+        /// Rows of other databases or prefixes, not listed.
+        var otherRows: Int
+        /// Rows that fail the catalog checks, skipped.
+        var badRows: [BadRow]
     }
 }
 

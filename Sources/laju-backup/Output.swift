@@ -80,12 +80,48 @@ final class Output {
         }
     }
 
-    /// Prints `value` as JSON on stdout.
+    /// Prints `value` as JSON on stdout, in the one contract every command follows (laju-backup(1),
+    /// JSON OUTPUT): an object, snake_case keys, `"version": 1`; fields are added in later versions,
+    /// never renamed or removed, and readers ignore fields they do not know.
     func printJSON<T: Encodable>(_ value: T) {
+        Output.printJSONObject(value)
+    }
+
+    static let jsonVersion = 1
+
+    static func printJSONObject<T: Encodable>(_ value: T) {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        if let data = try? enc.encode(value) {
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        if let data = try? enc.encode(Versioned(value: value)) {
             print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// With --json a failure is a JSON object on stdout too (the error line still goes to stderr).
+    static func printJSONError(_ error: LajuError) {
+        printJSONObject(ErrorObject(error: .init(kind: "\(error.kind)", exitStatus: error.kind.exitCode,
+                                                 message: error.message, hint: error.hint)))
+    }
+
+    struct ErrorObject: Encodable {
+        struct Detail: Encodable {
+            var kind: String
+            var exitStatus: Int32
+            var message: String
+            var hint: String?
+        }
+        var error: Detail
+    }
+
+    /// `value`'s own fields plus `version`, at the same level.
+    struct Versioned<T: Encodable>: Encodable {
+        let value: T
+        enum Key: String, CodingKey { case version }
+        func encode(to encoder: Encoder) throws {
+            try value.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(Output.jsonVersion, forKey: .version)
         }
     }
 }

@@ -31,10 +31,16 @@ struct PresignCommand: ParsableCommand {
         _ = try store.head(key: key)
         let url = store.presignedGetURL(key: key, expires: seconds)
         if common.json {
-            common.output().printJSON(["url": url, "expiresInSeconds": String(seconds)])
+            common.output().printJSON(Presigned(key: key, url: url, expiresInSeconds: seconds))
         } else {
             print(url)
         }
+    }
+
+    struct Presigned: Encodable {
+        var key: String
+        var url: String
+        var expiresInSeconds: Int
     }
 
     /// "90", "30m", "12h", "7d" → seconds, 1...604800 (S3's limit for SigV4 presigned URLs).

@@ -5,7 +5,12 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that a backup is intact and restorable, without keeping the result.",
-        discussion: "Runs every check restore runs (fingerprint, MD5, GCM tag, gzip, PRAGMA integrity_check) in a private temp directory. Exit 0 only if the backup restores."
+        discussion: """
+            Runs every check restore runs (fingerprint, MD5, GCM tag, gzip, PRAGMA integrity_check) in a \
+            private temp directory. Exit 0 only if the backup restores. A backup that verified is recorded \
+            in the catalog (laju-backup status shows the newest one). --sample N also verifies N randomly \
+            chosen older active backups, so that over the weeks every backup gets exercised.
+            """
     )
 
     @OptionGroup var common: CommonOptions
@@ -16,18 +21,66 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
+    @Option(help: ArgumentHelp("Also verify this many randomly chosen older active backups of this database.", valueName: "n"))
+    var sample: Int = 0
+
     @OptionGroup var from: FromFileOptions
 
     func validate() throws {
         try validateKey(key)
         try from.validate(key: key)
+        if !(0...1000).contains(sample) { throw ValidationError("--sample must be between 0 and 1000") }
+        if sample > 0 && from.fromFile != nil { throw ValidationError("--sample verifies backups of the catalog, not --from-file") }
+    }
+
+    struct Result: Encodable {
+        var verified: [RestoreJob.Outcome]
+        var failed: [Failure]
+        struct Failure: Encodable { var key: String; var error: String }
     }
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let outcome = try RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink).run(target: .verifyOnly)
-        out.log("verify ok: \(outcome.key) restores to a sound \(Format.bytes(outcome.restoredBytes)) database")
-        if common.json { out.printJSON(outcome) }
+        let result = try monitored(settings, "verify", out) { monitor in
+            let first = try verify(settings, try from.source(key: key), out)
+            var result = Result(verified: [first], failed: [])
+            for k in try sampleKeys(settings, excluding: first.key) {
+                do {
+                    result.verified.append(try verify(settings, .key(k), out))
+                } catch {
+                    out.warn("sample \(k) does not verify: \(error)")
+                    result.failed.append(.init(key: k, error: "\(error)"))
+                }
+            }
+            if let f = result.failed.first {
+                throw LajuError(.integrity, "verify: \(result.failed.count) of \(sample) sampled backup(s) do not restore (first: \(f.key): \(f.error))",
+                                hint: "restore and inspect them; the newest backup verified")
+            }
+            monitor.succeeded(key: first.key, storedBytes: first.objectBytes, sourceBytes: first.restoredBytes)
+            return result
+        }
+        if common.json { out.printJSON(result) }
+    }
+
+    /// One verification, recorded in the catalog when it passed.
+    func verify(_ settings: Settings, _ source: RestoreJob.Source, _ out: Output) throws -> RestoreJob.Outcome {
+        let o = try RestoreJob(settings: settings, source: source, check: check, events: out.sink).run(target: .verifyOnly)
+        if !o.source.hasPrefix("file ") {
+            do {
+                try settings.openCatalog().recordVerification(key: o.key, at: LocalTime.nowMilliseconds(), check: check.rawValue)
+            } catch {
+                out.warn("the verification of \(o.key) was not recorded in the catalog: \(error)")
+            }
+        }
+        out.log("verify ok: \(o.key) restores to a sound \(Format.bytes(o.restoredBytes)) database")
+        return o
+    }
+
+    /// `sample` random active backups of this database other than `excluding`.
+    func sampleKeys(_ settings: Settings, excluding: String) throws -> [String] {
+        guard sample > 0 else { return [] }
+        let ours = try settings.openCatalog(readOnly: true).scan(includeDeleted: false).split(try settings.scope()).ours
+        return Array(ours.map(\.key).filter { $0 != excluding }.shuffled().prefix(sample))
     }
 }

@@ -102,7 +102,9 @@ final class BackupRestoreTests: XCTestCase {
         }
         let l = try CLI.run(["list", "--json"], env: f.env)
         XCTAssertEqual(l.status, 0, l.output)
-        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [[String: Any]])
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(list["version"] as? Int, 1, "the JSON contract's version")
+        let rows = try XCTUnwrap(list["backups"] as? [[String: Any]])
         XCTAssertEqual(rows.count, 3)
         let twelve: Set<String> = ["id", "key", "file_name", "file_size", "compression", "storage", "checksum",
                                    "uploaded_at", "deleted_at", "encryption", "enc_iv", "enc_tag"]

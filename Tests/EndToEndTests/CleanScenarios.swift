@@ -56,7 +56,7 @@ enum CleanScenarios {
         XCTAssertEqual(try f.activeKeys(), [key("A")])
         let json = try JSONSerialization.jsonObject(with: Data(r2.stdout.utf8)) as! [String: Any]
         XCTAssertEqual((json["deleted"] as? [String])?.sorted(), ["B", "E", "F", "H"].map(key).sorted())
-        XCTAssertEqual(json["newestVerified"] as? String, key("A"))
+        XCTAssertEqual(json["newest_verified"] as? String, key("A"))
     }
 
     /// --dry-run prints the plan and changes neither the catalog nor the store.
@@ -134,11 +134,11 @@ enum CleanScenarios {
         let r = try CLI.run(["clean", "--orphans", "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        let orphans = (json["orphanObjects"] as? [[String: Any]]) ?? []
+        let orphans = (json["orphan_objects"] as? [[String: Any]]) ?? []
         XCTAssertEqual(orphans.map { $0["key"] as? String }, [key("stray")], "only objects under the prefix")
         XCTAssertTrue((orphans.first?["reason"] as? String)?.hasPrefix("no row; not a backup") ?? false, "\(orphans)")
         XCTAssertEqual(orphans.first?["action"] as? String, "reported")
-        let missing = (json["missingObjects"] as? [[String: Any]]) ?? []
+        let missing = (json["missing_objects"] as? [[String: Any]]) ?? []
         XCTAssertEqual(missing.map { $0["key"] as? String }, [key("lost")])
         XCTAssertTrue(r.stderr.contains("1 orphan object(s), 1 row(s) without object"), r.stderr)
         XCTAssertEqual(try f.catalogDump(), before.0)

@@ -81,7 +81,7 @@ final class OperatorPathTests: XCTestCase {
         XCTAssertEqual(entries["BACKUP_ENCRYPTION_KEY"]?["source"] as? String, "\(app.dir.path)/.env:3")
         XCTAssertEqual(entries["DB_CONNECTION"]?["value"] as? String, "production")
         XCTAssertEqual(report["database"] as? String, app.database.path)
-        XCTAssertNotNil(report["keyFingerprint"] as? String)
+        XCTAssertNotNil(report["key_fingerprint"] as? String)
         let text = try CLI.run(["config"], env: e)
         XCTAssertTrue(text.stdout.contains("fingerprint"), text.stdout)
         XCTAssertFalse(text.output.contains(app.key))

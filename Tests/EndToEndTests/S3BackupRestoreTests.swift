@@ -160,13 +160,13 @@ final class S3BackupRestoreTests: XCTestCase {
 
         let r = try CLI.run(["list", "--remote", "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        let entries = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+        let entries = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"] as! [[String: Any]]
         let byKey = Dictionary(uniqueKeysWithValues: entries.map { ($0["key"] as! String, $0) })
         XCTAssertEqual(Set(byKey.keys), [key, "backups/orphan:1.db.gz.enc"])
-        XCTAssertEqual(byKey[key]?["inCatalog"] as? Bool, true)
-        XCTAssertEqual(byKey["backups/orphan:1.db.gz.enc"]?["inCatalog"] as? Bool, false)
+        XCTAssertEqual(byKey[key]?["in_catalog"] as? Bool, true)
+        XCTAssertEqual(byKey["backups/orphan:1.db.gz.enc"]?["in_catalog"] as? Bool, false)
         XCTAssertEqual(byKey["backups/orphan:1.db.gz.enc"]?["size"] as? Int, 1234)
-        XCTAssertNotNil(byKey[key]?["lastModified"] as? Double)
+        XCTAssertNotNil(byKey[key]?["last_modified"] as? Double)
 
         let text = try CLI.run(["list", "--remote"], env: f.env)
         XCTAssertTrue(text.stdout.contains("orphan"), text.output)
@@ -185,7 +185,7 @@ final class S3BackupRestoreTests: XCTestCase {
         try f.aws("s3 sync '\(dir.path)' s3://\(f.bucket)/many/ --only-show-errors")
         let r = try CLI.run(["list", "--remote", "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        let entries = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+        let entries = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"] as! [[String: Any]]
         XCTAssertEqual(entries.count, 1003)
     }
 

@@ -123,7 +123,7 @@ final class S3HostileListingTests: XCTestCase {
             // Accepted as a listing: then the entry is counted, never an orphan to delete.
             let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
             XCTAssertEqual(report?["objects"] as? Int, 2, r.stdout)
-            let orphans = (report?["orphanObjects"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
+            let orphans = (report?["orphan_objects"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
             XCTAssertFalse(orphans.contains("backups/../victim"), r.stdout)
         } else {
             XCTAssertEqual(r.status, 5, r.output)

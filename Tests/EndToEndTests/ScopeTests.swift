@@ -75,7 +75,7 @@ final class ScopeTests: XCTestCase {
         // list shows only this database's rows.
         let l = try CLI.run(["list", "--json"], env: sh_.blog)
         XCTAssertEqual(l.status, 0, l.output)
-        let listed = (try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [[String: Any]])?.compactMap { $0["key"] as? String }
+        let listed = ((try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["backups"] as? [[String: Any]])?.compactMap { $0["key"] as? String }
         XCTAssertEqual(listed, [blog1])
     }
 
@@ -157,8 +157,8 @@ final class ScopeTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(Set(Scratch.files(in: f.store)), before, "reconcile of backups/ deleted something not its own")
         let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        XCTAssertEqual((o?["orphanObjects"] as? [Any])?.count, 0, r.stdout)
-        XCTAssertEqual(o?["otherObjects"] as? Int, 2, r.stdout)
+        XCTAssertEqual((o?["orphan_objects"] as? [Any])?.count, 0, r.stdout)
+        XCTAssertEqual(o?["other_objects"] as? Int, 2, r.stdout)
         // list --remote marks them as others' (not orphans).
         let l = try CLI.run(["list", "--remote"], env: f.env)
         XCTAssertEqual(l.status, 0, l.output)

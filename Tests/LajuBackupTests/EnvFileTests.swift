@@ -50,12 +50,14 @@ final class EnvFileTests: XCTestCase {
         }
     }
 
-    func testPrecedenceFlagsThenProcessThenFilesThenLocalThenSystem() throws {
+    /// One precedence for cron and hand runs: flags, process, --env-file files, the system file,
+    /// and last the application's .env (which fills gaps but never overrides laju-backup's files).
+    func testPrecedenceFlagsThenProcessThenFilesThenSystemThenAppEnv() throws {
         let dir = try CoreTestDir()
         let system = dir.file("system.env"), local = dir.file("local.env")
         let first = dir.file("first.env"), second = dir.file("second.env")
-        try "A=system\nB=system\nC=system\nD=system\nE=system\nF=system\n".write(toFile: system, atomically: true, encoding: .utf8)
-        try "A=local\nB=local\nC=local\nD=local\nE=local\n".write(toFile: local, atomically: true, encoding: .utf8)
+        try "A=system\nB=system\nC=system\nD=system\nE=system\n".write(toFile: system, atomically: true, encoding: .utf8)
+        try "A=local\nB=local\nC=local\nD=local\nE=local\nF=local\n".write(toFile: local, atomically: true, encoding: .utf8)
         try "A=first\nB=first\nC=first\nD=first\n".write(toFile: first, atomically: true, encoding: .utf8)
         try "A=second\nB=second\nC=second\n".write(toFile: second, atomically: true, encoding: .utf8)
         let env = try Environment.load(envFiles: [first, second], process: ["A": "process", "B": "process", "G": ""],
@@ -65,11 +67,12 @@ final class EnvFileTests: XCTestCase {
         XCTAssertEqual(env["B"], "process")
         XCTAssertEqual(env["C"], "second", "a later --env-file wins over an earlier one")
         XCTAssertEqual(env["D"], "first")
-        XCTAssertEqual(env["E"], "local")
-        XCTAssertEqual(env["F"], "system")
+        XCTAssertEqual(env["E"], "system", "the system file wins over the working directory's .env")
+        XCTAssertEqual(env["F"], "local", "the app's .env fills what nothing else sets")
         XCTAssertNil(env["G"], "an empty value counts as unset")
         XCTAssertEqual(env.source(of: "C"), second)
-        XCTAssertEqual(env.source(of: "F"), system)
+        XCTAssertEqual(env.source(of: "E"), system)
+        XCTAssertEqual(env.origin(of: "E"), system + ":5")
     }
 
     func testMissingDefaultFilesAreSkippedButMissingEnvFileIsAnError() throws {

@@ -70,6 +70,29 @@ public final class Catalog {
         }
     }
 
+    /// Our own table of successful verifications (`verify`, the weekly drill), so that `status` can
+    /// name the newest backup known to restore.
+    public static let verificationsTable = "laju_backup_verifications"
+
+    /// Records that `key` restored and passed `check` at `ms`.
+    public func recordVerification(key: String, at ms: Int64, check: String) throws {
+        try wrap {
+            try db.execute("CREATE TABLE IF NOT EXISTS \(Self.verificationsTable) (key TEXT PRIMARY KEY, verified_at INTEGER NOT NULL, check_level TEXT NOT NULL)")
+            try db.query("INSERT OR REPLACE INTO \(Self.verificationsTable) (key, verified_at, check_level) VALUES (?, ?, ?)",
+                         [.text(key), .integer(ms), .text(check)])
+        }
+    }
+
+    /// When each key last verified (milliseconds), for the keys this catalog has a record of.
+    public func verifications() -> [String: Int64] {
+        guard let rows = try? db.query("SELECT key, verified_at FROM \(Self.verificationsTable)") else { return [:] }
+        var out: [String: Int64] = [:]
+        for r in rows {
+            if let k = r["key"]?.string, let t = r["verified_at"]?.int64 { out[k] = t }
+        }
+        return out
+    }
+
     /// Where `key` was stored when it was made, if this catalog recorded it.
     public func location(key: String) -> String? {
         guard let rows = try? db.query("SELECT store FROM \(Self.locationsTable) WHERE key = ?", [.text(key)]) else { return nil }

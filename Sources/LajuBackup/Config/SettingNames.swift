@@ -56,6 +56,14 @@ public enum SettingNames {
         SettingName("BACKUP_S3_CONNECT_TIMEOUT", "15"),
         SettingName("BACKUP_S3_STALL_TIMEOUT", "60"),
         SettingName("BACKUP_S3_MIN_RATE", "65536"),
+        SettingName("BACKUP_PROFILE", "the database's file name (the cron runner sets the profile's name)"),
+        SettingName("BACKUP_PING_URL", "none", secret: true),
+        SettingName("BACKUP_PING_URL_CLEAN", "BACKUP_PING_URL", secret: true),
+        SettingName("BACKUP_PING_URL_VERIFY", "BACKUP_PING_URL", secret: true),
+        SettingName("BACKUP_NOTIFY_URL", "none", secret: true),
+        SettingName("BACKUP_NOTIFY_ON", "failure"),
+        SettingName("BACKUP_NOTIFY_TIMEOUT", "10"),
+        SettingName("BACKUP_METRICS_FILE", "/var/lib/prometheus/node-exporter/laju-backup-<profile>.prom when that folder exists"),
         SettingName("LAJU_BACKUP_CONFIG", "/etc/laju-backup/laju-backup.env"),
     ]
 

@@ -3,7 +3,8 @@ import Synchronization
 import XCTest
 
 /// A real S3 server for the end-to-end tests: one SeaweedFS `weed mini` per test process, on free
-/// loopback ports, with two SigV4 identities ("ci": full access; "reader": Read + List only).
+/// loopback ports, with three SigV4 identities ("ci": full access; "reader": Read + List only;
+/// "writer": Write only, the least privilege a nightly backup needs).
 ///
 /// It is started on first use and stopped when the test process exits (atexit), and a small shell
 /// watchdog also stops it if the test process dies without running atexit handlers (SIGKILL).
@@ -16,6 +17,8 @@ final class SeaweedFS: Sendable {
     let secretKey = "laju-ci-secret-\(UUID().uuidString.prefix(8))"
     let readerAccessKey = "laju-reader-access"
     let readerSecretKey = "laju-reader-secret-\(UUID().uuidString.prefix(8))"
+    let writerAccessKey = "laju-writer-access"
+    let writerSecretKey = "laju-writer-secret-\(UUID().uuidString.prefix(8))"
     let region = "us-east-1"
     /// Folder holding the server's data, config and logs (never inside a fixture's temp dir).
     let root: URL
@@ -64,6 +67,8 @@ final class SeaweedFS: Sendable {
             {"identities":[
               {"name":"ci","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],
                "actions":["Admin","Read","Write","List","Tagging"]},
+              {"name":"writer","credentials":[{"accessKey":"\(writerAccessKey)","secretKey":"\(writerSecretKey)"}],
+               "actions":["Write"]},
               {"name":"reader","credentials":[{"accessKey":"\(readerAccessKey)","secretKey":"\(readerSecretKey)"}],
                "actions":["Read","List"]}]}
             """

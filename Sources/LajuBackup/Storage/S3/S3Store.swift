@@ -99,6 +99,18 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// 100 million keys at 1000 a page.
     static let maxListPages = 100_000
 
+    /// Seconds this host's clock is ahead of the S3 server's (negative: behind), from the `Date`
+    /// header of one bucket request; any answer carries it, even a refusal.
+    public func clockOffset() throws -> Double {
+        let before = Double(LocalTime.nowMilliseconds()) / 1000
+        let r = try attempt(method: "GET", key: nil, query: [("list-type", "2"), ("max-keys", "1")])
+        let after = Double(LocalTime.nowMilliseconds()) / 1000
+        guard r.failure == nil, let date = r.headers["date"].flatMap(HTTPDate.parse) else {
+            throw LajuError(.storage, "the S3 server sent no usable Date header")
+        }
+        return (before + after) / 2 - date
+    }
+
     /// A time-limited GET URL for `key` (query-string SigV4). It grants access: print it for the
     /// user, never log it.
     public func presignedGetURL(key: String, expires: Int, date: Date = Date()) -> String {

@@ -1,0 +1,204 @@
+/// `laju-backup doctor`: checks what a new setup gets wrong, one line per check with the fix.
+/// Nothing here changes anything but one probe object under the prefix, written, read, listed and
+/// deleted again to find out which of those the store allows (a put-only identity shows as such).
+public struct DoctorJob {
+    public enum Level: String, Codable, Sendable { case ok, warning, error }
+
+    public struct Check: Codable, Sendable {
+        public var name: String
+        public var level: Level
+        public var message: String
+        /// What to do, for warnings and errors.
+        public var fix: String?
+        /// The exit status class of an error (2 configuration, 3 source, 5 storage, 6 local, 8 catalog).
+        public var exitStatus: Int32?
+    }
+
+    public var settings: Settings
+    /// The cron file and the log whose presence and permissions are checked.
+    public var cronFile = "/etc/cron.d/laju-backup"
+    public var logFile = "/var/log/laju-backup.log"
+
+    public init(settings: Settings) { self.settings = settings }
+
+    public func run() -> [Check] {
+        var checks: [Check] = []
+        func ok(_ name: String, _ message: String) { checks.append(Check(name: name, level: .ok, message: message)) }
+        func warn(_ name: String, _ message: String, _ fix: String) { checks.append(Check(name: name, level: .warning, message: message, fix: fix)) }
+        func fail(_ name: String, _ message: String, _ fix: String?, _ kind: LajuError.Kind) {
+            checks.append(Check(name: name, level: .error, message: message, fix: fix, exitStatus: kind.exitCode))
+        }
+        func fail(_ name: String, _ e: Error, _ fix: String? = nil) {
+            let le = e as? LajuError
+            fail(name, le?.message ?? "\(e)", fix ?? le?.hint, le?.kind ?? .internal)
+        }
+
+        // Settings files: those holding a secret must not be readable by others.
+        for layer in settings.environment.layers {
+            guard let file = layer.file else { continue }
+            var st = stat()
+            guard stat(file, &st) == 0 else { continue }
+            let secrets = EnvFile.secretNames.filter { layer.values[$0].map { !$0.isEmpty } ?? false }
+            let mode = String(st.st_mode & 0o777, radix: 8)
+            if !secrets.isEmpty && st.st_mode & 0o044 != 0 {
+                warn("settings file", "\(file) holds \(secrets.joined(separator: ", ")) and is mode \(mode) (readable by \(st.st_mode & 0o004 != 0 ? "every user" : "its group"))",
+                     "chmod 600 \(file)")
+            } else {
+                ok("settings file", "\(file) (mode \(mode))")
+            }
+        }
+
+        // The key, and whether it is the key of the newest backup.
+        var key: EncryptionKey?
+        do {
+            key = try settings.encryptionKey()
+            ok("key", "BACKUP_ENCRYPTION_KEY decodes to 32 bytes, fingerprint \(key!.fingerprint)")
+        } catch { fail("key", error) }
+
+        // The database.
+        let database = settings.databasePath
+        do {
+            try Snapshot.checkSource(database)
+            let db = try Database(path: database, mode: .readOnly, busyTimeoutMilliseconds: 2000)
+            let mode = try db.query("PRAGMA journal_mode").first?.values.first?.string ?? "?"
+            if mode.lowercased() == "wal" {
+                ok("database", "\(database) is readable, journal mode wal")
+            } else {
+                warn("database", "\(database) is in journal mode \(mode): writers wait while a backup reads it",
+                     "switch the application's database to WAL (PRAGMA journal_mode=WAL) so that backups never block writes")
+            }
+        } catch let e as CError {
+            fail("database", "\(database): \(e.message)", "check that this user can read it", .source)
+        } catch { fail("database", error) }
+
+        // The catalog table.
+        var ours: [BackupRecord] = []
+        do {
+            let catalog = try settings.openCatalog(readOnly: true)
+            try catalog.requireTable(forWriting: true)
+            ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
+            ok("catalog", "\(catalog.path) has backup_files; \(ours.count) active backup(s) of this database")
+        } catch { fail("catalog", error) }
+
+        // Room for temporary files: a snapshot and an object of up to the database's size.
+        let base = settings.tempBase
+        var vfs = statvfs()
+        if statvfs(base, &vfs) == 0 {
+            let have = Int64(vfs.f_bavail) * Int64(vfs.f_frsize)
+            let need = fileSize(database).addingSaturating(fileSize(database + "-wal")).multipliedSaturating(by: 2)
+            if have < need {
+                fail("temp space", "\(base) has \(Format.bytes(have)) free; a backup needs about \(Format.bytes(need))",
+                     "free space there or set BACKUP_TMPDIR to a larger disk", .local)
+            } else {
+                ok("temp space", "\(base) has \(Format.bytes(have)) free (a backup needs about \(Format.bytes(need)))")
+            }
+        } else {
+            fail("temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
+        }
+
+        // The store: each permission on its own, and the clock.
+        do {
+            let store = try settings.makeStore()
+            let prefix = try settings.prefix
+            checks += probe(store: store, prefix: prefix)
+            if let s3 = store as? S3Store {
+                if let offset = try? s3.clockOffset() {
+                    if abs(offset) > 900 {
+                        fail("clock", "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
+                             "sync the clock (timedatectl set-ntp true, or chrony)", .storage)
+                    } else if abs(offset) > 60 {
+                        warn("clock", "this host's clock is \(Int(offset)) s off the S3 server's", "sync the clock (timedatectl set-ntp true, or chrony)")
+                    } else {
+                        ok("clock", "within \(Int(abs(offset))) s of the S3 server's")
+                    }
+                }
+            }
+            // The newest backup was made with this key.
+            if let key, let newest = ours.first {
+                do {
+                    let meta = try ObjectMetadata(pairs: try store.head(key: newest.key).metadata)
+                    if let fp = meta.keyFingerprint, fp != key.fingerprint {
+                        fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(key.fingerprint)",
+                             "put back the key that made the backups (restores need it)", .integrity)
+                    } else {
+                        ok("newest backup", "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
+                    }
+                } catch { fail("newest backup", error) }
+            }
+        } catch { fail("store", error) }
+
+        // The schedule and its log (installed by the Debian package).
+        if access(cronFile, F_OK) == 0 {
+            ok("cron", "\(cronFile) is installed")
+        } else {
+            warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
+        }
+        if access(logFile, F_OK) != 0 {
+            warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
+        } else if access(logFile, W_OK) != 0 {
+            warn("log", "\(logFile) is not writable by this user", "run the scheduled jobs as root")
+        } else {
+            ok("log", "\(logFile) is writable")
+        }
+        return checks
+    }
+
+    /// Write, read, list and delete a probe object under the prefix, each reported on its own.
+    func probe(store: ObjectStore, prefix: String) -> [Check] {
+        var checks: [Check] = []
+        let key = prefix + ".laju-doctor-probe-\((try? secureRandomBytes(6).hexString) ?? "0")"
+        let body = Array("laju-backup doctor probe\n".utf8)
+        let dir = (try? Workspace(base: settings.tempBase, events: { _ in }))
+        defer { dir?.remove() }
+        guard let dir else {
+            return [Check(name: "store", level: .error, message: "no temporary directory for the probe", fix: "set BACKUP_TMPDIR", exitStatus: 6)]
+        }
+        let file = dir.file("probe")
+        _ = FileManager.default.createFile(atPath: file, contents: Data(body))
+        func record(_ what: String, _ body: () throws -> String) -> Bool {
+            do {
+                checks.append(Check(name: "store \(what)", level: .ok, message: try body()))
+                return true
+            } catch let e as LajuError {
+                let denied = e.message.contains("AccessDenied") || e.message.contains("Forbidden") || e.message.contains("403")
+                checks.append(Check(name: "store \(what)", level: .error,
+                                    message: denied ? "\(what) denied in \(store.displayName): \(e.message)" : e.message,
+                                    fix: e.hint, exitStatus: e.kind.exitCode))
+                return false
+            } catch {
+                checks.append(Check(name: "store \(what)", level: .error, message: "\(error)", exitStatus: 5))
+                return false
+            }
+        }
+        let wrote = record("write") {
+            try store.put(key: key, file: file, size: Int64(body.count), md5: Digest.hash(.md5, body), metadata: [:], progress: nil)
+            return "wrote \(key) in \(store.displayName)"
+        }
+        if wrote {
+            _ = record("read") {
+                let back = dir.file("back")
+                try store.get(key: key, to: back, progress: nil)
+                guard FileManager.default.contents(atPath: back) == Data(body) else {
+                    throw LajuError(.storage, "the probe read back differs from what was written")
+                }
+                return "read it back"
+            }
+        }
+        _ = record("list") {
+            let n = try store.list(prefix: prefix).count
+            return "listed \(prefix): \(n) object(s)"
+        }
+        if wrote {
+            let deleted = record("delete") {
+                try store.delete(key: key)
+                return "deleted the probe"
+            }
+            if !deleted, let i = checks.lastIndex(where: { $0.name == "store delete" }) {
+                checks[i].level = .warning
+                checks[i].exitStatus = nil
+                checks[i].message += " (the probe \(key) stays; a write-only identity for backups is fine, clean needs delete rights)"
+            }
+        }
+        return checks
+    }
+}

@@ -1,0 +1,140 @@
+/// `laju-backup status`: is this database backed up recently, and does its newest backup exist?
+/// Answers in the monitoring-plugin convention (Nagios, Icinga, Zabbix): 0 OK, 1 WARNING,
+/// 2 CRITICAL, 3 UNKNOWN; the worst profile decides.
+public struct StatusJob {
+    public enum Level: String, Codable, Sendable, Comparable {
+        case ok, warning, critical, unknown
+
+        public var exitStatus: Int32 {
+            switch self {
+            case .ok: return 0
+            case .warning: return 1
+            case .critical: return 2
+            case .unknown: return 3
+            }
+        }
+
+        /// Worse is greater; UNKNOWN counts as worse than CRITICAL only when nothing is critical.
+        var rank: Int { [.ok: 0, .warning: 1, .unknown: 2, .critical: 3][self]! }
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+    }
+
+    public struct Backup: Codable, Sendable {
+        public var key: String
+        public var uploadedAt: Int64
+        public var ageSeconds: Double
+        public var bytes: Int64
+    }
+
+    public struct Verified: Codable, Sendable {
+        public var key: String
+        public var verifiedAt: Int64
+        public var ageSeconds: Double
+    }
+
+    public struct Report: Codable, Sendable {
+        public var profile: String
+        public var database: String
+        public var level: Level
+        /// One line: what is wrong, or that all is well.
+        public var message: String
+        public var newest: Backup?
+        public var newestVerified: Verified?
+        public var activeBackups: Int
+        public var storeReachable: Bool?
+        public var newestObjectPresent: Bool?
+
+        public init(profile: String, database: String, level: Level, message: String, activeBackups: Int = 0) {
+            self.profile = profile
+            self.database = database
+            self.level = level
+            self.message = message
+            self.activeBackups = activeBackups
+        }
+    }
+
+    public var settings: Settings
+    public var profile: String
+    public var maxAge: Double
+
+    public init(settings: Settings, profile: String, maxAge: Double) {
+        self.settings = settings
+        self.profile = profile
+        self.maxAge = maxAge
+    }
+
+    public func run() -> Report {
+        var r = Report(profile: profile, database: settings.databasePath, level: .ok, message: "", activeBackups: 0)
+        let now = LocalTime.nowMilliseconds()
+        let catalog: Catalog
+        let ours: [BackupRecord]
+        do {
+            catalog = try settings.openCatalog(readOnly: true)
+            try catalog.requireTable(forWriting: false)
+            ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
+        } catch let e as LajuError {
+            r.level = e.kind == .usage ? .unknown : .critical
+            r.message = "cannot read the catalog: \(e.message)"
+            return r
+        } catch {
+            r.level = .critical
+            r.message = "cannot read the catalog: \(error)"
+            return r
+        }
+        r.activeBackups = ours.count
+        let verified = catalog.verifications()
+        if let v = ours.first(where: { verified[$0.key] != nil }), let at = verified[v.key] {
+            r.newestVerified = Verified(key: v.key, verifiedAt: at, ageSeconds: Double(now - at) / 1000)
+        }
+        guard let newest = ours.first else {
+            r.level = .critical
+            r.message = "no backup of \(r.database) in the catalog"
+            return r
+        }
+        let age = Double(now - newest.uploadedAt) / 1000
+        r.newest = Backup(key: newest.key, uploadedAt: newest.uploadedAt, ageSeconds: age, bytes: newest.fileSize)
+        do {
+            let store = try settings.makeStore()
+            _ = try store.head(key: newest.key)
+            r.storeReachable = true
+            r.newestObjectPresent = true
+        } catch let e as LajuError where e.isNotFound {
+            r.storeReachable = true
+            r.newestObjectPresent = false
+            r.level = .critical
+            r.message = "the newest backup \(newest.key) is missing from the store"
+            return r
+        } catch let e as LajuError {
+            r.storeReachable = e.kind == .usage ? nil : false
+            r.level = e.kind == .usage ? .unknown : .critical
+            r.message = e.kind == .usage ? "configuration: \(e.message)" : "store unreachable: \(e.message)"
+            return r
+        } catch {
+            r.storeReachable = false
+            r.level = .critical
+            r.message = "store unreachable: \(error)"
+            return r
+        }
+        let ageText = StatusJob.human(age)
+        if age > 2 * maxAge {
+            r.level = .critical
+            r.message = "the newest backup is \(ageText) old (more than twice \(StatusJob.human(maxAge)))"
+        } else if age > maxAge {
+            r.level = .warning
+            r.message = "the newest backup is \(ageText) old (more than \(StatusJob.human(maxAge)))"
+        } else {
+            r.message = "newest backup \(ageText) old, \(Format.bytes(newest.fileSize)), \(ours.count) active"
+            if let v = r.newestVerified { r.message += ", last verified \(StatusJob.human(v.ageSeconds)) ago" }
+        }
+        return r
+    }
+
+    /// `3h`, `26h`, `2d 4h`, `45 min`.
+    public static func human(_ seconds: Double) -> String {
+        let s = max(0, seconds)
+        if s < 120 { return "\(Int(s)) s" }
+        if s < 7200 { return "\(Int(s / 60)) min" }
+        if s < 172_800 { return "\(Int(s / 3600))h" }
+        return "\(Int(s / 86_400))d \(Int(s.truncatingRemainder(dividingBy: 86_400) / 3600))h"
+    }
+}
