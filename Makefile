@@ -1,6 +1,9 @@
 # Build, package and install laju-backup.
 #   make build     release binary (static Swift stdlib, hardened) + shell completions
-#   make deb       ../laju-backup_<version>_<arch>.deb via dpkg-buildpackage (needs debhelper)
+#   make orig      the upstream tarballs of the source package, in ..; unpacks swift-argument-parser/
+#   make deb       ../laju-backup_<version>_<arch>.deb via dpkg-buildpackage -b (needs debhelper)
+#   make dsc       ../laju-backup_<version>.dsc, the source package (commit first: the orig tarball
+#                  is made from HEAD)
 #   make install   install into $(DESTDIR)$(PREFIX) (default /usr/local) and /etc
 # Swift is not a Debian package: put its usr/bin on PATH or pass SWIFT=/path/to/swift.
 
@@ -10,14 +13,33 @@ PREFIX    ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR   ?=
 
-# Static stdlib: the target host needs no Swift runtime. The -X flags add what a plain release
-# build lacks for Debian's hardening checks (BIND_NOW, fortify, stack protector) and what
-# dpkg-buildflags gives C on amd64 (stack clash, CET); relro and PIE are SwiftPM's defaults.
-SWIFT_BUILD_FLAGS = -c release --static-swift-stdlib --scratch-path $(SCRATCH) \
-	-Xlinker -z -Xlinker now \
-	-Xcc -D_FORTIFY_SOURCE=2 -Xcc -fstack-protector-strong \
-	-Xcc -fstack-clash-protection $(CF_PROTECTION)
-CF_PROTECTION = $(if $(filter x86_64,$(shell uname -m)),-Xcc -fcf-protection=full)
+# Compiler and linker flags. debian/rules passes dpkg-buildflags' CFLAGS, CPPFLAGS and LDFLAGS
+# (DEB_BUILD_OPTIONS and DEB_BUILD_MAINT_OPTIONS apply); a plain `make build` uses the same
+# hardening by hand. CFLAGS/CPPFLAGS reach the C target (and Swift's clang importer) through -Xcc,
+# LDFLAGS the linker through -Xlinker. The C prefix map (-ffile-prefix-map=DIR=.) also becomes
+# Swift's -file-prefix-map, so that no build path ends up in the binary.
+CF_PROTECTION = $(if $(filter x86_64,$(shell uname -m)),-fcf-protection)
+CFLAGS    ?= -g -O2 -ffile-prefix-map=$(CURDIR)=. -fstack-protector-strong -fstack-clash-protection \
+	$(CF_PROTECTION) -Wformat -Werror=format-security
+CPPFLAGS  ?= -Wdate-time -D_FORTIFY_SOURCE=2
+LDFLAGS   ?= -Wl,-z,relro -Wl,-z,now
+# Extra swift-build arguments: -j N, -Xswiftc -Onone (debian/rules maps DEB_BUILD_OPTIONS here).
+SWIFT_EXTRA_FLAGS ?=
+
+comma := ,
+XCC      = $(foreach f,$(CPPFLAGS) $(CFLAGS),-Xcc $(f))
+XLINKER  = $(foreach f,$(LDFLAGS),$(if $(filter -Wl$(comma)%,$(f)),$(foreach a,$(subst $(comma), ,$(patsubst -Wl$(comma)%,%,$(f))),-Xlinker $(a)),-Xswiftc -Xclang-linker -Xswiftc $(f)))
+XPREFIX  = $(foreach m,$(patsubst -ffile-prefix-map=%,%,$(filter -ffile-prefix-map=%,$(CFLAGS))),-Xswiftc -file-prefix-map -Xswiftc $(m))
+
+# Static stdlib: the target host needs no Swift runtime. --disable-local-rpath: no RUNPATH
+# ($ORIGIN) in an executable that loads no library of its own. Reproducible across build paths,
+# beyond the prefix maps: -disable-incremental-llvm-codegen, or each Swift object carries a hash
+# of its LLVM module (.swift_modhash) that depends on the build path; -no-clang-module-breadcrumbs,
+# or the debug info names the build's clang module cache, whose hashed directory names depend on
+# the build path too (those .pcm files exist only in the build tree anyway).
+REPRODUCIBLE = -Xswiftc -Xfrontend -Xswiftc -disable-incremental-llvm-codegen -Xswiftc -no-clang-module-breadcrumbs
+SWIFT_BUILD_FLAGS = -c release --static-swift-stdlib --disable-local-rpath --scratch-path $(SCRATCH) \
+	$(XCC) $(XLINKER) $(XPREFIX) $(REPRODUCIBLE) $(SWIFT_EXTRA_FLAGS)
 
 BINDIR_BUILT = $(SCRATCH)/release
 BIN = $(BINDIR_BUILT)/laju-backup
@@ -26,7 +48,7 @@ COMPLETIONS = $(SCRATCH)/completions
 MAN1 = $(wildcard man/*.1)
 MAN5 = $(wildcard man/*.5)
 
-.PHONY: all build completions deb install install-files install-dirs clean
+.PHONY: all build completions orig deb dsc install install-files install-config install-dirs clean
 
 all: build
 
@@ -41,15 +63,21 @@ completions:
 	$(BIN) --generate-completion-script zsh > $(COMPLETIONS)/_laju-backup
 	$(BIN) --generate-completion-script fish > $(COMPLETIONS)/laju-backup.fish
 
-deb:
+orig:
+	debian/make-orig-tarballs.sh --unpack
+
+deb: orig
 	dpkg-buildpackage -b -us -uc
+
+dsc: orig
+	dpkg-buildpackage -S -us -uc -d
 
 # Paths in the cron file and the profile runner follow PREFIX (no-op for PREFIX=/usr).
 SUBST = sed -e 's|/usr/bin/laju-backup|$(PREFIX)/bin/laju-backup|g' \
 	-e 's|/usr/lib/laju-backup|$(PREFIX)/lib/laju-backup|g' \
 	-e 's|/etc/laju-backup|$(SYSCONFDIR)/laju-backup|g'
 
-install: install-files install-dirs
+install: install-files install-config install-dirs
 
 # What the .deb ships (debian/rules calls this one).
 install-files:
@@ -63,11 +91,16 @@ install-files:
 	install -d $(DESTDIR)$(PREFIX)/lib/laju-backup
 	$(SUBST) packaging/run-profiles > $(DESTDIR)$(PREFIX)/lib/laju-backup/run-profiles
 	chmod 0755 $(DESTDIR)$(PREFIX)/lib/laju-backup/run-profiles
-	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/laju-backup
+	install -d $(DESTDIR)$(SYSCONFDIR)/cron.d $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	$(SUBST) packaging/cron.d > $(DESTDIR)$(SYSCONFDIR)/cron.d/laju-backup
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/cron.d/laju-backup
 	install -m 0644 packaging/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/laju-backup
-	# The settings file will hold the key: root-only. Never overwrite an existing one.
+	# The settings template. The .deb's postinst copies it to /etc/laju-backup when missing.
+	install -D -m 0644 packaging/laju-backup.env $(DESTDIR)$(PREFIX)/share/laju-backup/laju-backup.env
+
+# The settings file will hold the key: root-only. Never overwrite an existing one.
+install-config:
+	install -d $(DESTDIR)$(SYSCONFDIR)/laju-backup
 	[ -e $(DESTDIR)$(SYSCONFDIR)/laju-backup/laju-backup.env ] || \
 		install -m 0600 packaging/laju-backup.env $(DESTDIR)$(SYSCONFDIR)/laju-backup/laju-backup.env
 

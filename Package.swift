@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// swift-argument-parser, pinned exactly (git ignores Package.resolved on our machines). The Debian
+// build sets LAJU_ARGUMENT_PARSER_PATH to the copy the source package carries (its component
+// tarball, unpacked into swift-argument-parser/), so that building needs neither git nor the network.
+let argumentParser: Package.Dependency =
+    if let path = Context.environment["LAJU_ARGUMENT_PARSER_PATH"], !path.isEmpty {
+        .package(path: path)
+    } else {
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
+    }
+
 // The C target is the only code that includes sqlite3.h, zlib.h, openssl/*.h and curl/curl.h.
 // Swift sees it through one narrow header, CSupport/include/csupport.h.
 let package = Package(
@@ -8,10 +18,7 @@ let package = Package(
     products: [
         .executable(name: "laju-backup", targets: ["laju-backup"]),
     ],
-    dependencies: [
-        // Pinned exactly: git ignores Package.resolved on our machines.
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
-    ],
+    dependencies: [argumentParser],
     targets: [
         .target(
             name: "CSupport",
