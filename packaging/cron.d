@@ -1,7 +1,8 @@
 # /etc/cron.d/laju-backup: the schedule of laju-backup(1).
-# Each job walks the profiles (/etc/laju-backup/conf.d/*.env, else the main settings file
-# /etc/laju-backup/laju-backup.env) and writes one line per database to /var/log/laju-backup.log.
-# Until a database and an encryption key are configured, each run logs one line and exits 0.
+# Each job walks the profiles (`laju-backup profiles`: every /etc/laju-backup/conf.d/NAME.env, and
+# the main settings file /etc/laju-backup/laju-backup.env when it names a database) and writes one
+# line per database to /var/log/laju-backup.log. On a host where nothing is configured yet each run
+# logs one line and exits 0; settings that name no database, or a database without a key, fail.
 #
 # A run prints nothing when every database succeeded, and one line per failed database otherwise:
 # cron mails that to MAILTO, by default root (the user the jobs run as; delivery needs a mail
@@ -14,3 +15,8 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 0 1 * * * root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles backup
 # Weekly clean-up by retention, Sunday at 02:00.
 0 2 * * 0 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles clean
+# Weekly restore drill, Saturday at 03:00: verify the newest backup and two older ones.
+0 3 * * 6 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles verify --sample 2
+# Catch-up after boot: cron does not run jobs missed while the host was down; ten minutes after a
+# boot, back up every database whose newest backup is older than a day.
+@reboot root sleep 600 && [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles backup --if-older-than 24h

@@ -8,7 +8,8 @@ struct ProfilesCommand: ParsableCommand {
         discussion: """
             One profile per /etc/laju-backup/conf.d/NAME.env, and the main settings file itself (profile \
             main) when it sets BACKUP_DATABASE or BACKUP_APP_DIR; LAJU_BACKUP_CONFIG moves both. Prints one \
-            line per profile: its name, then the files a run of it reads with --env-file. Exit status 0; \
+            line per profile, tab-separated: its name, its database, then the files a run of it reads with \
+            --env-file. Exit status 0; \
             3 with one line when nothing at all is configured (a fresh install); 2 when settings exist but \
             name no database.
             """
@@ -29,10 +30,15 @@ struct ProfilesCommand: ParsableCommand {
             if json {
                 Output(json: true, quiet: false).printJSON(ProfileList(profiles: list))
             } else {
-                for p in list { print(([p.name] + p.envFiles).joined(separator: "\t")) }
+                for p in list { print(([p.name, database(p)] + p.envFiles).map(Display.safe).joined(separator: "\t")) }
             }
         }
     }
 
     struct ProfileList: Encodable { var profiles: [Profile] }
+
+    /// The profile's database as its settings resolve it, or `?` when they cannot be read.
+    func database(_ p: Profile) -> String {
+        (try? Environment.load(envFiles: p.envFiles)).map { Settings(environment: $0).databasePath } ?? "?"
+    }
 }

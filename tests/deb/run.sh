@@ -57,12 +57,10 @@ cleanup() {
     if [ -n "$weed_pid" ]; then kill "$weed_pid" 2>/dev/null; wait "$weed_pid" 2>/dev/null; fi
     # Never leave the package installed, whatever failed.
     purge_pkg
-    # The run locks of the test's databases (laju-backup-<sha256(path)[:16]>.lock).
-    for d in "$work/app/app.sqlite3" "$work/app/shop.sqlite3" "$work/app/no-such-database.sqlite3" \
-             "$work/up/app.sqlite3"; do
-        for dir in /var/tmp /run/lock; do
-            rm -f "$dir/laju-backup-$(printf '%s' "$d" | sha256sum | cut -c1-16).lock"
-        done
+    # The run locks of the test's databases: /run/laju-backup/laju-backup-<device>-<inode>.lock.
+    find "$work" -name '*.sqlite3' -type f 2>/dev/null | while IFS= read -r d; do
+        # shellcheck disable=SC2046
+        rm -f "/run/laju-backup/$(printf 'laju-backup-%x-%x.lock' $(stat -c '%d %i' "$d"))"
     done
     if [ "${LAJU_DEB_KEEP:-0}" = 1 ]; then echo "# kept $work"; else rm -rf "$work"; fi
 }
@@ -356,7 +354,8 @@ if command -v hardening-check >/dev/null; then
 fi
 
 pages="laju-backup laju-backup-backup laju-backup-restore laju-backup-verify laju-backup-list laju-backup-keygen
-       laju-backup-demo laju-backup-migrate laju-backup-clean laju-backup-presign"
+       laju-backup-demo laju-backup-migrate laju-backup-clean laju-backup-presign laju-backup-config
+       laju-backup-catalog laju-backup-status laju-backup-doctor laju-backup-profiles"
 for p in $pages laju-backup.env; do
     sec=1; [ "$p" = laju-backup.env ] && sec=5
     if f=$(man -w "$sec" "$p" 2>/dev/null); then
@@ -395,6 +394,12 @@ cron_ok=1
 while IFS= read -r line; do
     case "$line" in ''|'#'*) continue ;; esac
     if [[ "$line" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then continue; fi     # SHELL=, PATH=
+    if [[ "$line" == @reboot* ]]; then
+        read -r at user cmd <<<"$line"
+        [ "$user" = root ] || { cron_ok=0; echo "# user field is '$user', not root: $line"; }
+        jobs+=("@reboot|$cmd")
+        continue
+    fi
     read -r m h dom mon dow user cmd <<<"$line"
     for field in "$m" "$h" "$dom" "$mon" "$dow"; do
         [[ "$field" =~ ^[0-9*][0-9*,/-]*$ ]] || { cron_ok=0; echo "# bad time field '$field' in: $line"; }
@@ -404,16 +409,21 @@ while IFS= read -r line; do
     jobs+=("$m $h $dom $mon $dow|$cmd")
 done <"$cron"
 check "cron file parses: 5 time fields, user, command" test "$cron_ok" = 1
-check "cron: two jobs" test "${#jobs[@]}" = 2
-backup_cmd=""; clean_cmd=""
+check "cron: four jobs" test "${#jobs[@]}" = 4
+backup_cmd=""; clean_cmd=""; drill_cmd=""; boot_cmd=""
 for j in "${jobs[@]}"; do
     case "${j%%|*}" in
         "0 1 * * *") backup_cmd=${j#*|} ;;
         "0 2 * * 0") clean_cmd=${j#*|} ;;
+        "0 3 * * 6") drill_cmd=${j#*|} ;;
+        "@reboot") boot_cmd=${j#*|} ;;
     esac
 done
 check "cron: daily backup at 01:00" sh -c "echo '$backup_cmd' | grep -q 'run-profiles backup'"
 check "cron: weekly clean on Sunday at 02:00" sh -c "echo '$clean_cmd' | grep -q 'run-profiles clean'"
+check "cron: weekly restore drill on Saturday at 03:00 (verify --sample 2)" sh -c "echo '$drill_cmd' | grep -q 'run-profiles verify --sample 2'"
+check "cron: catch-up after boot (backup --if-older-than 24h, after a delay)" \
+    sh -c "echo '$boot_cmd' | grep -q '^sleep [0-9]* && .*run-profiles backup --if-older-than 24h'"
 check "cron: guarded by [ -x /usr/bin/laju-backup ], output not redirected (the runner writes the log)" \
     sh -c "echo '$backup_cmd $clean_cmd' | grep -q '\[ -x /usr/bin/laju-backup \]' && ! echo '$backup_cmd $clean_cmd' | grep -q '>'"
 check "cron: a commented MAILTO= line documents where failures are mailed" grep -q '^#[[:space:]]*MAILTO=' "$cron"
@@ -427,6 +437,37 @@ for which in backup clean; do
     check "unconfigured host: cron $which prints nothing (no mail)" test -z "$out"
     [ "$rc" = 0 ] || printf '%s\n' "$new_lines"
 done
+
+# Configured in part: a database but no key anywhere is a failure that reaches the admin, never
+# "not configured" with exit 0.
+nokey=$work/nokey
+mkdir -p "$nokey/store"
+new_app_db "$nokey/app.sqlite3"
+printf 'BACKUP_DATABASE=%s\nBACKUP_STORAGE=file://%s\n' "$nokey/app.sqlite3" "$nokey/store" >/etc/laju-backup/conf.d/nokey.env
+run_cron "$backup_cmd"
+check "a database without a key: cron backup fails with exit status 2 (got $rc)" test "$rc" = 2
+check "a database without a key: stdout (cron's mail) says so" \
+    sh -c 'printf "%s\n" "$1" | grep -q "backup nokey: FAILED with exit status 2.*BACKUP_ENCRYPTION_KEY is not set"' _ "$out"
+rm -f /etc/laju-backup/conf.d/nokey.env
+
+# A Laju application in one line: its key only in its own .env, the profile names the folder.
+lapp=$work/lajuapp
+mkdir -p "$lapp/data" "$lapp/backups"
+new_app_db "$lapp/data/production.sqlite3"
+lkey=$(laju-backup keygen 2>/dev/null)
+printf 'DB_CONNECTION=production\nBACKUP_ENCRYPTION_KEY=%s\nWASABI_BUCKET=assets-not-backups\n' "$lkey" >"$lapp/.env"
+chmod 0600 "$lapp/.env"
+printf 'BACKUP_APP_DIR=%s\nBACKUP_STORAGE=file://%s\n' "$lapp" "$lapp/backups" >/etc/laju-backup/conf.d/lajuapp.env
+run_cron "$backup_cmd"
+check "BACKUP_APP_DIR profile, key only in the app's .env: cron backs it up (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ "$2" = 1 ] && [ "$3" = 1 ]' _ "$rc" "$(objects "$lapp/backups")" "$(rows "$lapp/data/production.sqlite3")"
+check "the run logs the databases it will handle" \
+    sh -c 'printf "%s\n" "$1" | grep -q "backup: lajuapp ($2)"' _ "$new_lines" "$lapp/data/production.sqlite3"
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
+run_cron "$(printf '%s' "$boot_cmd" | sed 's/^sleep [0-9]* && //')"   # without its ten-minute wait
+check "catch-up line after boot: skips a database backed up less than a day ago" \
+    sh -c '[ "$1" = 0 ] && [ "$2" = 1 ]' _ "$rc" "$(objects "$lapp/backups")"
+rm -f /etc/laju-backup/conf.d/lajuapp.env
 
 # The log is the runner's: a missing one comes back as the package and logrotate make it.
 rm -f "$log"
@@ -464,8 +505,8 @@ check "local profile: one object in the store" test "$(objects "$app/store")" = 
 check "local profile: one row in backup_files" test "$(rows "$db")" = 1
 check "local profile: the row names the stored object" \
     test -f "$app/store/$(sqlite3 "$db" 'SELECT key FROM backup_files LIMIT 1')"
-check "local profile: one log line, ok" \
-    sh -c '[ "$(printf "%s\n" "$1" | wc -l)" = 1 ] && printf "%s\n" "$1" | grep -q "backup local: ok"' _ "$new_lines"
+check "local profile: two log lines: the databases it will handle, then ok" \
+    sh -c '[ "$(printf "%s\n" "$1" | wc -l)" = 2 ] && printf "%s\n" "$1" | grep -q "backup: local (" && printf "%s\n" "$1" | grep -q "backup local: ok"' _ "$new_lines"
 check "local profile: a successful run prints nothing (no mail)" test -z "$out"
 [ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
 check "local profile: the backup verifies" \
@@ -486,10 +527,35 @@ check "failing profile: stdout (cron's mail) has exactly one line, naming the pr
 echo "# mail: $out"
 rm -f /etc/laju-backup/conf.d/0-broken.env
 
+# The main file names a database too: it stays a profile next to conf.d's, never dropped.
+main_db=$app/main.sqlite3
+new_app_db "$main_db"
+printf 'BACKUP_DATABASE=%s\nBACKUP_STORAGE=file://%s\n' "$main_db" "$app/main-store" >>"$env_file"
+mkdir -p "$app/main-store"
+run_cron "$backup_cmd"
+check "main file + one profile: cron backs up both (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ "$2" = 1 ] && [ "$3" = 3 ]' _ "$rc" "$(rows "$main_db")" "$(rows "$db")"
+check "main file + one profile: the log lists main and local" \
+    sh -c 'printf "%s\n" "$1" | grep -q "backup: main (.*), local ("' _ "$new_lines"
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
+
+# The weekly restore drill: its log lines and its metrics (node_exporter's textfile folder).
+mkdir -p /var/lib/prometheus/node-exporter
+run_cron "$drill_cmd"
+check "restore drill: cron verify exits 0, prints nothing (got $rc)" sh -c '[ "$1" = 0 ] && [ -z "$2" ]' _ "$rc" "$out"
+check "restore drill: the log says verify local: ok" sh -c 'printf "%s\n" "$1" | grep -q "verify local: ok"' _ "$new_lines"
+check "restore drill: metrics of the verify in laju-backup-local.prom" \
+    grep -q '^laju_backup_last_exit_code{command="verify",database="'"$db"'",profile="local"} 0$' /var/lib/prometheus/node-exporter/laju-backup-local.prom
+check "restore drill: the textfile parses with the Prometheus parser" \
+    python3 -c 'import sys; from prometheus_client.parser import text_string_to_metric_families as p; list(p(open(sys.argv[1]).read()))' \
+    /var/lib/prometheus/node-exporter/laju-backup-local.prom
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
+rm -rf /var/lib/prometheus/node-exporter/laju-backup-*.prom
+
 if laju-backup clean --help >/dev/null 2>&1; then
     run_cron "$clean_cmd"
     check "local profile: cron clean exits 0, keeps the fresh backups, prints nothing (got $rc)" \
-        sh -c '[ "$1" = 0 ] && [ "$2" = 2 ] && [ -z "$3" ]' _ "$rc" "$(rows "$db")" "$out"
+        sh -c '[ "$1" = 0 ] && [ "$2" = 3 ] && [ -z "$3" ]' _ "$rc" "$(rows "$db")" "$out"
     [ "$rc" = 0 ] || printf '%s\n' "$new_lines"
 else
     echo "# laju-backup clean not available yet: cron clean with a profile not exercised"
@@ -612,6 +678,8 @@ fi
 # ---------------------------------------------------------------- purge
 if apt-get purge -y -qq laju-backup >"$work/purge.log" 2>&1; then ok "apt-get purge laju-backup"
 else bad "apt-get purge laju-backup"; cat "$work/purge.log"; fi
+check "purge: one line says the key went with /etc/laju-backup" \
+    sh -c '[ "$(grep -c "removes BACKUP_ENCRYPTION_KEY; the backups in the store cannot be read without a copy of it" "$1")" = 1 ]' _ "$work/purge.log"
 check "purge: dpkg no longer knows laju-backup" sh -c '! dpkg-query -W laju-backup >/dev/null 2>&1'
 for path in /etc/laju-backup /var/lib/laju-backup /usr/bin/laju-backup /usr/lib/laju-backup /etc/cron.d/laju-backup \
             /etc/logrotate.d/laju-backup /var/log/laju-backup.log /usr/share/doc/laju-backup /usr/share/laju-backup \
