@@ -22,6 +22,24 @@ int cs_write_all(int fd, const void *buf, size_t len);
 /* read(2) retrying EINTR; returns bytes read, 0 at EOF, -1 on error. */
 long cs_read_some(int fd, void *buf, size_t len);
 
+/* `file://<path>?immutable=1`, escaped, for reading a private database file with no locks and
+ * no side files (malloc'ed; NULL when out of memory). */
+char *cs_immutable_uri(const char *path);
+
+struct sqlite3;
+
+/* SQLite's failure as a status: NOTADB, BUSY/LOCKED and FULL get their own; the message names
+ * `what` and `path` and carries SQLite's text and extended code. */
+int32_t cs_fail_db(cs_error *err, struct sqlite3 *db, int rc, const char *what, const char *path);
+
+/* CS_ERR_BUSY for a database that stayed locked past the caller's budget. */
+int32_t cs_fail_locked(cs_error *err, int code, const char *path, int64_t waited_ms);
+
+/* Monotonic milliseconds, for retry budgets. */
+int64_t cs_now_ms(void);
+
+void cs_sleep_ms(int ms);
+
 /* Size of one I/O chunk of the streaming code: large enough for throughput, small enough that
  * memory stays bounded (three such buffers per stream). */
 #define CS_CHUNK (1u << 20)

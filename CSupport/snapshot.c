@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 #include <time.h>
 
-static int32_t fail_db(cs_error *err, sqlite3 *db, int rc, const char *what, const char *path) {
+int32_t cs_fail_db(cs_error *err, sqlite3 *db, int rc, const char *what, const char *path) {
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     int32_t status = CS_ERR_SQLITE;
     if ((rc & 0xff) == SQLITE_NOTADB) status = CS_ERR_NOTDB;
@@ -20,19 +20,19 @@ static int32_t fail_db(cs_error *err, sqlite3 *db, int rc, const char *what, con
 
 /* Monotonic milliseconds: the retry budget is wall time, because every attempt already spends up
  * to the busy timeout inside SQLite's busy handler before it reports SQLITE_BUSY. */
-static int64_t now_ms(void) {
+int64_t cs_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int32_t fail_locked(cs_error *err, int code, const char *src_path, int64_t waited) {
+int32_t cs_fail_locked(cs_error *err, int code, const char *src_path, int64_t waited) {
     return cs_fail(err, CS_ERR_BUSY, code,
                    "database %s stayed locked for %lld ms; the application holds a write "
                    "lock too long (raise BACKUP_BUSY_TIMEOUT)", src_path, (long long)waited);
 }
 
-static void sleep_ms(int ms) {
+void cs_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -44,26 +44,26 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
     int32_t status = CS_OK;
     int rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL);
     if (rc != SQLITE_OK) {
-        status = fail_db(err, src, rc, "cannot open database", src_path);
+        status = cs_fail_db(err, src, rc, "cannot open database", src_path);
         goto done;
     }
     sqlite3_extended_result_codes(src, 1);
     const int budget = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
-    const int64_t started = now_ms();
+    const int64_t started = cs_now_ms();
     sqlite3_busy_timeout(src, budget);
     /* Touch the schema now: a file that is not a database fails here with SQLITE_NOTADB
      * instead of half-way through the copy. */
     rc = sqlite3_exec(src, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-            status = fail_locked(err, rc, src_path, now_ms() - started);
+            status = cs_fail_locked(err, rc, src_path, cs_now_ms() - started);
         else
-            status = fail_db(err, src, rc, "cannot read database", src_path);
+            status = cs_fail_db(err, src, rc, "cannot read database", src_path);
         goto done;
     }
     rc = sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        status = fail_db(err, dst, rc, "cannot create snapshot", dst_path);
+        status = cs_fail_db(err, dst, rc, "cannot create snapshot", dst_path);
         goto done;
     }
     sqlite3_extended_result_codes(dst, 1);
@@ -73,7 +73,7 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
         attempts++;
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
         if (!b) {
-            status = fail_db(err, dst, sqlite3_errcode(dst), "cannot start snapshot of", src_path);
+            status = cs_fail_db(err, dst, sqlite3_errcode(dst), "cannot start snapshot of", src_path);
             goto done;
         }
         rc = sqlite3_backup_step(b, -1);
@@ -94,14 +94,14 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
         }
         int code = rc == SQLITE_DONE ? finish_rc : rc;
         int busy = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
-        if (busy && now_ms() - started < budget) {
-            sleep_ms(100);
+        if (busy && cs_now_ms() - started < budget) {
+            cs_sleep_ms(100);
             continue;
         }
         if (busy) {
-            status = fail_locked(err, code, src_path, now_ms() - started);
+            status = cs_fail_locked(err, code, src_path, cs_now_ms() - started);
         } else {
-            status = fail_db(err, dst, code, "snapshot failed for", src_path);
+            status = cs_fail_db(err, dst, code, "snapshot failed for", src_path);
         }
         goto done;
     }
@@ -110,3 +110,5 @@ done:
     if (src) sqlite3_close_v2(src);
     return status;
 }
+
+/* Page size and journal mode of an open database. */

@@ -19,6 +19,22 @@ static int32_t fail_rc(cs_error *err, sqlite3 *db, int rc) {
     return cs_fail(err, status, rc, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/* immutable=1 needs a URI. "file:" + an absolute path is read as "file://authority/..." when the
+ * path starts with "//", so an absolute path always gets an explicit empty authority
+ * ("file://" + "/path"); and the characters URIs give a meaning to are escaped. */
+char *cs_immutable_uri(const char *path) {
+    size_t n = strlen(path);
+    char *uri = malloc(n * 3 + 32);
+    if (!uri) return NULL;
+    char *p = uri + sprintf(uri, path[0] == '/' ? "file://" : "file:");
+    for (const char *c = path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#') p += sprintf(p, "%%%02X", (unsigned char)*c);
+        else *p++ = *c;
+    }
+    strcpy(p, "?immutable=1");
+    return uri;
+}
+
 int32_t cs_db_open(const char *path, int32_t flags, int32_t busy_timeout_ms, cs_db **out,
                    cs_error *err) {
     if (!path || !out) return cs_fail(err, CS_ERR_ARG, 0, "missing argument");
@@ -28,18 +44,8 @@ int32_t cs_db_open(const char *path, int32_t flags, int32_t busy_timeout_ms, cs_
     sqlite3 *db = NULL;
     int rc;
     if (flags & CS_OPEN_IMMUTABLE) {
-        /* immutable=1 needs a URI. "file:" + an absolute path is read as "file://authority/..."
-         * when the path starts with "//", so an absolute path always gets an explicit empty
-         * authority ("file://" + "/path"); and the characters URIs give a meaning to are escaped. */
-        size_t n = strlen(path);
-        char *uri = malloc(n * 3 + 32);
+        char *uri = cs_immutable_uri(path);
         if (!uri) return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
-        char *p = uri + sprintf(uri, path[0] == '/' ? "file://" : "file:");
-        for (const char *c = path; *c; c++) {
-            if (*c == '%' || *c == '?' || *c == '#') p += sprintf(p, "%%%02X", (unsigned char)*c);
-            else *p++ = *c;
-        }
-        strcpy(p, "?immutable=1");
         rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
         free(uri);
     } else {

@@ -164,6 +164,23 @@ typedef struct cs_snapshot_result {
 int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_timeout_ms,
                     cs_snapshot_result *result, cs_error *err);
 
+typedef struct cs_activate_result {
+    int64_t pages;          /* pages of the database put in place */
+    int64_t page_size;
+    int64_t safety_pages;   /* pages of the safety copy of the previous live state */
+} cs_activate_result;
+
+/* Replaces the content of the live database `live_path` with the verified database `src_path`,
+ * in place, through the backup API: one write transaction on the live file, so its readers see
+ * the old state or the new one, never a mix, and no file is swapped under an open handle.
+ * First the live database's write lock is taken (waiting up to busy_timeout_ms, as the
+ * application's writers wait); while it is held, so that no commit can slip in between, a
+ * consistent copy of the live state is written to `safety_path` (an empty file the caller created
+ * exclusively, with the mode it wants); then the pages are replaced. CS_ERR_BUSY when the lock cannot be had in time: then nothing changed and no safety
+ * copy exists. On any failure the live database is unchanged and `safety_path` is removed. */
+int32_t cs_activate(const char *src_path, const char *live_path, const char *safety_path,
+                    int32_t busy_timeout_ms, cs_activate_result *result, cs_error *err);
+
 typedef struct cs_db cs_db;
 typedef struct cs_stmt cs_stmt;
 

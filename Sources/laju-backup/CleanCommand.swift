@@ -107,7 +107,8 @@ struct CleanCommand: ParsableCommand {
             throw LajuError(.storage, "clean: \(o.failed.count) of \(o.plan.remove.count) deletion(s) failed (first: \(o.failed[0].key): \(o.failed[0].error)); their rows are untouched; \(removed) deleted, \(o.plan.keep.count) kept",
                             hint: "fix the store's permissions or connectivity and run clean again")
         }
-        out.log("clean ok: deleted \(removed) (\(o.alreadyGone.count) already gone), kept \(o.plan.keep.count)")
+        out.log("clean ok: deleted \(removed) (\(o.alreadyGone.count) already gone), kept \(o.plan.keep.count)"
+                + (o.locked.isEmpty ? "" : ", \(o.locked.count) still locked by S3 Object Lock (deleted by a later clean)"))
     }
 
     func reconcile(_ settings: Settings, _ out: Output) throws {

@@ -27,7 +27,8 @@ struct ListCommand: ParsableCommand {
             print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
                 [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
                  Format.bytes($0.size),
-                 $0.scope != "ours" ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?", $0.key]
+                 $0.hidden ? "hidden" : $0.scope != "ours" ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?",
+                 $0.key + ($0.hidden ? " (deleted; version \($0.versionId ?? "?") survives)" : "")]
             }))
             let others = entries.filter { $0.scope != "ours" }.count
             print(Display.safe("\(entries.count) object(s) in \(listing.store) under \(listing.prefix)"

@@ -24,7 +24,7 @@ struct PresignCommand: ParsableCommand {
     func run() throws {
         let seconds = try PresignCommand.parseDuration(expires)
         let settings = try common.settings()
-        guard let store = try settings.makeStore() as? S3Store else {
+        guard let store = try settings.makeStore(role: .read) as? S3Store else {
             throw LajuError(.usage, "presign needs S3 storage; BACKUP_STORAGE points at a local directory")
         }
         // A URL for a missing key would only fail later, in someone else's hands: check now.

@@ -4,13 +4,17 @@ import LajuBackup
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore the latest backup (or --key) into a new file; never touches the live database.",
+        abstract: "Restore the latest backup (or --key) into a new file, or with --activate into the live database.",
         discussion: """
             Checks the key fingerprint and the MD5 before decrypting, writes into a temp file beside the
             target, and renames it into place only after the GCM tag verified and PRAGMA integrity_check
             said ok. Default target: backups/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db under the
             working directory. With --key and no readable catalog, IV and tag come from the object's
             metadata.
+
+            With --activate the verified backup replaces the content of the live database in place
+            through SQLite's backup API, after a safety copy of its current state (BACKUP_SAFETY_DIR);
+            the command to undo is printed. See laju-backup-restore(1).
             """
     )
 
@@ -33,6 +37,15 @@ struct RestoreCommand: ParsableCommand {
 
     @OptionGroup var from: FromFileOptions
 
+    @Flag(help: "Put the verified backup into the live database (BACKUP_DATABASE) in place, after a safety copy of its current state; the application may keep running.")
+    var activate = false
+
+    @Flag(help: "With --activate: do not ask for confirmation (needed when not on a terminal).")
+    var yes = false
+
+    @Option(name: .customLong("lock-wait"), help: ArgumentHelp("With --activate: wait up to this many seconds for another laju-backup run on the database instead of failing at once.", valueName: "seconds"))
+    var lockWait: Double = 0
+
     func validate() throws {
         if output != nil && outputDir != nil {
             throw ValidationError("--output and --output-dir exclude each other")
@@ -40,11 +53,30 @@ struct RestoreCommand: ParsableCommand {
         try validateKey(key)
         if output == "" || outputDir == "" { throw ValidationError("--output and --output-dir must not be empty") }
         try from.validate(key: key)
+        if activate {
+            if output != nil || outputDir != nil || force {
+                throw ValidationError("--activate writes into the live database; it takes no --output, --output-dir or --force")
+            }
+            if !yes && !(isatty(0) == 1 && isatty(2) == 1) {
+                throw ValidationError("--activate replaces the live database: pass --yes when not on a terminal")
+            }
+        } else if yes {
+            throw ValidationError("--yes goes with --activate")
+        }
+        if !(lockWait.isFinite && (0...86_400).contains(lockWait)) { throw ValidationError("--lock-wait must be between 0 and 86400 seconds") }
     }
 
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
+        if activate {
+            let job = ActivateJob(settings: settings, source: try from.source(key: key), check: check, lockWait: lockWait, events: out.sink)
+            let outcome = try job.run { plan in yes || confirm(plan) }
+            out.log("activate ok: \(outcome.live) now holds \(outcome.key); previous state in \(outcome.safetyCopy)")
+            out.log("to undo: \(outcome.undo)")
+            if common.json { out.printJSON(outcome) }
+            return
+        }
         let job = RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink)
         let outcome = try job.run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
         out.log("restore ok: \(outcome.key) -> \(outcome.output ?? "-") (\(Format.bytes(outcome.restoredBytes)), \(Format.seconds(outcome.totalSeconds)))")
@@ -88,4 +120,16 @@ func validateKey(_ key: String?) throws {
     if let key, let problem = ObjectKey.problem(key) {
         throw ValidationError("--key \(Display.quoted(key)) cannot be used: \(problem)")
     }
+}
+
+/// Asks on the terminal, after the backup was verified and before anything changes.
+func confirm(_ plan: ActivateJob.Plan) -> Bool {
+    var text = "\nReplace the content of the live database \(plan.live)\n  with \(plan.key) (\(Format.bytes(plan.restoredBytes))"
+    if let at = plan.uploadedAt { text += ", made \(LocalTime.logStamp(epochSeconds: Double(at) / 1000))" }
+    text += ")?\n"
+    if !plan.schemaDifferences.isEmpty { text += "  The schemas differ (see the warnings above).\n" }
+    text += "  A safety copy of the current state is saved first. Type yes to go on: "
+    Output.writeStderr(text)
+    guard let answer = readLine() else { return false }
+    return answer.split(separator: " ").joined().lowercased() == "yes"
 }

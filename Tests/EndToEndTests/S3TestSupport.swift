@@ -10,9 +10,9 @@ struct S3Fixture {
     let local: LocalFixture
     var env: [String: String]
 
-    init(scratch: Scratch, rows: Int = 2000) throws {
+    init(scratch: Scratch, rows: Int = 2000, objectLock: Bool = false) throws {
         s3 = try SeaweedFS.shared()
-        bucket = try s3.makeBucket()
+        bucket = try s3.makeBucket(objectLock: objectLock)
         local = try LocalFixture(scratch: scratch, rows: rows)
         env = local.env
         for (k, v) in s3.env(bucket: bucket) { env[k] = v }

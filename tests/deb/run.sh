@@ -561,6 +561,33 @@ else
     echo "# laju-backup clean not available yet: cron clean with a profile not exercised"
 fi
 
+# ---------------------------------------------------------------- restore --activate
+# The installed tool puts the newest backup back into the live database in place; the safety
+# copy of the state it replaced lands in /var/lib/laju-backup/safety (root's default).
+if laju-backup restore --help 2>/dev/null | grep -q -- --activate; then
+    chown nobody:nogroup "$db"
+    full_rows=$(sqlite3 "$db" 'SELECT count(*) FROM items')
+    sqlite3 "$db" 'DELETE FROM items WHERE id > 100' >/dev/null
+    act_json=$(laju-backup restore --activate --yes --json --env-file "$env_file" \
+        --env-file /etc/laju-backup/conf.d/local.env 2>"$work/act-err.txt")
+    rc=$?
+    check "restore --activate exits 0 (got $rc)" test "$rc" = 0
+    [ "$rc" = 0 ] || cat "$work/act-err.txt"
+    safety=$(printf '%s' "$act_json" | python3 -c 'import json, sys; print(json.load(sys.stdin)["safety_copy"])' 2>/dev/null)
+    check "restore --activate: safety copy in /var/lib/laju-backup/safety (0700), mode 0600 ($safety)" \
+        sh -c 'case "$1" in /var/lib/laju-backup/safety/*) [ "$(stat -c %a "$1")" = 600 ] && [ "$(stat -c %a /var/lib/laju-backup/safety)" = 700 ];; *) false;; esac' _ "$safety"
+    check "restore --activate: the live database has the backup's rows again" \
+        test "$(sqlite3 "$db" 'SELECT count(*) FROM items')" = "$full_rows"
+    check "restore --activate: the safety copy holds the state it replaced" \
+        test "$(sqlite3 "$safety" 'SELECT count(*) FROM items' 2>/dev/null)" = 100
+    check "restore --activate: the live database keeps its owner" test "$(stat -c %U "$db")" = nobody
+    check "restore --activate: it prints the undo command" grep -qF "to undo: laju-backup restore --activate --from-file $safety" "$work/act-err.txt"
+    check "restore --activate without --yes and without a terminal is refused (exit 2)" \
+        sh -c 'laju-backup restore --activate --env-file "$1" --env-file /etc/laju-backup/conf.d/local.env </dev/null >/dev/null 2>&1; [ $? = 2 ]' _ "$env_file"
+else
+    echo "# restore --activate not available yet: not exercised"
+fi
+
 # ---------------------------------------------------------------- logrotate
 if command -v logrotate >/dev/null; then
     logrotate -f -s "$work/logrotate.state" /etc/logrotate.d/laju-backup >"$work/logrotate.log" 2>&1
@@ -681,6 +708,14 @@ else bad "apt-get purge laju-backup"; cat "$work/purge.log"; fi
 check "purge: one line says the key went with /etc/laju-backup" \
     sh -c '[ "$(grep -c "removes BACKUP_ENCRYPTION_KEY; the backups in the store cannot be read without a copy of it" "$1")" = 1 ]' _ "$work/purge.log"
 check "purge: dpkg no longer knows laju-backup" sh -c '! dpkg-query -W laju-backup >/dev/null 2>&1'
+if [ -n "${safety:-}" ]; then
+    # Safety copies are the application's data: purge keeps them, says so, and removes the rest.
+    check "purge keeps the safety copies of restore --activate" test -f "$safety"
+    check "purge says it kept /var/lib/laju-backup/safety" grep -q "keeping /var/lib/laju-backup/safety" "$work/purge.log"
+    check "purge removed everything else in /var/lib/laju-backup" \
+        sh -c '[ "$(ls -A /var/lib/laju-backup)" = safety ]'
+    rm -rf /var/lib/laju-backup
+fi
 for path in /etc/laju-backup /var/lib/laju-backup /usr/bin/laju-backup /usr/lib/laju-backup /etc/cron.d/laju-backup \
             /etc/logrotate.d/laju-backup /var/log/laju-backup.log /usr/share/doc/laju-backup /usr/share/laju-backup \
             /usr/share/bash-completion/completions/laju-backup /usr/share/zsh/vendor-completions/_laju-backup \

@@ -99,6 +99,25 @@ public struct Settings: Sendable {
                              runtimeDirectory: environment["XDG_RUNTIME_DIR"], tempBase: tempBase)
     }
 
+    /// Where `restore --activate` keeps the safety copy of the state it replaces:
+    /// `BACKUP_SAFETY_DIR`; else `/var/lib/laju-backup/safety` for root, else
+    /// `$XDG_STATE_HOME/laju-backup/safety` (`~/.local/state/...`). Never a temp directory: the
+    /// copy is the way back and must outlive a reboot and tmp cleaners.
+    public func safetyDirectory() throws -> String {
+        if let d = environment["BACKUP_SAFETY_DIR"] {
+            guard d.hasPrefix("/") else {
+                throw LajuError(.usage, "BACKUP_SAFETY_DIR=\(Display.quoted(d)) is not an absolute path")
+            }
+            return d
+        }
+        if geteuid() == 0 { return "/var/lib/laju-backup/safety" }
+        if let s = environment["XDG_STATE_HOME"], s.hasPrefix("/") { return s + "/laju-backup/safety" }
+        guard let home = environment["HOME"], home.hasPrefix("/") else {
+            throw LajuError(.usage, "no place for the safety copy: HOME is not set", hint: "set BACKUP_SAFETY_DIR")
+        }
+        return home + "/.local/state/laju-backup/safety"
+    }
+
     /// A yes/no setting: `true`/`1` or `false`/`0` (any case). Anything else is refused, so that
     /// `BACKUP_SSE=yes` (which the original scripts would quietly take as "off") is not misread.
     public func bool(_ name: String, default def: Bool) throws -> Bool {
@@ -153,11 +172,11 @@ public struct Settings: Sendable {
         return c
     }
 
-    /// The configured store.
-    public func makeStore() throws -> ObjectStore {
+    /// The configured store, with the credentials of `role` (S3: see `S3Configuration.Role`).
+    public func makeStore(role: S3Configuration.Role = .write) throws -> ObjectStore {
         switch try storageKind() {
         case .local(let path): return LocalStore(root: path)
-        case .s3: return try S3Store(configuration: S3Configuration(settings: self))
+        case .s3: return try S3Store(configuration: S3Configuration(settings: self, role: role))
         }
     }
 }

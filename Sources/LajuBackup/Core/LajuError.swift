@@ -27,6 +27,12 @@ public struct LajuError: Error, CustomStringConvertible, Sendable {
     public let hint: String?
     /// Set by stores when the object does not exist (S3 404, missing file).
     public var isNotFound = false
+    /// The S3 error code (`AccessDenied`, `SignatureDoesNotMatch`...), when S3 refused.
+    public var code: String?
+
+    /// S3 refused the request for lack of permission, which also proves that it accepted the
+    /// signature (wrong credentials give `SignatureDoesNotMatch` or `InvalidAccessKeyId`).
+    public var isAccessDenied: Bool { code == "AccessDenied" || code == "Forbidden" }
 
     public init(_ kind: Kind, _ message: String, hint: String? = nil, isNotFound: Bool = false) {
         self.kind = kind

@@ -111,10 +111,17 @@ public struct BackupJob {
         do {
             try catalog.insert(record, location: store.displayName)
         } catch {
-            // Keep bucket and catalog in step: an object without its row is removed again.
-            let removed = (try? store.delete(key: objectKey)) != nil
-            throw LajuError((error as? LajuError)?.kind ?? .catalog,
-                            "\(error) (the uploaded object was \(removed ? "removed again" : "left in the store: \(objectKey)"))")
+            // Keep bucket and catalog in step: an object without its row is removed again. A
+            // write-only identity (or Object Lock) cannot: then the object is named, with the
+            // ways to adopt or remove it.
+            let kind = (error as? LajuError)?.kind ?? .catalog
+            do {
+                try store.delete(key: objectKey)
+            } catch let deleteError {
+                throw LajuError(kind, "\(error); the uploaded object is now orphaned: \(objectKey) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
+                                hint: "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)")
+            }
+            throw LajuError(kind, "\(error) (the uploaded object was removed again)")
         }
         events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
         return Outcome(key: objectKey, id: record.id, database: database, store: store.displayName,

@@ -40,7 +40,7 @@ public struct CatalogSyncJob {
         let catalog = try settings.openCatalog(readOnly: dryRun)
         try catalog.requireTable(forWriting: !dryRun)
         let scope = try settings.scope()
-        let store = try settings.makeStore()
+        let store = try settings.makeStore(role: .read)
         let scan = try catalog.scan(includeDeleted: true)
         let named = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
         let search = StoreSearch(store: store, scope: scope, key: key, databasePath: settings.databasePath)

@@ -9,6 +9,9 @@ public struct RemoteListing {
         public var inCatalog: Bool
         /// `ours`, or why the object is not this database's.
         public var scope: String
+        /// Deleted or hidden behind a delete marker; `version_id` survives and restore can use it.
+        public var hidden: Bool = false
+        public var versionId: String?
     }
 
     public var settings: Settings
@@ -24,7 +27,7 @@ public struct RemoteListing {
     /// `other`, not an orphan.
     public func run() throws -> (entries: [Entry], catalogReadable: Bool, store: String, prefix: String) {
         let scope = try settings.scope()
-        let store = try settings.makeStore()
+        let store = try settings.makeStore(role: .read)
         let objects = try store.list(prefix: scope.prefix)
         var known = Set<String>()
         var catalogReadable = true
@@ -47,6 +50,13 @@ public struct RemoteListing {
                 e.scope = verdict.reason
             }
             entries.append(e)
+        }
+        // Backups hidden behind delete markers (versioned buckets): shown, since restore can
+        // still bring them back. Stores without versions, or identities that may not list
+        // versions, have none to show.
+        for h in (try? store.hiddenBackups(prefix: scope.prefix)) ?? [] {
+            entries.append(Entry(key: h.key, size: h.size, lastModified: h.lastModified, inCatalog: known.contains(h.key),
+                                 scope: scope.whyNotOurs(h.key) ?? "ours", hidden: true, versionId: h.versionID))
         }
         return (entries, catalogReadable, store.displayName, scope.prefix)
     }

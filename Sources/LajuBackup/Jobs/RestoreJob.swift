@@ -68,6 +68,8 @@ public struct RestoreJob {
         var recordedLocation: String?
         /// Picked without the catalog: its metadata must say it is this database's.
         var needsIdentityCheck = false
+        /// The S3 version to read (a backup hidden behind a delete marker), nil for the current one.
+        var versionID: String?
     }
 
     /// The default output: `backups/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
@@ -131,7 +133,7 @@ public struct RestoreJob {
             }
             events(.warning("\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"))
             return Selection(key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
-                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing")
+                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", versionID: info.versionID)
         case .file:
             preconditionFailure("files are not selected from a store")
         }
@@ -161,17 +163,27 @@ public struct RestoreJob {
             (sel, objectSize) = try selectFile(path: path, iv: iv, tag: tag)
             objectPath = absolutePath(path)
         } else {
-            let store = try settings.makeStore()
+            let store = try settings.makeStore(role: .read)
             sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
             if let recorded = sel.recordedLocation, recorded != store.displayName {
                 events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))
             }
             // The object must exist; its metadata fills what the catalog lacks and lets us say
             // "wrong key" before downloading anything.
-            let info: ObjectInfo
-            do { info = try store.head(key: sel.key) } catch let e as LajuError where e.isNotFound {
-                guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
-                throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
+            var info: ObjectInfo
+            do {
+                info = try store.head(key: sel.key, version: sel.versionID)
+            } catch let e as LajuError where e.isNotFound {
+                // Deleted, or hidden behind a delete marker: a version may survive (S3 versioning,
+                // Object Lock). ListObjectVersions needs its own permission; without it, not found.
+                if let survivor = try? store.newestSurvivingVersion(key: sel.key) {
+                    events(.warning("the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"))
+                    info = survivor
+                    sel.versionID = survivor.versionID
+                } else {
+                    guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
+                    throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
+                }
             }
             var meta: ObjectMetadata?
             do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
@@ -197,9 +209,9 @@ public struct RestoreJob {
                 downloadWS = try Workspace(base: settings.tempBase, events: events)
                 objectPath = downloadWS!.file("object.db.gz.enc")
                 try Workspace.checkFreeSpace(in: downloadWS!.path, needed: info.size)
-                let key = sel.key
+                let key = sel.key, version = sel.versionID
                 (_, downloadSeconds) = try timedStep("download", events: events) { progress in
-                    try store.get(key: key, to: objectPath, progress: progress)
+                    try store.get(key: key, version: version, to: objectPath, progress: progress)
                 }
                 events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Format.bytes(info.size)) (\(Format.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
             }
@@ -291,6 +303,10 @@ public struct RestoreJob {
         var st = stat()
         guard stat(file, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw LajuError(.usage, "--from-file \(Display.safe(file)) is not a readable file")
+        }
+        if Snapshot.isDatabase(file) {
+            throw LajuError(.usage, "\(Display.safe(file)) is a plain SQLite database, not a backup object",
+                            hint: "copy it where you want it, or put it into the live database with `restore --activate --from-file`")
         }
         var sel = Selection(key: file.lastPathComponentOf, iv: iv, tag: tag, source: "file \(file)")
         let sideFile = file + LocalStore.metaSuffix

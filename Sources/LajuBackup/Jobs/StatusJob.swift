@@ -94,7 +94,7 @@ public struct StatusJob {
         let age = Double(now - newest.uploadedAt) / 1000
         r.newest = Backup(key: newest.key, uploadedAt: newest.uploadedAt, ageSeconds: age, bytes: newest.fileSize)
         do {
-            let store = try settings.makeStore()
+            let store = try settings.makeStore(role: .read)
             _ = try store.head(key: newest.key)
             r.storeReachable = true
             r.newestObjectPresent = true

@@ -39,9 +39,9 @@ struct StoreSearch {
         }
     }
 
-    /// Looks at the object's metadata (one HEAD).
-    func classify(key objectKey: String) throws -> (ObjectInfo, Verdict) {
-        let info = try store.head(key: objectKey)
+    /// Looks at the object's metadata (one HEAD, of `version` when given).
+    func classify(key objectKey: String, version: String? = nil) throws -> (ObjectInfo, Verdict) {
+        let info = try store.head(key: objectKey, version: version)
         let meta: ObjectMetadata
         do { meta = try ObjectMetadata(pairs: info.metadata) } catch let e as LajuError {
             return (info, .notABackup(e.message))
@@ -61,6 +61,19 @@ struct StoreSearch {
             let (info, verdict) = try classify(key: c.key)
             if case .ours(let meta) = verdict { return (ObjectInfo(key: c.key, size: info.size, lastModified: c.lastModified ?? info.lastModified, metadata: info.metadata), meta) }
             events(.warning("skipped \(Display.safe(c.key)): \(verdict.reason)"))
+        }
+        // Nothing current: every backup may be hidden behind a delete marker (an intruder with
+        // the server's credentials, or a mistaken delete) while its version survives.
+        let hidden = ((try? store.hiddenBackups(prefix: scope.prefix)) ?? [])
+            .filter { ObjectKey.problem($0.key) == nil && scope.ownsObject(key: $0.key) }
+            .sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
+        for h in hidden {
+            let (info, verdict) = try classify(key: h.key, version: h.versionID)
+            if case .ours(let meta) = verdict {
+                events(.warning("\(Display.safe(h.key)) is deleted (its current version is a delete marker); using its surviving version \(h.versionID ?? "?")"))
+                return (ObjectInfo(key: h.key, size: info.size, lastModified: h.lastModified ?? info.lastModified,
+                                   metadata: info.metadata, versionID: h.versionID), meta)
+            }
         }
         return nil
     }

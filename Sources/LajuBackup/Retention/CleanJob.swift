@@ -29,6 +29,14 @@ public struct CleanJob {
         public var otherScope: Int = 0
         /// Rows no command acts on (unusable key, `uploaded_at` not in milliseconds...).
         public var badRows: [BadRow] = []
+        /// Backups retention would delete that S3 Object Lock still protects.
+        public var locked: [Locked] = []
+    }
+
+    public struct Locked: Codable, Sendable, Equatable {
+        public var key: String
+        /// Seconds since the epoch, when the store said.
+        public var until: Double?
     }
 
     public var settings: Settings
@@ -50,7 +58,7 @@ public struct CleanJob {
         let catalog = try settings.openCatalog(readOnly: dryRun)
         try catalog.requireTable(forWriting: false)
         let scope = try settings.scope()
-        let store = try settings.makeStore()
+        let store = try settings.makeStore(role: .clean)
         let scan = try catalog.scan(includeDeleted: false)
         var outcome = Outcome(policy: policy.summary, dryRun: dryRun, plan: RetentionPlan(decisions: []))
         outcome.badRows = scan.bad
@@ -82,12 +90,19 @@ public struct CleanJob {
             // The plan only holds rows of this scope; say so again where it matters most.
             guard scope.ownsRow(key: d.key) else { continue }
             do {
-                let existed: Bool
+                let result: RemoveResult
                 do {
-                    existed = try store.delete(key: d.key)
+                    result = try store.removeBackup(key: d.key)
                 } catch let e as LajuError where e.isNotFound {
-                    existed = false
+                    result = .absent
                 }
+                if case .locked(let until) = result {
+                    // S3 Object Lock keeps it: neither a failure nor deleted; a later run deletes it.
+                    outcome.locked.append(Locked(key: d.key, until: until))
+                    events(.step(name: "locked", summary: "\(d.key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it", seconds: 0))
+                    continue
+                }
+                let existed = result == .deleted
                 try catalog.markDeleted(key: d.key, at: now())
                 if existed { outcome.deleted.append(d.key) } else { outcome.alreadyGone.append(d.key) }
                 events(.step(name: "delete", summary: "\(d.key)\(existed ? "" : " (object was already gone)"); row marked deleted", seconds: 0))

@@ -73,7 +73,7 @@ public struct Reconciler {
     public func run() throws -> Outcome {
         let catalog = try settings.openCatalog(readOnly: true)
         try catalog.requireTable(forWriting: false)
-        let store = try settings.makeStore()
+        let store = try settings.makeStore(role: .clean)
         let scope = try settings.scope()
         let prefix = scope.prefix
         if deleteOrphans && prefix.isEmpty {
@@ -157,8 +157,11 @@ public struct Reconciler {
                     orphan.action = "would delete"
                 } else {
                     do {
-                        try store.delete(key: o.key)
-                        orphan.action = "deleted"
+                        if case .locked(let until) = try store.removeBackup(key: o.key) {
+                            orphan.action = "kept: locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") by S3 Object Lock"
+                        } else {
+                            orphan.action = "deleted"
+                        }
                     } catch let e as LajuError where e.isNotFound {
                         orphan.action = "deleted"
                     } catch {

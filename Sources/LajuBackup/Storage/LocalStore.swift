@@ -108,11 +108,30 @@ public final class LocalStore: ObjectStore {
         return true
     }
 
+    /// Every path under the root; a missing or unreadable root said in words, not as a
+    /// Foundation error dump.
+    func subpaths() throws -> [String] {
+        try checkReadable()
+        do { return try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
+            throw LajuError(.storage, "cannot list \(displayName): \(error)",
+                            hint: "check the permissions of \(root) and the folders in it")
+        }
+    }
+
+    func checkReadable() throws {
+        var st = stat()
+        guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw LajuError(.storage, "local store \(root) does not exist or is not a directory",
+                            hint: "check BACKUP_STORAGE (a file:/// URL of the store's folder) and that its disk is mounted")
+        }
+        guard access(root, R_OK | X_OK) == 0 else {
+            throw LajuError(.storage, "local store \(root) is not readable", hint: "run as a user that can read it")
+        }
+    }
+
     public func list(prefix: String) throws -> [ObjectInfo] {
         let paths: [String]
-        do { paths = try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
-            throw LajuError(.storage, "cannot list \(displayName): \(error)")
-        }
+        paths = try subpaths()
         var out: [ObjectInfo] = []
         for rel in paths {
             let name = rel.lastPathComponentOf
@@ -127,9 +146,7 @@ public final class LocalStore: ObjectStore {
     /// Hidden `.laju-put-...` files under `prefix`: uploads whose run was killed before the rename.
     public func partialUploads(prefix: String) throws -> [PartialUpload] {
         let paths: [String]
-        do { paths = try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
-            throw LajuError(.storage, "cannot list \(displayName): \(error)")
-        }
+        paths = try subpaths()
         var out: [PartialUpload] = []
         for rel in paths where rel.hasPrefix(prefix) {
             guard let pid = TempName.pid(in: rel.lastPathComponentOf, kind: Self.partialKind) else { continue }

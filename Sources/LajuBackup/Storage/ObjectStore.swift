@@ -6,13 +6,29 @@ public struct ObjectInfo: Sendable, Equatable {
     public var lastModified: Double?
     /// User metadata, lowercase names without any `x-amz-meta-` prefix. Empty from `list`.
     public var metadata: [String: String]
+    /// The S3 version this describes, when the store versions objects.
+    public var versionID: String?
+    /// S3 Object Lock: until when the version cannot be deleted (seconds since the epoch).
+    public var lockedUntil: Double?
 
-    public init(key: String, size: Int64, lastModified: Double? = nil, metadata: [String: String] = [:]) {
+    public init(key: String, size: Int64, lastModified: Double? = nil, metadata: [String: String] = [:],
+                versionID: String? = nil, lockedUntil: Double? = nil) {
         self.key = key
         self.size = size
         self.lastModified = lastModified
         self.metadata = metadata
+        self.versionID = versionID
+        self.lockedUntil = lockedUntil
     }
+}
+
+/// What retention's delete did (`ObjectStore.removeBackup`).
+public enum RemoveResult: Sendable, Equatable {
+    case deleted
+    /// Nothing was there.
+    case absent
+    /// S3 Object Lock keeps it (until when, when known): not a failure; a later run deletes it.
+    case locked(until: Double?)
 }
 
 /// An upload that never finished: a hidden partial file of a killed run in a local store, or an
@@ -59,4 +75,31 @@ public protocol ObjectStore: AnyObject {
     func partialUploads(prefix: String) throws -> [PartialUpload]
     /// Removes (aborts) one of them.
     func removePartialUpload(_ upload: PartialUpload) throws
+
+    /// Size and metadata of one version of `key` (nil: the current one).
+    func head(key: String, version: String?) throws -> ObjectInfo
+    /// Downloads one version of `key` (nil: the current one).
+    func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws
+    /// Retention's delete (S3 with Object Lock: every version once unlocked, and the markers).
+    func removeBackup(key: String) throws -> RemoveResult
+    /// When `key` is deleted (its current version a delete marker) but a version survives: the
+    /// newest surviving version. Stores without versions: nil.
+    func newestSurvivingVersion(key: String) throws -> ObjectInfo?
+    /// Backups under `prefix` hidden behind delete markers (newest surviving version each).
+    func hiddenBackups(prefix: String) throws -> [ObjectInfo]
+}
+
+/// Stores without versions (a local directory).
+extension ObjectStore {
+    public func head(key: String, version: String?) throws -> ObjectInfo {
+        guard version == nil else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
+        return try head(key: key)
+    }
+    public func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws {
+        guard version == nil else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
+        try get(key: key, to: file, progress: progress)
+    }
+    public func removeBackup(key: String) throws -> RemoveResult { try delete(key: key) ? .deleted : .absent }
+    public func newestSurvivingVersion(key: String) throws -> ObjectInfo? { nil }
+    public func hiddenBackups(prefix: String) throws -> [ObjectInfo] { [] }
 }

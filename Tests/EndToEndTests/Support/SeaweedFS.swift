@@ -133,10 +133,12 @@ final class SeaweedFS: Sendable {
         throw NSError(domain: "SeaweedFS", code: 2, userInfo: [NSLocalizedDescriptionKey: "weed did not start"])
     }
 
-    /// Creates a fresh bucket (3-63 characters) and returns its name.
-    func makeBucket(_ name: String? = nil) throws -> String {
+    /// Creates a fresh bucket (3-63 characters) and returns its name; with `objectLock`, with
+    /// S3 Object Lock enabled (and so versioning), as `create-bucket --object-lock-enabled-for-bucket`.
+    func makeBucket(_ name: String? = nil, objectLock: Bool = false) throws -> String {
         let bucket = name ?? "lb-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-        let code = try curlStatus(method: "PUT", path: "/" + bucket)
+        let code = try curlStatus(method: "PUT", path: "/" + bucket,
+                                  headers: objectLock ? ["x-amz-bucket-object-lock-enabled: true"] : [])
         guard code == 200 else {
             XCTFail("creating bucket \(bucket) failed with HTTP \(code)")
             throw NSError(domain: "SeaweedFS", code: 3)
@@ -173,13 +175,13 @@ final class SeaweedFS: Sendable {
     // MARK: - Internals
 
     /// HTTP status of a SigV4-signed curl request with an empty body (curl signs it itself).
-    private func curlStatus(method: String, path: String) throws -> Int {
+    private func curlStatus(method: String, path: String, headers: [String] = []) throws -> Int {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         p.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time", "10",
                        "--aws-sigv4", "aws:amz:\(region):s3", "--user", "\(accessKey):\(secretKey)",
                        "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                       endpoint + path]
+                       ] + headers.flatMap { ["-H", $0] } + [endpoint + path]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

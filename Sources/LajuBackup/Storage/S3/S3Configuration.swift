@@ -37,11 +37,42 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public static let maxParts: Int64 = 10_000
 
     /// Reads the settings; a missing or malformed one is a usage error naming the variables.
-    public init(settings: Settings) throws {
+    /// What a command does with the bucket, so that each can run with the least privilege it
+    /// needs: the nightly backup only writes, `clean` also deletes, restores and drills only read.
+    public enum Role: String, Sendable {
+        /// Backup: PutObject and the multipart calls. The default credentials.
+        case write
+        /// Restore, verify, list, status, presign, catalog sync: `BACKUP_READ_ACCESS_KEY`/`_SECRET_KEY` when set.
+        case read
+        /// Clean: `BACKUP_CLEAN_ACCESS_KEY`/`_SECRET_KEY` when set.
+        case clean
+    }
+
+    public var role: Role
+    /// `BACKUP_OBJECT_LOCK_MODE`: every object written gets this S3 Object Lock mode.
+    public var objectLockMode: String?
+    /// `BACKUP_OBJECT_LOCK_DAYS`: how long from the upload (default: retention days + 7).
+    public var objectLockDays: Int
+
+    public init(settings: Settings, role: Role = .write) throws {
         let env = settings.environment
         var missing: [String] = []
-        let access = env.first("WASABI_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
-        let secret = env.first("WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+        self.role = role
+        // A role's own identity, when configured, replaces the default one entirely.
+        let own: (String, String)? = switch role {
+        case .write: nil
+        case .read: ("BACKUP_READ_ACCESS_KEY", "BACKUP_READ_SECRET_KEY")
+        case .clean: ("BACKUP_CLEAN_ACCESS_KEY", "BACKUP_CLEAN_SECRET_KEY")
+        }
+        var access = env.first("WASABI_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+        var secret = env.first("WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
+        if let own, env[own.0] != nil || env[own.1] != nil {
+            guard let a = env[own.0], let s = env[own.1] else {
+                throw LajuError(.usage, "\(own.0) and \(own.1) go together: set both or neither")
+            }
+            access = a
+            secret = s
+        }
         let bucket = env.first("WASABI_BUCKET", "BACKUP_S3_BUCKET")
         if access == nil { missing.append("WASABI_ACCESS_KEY (or AWS_ACCESS_KEY_ID)") }
         if secret == nil { missing.append("WASABI_SECRET_KEY (or AWS_SECRET_ACCESS_KEY)") }
@@ -87,6 +118,15 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         connectTimeout = Int32(try settings.integer("BACKUP_S3_CONNECT_TIMEOUT", default: 15, range: 1...600))
         serverSideEncryption = try settings.serverSideEncryption()
         signPayload = try settings.bool("BACKUP_S3_SIGN_PAYLOAD", default: false)
+        switch env["BACKUP_OBJECT_LOCK_MODE"]?.uppercased() {
+        case nil: objectLockMode = nil
+        case "GOVERNANCE": objectLockMode = "GOVERNANCE"
+        case "COMPLIANCE": objectLockMode = "COMPLIANCE"
+        case let other?:
+            throw LajuError(.usage, "BACKUP_OBJECT_LOCK_MODE=\(Display.safe(other)) is not understood", hint: "use GOVERNANCE or COMPLIANCE (see laju-backup.env(5), Object Lock)")
+        }
+        let retention = try settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays)
+        objectLockDays = try settings.integer("BACKUP_OBJECT_LOCK_DAYS", default: retention + 7, range: 1...RetentionPolicy.maxDays)
         minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
     }
 

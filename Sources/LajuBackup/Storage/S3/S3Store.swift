@@ -24,8 +24,17 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// ListObjectsV2 with max-keys=1 under the prefix: proves endpoint, credentials (the signature
     /// is checked) and bucket before any temp file exists.
+    /// Also passes for an identity that may only write: S3 answers it AccessDenied, which proves
+    /// the signature (and so endpoint, credentials and region) was accepted; wrong credentials
+    /// get SignatureDoesNotMatch or InvalidAccessKeyId and fail here. With Object Lock configured
+    /// the bucket's lock configuration is checked too.
     public func checkAccess() throws {
-        _ = try listPage(prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
+        do {
+            _ = try listPage(prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
+        } catch let e as LajuError where e.isAccessDenied {
+            // A write-only identity: fine for writing.
+        }
+        if configuration.objectLockMode != nil { try checkObjectLock() }
     }
 
     public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
@@ -42,14 +51,20 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         }
     }
 
-    public func head(key: String) throws -> ObjectInfo {
-        let r = try send(operation: "HeadObject \(key)", method: "HEAD", key: key)
+    public func head(key: String) throws -> ObjectInfo { try head(key: key, version: nil) }
+
+    /// HeadObject, of one version when `version` is given; Object Lock headers included.
+    public func head(key: String, version: String?) throws -> ObjectInfo {
+        let r = try send(operation: "HeadObject \(key)\(version.map { " version \($0)" } ?? "")", method: "HEAD", key: key,
+                         query: version.map { [("versionId", $0)] } ?? [])
         var meta: [String: String] = [:]
         for (name, value) in r.headers where name.hasPrefix("x-amz-meta-") {
             meta[String(name.dropFirst("x-amz-meta-".count))] = value
         }
         return ObjectInfo(key: key, size: try S3Store.objectSize(r.headers["content-length"], what: "Content-Length of \(key)"),
-                          lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta)
+                          lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta,
+                          versionID: r.headers["x-amz-version-id"] ?? version,
+                          lockedUntil: r.headers["x-amz-object-lock-retain-until-date"].flatMap { HTTPDate.parseISO($0.trimmingSpaces) })
     }
 
     /// A size the server reported (a header or a listing's `<Size>`), range-checked: S3 objects
@@ -139,6 +154,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
 
     /// Content type, user metadata (`x-amz-meta-<name>`) and server-side encryption of a new object.
     func objectHeaders(_ metadata: [String: String]) -> [(String, String)] {
+        objectHeadersWithoutLock(metadata) + objectLockHeaders()
+    }
+
+    func objectHeadersWithoutLock(_ metadata: [String: String]) -> [(String, String)] {
         var headers: [(String, String)] = [("Content-Type", "application/octet-stream")]
         for (name, value) in metadata.sorted(by: { $0.key < $1.key }) {
             // Header values cannot hold line breaks or other controls; ours never do, but be safe.
@@ -155,6 +174,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     /// download resumes with `Range: bytes=N-` and `If-Match` on the ETag (so a replaced object
     /// is never stitched together). On any failure `file` is removed.
     public func get(key: String, to file: String, progress: TransferProgress?) throws {
+        try get(key: key, version: nil, to: file, progress: progress)
+    }
+
+    public func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws {
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno
@@ -178,7 +201,8 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
                 if let etag { headers.append(("If-Match", etag)) }
             }
             let start = have
-            let r = try attempt(method: "GET", key: key, headers: headers, responseFD: fd, responseOffset: have,
+            let r = try attempt(method: "GET", key: key, query: version.map { [("versionId", $0)] } ?? [],
+                                headers: headers, responseFD: fd, responseOffset: have,
                                 progress: progress.map { p in { done, total in p(start + done, start + total) } })
             if let failure = r.failure {
                 try throwIfLocal(failure, operation: operation)
