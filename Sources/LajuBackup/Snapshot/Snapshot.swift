@@ -54,12 +54,13 @@ public enum Snapshot {
         return Result(pages: r.pages, pageSize: r.page_size, attempts: Int(r.attempts))
     }
 
-    /// `nil` when `PRAGMA quick_check` finds the snapshot sound, else its findings on one line.
-    /// The snapshot is a private file: opened immutable, with no locks and no side files.
-    public static func problems(_ snapshot: String) throws -> String? {
+    /// `nil` when `PRAGMA quick_check` (or `integrity_check`) finds the snapshot sound, else its
+    /// findings on one line. The snapshot is a private file: opened immutable, with no locks and
+    /// no side files.
+    public static func problems(_ snapshot: String, check: Database.Check = .quick) throws -> String? {
         do {
             let db = try Database(path: snapshot, mode: [.readOnly, .immutable])
-            return try db.integrityProblems(.quick)
+            return try db.integrityProblems(check)
         } catch let e as CError {
             return e.message
         }
