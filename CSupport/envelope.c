@@ -640,13 +640,16 @@ static int32_t open_archive(stream *s, const char *in_path, const char *out_path
         status = cs_fail(err, CS_ERR_ARCHIVE, archive_errno(a), "libarchive has no built-in %s decoder", name);
         goto done;
     }
-    if (archive_read_support_format_raw(a) != ARCHIVE_OK ||
+    /* raw needs at least one byte of content; "empty" reads a stream that decodes to nothing
+     * (an empty file sealed) as no entry at all. */
+    if (archive_read_support_format_raw(a) != ARCHIVE_OK || archive_read_support_format_empty(a) != ARCHIVE_OK ||
         archive_read_set_read_callback(a, archive_feed) != ARCHIVE_OK ||
         archive_read_set_callback_data(a, &src) != ARCHIVE_OK) {
         status = archive_failed(a, s, "starting the decompressor", err);
         goto done;
     }
-    if (archive_read_open1(a) != ARCHIVE_OK || archive_read_next_header(a, &entry) != ARCHIVE_OK) {
+    int hr = ARCHIVE_FATAL;
+    if (archive_read_open1(a) != ARCHIVE_OK || ((hr = archive_read_next_header(a, &entry)) != ARCHIVE_OK && hr != ARCHIVE_EOF)) {
         if (s->cb_status != CS_OK) { status = archive_failed(a, s, "reading", err); goto done; }
         snprintf(broken, broken_cap, "authentic object holds no readable %s stream: %s", name,
                  archive_error_string(a) ? archive_error_string(a) : "unrecognized data");
@@ -659,6 +662,7 @@ static int32_t open_archive(stream *s, const char *in_path, const char *out_path
         goto drain;
     }
     for (;;) {
+        if (hr == ARCHIVE_EOF) break;   /* the stream holds no data */
         la_ssize_t n = archive_read_data(a, s->c, CS_CHUNK);
         if (n == 0) break;
         if (n < 0) {
