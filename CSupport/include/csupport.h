@@ -1,6 +1,6 @@
 /*
  * csupport.h: the one narrow ABI between laju-backup's Swift code and the C libraries it uses
- * (SQLite, zlib, OpenSSL's libcrypto, libcurl).
+ * (SQLite, zlib, libarchive, OpenSSL's libcrypto, libcurl).
  *
  * Rules that keep this boundary small and safe to call from Swift:
  *   - only <stddef.h> and <stdint.h> are included, so no system type leaks into Swift;
@@ -38,6 +38,8 @@ extern "C" {
 #define CS_ERR_CURL     10  /* a transfer failed; lib_code holds the CURLcode */
 #define CS_ERR_NOMEM    11
 #define CS_ERR_CANCELLED 12 /* a progress callback asked to stop */
+#define CS_ERR_ARCHIVE  13  /* a zstd/xz stream is corrupt or truncated, or libarchive failed;
+                               lib_code holds archive_errno() */
 
 /* SQLite step results, re-exported because the SQLite macros are not visible to Swift. */
 #define CS_ROW          100
@@ -83,6 +85,12 @@ int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_
 int32_t cs_hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len,
                        void *out, cs_error *err);
 
+/* HKDF-SHA256 (RFC 5869, extract then expand) through OpenSSL's EVP_KDF: derives `out_len`
+ * (1..8160) bytes from the input key material, an optional salt and a purpose label (`info`), so
+ * that each use of the encryption key (a MAC of the plaintext, ids...) gets a key of its own. */
+int32_t cs_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
+                       const void *info, size_t info_len, void *out, size_t out_len, cs_error *err);
+
 /* ------------------------------------------------------------------------------------------------
  * AES-256-GCM, one shot (EVP). For small buffers and for the test vectors; objects use the
  * streaming envelope below.
@@ -110,7 +118,33 @@ typedef struct cs_seal_result {
     uint8_t md5[16];        /* MD5 of the ciphertext, i.e. of the object as stored */
     int64_t plain_bytes;
     int64_t object_bytes;   /* ciphertext length = gzip length */
+    uint8_t sha256[32];     /* SHA-256 of the object, when cs_seal_options.sha256 asked for it */
+    uint8_t plain_mac[32];  /* HMAC-SHA256 of the plaintext, when cs_seal_options.mac_key is set */
 } cs_seal_result;
+
+/* Compression inside the envelope. gzip is the Laju format (zlib, parallel deflate); zstd and xz
+ * go through libarchive's write/read filters with its raw format (a bare compressed stream, no
+ * archive container). */
+#define CS_CODEC_GZIP 1
+#define CS_CODEC_ZSTD 2
+#define CS_CODEC_XZ   3
+
+/* Called once per finished part of the object, in order, from the sealing thread: `index` counts
+ * from 0, every part but the last is `part_size` bytes. `sha256` is NULL unless asked for.
+ * Return 0 to go on, non-zero to cancel. */
+typedef int32_t (*cs_part_fn)(void *ctx, int64_t index, int64_t offset, int64_t length,
+                              const void *md5, const void *sha256);
+
+typedef struct cs_seal_options {
+    int32_t codec;          /* CS_CODEC_* */
+    int32_t level;          /* gzip 0..9 (-1: zlib's default), zstd 1..19, xz 0..9 */
+    int32_t threads;        /* 1..64: gzip blocks deflated at once, zstd/xz encoder threads */
+    int64_t part_size;      /* > 0: digests of every part_size piece of the object, via part_fn */
+    int32_t sha256;         /* 1: SHA-256 of the whole object and of each part too */
+    const void *mac_key;    /* NULL, or 32 bytes: HMAC-SHA256 of the plaintext as it is read */
+    cs_part_fn part_fn;
+    void *part_ctx;
+} cs_seal_options;
 
 /* Seals `in_path` into a new file `out_path` (created exclusively, mode 0600). On failure
  * `out_path` is removed. `level` is the zlib level 0..9 (-1: zlib's default); `threads` (1..64)
@@ -120,10 +154,18 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
                      cs_progress_fn progress, void *ctx,
                      cs_seal_result *result, cs_error *err);
 
+/* Seals with a choice of codec and the digests an upload needs, all in the one pass over the
+ * input. Same guarantees as cs_seal_file (which is this with gzip and no extra digests). */
+int32_t cs_seal_file_ex(const char *in_path, const char *out_path,
+                        const void *key32, const void *iv12, const cs_seal_options *options,
+                        cs_progress_fn progress, void *ctx,
+                        cs_seal_result *result, cs_error *err);
+
 typedef struct cs_open_result {
-    uint8_t md5[16];        /* MD5 of the object bytes read */
+    uint8_t md5[16];        /* MD5 of the object bytes read (filled even when the tag fails) */
     int64_t object_bytes;
     int64_t plain_bytes;
+    uint8_t plain_mac[32];  /* HMAC-SHA256 of the plaintext written, when a mac_key was given */
 } cs_open_result;
 
 /* Opens an object: decrypts and gunzips `in_path` into a new file `out_path` (created exclusively,
@@ -134,6 +176,16 @@ int32_t cs_open_file(const char *in_path, const char *out_path,
                      const void *key32, const void *iv12, const void *tag16,
                      cs_progress_fn progress, void *ctx,
                      cs_open_result *result, cs_error *err);
+
+/* cs_open_file for every codec: `codec` is the one the object's metadata names (the stream must be
+ * of that kind: CS_ERR_ARCHIVE / CS_ERR_ZLIB otherwise); with `mac_key` (32 bytes) the HMAC-SHA256
+ * of the plaintext is computed as it is written. CS_ERR_ARCHIVE: an authentic object holds a
+ * corrupt or truncated zstd/xz stream. */
+int32_t cs_open_file_ex(const char *in_path, const char *out_path,
+                        const void *key32, const void *iv12, const void *tag16,
+                        int32_t codec, const void *mac_key,
+                        cs_progress_fn progress, void *ctx,
+                        cs_open_result *result, cs_error *err);
 
 /* ------------------------------------------------------------------------------------------------
  * Files

@@ -4,7 +4,7 @@ import LajuBackup
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Snapshot the database, gzip and encrypt it, store it, and record it in backup_files.",
+        abstract: "Snapshot the database, check, compress and encrypt it, store it, and record it in backup_files.",
         discussion: """
             Checks the database, key, catalog table and store before writing anything. Temp files live
             in a private directory under BACKUP_TMPDIR (else TMPDIR, else /var/tmp) and are removed on
@@ -14,7 +14,10 @@ struct BackupCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: ArgumentHelp("gzip level 0-9 (default: BACKUP_GZIP_LEVEL, else 6).", valueName: "n"))
+    @Option(help: ArgumentHelp("Compression inside the envelope: gzip (the Laju format, the only one the original restore.ts reads), zstd or xz (default: BACKUP_COMPRESSION, else gzip).", valueName: "gzip|zstd|xz"))
+    var compression: Codec?
+
+    @Option(help: ArgumentHelp("Compression level of the codec in use: gzip 0-9, zstd 1-19, xz 0-9 (default: BACKUP_GZIP_LEVEL 6, BACKUP_ZSTD_LEVEL 3, BACKUP_XZ_LEVEL 3).", valueName: "n"))
     var level: Int?
 
     @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Wait up to this many seconds for another run on the same database instead of failing at once.", valueName: "seconds"))
@@ -27,14 +30,16 @@ struct BackupCommand: ParsableCommand {
         if let ifOlderThan {
             do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError { throw ValidationError("--if-older-than: \(e.description)") }
         }
-        if let level, !(0...9).contains(level) { throw ValidationError("--level must be 0 to 9") }
+        if let level, !(0...19).contains(level) { throw ValidationError("--level must be 0 to 19 (gzip and xz 0-9, zstd 1-19)") }
         if !(lockWait.isFinite && (0...86_400).contains(lockWait)) { throw ValidationError("--lock-wait must be between 0 and 86400 seconds") }
     }
 
     func run() throws {
         let out = common.output()
         var extra: [String: String] = [:]
-        if let level { extra["BACKUP_GZIP_LEVEL"] = String(level) }
+        if let compression { extra["BACKUP_COMPRESSION"] = compression.rawValue }
+        // --level is the level of the codec in effect, which the settings may name.
+        if let level { extra[try common.settings(extra).compression().levelSetting.name] = String(level) }
         let settings = try common.settings(extra)
         let job = BackupJob(settings: settings, lockWait: lockWait, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
@@ -50,3 +55,5 @@ struct BackupCommand: ParsableCommand {
         if common.json { out.printJSON(outcome) }
     }
 }
+
+extension Codec: ExpressibleByArgument {}

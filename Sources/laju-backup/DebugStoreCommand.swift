@@ -1,8 +1,12 @@
 import ArgumentParser
+import Foundation
 import LajuBackup
 
 /// Hidden: exercises only the configured store (no snapshot, no encryption), for bench/s3-bench.sh
-/// and for diagnosing storage problems. `put FILE KEY` / `get KEY FILE` / `head KEY` / `delete KEY`.
+/// and for diagnosing storage problems. `put FILE KEY` / `get KEY FILE` / `head KEY` / `delete KEY`;
+/// `seal FILE OBJECT` seals FILE as a backup would (settings' codec and key; the digests of the
+/// seal pass, at the settings' part size, go to OBJECT.digests.json) and `put-sealed OBJECT KEY`
+/// uploads it with those digests, reading nothing again: the upload path of a backup, alone.
 struct DebugStoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug-store",
@@ -12,10 +16,10 @@ struct DebugStoreCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "put, get, head or delete")
+    @Argument(help: "put, get, head, delete, seal or put-sealed")
     var operation: String
 
-    @Argument(help: "put: FILE KEY; get: KEY FILE; head/delete: KEY")
+    @Argument(help: "put: FILE KEY; get: KEY FILE; head/delete: KEY; seal: FILE OBJECT; put-sealed: OBJECT KEY")
     var operands: [String]
 
     func run() throws {
@@ -29,6 +33,39 @@ struct DebugStoreCommand: ParsableCommand {
             guard stat(operands[0], &st) == 0 else { throw LajuError(.local, "cannot stat \(operands[0])") }
             bytes = Int64(st.st_size)
             try store.put(key: operands[1], file: operands[0], size: bytes, md5: md5, metadata: ["checksum": md5.hexString], progress: nil)
+        case ("seal", 2):
+            let settings = try common.settings()
+            let codec = try settings.compression()
+            let level = try settings.compressionLevel(for: codec)
+            let s3 = (store as? S3Store)?.configuration
+            let sealed = try Envelope.seal(input: operands[0], output: operands[1], key: try settings.encryptionKey(),
+                                           options: Envelope.Options(codec: codec, level: level,
+                                                                     threads: codec.encoderThreads(try settings.threads(), level: level),
+                                                                     partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false))
+            var digests: [String: Any] = ["md5": sealed.md5.hexString, "size": sealed.objectBytes]
+            digests["sha256"] = sealed.sha256?.hexString
+            if let p = sealed.parts {
+                digests["part_size"] = p.partSize
+                digests["parts_md5"] = p.md5.map(\.hexString)
+                digests["parts_sha256"] = p.sha256?.map(\.hexString)
+            }
+            try JSONSerialization.data(withJSONObject: digests, options: [.sortedKeys]).write(to: URL(fileURLWithPath: operands[1] + ".digests.json"))
+            bytes = sealed.plainBytes
+        case ("put-sealed", 2):
+            let data = try Data(contentsOf: URL(fileURLWithPath: operands[0] + ".digests.json"))
+            guard let d = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let md5 = (d["md5"] as? String).flatMap(DebugStoreCommand.hex), let size = d["size"] as? Int64 else {
+                throw LajuError(.usage, "\(operands[0]).digests.json is not what `debug-store seal` writes")
+            }
+            var parts: PartDigests?
+            if let partSize = d["part_size"] as? Int64, let m = d["parts_md5"] as? [String] {
+                parts = PartDigests(partSize: partSize, md5: m.compactMap(DebugStoreCommand.hex),
+                                    sha256: (d["parts_sha256"] as? [String])?.compactMap(DebugStoreCommand.hex))
+            }
+            bytes = size
+            try store.put(key: operands[1], file: operands[0], size: size,
+                          digests: ObjectDigests(md5: md5, sha256: (d["sha256"] as? String).flatMap(DebugStoreCommand.hex), parts: parts),
+                          metadata: ["checksum": md5.hexString], progress: nil)
         case ("get", 2):
             try store.get(key: operands[0], to: operands[1], progress: nil)
             var st = stat()
@@ -41,9 +78,25 @@ struct DebugStoreCommand: ParsableCommand {
             print(try store.delete(key: operands[0]) ? "deleted" : "absent")
             return
         default:
-            throw ValidationError("usage: debug-store put FILE KEY | get KEY FILE | head KEY | delete KEY")
+            throw ValidationError("usage: debug-store put FILE KEY | get KEY FILE | head KEY | delete KEY | seal FILE OBJECT | put-sealed OBJECT KEY")
         }
         let seconds = monotonicSeconds() - started
         print("\(operation) \(bytes) bytes in \(Format.seconds(seconds)) (\(Format.rate(bytes, seconds)))")
+    }
+}
+
+extension DebugStoreCommand {
+    static func hex(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < u.count {
+            guard let hi = UInt8(String(decoding: u[i...i], as: UTF8.self), radix: 16),
+                  let lo = UInt8(String(decoding: u[(i + 1)...(i + 1)], as: UTF8.self), radix: 16) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 }

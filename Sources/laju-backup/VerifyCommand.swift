@@ -15,8 +15,8 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: ArgumentHelp("How the restored database is checked: full (PRAGMA integrity_check) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows; for large emergency restores).", valueName: "full|quick"))
-    var check: Database.Check = .full
+    @Option(help: ArgumentHelp("How the restored database is checked: auto (the default: no check to run when the backup recorded that its snapshot passed PRAGMA integrity_check and the restored bytes match that record; else as full), full (PRAGMA integrity_check always) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows).", valueName: "auto|full|quick"))
+    var check: RestoreJob.Check = .auto
 
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
@@ -68,7 +68,7 @@ struct VerifyCommand: ParsableCommand {
         let o = try RestoreJob(settings: settings, source: source, check: check, events: out.sink).run(target: .verifyOnly)
         if !o.source.hasPrefix("file ") {
             do {
-                try settings.openCatalog().recordVerification(key: o.key, at: LocalTime.nowMilliseconds(), check: check.rawValue)
+                try settings.openCatalog().recordVerification(key: o.key, at: LocalTime.nowMilliseconds(), check: o.check == "quick_check" ? "quick" : "full")
             } catch {
                 out.warn("the verification of \(o.key) was not recorded in the catalog: \(error)")
             }

@@ -33,8 +33,11 @@ final class InputHardeningTests: XCTestCase {
             PY
             """)
         XCTAssertNotEqual(try sh("sqlite3 '\(f.database.path)' 'PRAGMA quick_check' || true").trimmingCharacters(in: .newlines), "ok")
+        // The full check by default, the quick one on request: both keep the damaged copy out.
+        let q = try CLI.run(["backup"], env: f.env.merging(["BACKUP_CHECK": "quick"]) { $1 })
+        assertCleanFailure(q, 3, "is damaged: PRAGMA quick_check")
         let r = try CLI.run(["backup"], env: f.env)
-        assertCleanFailure(r, 3, "is damaged: PRAGMA quick_check")
+        assertCleanFailure(r, 3, "is damaged: PRAGMA integrity_check")
         XCTAssertTrue(r.stderr.split(separator: "\n").last!.contains("nothing was stored"), r.stderr)
         XCTAssertEqual(try f.latestKey(), good)
         try f.assertNothingLeft(rows: 1)

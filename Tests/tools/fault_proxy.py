@@ -243,7 +243,7 @@ class Proxy:
                 method, path = first.split(" ")[0].upper(), first.split(" ")[1]
                 body_len = int(headers.get("content-length", "0") or 0)
                 fault = self.take_fault(method, body_len, path)
-                log("REQ %s %s range=%s" % (method, path, headers.get("range", "")))
+                log("REQ %s %s range=%s md5=%s" % (method, path, headers.get("range", ""), headers.get("content-md5", "")))
                 if fault:
                     log("FAULT %s %s %s" % (fault, method, path))
                 if fault in ("reset", "stall") and body_len > 0:

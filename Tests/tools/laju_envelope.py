@@ -4,10 +4,13 @@
 Written from the format page only (AES-256-GCM of a gzip stream, 12-byte IV, 16-byte tag kept
 apart, no AAD) with pyca/cryptography and Python's gzip: it shares no code with laju-backup.
 
-  laju_envelope.py open-raw OBJECT KEY_B64 IV_B64 TAG_B64 > stream.gz   decrypt only (gzip stream out)
+  laju_envelope.py open-raw OBJECT KEY_B64 IV_B64 TAG_B64 > stream.gz   decrypt only (the compressed
+                                                                       stream out: gzip, or zstd/xz for
+                                                                       `zstd -dc` / `xz -dc`)
   laju_envelope.py open     OBJECT KEY_B64 IV_B64 TAG_B64 > plain      decrypt + gunzip
   laju_envelope.py open-meta OBJECT KEY_B64 > plain                    IV/tag from OBJECT.meta.json
-  laju_envelope.py seal-gz  GZFILE OBJECT KEY_B64                      encrypt an existing gzip file;
+  laju_envelope.py seal-gz  GZFILE OBJECT KEY_B64                      encrypt an existing compressed
+                                                                       file (gzip, zstd or xz);
                                                                        prints {"iv","tag","checksum"}
 Exit status 1 with "InvalidTag" on stderr when the tag does not verify.
 """

@@ -35,11 +35,11 @@ public struct ActivateJob {
 
     public var settings: Settings
     public var source: RestoreJob.Source
-    public var check: Database.Check
+    public var check: RestoreJob.Check
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, source: RestoreJob.Source, check: Database.Check = .full, lockWait: Double = 0,
+    public init(settings: Settings, source: RestoreJob.Source, check: RestoreJob.Check = .auto, lockWait: Double = 0,
                 events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
@@ -75,8 +75,10 @@ public struct ActivateJob {
                 throw LajuError(.usage, "\(restored) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",
                                 hint: "stop what uses it, or run `sqlite3 \(restored) 'PRAGMA wal_checkpoint(TRUNCATE)'`, then try again")
             }
-            let checkName = check == .full ? "integrity_check" : "quick_check"
-            let (problems, seconds) = try timedStep(checkName, events: events) { _ in try Snapshot.problems(restored, check: check) }
+            // A plain file records no proof of an earlier check: auto means the full one.
+            let level: Database.Check = check == .quick ? .quick : .full
+            let checkName = level == .full ? "integrity_check" : "quick_check"
+            let (problems, seconds) = try timedStep(checkName, events: events) { _ in try Snapshot.problems(restored, check: level) }
             if let problems {
                 throw LajuError(.integrity, "\(restored) fails PRAGMA \(checkName): \(problems)", hint: "choose another file or backup")
             }

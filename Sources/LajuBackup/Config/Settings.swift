@@ -84,7 +84,35 @@ public struct Settings: Sendable {
     }
 
     /// gzip level, `BACKUP_GZIP_LEVEL` (default 6, as Node's zlib).
-    public func compressionLevel() throws -> Int32 { Int32(try integer("BACKUP_GZIP_LEVEL", default: 6, range: 0...9)) }
+    public func compressionLevel() throws -> Int32 { try compressionLevel(for: .gzip) }
+
+    /// `BACKUP_COMPRESSION`: gzip (the default, the Laju format), zstd or xz.
+    public func compression() throws -> Codec {
+        guard let text = environment["BACKUP_COMPRESSION"] else { return .gzip }
+        guard let codec = Codec(stored: text) else {
+            throw LajuError(.usage, "BACKUP_COMPRESSION=\(Display.quoted(text)) is not understood",
+                            hint: "use gzip (readable by the original restore.ts), zstd or xz")
+        }
+        return codec
+    }
+
+    /// The level of `codec`: `BACKUP_GZIP_LEVEL` (0-9, 6), `BACKUP_ZSTD_LEVEL` (1-19, 3),
+    /// `BACKUP_XZ_LEVEL` (0-9, 3).
+    public func compressionLevel(for codec: Codec) throws -> Int32 {
+        let s = codec.levelSetting
+        return Int32(try integer(s.name, default: s.defaultLevel, range: s.range))
+    }
+
+    /// What `backup` checks on the snapshot, `BACKUP_CHECK`: `full` (the default: PRAGMA
+    /// integrity_check, alongside sealing, recorded in the object so that restores need not run it
+    /// again) or `quick` (PRAGMA quick_check; restores then run the full check themselves).
+    public func backupCheck() throws -> Database.Check {
+        guard let text = environment["BACKUP_CHECK"] else { return .full }
+        guard let check = Database.Check(rawValue: text.lowercased()) else {
+            throw LajuError(.usage, "BACKUP_CHECK=\(Display.quoted(text)) is not understood", hint: "use full or quick")
+        }
+        return check
+    }
 
     /// How long to wait for an application's write lock, `BACKUP_BUSY_TIMEOUT` in ms.
     public func busyTimeout() throws -> Int32 { Int32(try integer("BACKUP_BUSY_TIMEOUT", default: 30_000, range: 100...3_600_000)) }

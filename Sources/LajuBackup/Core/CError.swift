@@ -7,7 +7,7 @@ internal import CSupport
 public struct CError: Error, CustomStringConvertible, Sendable {
     public enum Status: Int32, Sendable {
         case argument = 1, io, noSpace, sqlite, notADatabase, busy, zlib, crypto,
-             authentication, curl, noMemory, cancelled
+             authentication, curl, noMemory, cancelled, archive
     }
     public let status: Status
     public let libraryCode: Int64

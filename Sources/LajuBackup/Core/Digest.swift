@@ -99,3 +99,13 @@ extension Sequence where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// HKDF-SHA256 (RFC 5869) through OpenSSL's EVP_KDF ([`cs_hkdf_sha256`]): a key of its own for
+/// each purpose (`info`) the encryption key is put to besides AES-GCM.
+public func hkdfSHA256(key: [UInt8], salt: [UInt8] = [], info: [UInt8], count: Int) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: count)
+    _ = try out.withUnsafeMutableBytes { o in
+        try cCall { cs_hkdf_sha256(key, key.count, salt, salt.count, info, info.count, o.baseAddress, o.count, $0) }
+    }
+    return out
+}

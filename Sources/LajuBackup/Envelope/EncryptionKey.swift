@@ -43,6 +43,14 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
 
     public var description: String { "EncryptionKey(fingerprint: \(fingerprint))" }
 
+    /// The key of the integrity MAC (`ObjectMetadata.integrityMAC`): HKDF-SHA256 of the encryption
+    /// key with a label that names the claim, so the MAC vouches for "these are the bytes of a
+    /// snapshot that passed PRAGMA integrity_check" and for nothing else, and reveals nothing
+    /// about the encryption key. Only a holder of the key can make or check it.
+    public func integrityMACKey() throws -> [UInt8] {
+        try hkdfSHA256(key: bytes, info: Array("laju-backup v1: HMAC-SHA256 of a snapshot that passed PRAGMA integrity_check".utf8), count: 32)
+    }
+
     /// A fresh random key.
     public static func generate() throws -> EncryptionKey { try EncryptionKey(bytes: secureRandomBytes(32)) }
 

@@ -13,9 +13,18 @@ public struct ObjectMetadata: Equatable, Sendable {
     /// tells two databases with the same file name apart without revealing the path.
     public var sourceID: String?
     public var tool: String?
+    /// `comp`: gzip (the Laju format) unless the object says zstd or xz.
+    public var compression: Codec
+    /// `integrity-mac`: present only when `PRAGMA integrity_check` passed on the snapshot at
+    /// backup time; HMAC-SHA256 of the plaintext under `EncryptionKey.integrityMACKey()`. A restore
+    /// whose plaintext has the same MAC has rebuilt, byte for byte, a database that passed.
+    public var integrityMAC: [UInt8]?
 
     public init(iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
-                sourceName: String? = nil, sourceBytes: Int64? = nil, sourceID: String? = nil, tool: String? = nil) {
+                sourceName: String? = nil, sourceBytes: Int64? = nil, sourceID: String? = nil, tool: String? = nil,
+                compression: Codec = .gzip, integrityMAC: [UInt8]? = nil) {
+        self.compression = compression
+        self.integrityMAC = integrityMAC
         self.iv = iv
         self.tag = tag
         self.checksum = checksum
@@ -32,7 +41,7 @@ public struct ObjectMetadata: Equatable, Sendable {
             "algo": "aes-256-gcm",
             "iv": Data(iv).base64EncodedString(),
             "tag": Data(tag).base64EncodedString(),
-            "comp": "gzip",
+            "comp": compression.rawValue,
             "checksum": checksum,
         ]
         m["key-fingerprint"] = keyFingerprint
@@ -40,6 +49,7 @@ public struct ObjectMetadata: Equatable, Sendable {
         m["source-bytes"] = sourceBytes.map(String.init)
         m["source-id"] = sourceID
         m["tool"] = tool
+        m["integrity-mac"] = integrityMAC?.hexString
         return m
     }
 
@@ -53,8 +63,13 @@ public struct ObjectMetadata: Equatable, Sendable {
         if let algo = m["algo"], algo.lowercased() != "aes-256-gcm" {
             throw LajuError(.integrity, "object uses encryption \(Display.quoted(algo)), not aes-256-gcm")
         }
-        if let comp = m["comp"], comp.lowercased() != "gzip" {
-            throw LajuError(.integrity, "object uses compression \(Display.quoted(comp)), not gzip")
+        if let comp = m["comp"] {
+            guard let codec = Codec(stored: comp) else {
+                throw LajuError(.integrity, "object uses compression \(Display.quoted(comp)), not gzip, zstd or xz")
+            }
+            self.compression = codec
+        } else {
+            self.compression = .gzip
         }
         guard let ivText = m["iv"], let iv = Data(base64Encoded: ivText), iv.count == 12,
               let tagText = m["tag"], let tag = Data(base64Encoded: tagText), tag.count == 16 else {
@@ -77,5 +92,28 @@ public struct ObjectMetadata: Equatable, Sendable {
         }
         self.sourceID = m["source-id"]
         self.tool = m["tool"]
+        if let text = m["integrity-mac"] {
+            // Exactly 64 hex digits, or the record is refused: it decides whether a check runs.
+            guard text.utf8.count == 64, let mac = ObjectMetadata.hexBytes(text) else {
+                throw LajuError(.integrity, "object metadata integrity-mac=\(Display.quoted(text)) is not an HMAC-SHA256")
+            }
+            self.integrityMAC = mac
+        } else {
+            self.integrityMAC = nil
+        }
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count / 2)
+        var i = 0
+        while i < u.count {
+            guard let hi = hexDigitValue(u[i]), let lo = hexDigitValue(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
     }
 }

@@ -6,6 +6,10 @@
 public struct BackupJob {
     public struct Outcome: Codable, Sendable {
         public var key: String
+        /// gzip, zstd or xz.
+        public var compression: String
+        /// What ran on the snapshot: integrity_check or quick_check.
+        public var check: String
         public var id: String
         public var database: String
         public var store: String
@@ -45,8 +49,10 @@ public struct BackupJob {
         // 1. Checks, cheapest first, before anything is written.
         try Snapshot.checkSource(database)
         let key = try settings.encryptionKey()
-        let level = try settings.compressionLevel()
+        let codec = try settings.compression()
+        let level = try settings.compressionLevel(for: codec)
         let threads = try settings.threads()
+        let check = try settings.backupCheck()
         let busy = try settings.busyTimeout()
         let prefix = try settings.prefix
         let catalog = try settings.openCatalog()
@@ -64,40 +70,55 @@ public struct BackupJob {
         let ws = try Workspace(base: base, events: events)
         defer { ws.remove() }
 
-        // 2. Snapshot, and a structural check of it: a database with a broken b-tree is not
-        // stored, so that it never becomes the "latest" backup that a restore would then refuse.
+        // 2. Snapshot.
         let snapshotPath = ws.file("snapshot.db")
         let (snap, snapSeconds) = try timedStep("snapshot", events: events) { _ in
             try Snapshot.take(source: database, destination: snapshotPath, busyTimeoutMilliseconds: busy)
         }
         let snapBytes = fileSize(snapshotPath)
         events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(snapBytes)), \(snap.pages) pages\(snap.attempts > 1 ? ", \(snap.attempts) attempts" : "")", seconds: snapSeconds))
-        let (problems, checkSeconds) = try timedStep("quick_check", events: events) { _ in
-            try Snapshot.problems(snapshotPath)
+
+        // 3. Check the snapshot on a connection and thread of its own while it is sealed: a
+        // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
+        // that a restore would then refuse. With the full check, the seal pass also computes a MAC
+        // of the plaintext; recorded with the object, it lets restores prove they rebuilt exactly
+        // these checked bytes instead of running the check again (see RestoreJob).
+        let checkName = check == .full ? "integrity_check" : "quick_check"
+        let checking = BackgroundTask { () -> (String?, Double) in
+            let started = monotonicSeconds()
+            let problems = try Snapshot.problems(snapshotPath, check: check)
+            return (problems, monotonicSeconds() - started)
         }
+        defer { _ = try? checking.wait() }
+        let s3 = (store as? S3Store)?.configuration
+        let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
+                                       partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false,
+                                       macKey: check == .full ? try key.integrityMACKey() : nil)
+        let objectPath = ws.file("object\(codec.keySuffix)")
+        let sealing = try timedStep("seal", events: events) { progress in
+            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, options: options, progress: progress)
+        }
+        let (sealed, sealSeconds) = sealing
+        let (problems, checkSeconds) = try checking.wait()
+        unlink(snapshotPath)
         if let problems {
-            throw LajuError(.source, "database \(database) is damaged: PRAGMA quick_check on its snapshot says: \(problems); nothing was stored",
+            throw LajuError(.source, "database \(database) is damaged: PRAGMA \(checkName) on its snapshot says: \(problems); nothing was stored",
                             hint: "the previous backups are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good backup")
         }
-        events(.step(name: "quick_check", summary: "snapshot ok", seconds: checkSeconds))
-
-        // 3. Seal (gzip + AES-256-GCM + MD5 in one pass); the plaintext snapshot goes right after.
-        let objectPath = ws.file("object.db.gz.enc")
-        let (sealed, sealSeconds) = try timedStep("seal", events: events) { progress in
-            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, level: level, threads: threads, progress: progress)
-        }
-        unlink(snapshotPath)
-        events(.step(name: "seal", summary: "gzip -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
+        events(.step(name: checkName, summary: "snapshot ok", seconds: checkSeconds))
+        events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
 
         // 4. Put.
         let dbName = database.lastPathComponentOf
-        let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased()).db.gz.enc"
+        let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
         let checksum = sealed.md5.hexString
         let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
                                       keyFingerprint: key.fingerprint, sourceName: dbName,
-                                      sourceBytes: snapBytes, sourceID: key.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)")
+                                      sourceBytes: snapBytes, sourceID: key.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)",
+                                      compression: codec, integrityMAC: sealed.plainMAC)
         let (_, putSeconds) = try timedStep("upload", events: events) { progress in
-            try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes, md5: sealed.md5,
+            try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes,
+                          digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
                           metadata: metadata.pairs, progress: progress)
         }
         events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Format.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
@@ -105,7 +126,7 @@ public struct BackupJob {
         // 5. Catalog row, only now that the object is stored.
         let uploadedAt = LocalTime.nowMilliseconds()
         let record = BackupRecord(id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
-                                  fileSize: sealed.objectBytes, storage: store.storageLabel, checksum: checksum,
+                                  fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,
                                   uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
                                   encTag: Data(sealed.tag).base64EncodedString())
         do {
@@ -124,7 +145,7 @@ public struct BackupJob {
             throw LajuError(kind, "\(error) (the uploaded object was removed again)")
         }
         events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
-        return Outcome(key: objectKey, id: record.id, database: database, store: store.displayName,
+        return Outcome(key: objectKey, compression: codec.rawValue, check: checkName, id: record.id, database: database, store: store.displayName,
                        databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
                        uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
                        uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
@@ -153,4 +174,48 @@ extension Int64 {
 
 public enum LajuBackupVersion {
     public static let string = "0.1.0"
+}
+
+/// Runs `work` on a POSIX thread of its own from the start; `wait` joins it (once) and returns
+/// its result. For work that overlaps with the caller's, such as the snapshot check with sealing.
+final class BackgroundTask<T: Sendable>: @unchecked Sendable {
+    /// Holds the outcome: written by the thread before it ends and read only after
+    /// pthread_join, so no lock is needed.
+    final class Box: @unchecked Sendable {
+        var outcome: Result<T, Error>?
+    }
+    private let box = Box()
+    private var thread: pthread_t?
+
+    init(_ work: @escaping @Sendable () throws -> T) {
+        let box = self.box
+        let body: @Sendable () -> Void = { box.outcome = Result { try work() } }
+        thread = startThread(body)
+        // No thread: do the work here, so that it still gets done.
+        if thread == nil { body() }
+    }
+
+    func wait() throws -> T {
+        if let t = thread {
+            pthread_join(t, nil)
+            thread = nil
+        }
+        return try box.outcome!.get()
+    }
+}
+
+/// Starts `body` on a new POSIX thread; nil when none could be made.
+func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+    final class Holder { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    var tid = pthread_t()
+    let arg = Unmanaged.passRetained(Holder(body)).toOpaque()
+    let rc = pthread_create(&tid, nil, { raw in
+        Unmanaged<Holder>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, arg)
+    guard rc == 0 else {
+        Unmanaged<Holder>.fromOpaque(arg).release()
+        return nil
+    }
+    return tid
 }

@@ -1,8 +1,23 @@
 /// Restore and verify: find the backup (catalog, the store itself, or a downloaded file), check
-/// the key fingerprint and the MD5 before decrypting, decrypt + gunzip into a temp file beside
-/// the target, `PRAGMA integrity_check`, and only then rename into place. `verify` does all of it
+/// the key fingerprint before downloading, then in one pass over the object its MD5, the GCM tag,
+/// decompression (gzip, zstd or xz) into a temp file beside the target and the MAC of the
+/// plaintext; then the check (`Check`), and only then rename into place. `verify` does all of it
 /// and throws the result away.
 public struct RestoreJob {
+    /// How the restored database is checked (`--check`).
+    public enum Check: String, Sendable, CaseIterable {
+        /// The default: when the object records that its snapshot passed `PRAGMA integrity_check`
+        /// at backup time (`ObjectMetadata.integrityMAC`) and the restored bytes have that very
+        /// MAC, the restored file is byte for byte a database that passed the full check: nothing
+        /// more to run. Otherwise (backups of the original scripts, of older versions, or made
+        /// with BACKUP_CHECK=quick) `PRAGMA integrity_check` runs, as with `full`.
+        case auto
+        /// `PRAGMA integrity_check` on the restored file, whatever the backup recorded.
+        case full
+        /// `PRAGMA quick_check` only (O(N): page structure, but not indexes against their rows).
+        case quick
+    }
+
     public enum Target: Sendable {
         /// Keep the result at `path`, or when `path` is nil at
         /// `directory/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
@@ -35,24 +50,29 @@ public struct RestoreJob {
         public var openSeconds: Double
         public var checkSeconds: Double
         public var totalSeconds: Double
+        /// gzip, zstd or xz.
+        public var compression: String?
+        /// What vouches for the restored database: `integrity_check` or `quick_check` (run now), or
+        /// `integrity_mac` (the bytes are those that passed integrity_check at backup time).
+        public var check: String?
         /// What was done about the restored file's owner and mode (`RestoreOutput.adoptOwnership`).
         public var ownership: String?
     }
 
     public var settings: Settings
     public var source: Source
-    /// `full` (PRAGMA integrity_check, the default) or `quick` (PRAGMA quick_check).
-    public var check: Database.Check
+    /// `auto` (the default), `full` or `quick`: see `Check`.
+    public var check: Check
     public var events: JobEventSink
 
-    public init(settings: Settings, source: Source = .latest, check: Database.Check = .full, events: @escaping JobEventSink) {
+    public init(settings: Settings, source: Source = .latest, check: Check = .auto, events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
         self.check = check
         self.events = events
     }
 
-    public init(settings: Settings, key: String?, check: Database.Check = .full, events: @escaping JobEventSink) {
+    public init(settings: Settings, key: String?, check: Check = .auto, events: @escaping JobEventSink) {
         self.init(settings: settings, source: key.map(Source.key) ?? .latest, check: check, events: events)
     }
 
@@ -64,6 +84,10 @@ public struct RestoreJob {
         var checksum: String?
         var uploadedAt: Int64?
         var source: String
+        /// The catalog row's `compression`, when the backup came from the catalog.
+        var compression: String?
+        /// The object's metadata, when it was read.
+        var metadata: ObjectMetadata?
         /// Where the catalog says the object was stored when it was made.
         var recordedLocation: String?
         /// Picked without the catalog: its metadata must say it is this database's.
@@ -103,7 +127,7 @@ public struct RestoreJob {
             }
             let pair = r.ivAndTag
             return (Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
-                              uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)",
+                              uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)", compression: r.compression,
                               recordedLocation: catalog.location(key: r.key)), nil)
         } catch let e as LajuError {
             return (nil, e.message)
@@ -133,7 +157,7 @@ public struct RestoreJob {
             }
             events(.warning("\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"))
             return Selection(key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
-                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", versionID: info.versionID)
+                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", metadata: meta, versionID: info.versionID)
         case .file:
             preconditionFailure("files are not selected from a store")
         }
@@ -191,6 +215,7 @@ public struct RestoreJob {
                 events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
             }
             if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
+            if let meta { sel.metadata = meta }
             if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
             if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
                 throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
@@ -241,19 +266,17 @@ public struct RestoreJob {
         // The restored file: its recorded size, else a guess of 4x the object.
         try Workspace.checkFreeSpace(in: tempDir, needed: sourceBytes ?? objectSize.multipliedSaturating(by: 4))
 
-        // MD5 before decrypting: a damaged object is named as such, not as a wrong key.
-        if let expected = sel.checksum {
-            let (actual, md5Seconds) = try timedStep("checksum", events: events) { _ in
-                try Digest.hash(.md5, filePath: objectPath).hexString
-            }
-            guard actual == expected else {
-                throw LajuError(.integrity, "backup \(sel.key) is damaged: MD5 \(actual) differs from the recorded \(expected) (truncated or altered object)",
-                                hint: "restore an older backup (`laju-backup list`)")
-            }
-            events(.step(name: "checksum", summary: "md5 \(actual) ok", seconds: md5Seconds))
-        } else {
-            events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone"))
+        // The codec: the catalog row's, else the object's metadata (`comp`), which must agree.
+        let codec = try RestoreJob.codec(selection: sel)
+        // The MD5 is checked in the decrypting pass (no pass of its own): when the tag fails, it
+        // tells a damaged object from a wrong key.
+        let expectedMD5 = sel.checksum.flatMap { ObjectMetadata.hexBytes($0) }.flatMap { $0.count == 16 ? $0 : nil }
+        if sel.checksum != nil && expectedMD5 == nil {
+            throw LajuError(.integrity, "the recorded checksum of \(Display.safe(sel.key)) is not an MD5: \(Display.quoted(sel.checksum!))")
         }
+        if expectedMD5 == nil { events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone")) }
+        let recordedMAC = sel.metadata?.integrityMAC
+        let macKey = recordedMAC == nil ? nil : try encryptionKey.integrityMACKey()
 
         let partial = try output?.partialPath(events: events) ?? "\(tempDir)/verify.db"
         var keepPartial = false
@@ -263,24 +286,51 @@ public struct RestoreJob {
             if !keepPartial { for p in [partial] + RestoreOutput.sideSuffixes.map({ partial + $0 }) { unlink(p) } }
         }
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
-            try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, progress: progress)
+            try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, codec: codec,
+                              macKey: macKey, expectedMD5: expectedMD5, progress: progress)
         }
-        events(.step(name: "decrypt", summary: "tag ok, \(Format.bytes(opened.objectBytes)) -> \(Format.bytes(opened.plainBytes)) (\(Format.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
+        if let expectedMD5, opened.md5 != expectedMD5 {
+            throw LajuError(.integrity, "backup \(sel.key) is damaged: MD5 \(opened.md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
+                            hint: "restore an older backup (`laju-backup list`)")
+        }
+        events(.step(name: "decrypt", summary: "tag ok\(expectedMD5 == nil ? "" : ", md5 ok"), \(codec.rawValue): \(Format.bytes(opened.objectBytes)) -> \(Format.bytes(opened.plainBytes)) (\(Format.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
 
-        let checkName = check == .full ? "integrity_check" : "quick_check"
-        let (problems, checkSeconds) = try timedStep(checkName, events: events) { _ -> String? in
-            do {
-                let db = try Database(path: partial, mode: [.readOnly, .immutable])
-                return try db.integrityProblems(check)
-            } catch let e as CError {
-                return e.message
+        // The record of a full check at backup time, when there is one, must hold whatever the
+        // level: the tag already proved the object authentic, so a MAC that differs means the
+        // metadata was altered, and nothing it vouches for can be trusted.
+        let identity: Bool
+        if let recordedMAC {
+            guard opened.plainMAC == recordedMAC else {
+                throw LajuError(.integrity, "the restored bytes of \(sel.key) are not those whose integrity_check passed at backup time (the object's integrity-mac differs): its metadata was altered",
+                                hint: "restore another backup (`laju-backup list`)")
             }
+            identity = true
+        } else {
+            identity = false
         }
-        if let problems {
-            throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)",
-                            hint: "the backup was taken from a damaged database; try an older backup")
+        var checkName: String
+        var checkSeconds = 0.0
+        if check == .auto && identity {
+            checkName = "integrity_mac"
+            events(.step(name: "integrity_mac", summary: "the restored bytes are the snapshot that passed integrity_check at backup time", seconds: 0))
+        } else {
+            let level: Database.Check = check == .quick ? .quick : .full
+            checkName = level == .full ? "integrity_check" : "quick_check"
+            let (problems, seconds) = try timedStep(checkName, events: events) { _ -> String? in
+                do {
+                    let db = try Database(path: partial, mode: [.readOnly, .immutable])
+                    return try db.integrityProblems(level)
+                } catch let e as CError {
+                    return e.message
+                }
+            }
+            checkSeconds = seconds
+            if let problems {
+                throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)",
+                                hint: "the backup was taken from a damaged database; try an older backup")
+            }
+            events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
         }
-        events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
 
         var ownership: String?
         if let output {
@@ -293,7 +343,7 @@ public struct RestoreJob {
         return Outcome(key: sel.key, output: output?.path, source: sel.source, objectBytes: opened.objectBytes,
                        restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
                        openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
-                       ownership: ownership)
+                       compression: codec.rawValue, check: checkName, ownership: ownership)
     }
 
     /// `--from-file`: a downloaded object. IV and tag from the flags, else from the metadata file
@@ -323,12 +373,32 @@ public struct RestoreJob {
             sel.iv = meta.iv
             sel.tag = meta.tag
             sel.checksum = meta.checksum.isEmpty ? nil : meta.checksum
+            sel.metadata = meta
             if let fp = meta.keyFingerprint, fp != (try settings.encryptionKey()).fingerprint {
                 throw LajuError(.integrity, "wrong encryption key: \(Display.safe(file)) was made with key fingerprint \(Display.safe(fp))",
                                 hint: "use the key that made this backup")
             }
         }
         return (sel, Int64(st.st_size))
+    }
+
+    /// The codec of the selected backup: the catalog row's `compression`, else the metadata's
+    /// `comp`; both are hostile until checked, and two that disagree are refused. A downloaded
+    /// file with neither (IV and tag given as flags) is read by its name's suffix, else as gzip:
+    /// a wrong guess can only fail (exit 4), never yield a wrong database.
+    static func codec(selection sel: Selection) throws -> Codec {
+        var fromRow: Codec?
+        if let text = sel.compression, !text.isEmpty {
+            guard let c = Codec(stored: text) else {
+                throw LajuError(.integrity, "the catalog row of \(Display.safe(sel.key)) names compression \(Display.quoted(text)), not gzip, zstd or xz")
+            }
+            fromRow = c
+        }
+        if let fromRow, let meta = sel.metadata, meta.compression != fromRow {
+            throw LajuError(.integrity, "the catalog row of \(Display.safe(sel.key)) says \(fromRow.rawValue) but the object's metadata says \(meta.compression.rawValue)")
+        }
+        if let c = fromRow ?? sel.metadata?.compression { return c }
+        return Codec.allCases.first { sel.key.hasSuffix($0.keySuffix) } ?? .gzip
     }
 
     func prepareOutputDirectory(_ dir: String) throws {

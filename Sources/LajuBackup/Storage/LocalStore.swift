@@ -33,8 +33,9 @@ public final class LocalStore: ObjectStore {
         }
     }
 
-    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+    public func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
                     progress: TransferProgress?) throws {
+        let md5 = digests.md5
         let target = try path(key)
         let dir = target.deletingLastPathComponent
         do {

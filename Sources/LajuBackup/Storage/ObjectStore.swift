@@ -59,8 +59,9 @@ public protocol ObjectStore: AnyObject {
     var storageLabel: String { get }
     /// Cheap preflight, before any temp file exists: the store is reachable and accepts writes.
     func checkAccess() throws
-    /// Stores `size` bytes of `file` under `key`; `md5` is the object's MD5 (Content-MD5).
-    func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+    /// Stores `size` bytes of `file` under `key`; `digests` are the object's (Content-MD5, and
+    /// what the seal pass computed besides, so that the upload need not read the object again).
+    func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
              progress: TransferProgress?) throws
     /// Size and metadata of `key`.
     func head(key: String) throws -> ObjectInfo
@@ -102,4 +103,27 @@ extension ObjectStore {
     public func removeBackup(key: String) throws -> RemoveResult { try delete(key: key) ? .deleted : .absent }
     public func newestSurvivingVersion(key: String) throws -> ObjectInfo? { nil }
     public func hiddenBackups(prefix: String) throws -> [ObjectInfo] { [] }
+}
+
+/// The digests of an object to store. `md5` is always there (the format's `checksum`); the rest
+/// comes from the seal pass when it was asked for (`BackupJob`): the SHA-256 for a signed single
+/// PUT, and the digests of each part for a multipart upload in parts of `parts.partSize`.
+public struct ObjectDigests: Sendable {
+    public var md5: [UInt8]
+    public var sha256: [UInt8]?
+    public var parts: PartDigests?
+
+    public init(md5: [UInt8], sha256: [UInt8]? = nil, parts: PartDigests? = nil) {
+        self.md5 = md5
+        self.sha256 = sha256
+        self.parts = parts
+    }
+}
+
+extension ObjectStore {
+    /// A put for which only the MD5 is known: any other digest is computed from the file.
+    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+                    progress: TransferProgress?) throws {
+        try put(key: key, file: file, size: size, digests: ObjectDigests(md5: md5), metadata: metadata, progress: progress)
+    }
 }

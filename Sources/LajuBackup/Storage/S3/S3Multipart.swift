@@ -6,9 +6,15 @@ import Synchronization
 /// AbortMultipartUpload on any failure so no orphaned parts are billed.
 extension S3Store {
     func putMultipart(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
-                      progress: TransferProgress?) throws {
+                      progress: TransferProgress?, sealedParts: PartDigests? = nil) throws {
         let partSize = configuration.effectivePartSize(for: size)
         let count = Int((size + partSize - 1) / partSize)
+        // The seal pass hashed the object in pieces of the configured part size; they are this
+        // upload's parts unless the object needs more than 10,000 of them (then the part size
+        // doubles, MD5s cannot be combined, and each part is read once more to hash it).
+        let sealed = sealedParts.flatMap { p in
+            p.partSize == partSize && p.md5.count == count && (!configuration.signPayload || p.sha256?.count == count) ? p : nil
+        }
         let created = try send(operation: "CreateMultipartUpload \(key)", method: "POST", key: key,
                                query: [("uploads", "")], headers: objectHeaders(metadata))
         guard let uploadID = XMLScan(created.body).first("UploadId"), !uploadID.isEmpty else {
@@ -25,7 +31,7 @@ extension S3Store {
         defer { CleanupRegistry.shared.remove(onSignal) }
         do {
             let etags = try uploadParts(key: key, uploadID: uploadID, fd: fd, size: size, partSize: partSize,
-                                        count: count, state: state)
+                                        count: count, state: state, sealed: sealed)
             try complete(key: key, uploadID: uploadID, etags: etags, size: size, md5: md5)
         } catch let error as LajuError {
             if let abortError = abort(key: key, uploadID: uploadID) {
@@ -38,7 +44,7 @@ extension S3Store {
 
     /// Uploads every part; returns the ETags in part order. The first failure stops the others.
     func uploadParts(key: String, uploadID: String, fd: Int32, size: Int64, partSize: Int64, count: Int,
-                     state: PartState) throws -> [String] {
+                     state: PartState, sealed: PartDigests? = nil) throws -> [String] {
         let workers = min(configuration.concurrency, count)
         runThreads(workers) { [self] in
             while let index = state.next() {
@@ -46,7 +52,8 @@ extension S3Store {
                 let length = min(partSize, size - offset)
                 do {
                     let etag = try uploadPart(key: key, uploadID: uploadID, number: index + 1, fd: fd,
-                                              offset: offset, length: length) { done in state.progress(part: index, bytes: done) }
+                                              offset: offset, length: length,
+                                              digests: sealed.map { ($0.md5[index], $0.sha256?[index]) }) { done in state.progress(part: index, bytes: done) }
                     state.finish(part: index, etag: etag, bytes: length)
                 } catch {
                     state.fail(error)
@@ -58,8 +65,12 @@ extension S3Store {
     }
 
     func uploadPart(key: String, uploadID: String, number: Int, fd: Int32, offset: Int64, length: Int64,
+                    digests: (md5: [UInt8], sha256: [UInt8]?)? = nil,
                     progress: @escaping (Int64) -> Bool) throws -> String {
-        let (md5, sha) = try localDigest {
+        // Digests from the seal pass when there are some; else read the part to hash it.
+        let (md5, sha) = try digests.map { d in
+            (d.md5, configuration.signPayload ? d.sha256!.hexString : "UNSIGNED-PAYLOAD")
+        } ?? localDigest {
             (try Digest.hash(.md5, fileDescriptor: fd, offset: offset, length: length),
              try payloadHash(fd: fd, offset: offset, length: length))
         }

@@ -37,17 +37,20 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         if configuration.objectLockMode != nil { try checkObjectLock() }
     }
 
-    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+    public func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
                     progress: TransferProgress?) throws {
+        let md5 = digests.md5
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw LajuError(.local, "cannot open \(file) for upload: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         if size > configuration.partSize {
-            try putMultipart(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress)
+            try putMultipart(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
+                             sealedParts: digests.parts)
         } else {
-            try putSingle(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress)
+            try putSingle(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
+                          sealedSHA256: digests.sha256)
         }
     }
 
@@ -137,8 +140,10 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     // MARK: - Single PUT
 
     func putSingle(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
-                   progress: TransferProgress?) throws {
-        let sha = try localDigest { try payloadHash(fd: fd, offset: 0, length: size) }
+                   progress: TransferProgress?, sealedSHA256: [UInt8]? = nil) throws {
+        // The seal pass's SHA-256 when it made one; else one read of the file.
+        let sha = try configuration.signPayload && sealedSHA256 != nil ? sealedSHA256!.hexString
+            : localDigest { try payloadHash(fd: fd, offset: 0, length: size) }
         var headers = objectHeaders(metadata)
         headers.append(("Content-MD5", Data(md5).base64EncodedString()))
         _ = try send(operation: "PutObject \(key)", method: "PUT", key: key, headers: headers,

@@ -1,0 +1,54 @@
+internal import CSupport
+
+/// The compression inside the envelope (`BACKUP_COMPRESSION`). gzip is the Laju format, the one
+/// the original `restore.ts` reads; zstd and xz are ours (libarchive's filters in the C core) and
+/// are named in the catalog row's `compression`, the object's `comp` metadata and the key suffix.
+public enum Codec: String, Sendable, CaseIterable, Codable {
+    case gzip, zstd, xz
+
+    var cValue: Int32 {
+        switch self {
+        case .gzip: CS_CODEC_GZIP
+        case .zstd: CS_CODEC_ZSTD
+        case .xz: CS_CODEC_XZ
+        }
+    }
+
+    /// What the key ends with (`BackupScope` recognises all three).
+    public var keySuffix: String {
+        switch self {
+        case .gzip: ".db.gz.enc"
+        case .zstd: ".db.zst.enc"
+        case .xz: ".db.xz.enc"
+        }
+    }
+
+    /// The setting that holds this codec's level, its range and default. zstd 3 is its own
+    /// default; xz 3 is the highest level whose encoder fits the 64 MiB memory budget (xz -6 alone
+    /// takes 94 MiB).
+    public var levelSetting: (name: String, range: ClosedRange<Int>, defaultLevel: Int) {
+        switch self {
+        case .gzip: ("BACKUP_GZIP_LEVEL", 0...9, 6)
+        case .zstd: ("BACKUP_ZSTD_LEVEL", 1...19, 3)
+        case .xz: ("BACKUP_XZ_LEVEL", 0...9, 3)
+        }
+    }
+
+    /// Encoder threads for `threads` cores. liblzma's multi-threaded encoder (which libarchive
+    /// 3.6.2 turns on with its `threads` option) buffers three dictionaries of input and of output
+    /// per thread: from xz level 2 up that breaks the memory budget, so xz runs on one thread there.
+    public func encoderThreads(_ threads: Int32, level: Int32) -> Int32 {
+        self == .xz && level >= 2 ? 1 : threads
+    }
+
+    /// Reads a codec name as stored (`comp` metadata, the catalog's `compression`), any case.
+    /// Nil for anything else: such a name is hostile until proven otherwise.
+    public init?(stored text: String) {
+        switch text.lowercased() {
+        case "gzip": self = .gzip
+        case "zstd": self = .zstd
+        case "xz": self = .xz
+        default: return nil
+        }
+    }
+}
