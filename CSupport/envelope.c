@@ -1,17 +1,25 @@
-/* The Laju envelope, streamed: file -> gzip (zlib) -> AES-256-GCM -> file, and back.
+/* The Laju envelope, streamed: file -> gzip (zlib) | zstd | xz (libarchive) -> AES-256-GCM -> file,
+ * and back.
  *
- * Memory is three CS_CHUNK buffers per stream whatever the file size. The MD5 of the object bytes
- * (the ciphertext) is computed in the same pass, because the format stores it as `checksum` and S3
- * wants it as Content-MD5 before the upload starts. */
+ * Memory is a few CS_CHUNK buffers per stream whatever the file size (plus the codec's own state).
+ * Everything the store needs about the object is computed in the same pass, because the format
+ * stores the MD5 as `checksum`, S3 wants it (and each multipart part's) as Content-MD5 before the
+ * upload starts, and reading a large object again costs as much as writing it: the whole-object
+ * MD5, optionally its SHA-256 (signed payloads), the same digests per upload part, and a keyed MAC
+ * of the plaintext (restore proves with it that it rebuilt the very bytes that were checked). */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -24,7 +32,45 @@ typedef struct stream {
     EVP_MD_CTX *md5;
     z_stream z;
     int z_ready;
+    /* Sealing only: digests of the object beyond the MD5, and of each upload part. */
+    EVP_MD_CTX *sha;            /* whole object, when asked */
+    EVP_MD_CTX *part_md5, *part_sha;
+    int64_t part_size, part_fill, part_index, part_offset;
+    cs_part_fn part_fn;
+    void *part_ctx;
+    int64_t written;
+    /* Both ways: HMAC-SHA256 of the plaintext, when a MAC key was given. */
+    EVP_MAC_CTX *mac;
+    /* Errors raised inside libarchive callbacks, reported once libarchive returns. */
+    int32_t cb_status;
+    cs_error cb_err;
 } stream;
+
+static int32_t mac_begin(stream *s, const void *key32, cs_error *err) {
+    if (!key32) return CS_OK;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mac) return cs_fail_openssl(err, "EVP_MAC_fetch(HMAC)");
+    s->mac = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    if (!s->mac) return cs_fail_openssl(err, "EVP_MAC_CTX_new");
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_MAC_init(s->mac, key32, 32, params) != 1) return cs_fail_openssl(err, "HMAC init");
+    return CS_OK;
+}
+
+static void mac_update(stream *s, const void *p, size_t n) {
+    if (s->mac && n) EVP_MAC_update(s->mac, p, n);
+}
+
+static int32_t mac_final(stream *s, uint8_t out[32], cs_error *err) {
+    if (!s->mac) return CS_OK;
+    size_t len = 0;
+    if (EVP_MAC_final(s->mac, out, &len, 32) != 1 || len != 32) return cs_fail_openssl(err, "HMAC final");
+    return CS_OK;
+}
 
 static int32_t stream_begin(stream *s, const char *in_path, const char *out_path,
                             const void *key32, const void *iv12, int encrypt, cs_error *err) {
@@ -71,6 +117,10 @@ static int32_t stream_end(stream *s, int32_t status, cs_error *err) {
     if (s->in_fd >= 0) close(s->in_fd);
     EVP_CIPHER_CTX_free(s->cipher);
     EVP_MD_CTX_free(s->md5);
+    EVP_MD_CTX_free(s->sha);
+    EVP_MD_CTX_free(s->part_md5);
+    EVP_MD_CTX_free(s->part_sha);
+    EVP_MAC_CTX_free(s->mac);
     free(s->a);
     free(s->b);
     free(s->c);
@@ -82,14 +132,54 @@ static int64_t file_size(int fd) {
     return fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-/* Encrypts `len` bytes of gzip output, hashes the ciphertext and writes it. */
+/* Hands the digests of the finished part to the caller and starts the next one. */
+static int32_t part_flush(stream *s, cs_error *err) {
+    unsigned char md5[16], sha[32];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(s->part_md5, md5, &len) != 1 ||
+        EVP_DigestInit_ex(s->part_md5, EVP_md5(), NULL) != 1)
+        return cs_fail_openssl(err, "part MD5");
+    if (s->part_sha && (EVP_DigestFinal_ex(s->part_sha, sha, &len) != 1 ||
+                        EVP_DigestInit_ex(s->part_sha, EVP_sha256(), NULL) != 1))
+        return cs_fail_openssl(err, "part SHA-256");
+    if (s->part_fn && s->part_fn(s->part_ctx, s->part_index, s->part_offset, s->part_fill, md5,
+                                 s->part_sha ? sha : NULL) != 0)
+        return cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
+    s->part_index++;
+    s->part_offset += s->part_fill;
+    s->part_fill = 0;
+    return CS_OK;
+}
+
+/* Digests of the object bytes: whole object, and the part they fall into. */
+static int32_t digest_object(stream *s, const unsigned char *p, size_t n, cs_error *err) {
+    EVP_DigestUpdate(s->md5, p, n);
+    if (s->sha) EVP_DigestUpdate(s->sha, p, n);
+    while (s->part_size > 0 && n > 0) {
+        size_t take = (size_t)(s->part_size - s->part_fill);
+        if (take > n) take = n;
+        EVP_DigestUpdate(s->part_md5, p, take);
+        if (s->part_sha) EVP_DigestUpdate(s->part_sha, p, take);
+        s->part_fill += (int64_t)take;
+        p += take;
+        n -= take;
+        if (s->part_fill == s->part_size) {
+            int32_t status = part_flush(s, err);
+            if (status != CS_OK) return status;
+        }
+    }
+    return CS_OK;
+}
+
+/* Encrypts `len` bytes of compressed output, hashes the ciphertext and writes it. */
 static int32_t seal_emit(stream *s, const unsigned char *gz, size_t len, int64_t *written, cs_error *err) {
     while (len > 0) {
         size_t piece = len > CS_CHUNK ? CS_CHUNK : len;
         int n = 0;
         if (EVP_EncryptUpdate(s->cipher, s->c, &n, gz, (int)piece) != 1)
             return cs_fail_openssl(err, "AES-256-GCM encrypt");
-        EVP_DigestUpdate(s->md5, s->c, (size_t)n);
+        int32_t status = digest_object(s, s->c, (size_t)n, err);
+        if (status != CS_OK) return status;
         if (cs_write_all(s->out_fd, s->c, (size_t)n) != 0)
             return cs_fail_errno(err, errno, "writing %s", s->out_path);
         *written += n;
@@ -158,16 +248,11 @@ static long read_block(int fd, unsigned char *buf) {
     return (long)got;
 }
 
-int32_t cs_seal_file(const char *in_path, const char *out_path,
-                     const void *key32, const void *iv12, int32_t level, int32_t threads,
-                     cs_progress_fn progress, void *ctx,
-                     cs_seal_result *result, cs_error *err) {
-    stream s;
-    int32_t status = stream_begin(&s, in_path, out_path, key32, iv12, 1, err);
-    if (status != CS_OK) return stream_end(&s, status, err);
-    if (level < -1 || level > 9) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "compression level must be 0..9"), err);
-    if (threads < 1 || threads > 64) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "threads must be 1..64"), err);
-
+/* gzip: parallel deflate of CS_CHUNK blocks into one member (see above). Reads the plaintext
+ * (feeding the MAC), emits the object through seal_emit; `*done` counts plaintext bytes. */
+static int32_t seal_gzip(stream *s, const char *in_path, int level, int threads,
+                         cs_progress_fn progress, void *ctx, int64_t total, int64_t *done_out,
+                         cs_error *err) {
     const int n = threads;
     const size_t out_cap = compressBound(CS_CHUNK) + 64;
     block *blocks = calloc((size_t)(2 * n), sizeof *blocks);
@@ -175,7 +260,7 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
     if (blocks) arena = malloc((size_t)(2 * n) * (CS_CHUNK + out_cap + CS_DICT));
     if (!blocks || !arena) {
         free(blocks);
-        return stream_end(&s, cs_fail(err, CS_ERR_NOMEM, 0, "out of memory"), err);
+        return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
     }
     for (int i = 0; i < 2 * n; i++) {
         unsigned char *base = arena + (size_t)i * (CS_CHUNK + out_cap + CS_DICT);
@@ -186,11 +271,11 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
         blocks[i].level = level;
     }
 
-    int64_t total = file_size(s.in_fd), done = 0, written = 0;
+    int64_t done = 0;
     uint32_t crc = 0;
     /* gzip header: no name, no mtime, OS = Unix, as Node's zlib.createGzip() writes it. */
     static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-    status = seal_emit(&s, header, sizeof header, &written, err);
+    int32_t status = seal_emit(s, header, sizeof header, &s->written, err);
 
     const block *last_read = NULL;
     int eof = 0, prev_k = 0, cur = 0;
@@ -201,7 +286,7 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
         /* 1. Read the next batch (each block gets the 32 KiB before it as dictionary). */
         while (!eof && k < n) {
             block *b = &batch[k];
-            long got = read_block(s.in_fd, b->in);
+            long got = read_block(s->in_fd, b->in);
             if (got < 0) { status = cs_fail_errno(err, errno, "reading %s", in_path); break; }
             if (got == 0) { eof = 1; break; }
             b->in_len = (size_t)got;
@@ -219,13 +304,15 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
             batch[i].threaded = (k > 1) && pthread_create(&batch[i].thread, NULL, deflate_block, &batch[i]) == 0;
             if (!batch[i].threaded) deflate_block(&batch[i]);
         }
-        /* 3. ... while the previous batch is encrypted, hashed and written, in order. */
+        /* 3. ... while this thread MACs the plaintext just read and encrypts, hashes and writes
+         * the previous batch, in order. */
+        for (int i = 0; i < k; i++) mac_update(s, batch[i].in, batch[i].in_len);
         for (int i = 0; i < prev_k && status == CS_OK; i++) {
             block *b = &prev[i];
             if (b->failed) { status = cs_fail(err, CS_ERR_ZLIB, 0, "deflate failed"); break; }
             crc = (uint32_t)crc32_combine(crc, b->crc, (z_off_t)b->in_len);
             done += (int64_t)b->in_len;
-            status = seal_emit(&s, b->out, b->out_len, &written, err);
+            status = seal_emit(s, b->out, b->out_len, &s->written, err);
             if (status == CS_OK && progress && progress(ctx, done, total) != 0)
                 status = cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
         }
@@ -241,10 +328,157 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
         unsigned char tail[10] = {0x03, 0x00};
         for (int i = 0; i < 4; i++) tail[2 + i] = (unsigned char)(crc >> (8 * i));
         for (int i = 0; i < 4; i++) tail[6 + i] = (unsigned char)((uint64_t)done >> (8 * i));
-        status = seal_emit(&s, tail, sizeof tail, &written, err);
+        status = seal_emit(s, tail, sizeof tail, &s->written, err);
     }
     free(arena);
     free(blocks);
+    *done_out = done;
+    return status;
+}
+
+/* libarchive hands us the compressed stream here: encrypt, hash, write. */
+static la_ssize_t archive_sink(struct archive *a, void *client, const void *buf, size_t len) {
+    stream *s = client;
+    if (s->cb_status != CS_OK) return -1;
+    s->cb_status = seal_emit(s, buf, len, &s->written, &s->cb_err);
+    if (s->cb_status != CS_OK) {
+        archive_set_error(a, EIO, "%s", s->cb_err.message);
+        return -1;
+    }
+    return (la_ssize_t)len;
+}
+
+/* The status of a failed libarchive call: ours when one of our callbacks failed, else
+ * libarchive's message. */
+static int32_t archive_failed(struct archive *a, stream *s, const char *what, cs_error *err) {
+    if (s->cb_status != CS_OK) {
+        if (err) *err = s->cb_err;
+        return s->cb_status;
+    }
+    const char *msg = a ? archive_error_string(a) : NULL;
+    return cs_fail(err, CS_ERR_ARCHIVE, a ? archive_errno(a) : 0, "%s: %s", what, msg ? msg : "libarchive failed");
+}
+
+/* zstd and xz: libarchive's write filter over its raw format (one bare compressed stream, no
+ * archive container), unblocked so that no padding follows the stream. The encoders run on
+ * their own threads (libarchive's `threads` filter option); this thread reads, MACs and seals. */
+static int32_t seal_archive(stream *s, const char *in_path, int codec, int level, int threads,
+                            cs_progress_fn progress, void *ctx, int64_t total, int64_t *done_out,
+                            cs_error *err) {
+    struct archive *a = archive_write_new();
+    struct archive_entry *entry = archive_entry_new();
+    if (!a || !entry) {
+        archive_write_free(a);
+        archive_entry_free(entry);
+        return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
+    }
+    int32_t status = CS_OK;
+    char text[16];
+    int r = codec == CS_CODEC_ZSTD ? archive_write_add_filter_zstd(a) : archive_write_add_filter_xz(a);
+    /* ARCHIVE_WARN means "through an external program": never that, the stream must stay ours. */
+    if (r != ARCHIVE_OK) {
+        status = cs_fail(err, CS_ERR_ARCHIVE, archive_errno(a), "libarchive has no built-in %s encoder",
+                         codec == CS_CODEC_ZSTD ? "zstd" : "xz");
+        goto done;
+    }
+    snprintf(text, sizeof text, "%d", level);
+    if (archive_write_set_filter_option(a, NULL, "compression-level", text) != ARCHIVE_OK) {
+        status = archive_failed(a, s, "compression level", err);
+        goto done;
+    }
+    /* zstd: `threads` is ZSTD_c_nbWorkers, and any value (1 included) selects libzstd's
+     * multi-threaded mode with its job buffers (tens of MiB); left unset, the compression runs on
+     * this thread in a few MiB. xz: 1 is liblzma's single-threaded encoder, more its multi-threaded
+     * one. (For both, 0 would mean "one per core".) */
+    snprintf(text, sizeof text, "%d", threads);
+    if ((codec != CS_CODEC_ZSTD || threads > 1) &&
+        archive_write_set_filter_option(a, NULL, "threads", text) != ARCHIVE_OK) {
+        status = archive_failed(a, s, "threads", err);
+        goto done;
+    }
+    if (archive_write_set_format_raw(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+        archive_write_open(a, s, NULL, archive_sink, NULL) != ARCHIVE_OK) {
+        status = archive_failed(a, s, "starting the compressor", err);
+        goto done;
+    }
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_pathname(entry, "snapshot");
+    if (archive_write_header(a, entry) != ARCHIVE_OK) {
+        status = archive_failed(a, s, "starting the compressor", err);
+        goto done;
+    }
+    int64_t done = 0;
+    for (;;) {
+        long got = read_block(s->in_fd, s->a);
+        if (got < 0) { status = cs_fail_errno(err, errno, "reading %s", in_path); break; }
+        if (got == 0) break;
+        mac_update(s, s->a, (size_t)got);
+        la_ssize_t w = archive_write_data(a, s->a, (size_t)got);
+        if (w != got) { status = archive_failed(a, s, "compressing", err); break; }
+        done += got;
+        if (progress && progress(ctx, done, total) != 0) {
+            status = cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
+            break;
+        }
+        if ((size_t)got < CS_CHUNK) break;
+    }
+    /* Close flushes the encoder's last frame/block through archive_sink. */
+    if (status == CS_OK && archive_write_close(a) != ARCHIVE_OK) status = archive_failed(a, s, "finishing the stream", err);
+    *done_out = done;
+done:
+    archive_entry_free(entry);
+    archive_write_free(a);
+    return status;
+}
+
+int32_t cs_seal_file_ex(const char *in_path, const char *out_path,
+                        const void *key32, const void *iv12, const cs_seal_options *o,
+                        cs_progress_fn progress, void *ctx,
+                        cs_seal_result *result, cs_error *err) {
+    stream s;
+    int32_t status = stream_begin(&s, in_path, out_path, key32, iv12, 1, err);
+    if (status != CS_OK) return stream_end(&s, status, err);
+    if (!o) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "missing options"), err);
+    switch (o->codec) {
+    case CS_CODEC_GZIP:
+        if (o->level < -1 || o->level > 9) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "gzip level must be 0..9"), err);
+        break;
+    case CS_CODEC_ZSTD:
+        if (o->level < 1 || o->level > 19) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "zstd level must be 1..19"), err);
+        break;
+    case CS_CODEC_XZ:
+        if (o->level < 0 || o->level > 9) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "xz level must be 0..9"), err);
+        break;
+    default:
+        return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "unknown codec %d", o->codec), err);
+    }
+    if (o->threads < 1 || o->threads > 64) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "threads must be 1..64"), err);
+    if (o->part_size < 0) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "part size must not be negative"), err);
+    if (o->sha256) {
+        s.sha = EVP_MD_CTX_new();
+        if (!s.sha || EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL) != 1)
+            return stream_end(&s, cs_fail_openssl(err, "SHA-256 init"), err);
+    }
+    if (o->part_size > 0) {
+        s.part_size = o->part_size;
+        s.part_fn = o->part_fn;
+        s.part_ctx = o->part_ctx;
+        s.part_md5 = EVP_MD_CTX_new();
+        if (!s.part_md5 || EVP_DigestInit_ex(s.part_md5, EVP_md5(), NULL) != 1)
+            return stream_end(&s, cs_fail_openssl(err, "MD5 init"), err);
+        if (o->sha256) {
+            s.part_sha = EVP_MD_CTX_new();
+            if (!s.part_sha || EVP_DigestInit_ex(s.part_sha, EVP_sha256(), NULL) != 1)
+                return stream_end(&s, cs_fail_openssl(err, "SHA-256 init"), err);
+        }
+    }
+    if ((status = mac_begin(&s, o->mac_key, err)) != CS_OK) return stream_end(&s, status, err);
+
+    int64_t total = file_size(s.in_fd), done = 0;
+    if (o->codec == CS_CODEC_GZIP)
+        status = seal_gzip(&s, in_path, o->level, o->threads, progress, ctx, total, &done, err);
+    else
+        status = seal_archive(&s, in_path, o->codec, o->level, o->threads, progress, ctx, total, &done, err);
     if (status != CS_OK) return stream_end(&s, status, err);
 
     int fin = 0;
@@ -252,15 +486,245 @@ int32_t cs_seal_file(const char *in_path, const char *out_path,
         return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM final"), err);
     /* GCM is a stream mode: Final emits nothing, and the format has no room for stray bytes. */
     if (fin != 0) return stream_end(&s, cs_fail(err, CS_ERR_CRYPTO, fin, "unexpected GCM trailer"), err);
+    if (s.part_fill > 0 && (status = part_flush(&s, err)) != CS_OK) return stream_end(&s, status, err);
+    cs_seal_result r;
+    memset(&r, 0, sizeof r);
+    if (EVP_CIPHER_CTX_ctrl(s.cipher, EVP_CTRL_GCM_GET_TAG, 16, r.tag) != 1)
+        return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM get tag"), err);
+    unsigned int mdlen = 16;
+    EVP_DigestFinal_ex(s.md5, r.md5, &mdlen);
+    if (s.sha) {
+        mdlen = 32;
+        EVP_DigestFinal_ex(s.sha, r.sha256, &mdlen);
+    }
+    if ((status = mac_final(&s, r.plain_mac, err)) != CS_OK) return stream_end(&s, status, err);
+    r.plain_bytes = done;
+    r.object_bytes = s.written;
+    if (result) *result = r;
+    if (fsync(s.out_fd) != 0) return stream_end(&s, cs_fail_errno(err, errno, "flushing %s", out_path), err);
+    return stream_end(&s, CS_OK, err);
+}
+
+int32_t cs_seal_file(const char *in_path, const char *out_path,
+                     const void *key32, const void *iv12, int32_t level, int32_t threads,
+                     cs_progress_fn progress, void *ctx,
+                     cs_seal_result *result, cs_error *err) {
+    cs_seal_options o;
+    memset(&o, 0, sizeof o);
+    o.codec = CS_CODEC_GZIP;
+    o.level = level;
+    o.threads = threads;
+    return cs_seal_file_ex(in_path, out_path, key32, iv12, &o, progress, ctx, result, err);
+}
+
+/* Reads the next piece of the object, hashes it and decrypts it into s->b. Returns the bytes
+ * decrypted, 0 at the end, or -1 with `err` filled. */
+static long open_next(stream *s, const char *in_path, int64_t *done, cs_error *err) {
+    long n = cs_read_some(s->in_fd, s->a, CS_CHUNK);
+    if (n < 0) {
+        cs_fail_errno(err, errno, "reading %s", in_path);
+        return -1;
+    }
+    if (n == 0) return 0;
+    *done += n;
+    EVP_DigestUpdate(s->md5, s->a, (size_t)n);
+    int m = 0;
+    if (EVP_DecryptUpdate(s->cipher, s->b, &m, s->a, (int)n) != 1) {
+        cs_fail_openssl(err, "AES-256-GCM decrypt");
+        return -1;
+    }
+    return m;
+}
+
+static int32_t open_write(stream *s, const char *out_path, const void *p, size_t n, int64_t *plain, cs_error *err) {
+    if (n == 0) return CS_OK;
+    if (cs_write_all(s->out_fd, p, n) != 0) return cs_fail_errno(err, errno, "writing %s", out_path);
+    mac_update(s, p, n);
+    *plain += (int64_t)n;
+    return CS_OK;
+}
+
+/* gunzip of the decrypted stream (several members accepted, as gunzip(1) and Node do). On a
+ * broken stream it keeps decrypting to the end, so that the tag still tells a wrong key from a
+ * damaged stream: `broken` gets the reason. */
+static int32_t open_gzip(stream *s, const char *in_path, const char *out_path,
+                         cs_progress_fn progress, void *ctx, int64_t total, int64_t *done, int64_t *plain,
+                         char *broken, size_t broken_cap, cs_error *err) {
+    if (inflateInit2(&s->z, 15 + 16) != Z_OK) return cs_fail(err, CS_ERR_ZLIB, 0, "inflateInit2 failed");
+    s->z_ready = 2;
+    int zr = Z_OK;
+    int gzip_broken = 0;
+    int32_t status;
+    for (;;) {
+        long m = open_next(s, in_path, done, err);
+        if (m < 0) return err ? err->status : CS_ERR_IO;
+        if (m == 0) break;
+        if (!gzip_broken) {
+            s->z.next_in = s->b;
+            s->z.avail_in = (uInt)m;
+            while (s->z.avail_in > 0 && !gzip_broken) {
+                if (zr == Z_STREAM_END) {
+                    /* A concatenated gzip member follows: gunzip(1) and Node accept those. */
+                    inflateReset(&s->z);
+                }
+                s->z.next_out = s->c;
+                s->z.avail_out = CS_CHUNK;
+                zr = inflate(&s->z, Z_NO_FLUSH);
+                if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+                    gzip_broken = 1;
+                    snprintf(broken, broken_cap, "authentic object holds a corrupt gzip stream: %s",
+                             s->z.msg ? s->z.msg : "inflate failed");
+                    break;
+                }
+                if ((status = open_write(s, out_path, s->c, CS_CHUNK - s->z.avail_out, plain, err)) != CS_OK) return status;
+                if (zr == Z_BUF_ERROR && s->z.avail_in == 0) break;
+            }
+        }
+        if (progress && progress(ctx, *done, total) != 0) return cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
+    }
+    /* Drain what inflate still holds for the last member. */
+    while (!gzip_broken && zr == Z_OK) {
+        s->z.next_out = s->c;
+        s->z.avail_out = CS_CHUNK;
+        s->z.avail_in = 0;
+        zr = inflate(&s->z, Z_NO_FLUSH);
+        size_t out = CS_CHUNK - s->z.avail_out;
+        if ((status = open_write(s, out_path, s->c, out, plain, err)) != CS_OK) return status;
+        if (out == 0) break;
+    }
+    if (!gzip_broken && zr != Z_STREAM_END) snprintf(broken, broken_cap, "gzip stream is truncated");
+    return CS_OK;
+}
+
+/* State of the libarchive read callback. */
+typedef struct archive_source {
+    stream *s;
+    const char *in_path;
+    int64_t *done;
+    int64_t total;
+    cs_progress_fn progress;
+    void *ctx;
+} archive_source;
+
+static la_ssize_t archive_feed(struct archive *a, void *client, const void **buf) {
+    archive_source *src = client;
+    stream *s = src->s;
+    if (s->cb_status != CS_OK) return -1;
+    long m = open_next(s, src->in_path, src->done, &s->cb_err);
+    if (m < 0) {
+        s->cb_status = s->cb_err.status;
+        archive_set_error(a, EIO, "%s", s->cb_err.message);
+        return -1;
+    }
+    if (m > 0 && src->progress && src->progress(src->ctx, *src->done, src->total) != 0) {
+        s->cb_status = cs_fail(&s->cb_err, CS_ERR_CANCELLED, 0, "cancelled");
+        archive_set_error(a, ECANCELED, "cancelled");
+        return -1;
+    }
+    *buf = s->b;
+    return m;
+}
+
+/* zstd / xz through libarchive's read filter and raw format. Only the expected filter is
+ * enabled, and the stream must be exactly one layer of it: data that is not (a gzip stream
+ * labelled zstd, a zstd stream inside a zstd stream) would otherwise pass through the raw
+ * format as it is. As with gzip, a broken stream is reported only after the tag was checked. */
+static int32_t open_archive(stream *s, const char *in_path, const char *out_path, int codec,
+                            cs_progress_fn progress, void *ctx, int64_t total, int64_t *done, int64_t *plain,
+                            char *broken, size_t broken_cap, cs_error *err) {
+    const char *name = codec == CS_CODEC_ZSTD ? "zstd" : "xz";
+    struct archive *a = archive_read_new();
+    if (!a) return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
+    archive_source src = {s, in_path, done, total, progress, ctx};
+    int32_t status = CS_OK;
+    struct archive_entry *entry = NULL;
+    int r = codec == CS_CODEC_ZSTD ? archive_read_support_filter_zstd(a) : archive_read_support_filter_xz(a);
+    if (r != ARCHIVE_OK) {   /* ARCHIVE_WARN: only through an external program */
+        status = cs_fail(err, CS_ERR_ARCHIVE, archive_errno(a), "libarchive has no built-in %s decoder", name);
+        goto done;
+    }
+    /* raw needs at least one byte of content; "empty" reads a stream that decodes to nothing
+     * (an empty file sealed) as no entry at all. */
+    if (archive_read_support_format_raw(a) != ARCHIVE_OK || archive_read_support_format_empty(a) != ARCHIVE_OK ||
+        archive_read_set_read_callback(a, archive_feed) != ARCHIVE_OK ||
+        archive_read_set_callback_data(a, &src) != ARCHIVE_OK) {
+        status = archive_failed(a, s, "starting the decompressor", err);
+        goto done;
+    }
+    int hr = ARCHIVE_FATAL;
+    if (archive_read_open1(a) != ARCHIVE_OK || ((hr = archive_read_next_header(a, &entry)) != ARCHIVE_OK && hr != ARCHIVE_EOF)) {
+        if (s->cb_status != CS_OK) { status = archive_failed(a, s, "reading", err); goto done; }
+        snprintf(broken, broken_cap, "authentic object holds no readable %s stream: %s", name,
+                 archive_error_string(a) ? archive_error_string(a) : "unrecognized data");
+        goto drain;
+    }
+    int want = codec == CS_CODEC_ZSTD ? ARCHIVE_FILTER_ZSTD : ARCHIVE_FILTER_XZ;
+    if (archive_filter_count(a) != 2 || archive_filter_code(a, 0) != want) {
+        snprintf(broken, broken_cap, "authentic object is not one %s stream (libarchive sees %s)", name,
+                 archive_filter_name(a, 0) ? archive_filter_name(a, 0) : "?");
+        goto drain;
+    }
+    for (;;) {
+        if (hr == ARCHIVE_EOF) break;   /* the stream holds no data */
+        la_ssize_t n = archive_read_data(a, s->c, CS_CHUNK);
+        if (n == 0) break;
+        if (n < 0) {
+            if (s->cb_status != CS_OK) { status = archive_failed(a, s, "reading", err); goto done; }
+            snprintf(broken, broken_cap, "authentic object holds a corrupt %s stream: %s", name,
+                     archive_error_string(a) ? archive_error_string(a) : "decoding failed");
+            goto drain;
+        }
+        if ((status = open_write(s, out_path, s->c, (size_t)n, plain, err)) != CS_OK) goto done;
+    }
+    /* The stream ended: anything after it (libarchive stops at the end of the last frame)? */
+drain:
+    for (;;) {
+        long m = open_next(s, in_path, done, err);
+        if (m < 0) { status = err ? err->status : CS_ERR_IO; break; }
+        if (m == 0) break;
+        if (!broken[0]) snprintf(broken, broken_cap, "authentic object holds data after its %s stream", name);
+    }
+done:
+    archive_read_free(a);
+    return status;
+}
+
+int32_t cs_open_file_ex(const char *in_path, const char *out_path,
+                        const void *key32, const void *iv12, const void *tag16,
+                        int32_t codec, const void *mac_key,
+                        cs_progress_fn progress, void *ctx,
+                        cs_open_result *result, cs_error *err) {
+    stream s;
+    int32_t status = stream_begin(&s, in_path, out_path, key32, iv12, 0, err);
+    if (status != CS_OK) return stream_end(&s, status, err);
+    if (!tag16) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "missing tag"), err);
+    if (codec != CS_CODEC_GZIP && codec != CS_CODEC_ZSTD && codec != CS_CODEC_XZ)
+        return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "unknown codec %d", codec), err);
+    if ((status = mac_begin(&s, mac_key, err)) != CS_OK) return stream_end(&s, status, err);
+
+    int64_t total = file_size(s.in_fd), done = 0, plain = 0;
+    char broken[256] = "";   /* keep decrypting to tell a wrong key from a broken stream */
+    if (codec == CS_CODEC_GZIP)
+        status = open_gzip(&s, in_path, out_path, progress, ctx, total, &done, &plain, broken, sizeof broken, err);
+    else
+        status = open_archive(&s, in_path, out_path, codec, progress, ctx, total, &done, &plain, broken, sizeof broken, err);
+    if (status != CS_OK) return stream_end(&s, status, err);
     if (result) {
         memset(result, 0, sizeof *result);
-        if (EVP_CIPHER_CTX_ctrl(s.cipher, EVP_CTRL_GCM_GET_TAG, 16, result->tag) != 1)
-            return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM get tag"), err);
         unsigned int mdlen = 16;
         EVP_DigestFinal_ex(s.md5, result->md5, &mdlen);
-        result->plain_bytes = done;
-        result->object_bytes = written;
+        result->object_bytes = done;
+        result->plain_bytes = plain;
+        if ((status = mac_final(&s, result->plain_mac, err)) != CS_OK) return stream_end(&s, status, err);
     }
+    int m = 0;
+    if (EVP_CIPHER_CTX_ctrl(s.cipher, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag16) != 1)
+        return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM set tag"), err);
+    if (EVP_DecryptFinal_ex(s.cipher, s.b, &m) != 1)
+        return stream_end(&s, cs_fail(err, CS_ERR_AUTH, 0,
+                                      "authentication tag does not verify"), err);
+    if (broken[0])
+        return stream_end(&s, cs_fail(err, codec == CS_CODEC_GZIP ? CS_ERR_ZLIB : CS_ERR_ARCHIVE, 0, "%s", broken), err);
     if (fsync(s.out_fd) != 0) return stream_end(&s, cs_fail_errno(err, errno, "flushing %s", out_path), err);
     return stream_end(&s, CS_OK, err);
 }
@@ -269,82 +733,5 @@ int32_t cs_open_file(const char *in_path, const char *out_path,
                      const void *key32, const void *iv12, const void *tag16,
                      cs_progress_fn progress, void *ctx,
                      cs_open_result *result, cs_error *err) {
-    stream s;
-    int32_t status = stream_begin(&s, in_path, out_path, key32, iv12, 0, err);
-    if (status != CS_OK) return stream_end(&s, status, err);
-    if (!tag16) return stream_end(&s, cs_fail(err, CS_ERR_ARG, 0, "missing tag"), err);
-    if (inflateInit2(&s.z, 15 + 16) != Z_OK)
-        return stream_end(&s, cs_fail(err, CS_ERR_ZLIB, 0, "inflateInit2 failed"), err);
-    s.z_ready = 2;
-
-    int64_t total = file_size(s.in_fd), done = 0, plain = 0;
-    int zr = Z_OK;
-    int gzip_broken = 0;      /* keep decrypting to tell a wrong key from a broken gzip stream */
-    char gzip_msg[128] = "";
-    for (;;) {
-        long n = cs_read_some(s.in_fd, s.a, CS_CHUNK);
-        if (n < 0) return stream_end(&s, cs_fail_errno(err, errno, "reading %s", in_path), err);
-        if (n == 0) break;
-        done += n;
-        EVP_DigestUpdate(s.md5, s.a, (size_t)n);
-        int m = 0;
-        if (EVP_DecryptUpdate(s.cipher, s.b, &m, s.a, (int)n) != 1)
-            return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM decrypt"), err);
-        if (!gzip_broken) {
-            s.z.next_in = s.b;
-            s.z.avail_in = (uInt)m;
-            while (s.z.avail_in > 0 && !gzip_broken) {
-                if (zr == Z_STREAM_END) {
-                    /* A concatenated gzip member follows: gunzip(1) and Node accept those. */
-                    inflateReset(&s.z);
-                }
-                s.z.next_out = s.c;
-                s.z.avail_out = CS_CHUNK;
-                zr = inflate(&s.z, Z_NO_FLUSH);
-                if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-                    gzip_broken = 1;
-                    snprintf(gzip_msg, sizeof gzip_msg, "%s", s.z.msg ? s.z.msg : "inflate failed");
-                    break;
-                }
-                size_t out = CS_CHUNK - s.z.avail_out;
-                if (out && cs_write_all(s.out_fd, s.c, out) != 0)
-                    return stream_end(&s, cs_fail_errno(err, errno, "writing %s", out_path), err);
-                plain += (int64_t)out;
-                if (zr == Z_BUF_ERROR && s.z.avail_in == 0) break;
-            }
-        }
-        if (progress && progress(ctx, done, total) != 0)
-            return stream_end(&s, cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled"), err);
-    }
-    /* Drain what inflate still holds for the last member. */
-    while (!gzip_broken && zr == Z_OK) {
-        s.z.next_out = s.c;
-        s.z.avail_out = CS_CHUNK;
-        s.z.avail_in = 0;
-        zr = inflate(&s.z, Z_NO_FLUSH);
-        size_t out = CS_CHUNK - s.z.avail_out;
-        if (out && cs_write_all(s.out_fd, s.c, out) != 0)
-            return stream_end(&s, cs_fail_errno(err, errno, "writing %s", out_path), err);
-        plain += (int64_t)out;
-        if (out == 0) break;
-    }
-    if (result) {
-        memset(result, 0, sizeof *result);
-        unsigned int mdlen = 16;
-        EVP_DigestFinal_ex(s.md5, result->md5, &mdlen);
-        result->object_bytes = done;
-        result->plain_bytes = plain;
-    }
-    int m = 0;
-    if (EVP_CIPHER_CTX_ctrl(s.cipher, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag16) != 1)
-        return stream_end(&s, cs_fail_openssl(err, "AES-256-GCM set tag"), err);
-    if (EVP_DecryptFinal_ex(s.cipher, s.b, &m) != 1)
-        return stream_end(&s, cs_fail(err, CS_ERR_AUTH, 0,
-                                      "authentication tag does not verify"), err);
-    if (gzip_broken)
-        return stream_end(&s, cs_fail(err, CS_ERR_ZLIB, 0, "authentic object holds a corrupt gzip stream: %s", gzip_msg), err);
-    if (zr != Z_STREAM_END)
-        return stream_end(&s, cs_fail(err, CS_ERR_ZLIB, zr, "gzip stream is truncated"), err);
-    if (fsync(s.out_fd) != 0) return stream_end(&s, cs_fail_errno(err, errno, "flushing %s", out_path), err);
-    return stream_end(&s, CS_OK, err);
+    return cs_open_file_ex(in_path, out_path, key32, iv12, tag16, CS_CODEC_GZIP, NULL, progress, ctx, result, err);
 }
