@@ -5,6 +5,26 @@ import XCTest
 /// The parsers and checks that stand between hostile input (catalog rows, S3 answers, metadata,
 /// settings, flags) and any action: each refusal below is a way the tool once lost data or crashed.
 final class HostileInputTests: XCTestCase {
+    // MARK: S3 answers
+
+    /// Entities end within 10 characters of their `&` (the scan for `;` stops there, which keeps
+    /// a body of ampersands linear; its fuzz reproducer is in Fuzz/corpus/s3error); anything else
+    /// is text, and a body of 200,000 ampersands comes back unchanged.
+    func testXMLEntityDecodingIsBounded() {
+        XCTAssertEqual(XMLScan.decode("a & b; &amp; &#x41;&#66; &lt;&gt; &abcdefghijk; &quot;"), "a & b; & AB <> &abcdefghijk; \"")
+        let amps = String(repeating: "&", count: 200_000)
+        XCTAssertEqual(XMLScan.decode(amps + "amp;"), amps, "the last & with amp; is one &")
+        XCTAssertEqual(XMLScan.decode(amps).count, 200_000)
+    }
+
+    func testRepeatedHeadersAreJoinedInOrder() {
+        let block = (0..<5000).map { "x-amz-meta-n: \($0)" }.joined(separator: "\n") + "\ncontent-length: 7\n"
+        let h = HTTPClient.parseHeaderBlock(block)
+        XCTAssertEqual(h["content-length"], "7")
+        XCTAssertEqual(h["x-amz-meta-n"]?.split(separator: ",").count, 5000)
+        XCTAssertEqual(h["x-amz-meta-n"]?.split(separator: ",").last, "4999")
+    }
+
     // MARK: keys
 
     func testObjectKeyRefusesWhatCouldAddressSomethingElse() {

@@ -151,14 +151,14 @@ extension HTTPClient {
     /// The response header block as `cs_http_response_headers` gives it (`name: value` lines,
     /// names already lowercase) as a dictionary; repeated headers are joined with `,`.
     static func parseHeaderBlock(_ text: String) -> [String: String] {
-        var headers: [String: String] = [:]
+        // Values are gathered first and joined once: appending to the joined string for every
+        // repeat copied it each time, quadratic in the number of repeats.
+        var values: [String: [String]] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = String(line[..<colon])
-            let value = String(line[line.index(after: colon)...]).trimmingSpaces
-            headers[name] = headers[name].map { $0 + "," + value } ?? value
+            values[String(line[..<colon]), default: []].append(String(line[line.index(after: colon)...]).trimmingSpaces)
         }
-        return headers
+        return values.mapValues { $0.joined(separator: ",") }
     }
 }
 
