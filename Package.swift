@@ -7,6 +7,7 @@ let package = Package(
     name: "laju-backup",
     products: [
         .executable(name: "laju-backup", targets: ["laju-backup"]),
+        .library(name: "LajuBackup", targets: ["LajuBackup"]),  // for the fuzz targets in Fuzz/
     ],
     dependencies: [
         // Pinned exactly: git ignores Package.resolved on our machines.
