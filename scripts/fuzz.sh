@@ -12,6 +12,9 @@
 #   --runs N      stop each target after N executions
 #   --jobs N      targets run at the same time (default 2; the machine has 2 cores)
 #   --nice N      niceness of the fuzzers (default 10)
+#   --keep-going  do not stop at the first crash (libFuzzer -fork=1 -ignore_crashes=1
+#                 -ignore_timeouts=1 -ignore_ooms=1): for long runs of a target with a known,
+#                 unfixed finding; every crashing input is still kept and still fails the run
 #   --merge       afterwards, merge what the runs found into Fuzz/corpus/<target> (libFuzzer
 #                 -merge=1: only inputs that add coverage); without it the committed corpus is
 #                 only read, and new inputs go to a temp directory that is deleted
@@ -33,7 +36,7 @@ SWIFT_TARGETS=(xml s3error http metadata-headers metadata-json envfile key)
 C_TARGETS=(envelope envelope-tamper)
 ALL_TARGETS=("${SWIFT_TARGETS[@]}" "${C_TARGETS[@]}")
 
-seconds=60 seconds_set=0 runs=0 jobs=2 niceness=10 merge=0 build=1 targets=()
+seconds=60 seconds_set=0 runs=0 jobs=2 niceness=10 merge=0 build=1 keep_going=0 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; seconds_set=1; shift 2 ;;
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs="$2"; shift 2 ;;
         --nice) niceness="$2"; shift 2 ;;
         --merge) merge=1; shift ;;
+        --keep-going) keep_going=1; shift ;;
         --no-build) build=0; shift ;;
         --list) printf '%s\n' "${ALL_TARGETS[@]}"; exit 0 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -120,10 +124,12 @@ run_target() {
     [ -x "$bin" ] || { echo "fuzz.sh: $bin is missing (build first)" >"$log"; echo 1 >"$WORK/$t.rc"; return; }
     mkdir -p "$new"
     local args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -detect_leaks=1
-                "-artifact_prefix=$ARTIFACTS/$t-")
+                "-artifact_prefix=$ARTIFACTS/$t.")
     [ "$seconds" -gt 0 ] && args+=("-max_total_time=$seconds")
     [ "$runs" -gt 0 ] && args+=("-runs=$runs")
     [ -f "Fuzz/dict/$t.dict" ] && args+=("-dict=Fuzz/dict/$t.dict")
+    [ "$keep_going" -eq 1 ] && args+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+    ls "$ARTIFACTS" | grep -E "^$t\.(crash|leak|timeout|oom|slow-unit)-" >"$WORK/$t.before" || true
     local rc=0
     # New inputs go to $new (the first directory); the committed corpus is only read.
     nice -n "$niceness" "$bin" "${args[@]}" "$new" "$corpus" >"$log" 2>&1 || rc=$?
@@ -138,6 +144,15 @@ summary() {
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
     cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
+    if [ -z "$execs" ]; then
+        # -fork=1 prints no final stats: take the last "#N: cov: ... exec/s: X ... time: Ts" line.
+        execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
+        speed=$(sed -n 's/^#[0-9]*: cov:.* exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -1)
+    fi
+    # Inputs kept by this run (in -fork=1 mode the exit status does not tell).
+    local new_artifacts
+    new_artifacts=$(ls "$ARTIFACTS" | grep -E "^$t\.(crash|leak|timeout|oom|slow-unit)-" | grep -vxF -f "$WORK/$t.before" || true)
+    [ -n "$new_artifacts" ] && [ "$rc" -eq 0 ] && rc=1
     local seeds
     seeds=$(find "Fuzz/corpus/$t" -type f 2>/dev/null | wc -l)
     result=ok
@@ -147,6 +162,7 @@ summary() {
         cp "$log" "$kept"
         local artifact
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+        [ -n "$new_artifacts" ] && artifact=$(printf "$ARTIFACTS/%s " $new_artifacts)
         result+="; log $kept${artifact:+; input $artifact}"
     fi
     printf '%-17s seeds %4s  execs %10s  %7s exec/s  %-20s rss %5s MB  %s\n' \
