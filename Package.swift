@@ -17,6 +17,7 @@ let package = Package(
     name: "laju-backup",
     products: [
         .executable(name: "laju-backup", targets: ["laju-backup"]),
+        .library(name: "LajuBackup", targets: ["LajuBackup"]),  // for the fuzz targets in Fuzz/
     ],
     dependencies: [argumentParser],
     targets: [
