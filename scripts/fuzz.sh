@@ -99,7 +99,7 @@ if [ "$build" -eq 1 ]; then
         [ "$t" = envelope-tamper ] && defs=(-DFUZZ_TAMPER)
         if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                 -fuse-ld=lld -D_GNU_SOURCE "${defs[@]}" -ICSupport/include -ICSupport \
-                Fuzz/c/fuzz_envelope.c CSupport/*.c -lsqlite3 -lcrypto -lz -lcurl -lpthread \
+                Fuzz/c/fuzz_envelope.c CSupport/*.c -lsqlite3 -lcrypto -lz -lcurl -larchive -lzstd -llzma -lpthread \
                 -o "$(c_bin "$t")" >"$WORK/build-$t.log" 2>&1; then
             cat "$WORK/build-$t.log"
             echo "fuzz.sh: building fuzz-$t failed" >&2

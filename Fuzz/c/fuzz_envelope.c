@@ -6,12 +6,15 @@
  * against the CSupport sources):
  *
  *   fuzz-envelope (default): the input is what an AUTHENTIC object holds. Byte 0 picks the codec
- *     (see `codecs` below), the rest is that codec's stream (today: gzip). The harness encrypts it
- *     with a fixed key and IV, so the tag is right and cs_open_file really reaches the gzip parser.
- *     Invariants: CS_OK, and then the output equals what zlib's own one-shot inflate gives
- *     (concatenated members allowed, nothing after the last) and the result counts and MD5 match;
- *     or CS_ERR_ZLIB, the reference rejects it too, and the output file is gone. Never CS_ERR_AUTH
- *     (the object is authentic), never any other status.
+ *     (see `codecs` below: gzip, zstd, xz), the rest is that codec's stream. The harness encrypts
+ *     it with a fixed key and IV, so the tag is right and cs_open_file_ex really reaches the
+ *     decompressor. Invariants: CS_OK, and then the output equals what the codec's own reference
+ *     library decodes in one shot (zlib's inflate, libzstd, liblzma: not libarchive, which the core
+ *     uses) and the result counts and MD5 match; or the codec's "damaged stream" status
+ *     (CS_ERR_ZLIB for gzip, CS_ERR_ARCHIVE for zstd and xz) and the output file is gone. For gzip
+ *     the reference must then reject the stream too; for zstd and xz the core may be stricter than
+ *     the reference (it refuses data after the stream, for one), never more lenient. Never
+ *     CS_ERR_AUTH (the object is authentic), never any other status.
  *
  *   fuzz-envelope-tamper (-DFUZZ_TAMPER): the object is NOT authentic. Byte 0 picks how it was
  *     damaged, bytes 1-2 where, the rest is the plaintext (a valid gzip stream is the interesting
@@ -32,27 +35,26 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <lzma.h>
 #include <openssl/evp.h>
 #include <zlib.h>
+#include <zstd.h>
 
 /* ------------------------------------------------------------------------------------------------
- * Codecs an envelope can hold. Byte 0 of the input picks one (modulo the count). Today the C core
- * opens gzip only, so every byte value means gzip and cs_open_file takes no codec argument.
- *
- * To add a codec (zstd and xz are coming through libarchive): add a row with its name and the
- * value that tells cs_open_file which codec to expect (or 0 if the core detects it by magic), a
- * reference decoder in `reference_decode` (libarchive's own read path, one-shot), `-larchive` in
- * scripts/fuzz.sh's C link line, and seeds in Fuzz/corpus/envelope/ whose first byte selects the
- * new row (e.g. 0x01 + a real .zst stream). Keep row 0 = gzip so the existing seeds keep meaning
- * gzip.
+ * Codecs an envelope can hold. Byte 0 of the input picks one (modulo the count); row 0 is gzip so
+ * that the first seeds (byte 0 = 0x00) keep meaning gzip. Seeds for the others start with 0x01
+ * (zstd) and 0x02 (xz).
  * ---------------------------------------------------------------------------------------------- */
 typedef struct codec {
     const char *name;
-    int32_t id; /* what cs_open_file will be given once it takes a codec */
+    int32_t id;       /* CS_CODEC_*, what cs_open_file_ex is given */
+    int32_t damaged;  /* the status of an authentic object holding a broken stream */
 } codec;
 
 static const codec codecs[] = {
-    {"gzip", 0},
+    {"gzip", CS_CODEC_GZIP, CS_ERR_ZLIB},
+    {"zstd", CS_CODEC_ZSTD, CS_ERR_ARCHIVE},
+    {"xz", CS_CODEC_XZ, CS_ERR_ARCHIVE},
 };
 #define N_CODECS (sizeof codecs / sizeof codecs[0])
 
@@ -139,9 +141,8 @@ static int exists(const char *path) {
 
 static int32_t open_envelope(const codec *k, const uint8_t key[32], const uint8_t iv[12],
                              const uint8_t tag[16], cs_open_result *result, cs_error *err) {
-    (void)k; /* one codec today; pass k->id once cs_open_file takes a codec */
-    unlink(out_path); /* cs_open_file creates it exclusively */
-    return cs_open_file(in_path, out_path, key, iv, tag, NULL, NULL, result, err);
+    unlink(out_path); /* cs_open_file_ex creates it exclusively */
+    return cs_open_file_ex(in_path, out_path, key, iv, tag, k->id, NULL, NULL, NULL, result, err);
 }
 
 #ifndef FUZZ_TAMPER
@@ -184,9 +185,81 @@ static int reference_gunzip(const uint8_t *data, size_t len, uint8_t **out, size
     return 0;
 }
 
+/* A growing output buffer for the references. */
+typedef struct outbuf {
+    uint8_t *p;
+    size_t used, cap;
+} outbuf;
+
+static void outbuf_room(outbuf *o, size_t want) {
+    if (o->cap - o->used >= want) return;
+    while (o->cap - o->used < want) o->cap = o->cap ? o->cap * 2 : 1 << 16;
+    o->p = realloc(o->p, o->cap);
+    CHECK(o->p, "out of memory");
+}
+
+/* libzstd: frames one after another until the input ends, the last one complete. */
+static int reference_unzstd(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) {
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    CHECK(d, "ZSTD_createDCtx");
+    outbuf o = {0};
+    ZSTD_inBuffer in = {data, len, 0};
+    size_t ret = 0;
+    int ok = 0;
+    while (in.pos < in.size) {
+        outbuf_room(&o, 1 << 16);
+        ZSTD_outBuffer ob = {o.p + o.used, o.cap - o.used, 0};
+        ret = ZSTD_decompressStream(d, &ob, &in);
+        o.used += ob.pos;
+        if (ZSTD_isError(ret)) { ok = -1; break; }
+        if (ob.pos == 0 && in.pos == in.size) break;
+    }
+    /* Flush what the last frame still holds. */
+    while (ok == 0 && ret != 0) {
+        outbuf_room(&o, 1 << 16);
+        ZSTD_outBuffer ob = {o.p + o.used, o.cap - o.used, 0};
+        ret = ZSTD_decompressStream(d, &ob, &in);
+        o.used += ob.pos;
+        if (ZSTD_isError(ret) || (ob.pos == 0 && ret != 0)) ok = -1;
+    }
+    ZSTD_freeDCtx(d);
+    if (ok != 0) { free(o.p); return -1; }
+    *out = o.p ? o.p : malloc(1);
+    *out_len = o.used;
+    return 0;
+}
+
+/* liblzma: .xz streams, concatenated, stream padding allowed, as xz -dc reads them. */
+static int reference_unxz(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) {
+    lzma_stream z = LZMA_STREAM_INIT;
+    CHECK(lzma_stream_decoder(&z, UINT64_MAX, LZMA_CONCATENATED) == LZMA_OK, "lzma_stream_decoder");
+    outbuf o = {0};
+    z.next_in = data;
+    z.avail_in = len;
+    int ok = -1;
+    for (;;) {
+        outbuf_room(&o, 1 << 16);
+        z.next_out = o.p + o.used;
+        z.avail_out = o.cap - o.used;
+        size_t before = z.avail_out;
+        lzma_ret r = lzma_code(&z, z.avail_in ? LZMA_RUN : LZMA_FINISH);
+        o.used += before - z.avail_out;
+        if (r == LZMA_STREAM_END) { ok = 0; break; }
+        if (r != LZMA_OK) break;
+    }
+    lzma_end(&z);
+    if (ok != 0) { free(o.p); return -1; }
+    *out = o.p;
+    *out_len = o.used;
+    return 0;
+}
+
 static int reference_decode(const codec *k, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) {
-    (void)k; /* gzip only, see `codecs` */
-    return reference_gunzip(data, len, out, out_len);
+    switch (k->id) {
+    case CS_CODEC_ZSTD: return reference_unzstd(data, len, out, out_len);
+    case CS_CODEC_XZ: return reference_unxz(data, len, out, out_len);
+    default: return reference_gunzip(data, len, out, out_len);
+    }
 }
 
 static void md5(const uint8_t *data, size_t len, uint8_t out[16]) {
@@ -215,12 +288,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int reference = reference_decode(k, stream, len, &expected, &expected_len);
 
     CHECK(status != CS_ERR_AUTH, "an authentic %s envelope failed authentication: %s", k->name, err.message);
-    CHECK(status == CS_OK || status == CS_ERR_ZLIB, "unexpected status %d: %s", status, err.message);
+    CHECK(status == CS_OK || status == k->damaged, "unexpected status %d for %s: %s", status, k->name, err.message);
     if (status == CS_OK) {
-        CHECK(reference == 0, "opened a %s stream that zlib rejects", k->name);
+        CHECK(reference == 0, "opened a %s stream that its reference library rejects", k->name);
         struct stat st;
         CHECK(stat(out_path, &st) == 0, "CS_OK but no output file");
-        CHECK((size_t)st.st_size == expected_len, "output has %lld bytes, zlib gives %zu",
+        CHECK((size_t)st.st_size == expected_len, "output has %lld bytes, the reference gives %zu",
               (long long)st.st_size, expected_len);
         CHECK(result.plain_bytes == (int64_t)expected_len, "plain_bytes %lld, output %zu",
               (long long)result.plain_bytes, expected_len);
@@ -241,13 +314,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 off += (size_t)r;
             }
             close(fd);
-            CHECK(memcmp(got, expected, expected_len) == 0, "output differs from zlib's");
+            CHECK(memcmp(got, expected, expected_len) == 0, "output differs from the reference's");
             free(got);
         }
         unlink(out_path);
     } else {
-        CHECK(reference != 0, "refused a %s stream that zlib accepts: %s", k->name, err.message);
-        CHECK(!exists(out_path), "CS_ERR_ZLIB left the output file behind");
+        CHECK(reference != 0 || k->id != CS_CODEC_GZIP, "refused a %s stream that zlib accepts: %s", k->name, err.message);
+        CHECK(!exists(out_path), "a damaged %s stream left the output file behind", k->name);
         CHECK(err.status == status, "err.status %d for status %d", err.status, status);
     }
     free(expected);
