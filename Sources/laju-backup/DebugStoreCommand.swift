@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import LajuBackup
 
 /// Hidden: exercises only the configured store (no snapshot, no encryption), for bench/s3-bench.sh
@@ -42,29 +41,28 @@ struct DebugStoreCommand: ParsableCommand {
                                            options: Envelope.Options(codec: codec, level: level,
                                                                      threads: codec.encoderThreads(try settings.threads(), level: level),
                                                                      partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false))
-            var digests: [String: Any] = ["md5": sealed.md5.hexString, "size": sealed.objectBytes]
-            digests["sha256"] = sealed.sha256?.hexString
-            if let p = sealed.parts {
-                digests["part_size"] = p.partSize
-                digests["parts_md5"] = p.md5.map(\.hexString)
-                digests["parts_sha256"] = p.sha256?.map(\.hexString)
-            }
-            try JSONSerialization.data(withJSONObject: digests, options: [.sortedKeys]).write(to: URL(fileURLWithPath: operands[1] + ".digests.json"))
+            let digests = SealDigests(md5: sealed.md5.hexString, size: sealed.objectBytes, sha256: sealed.sha256?.hexString,
+                                      partSize: sealed.parts?.partSize, partsMD5: sealed.parts?.md5.map(\.hexString),
+                                      partsSHA256: sealed.parts?.sha256?.map(\.hexString))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(digests).write(to: URL(fileURLWithPath: operands[1] + ".digests.json"))
             bytes = sealed.plainBytes
         case ("put-sealed", 2):
             let data = try Data(contentsOf: URL(fileURLWithPath: operands[0] + ".digests.json"))
-            guard let d = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let md5 = (d["md5"] as? String).flatMap(DebugStoreCommand.hex), let size = d["size"] as? Int64 else {
+            guard let d = try? JSONDecoder().decode(SealDigests.self, from: data),
+                  let md5 = DebugStoreCommand.hex(d.md5) else {
                 throw LajuError(.usage, "\(operands[0]).digests.json is not what `debug-store seal` writes")
             }
+            let size = d.size
             var parts: PartDigests?
-            if let partSize = d["part_size"] as? Int64, let m = d["parts_md5"] as? [String] {
+            if let partSize = d.partSize, let m = d.partsMD5 {
                 parts = PartDigests(partSize: partSize, md5: m.compactMap(DebugStoreCommand.hex),
-                                    sha256: (d["parts_sha256"] as? [String])?.compactMap(DebugStoreCommand.hex))
+                                    sha256: d.partsSHA256?.compactMap(DebugStoreCommand.hex))
             }
             bytes = size
             try store.put(key: operands[1], file: operands[0], size: size,
-                          digests: ObjectDigests(md5: md5, sha256: (d["sha256"] as? String).flatMap(DebugStoreCommand.hex), parts: parts),
+                          digests: ObjectDigests(md5: md5, sha256: d.sha256.flatMap(DebugStoreCommand.hex), parts: parts),
                           metadata: ["checksum": md5.hexString], progress: nil)
         case ("get", 2):
             try store.get(key: operands[0], to: operands[1], progress: nil)
@@ -82,6 +80,22 @@ struct DebugStoreCommand: ParsableCommand {
         }
         let seconds = monotonicSeconds() - started
         print("\(operation) \(bytes) bytes in \(Format.seconds(seconds)) (\(Format.rate(bytes, seconds)))")
+    }
+}
+
+/// What `seal` leaves beside the object for `put-sealed`. Codable rather than JSONSerialization:
+/// that lives in full Foundation, whose ICU tables would be linked statically into the binary.
+struct SealDigests: Codable {
+    var md5: String
+    var size: Int64
+    var sha256: String?
+    var partSize: Int64?
+    var partsMD5: [String]?
+    var partsSHA256: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case md5, size, sha256
+        case partSize = "part_size", partsMD5 = "parts_md5", partsSHA256 = "parts_sha256"
     }
 }
 
