@@ -123,7 +123,7 @@ final class ActivateTests: XCTestCase {
         let (writer, writerOut, writerErr) = try start([writerScript.path, l.f.database.path, stop, progress])
         let (reader, readerOut, readerErr) = try start([readerScript.path, l.f.database.path, stop, Self.invariant])
         defer {
-            FileManager.default.createFile(atPath: stop, contents: nil)
+            _ = FileManager.default.createFile(atPath: stop, contents: nil)
             for p in [writer, reader] where p.isRunning { p.terminate() }
         }
         func written() -> Int { Int((try? String(contentsOfFile: progress, encoding: .utf8)) ?? "0") ?? 0 }
@@ -138,7 +138,7 @@ final class ActivateTests: XCTestCase {
         XCTAssertEqual(a.status, 0, a.output)
         let atSwitch = written()
         waitFor(atSwitch + 100)   // the application goes on writing into the new state
-        FileManager.default.createFile(atPath: stop, contents: nil)
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
         writer.waitUntilExit()
         reader.waitUntilExit()
         let writerResult = String(decoding: writerOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
