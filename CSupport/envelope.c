@@ -194,8 +194,20 @@ static int32_t seal_emit(stream *s, const unsigned char *gz, size_t len, int64_t
  * ended with a sync flush, so their concatenation is ONE ordinary deflate stream inside one
  * ordinary gzip member (any gunzip, Node's zlib or Python reads it). The CRC-32 of the blocks is
  * combined with crc32_combine. Compression is what a backup spends its time on; this makes it
- * scale with the cores while memory stays bounded (2 batches of `threads` blocks). */
+ * scale with the cores while memory stays bounded (CS_SLOTS(threads) blocks in flight).
+ *
+ * The workers are a pool that lives for the whole object and take blocks in order as they are
+ * read, like pigz's; this thread reads, MACs, and then encrypts, hashes and writes finished blocks
+ * in order. An earlier design compressed in batches (a thread per block, joined per batch): every
+ * batch waited for its slowest block, and on a busy host the cores sat idle at each barrier. The
+ * output does not depend on the number of threads: each block's bytes depend only on its input
+ * and its dictionary. */
 #define CS_DICT (32u * 1024u)
+#define CS_MAX_WORKERS 64
+/* Enough blocks in flight that every worker has one while this thread emits and reads. */
+#define CS_SLOTS(workers) (2 * (workers) + 2)
+
+enum { SLOT_FREE, SLOT_QUEUED, SLOT_BUSY, SLOT_DONE };
 
 typedef struct block {
     unsigned char *in;
@@ -207,20 +219,30 @@ typedef struct block {
     uint32_t crc;
     int level;
     int failed;
-    pthread_t thread;
-    int threaded;
+    int state;          /* SLOT_*, under the pool's mutex */
+    int64_t seq;
 } block;
 
-static void *deflate_block(void *arg) {
-    block *b = arg;
+typedef struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work;    /* a block was queued, or stop */
+    pthread_cond_t done;    /* a block was compressed */
+    block *slots;
+    int nslots;
+    int64_t next_job;       /* the next block a worker takes */
+    int64_t queued;         /* blocks handed to the pool so far */
+    int stop;
+} pool;
+
+static void deflate_block(block *b) {
     z_stream z;
     memset(&z, 0, sizeof z);
     b->failed = 1;
     /* windowBits -15: raw deflate; the gzip header and trailer are written once around all blocks. */
-    if (deflateInit2(&z, b->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+    if (deflateInit2(&z, b->level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return;
     if (b->dict_len && deflateSetDictionary(&z, b->dict, (uInt)b->dict_len) != Z_OK) {
         deflateEnd(&z);
-        return NULL;
+        return;
     }
     z.next_in = b->in;
     z.avail_in = (uInt)b->in_len;
@@ -233,6 +255,24 @@ static void *deflate_block(void *arg) {
         b->failed = 0;
     }
     deflateEnd(&z);
+}
+
+static void *pool_worker(void *arg) {
+    pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next_job >= p->queued) pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop) break;
+        block *b = &p->slots[p->next_job % p->nslots];
+        p->next_job++;
+        b->state = SLOT_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        deflate_block(b);
+        pthread_mutex_lock(&p->mu);
+        b->state = SLOT_DONE;
+        pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -253,85 +293,107 @@ static long read_block(int fd, unsigned char *buf) {
 static int32_t seal_gzip(stream *s, const char *in_path, int level, int threads,
                          cs_progress_fn progress, void *ctx, int64_t total, int64_t *done_out,
                          cs_error *err) {
-    const int n = threads;
+    int workers = threads < 1 ? 1 : (threads > CS_MAX_WORKERS ? CS_MAX_WORKERS : threads);
+    const int nslots = CS_SLOTS(workers);
     const size_t out_cap = compressBound(CS_CHUNK) + 64;
-    block *blocks = calloc((size_t)(2 * n), sizeof *blocks);
-    unsigned char *arena = NULL;
-    if (blocks) arena = malloc((size_t)(2 * n) * (CS_CHUNK + out_cap + CS_DICT));
-    if (!blocks || !arena) {
-        free(blocks);
+    pool p;
+    memset(&p, 0, sizeof p);
+    p.nslots = nslots;
+    p.slots = calloc((size_t)nslots, sizeof *p.slots);
+    unsigned char *arena = NULL, *tail = NULL;
+    if (p.slots) arena = malloc((size_t)nslots * (CS_CHUNK + out_cap + CS_DICT));
+    if (arena) tail = malloc(CS_DICT);
+    if (!p.slots || !arena || !tail) {
+        free(p.slots);
+        free(arena);
         return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
     }
-    for (int i = 0; i < 2 * n; i++) {
+    for (int i = 0; i < nslots; i++) {
         unsigned char *base = arena + (size_t)i * (CS_CHUNK + out_cap + CS_DICT);
-        blocks[i].in = base;
-        blocks[i].out = base + CS_CHUNK;
-        blocks[i].dict = base + CS_CHUNK + out_cap;
-        blocks[i].out_cap = out_cap;
-        blocks[i].level = level;
+        p.slots[i].in = base;
+        p.slots[i].out = base + CS_CHUNK;
+        p.slots[i].dict = base + CS_CHUNK + out_cap;
+        p.slots[i].out_cap = out_cap;
+        p.slots[i].level = level;
     }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.work, NULL);
+    pthread_cond_init(&p.done, NULL);
+    pthread_t tids[CS_MAX_WORKERS];
+    int started = 0;
+    while (started < workers && pthread_create(&tids[started], NULL, pool_worker, &p) == 0) started++;
+    /* With no worker at all (thread creation refused), this thread compresses each block itself. */
 
-    int64_t done = 0;
+    int64_t done = 0, next_read = 0, next_emit = 0;
     uint32_t crc = 0;
+    size_t tail_len = 0;
+    int eof = 0;
     /* gzip header: no name, no mtime, OS = Unix, as Node's zlib.createGzip() writes it. */
     static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     int32_t status = seal_emit(s, header, sizeof header, &s->written, err);
 
-    const block *last_read = NULL;
-    int eof = 0, prev_k = 0, cur = 0;
-    block *prev = NULL;
     while (status == CS_OK) {
-        block *batch = blocks + cur * n;
-        int k = 0;
-        /* 1. Read the next batch (each block gets the 32 KiB before it as dictionary). */
-        while (!eof && k < n) {
-            block *b = &batch[k];
+        /* 1. Keep every slot busy: read (and MAC) blocks in order and hand them to the pool.
+         * Each block gets the last 32 KiB of the block before it as dictionary. */
+        while (!eof && next_read - next_emit < nslots) {
+            block *b = &p.slots[next_read % nslots];
             long got = read_block(s->in_fd, b->in);
             if (got < 0) { status = cs_fail_errno(err, errno, "reading %s", in_path); break; }
             if (got == 0) { eof = 1; break; }
-            b->in_len = (size_t)got;
-            b->dict_len = 0;
-            if (last_read) {
-                b->dict_len = last_read->in_len < CS_DICT ? last_read->in_len : CS_DICT;
-                memcpy(b->dict, last_read->in + last_read->in_len - b->dict_len, b->dict_len);
-            }
-            last_read = b;
-            k++;
             if ((size_t)got < CS_CHUNK) eof = 1;
+            b->in_len = (size_t)got;
+            b->dict_len = tail_len;
+            memcpy(b->dict, tail, tail_len);
+            tail_len = b->in_len < CS_DICT ? b->in_len : CS_DICT;
+            memcpy(tail, b->in + b->in_len - tail_len, tail_len);
+            mac_update(s, b->in, b->in_len);
+            b->seq = next_read++;
+            if (started == 0) {
+                deflate_block(b);
+                b->state = SLOT_DONE;
+                continue;
+            }
+            pthread_mutex_lock(&p.mu);
+            b->state = SLOT_QUEUED;
+            p.queued = next_read;
+            pthread_cond_signal(&p.work);
+            pthread_mutex_unlock(&p.mu);
         }
-        /* 2. Compress it in parallel ... */
-        for (int i = 0; i < k; i++) {
-            batch[i].threaded = (k > 1) && pthread_create(&batch[i].thread, NULL, deflate_block, &batch[i]) == 0;
-            if (!batch[i].threaded) deflate_block(&batch[i]);
-        }
-        /* 3. ... while this thread MACs the plaintext just read and encrypts, hashes and writes
-         * the previous batch, in order. */
-        for (int i = 0; i < k; i++) mac_update(s, batch[i].in, batch[i].in_len);
-        for (int i = 0; i < prev_k && status == CS_OK; i++) {
-            block *b = &prev[i];
-            if (b->failed) { status = cs_fail(err, CS_ERR_ZLIB, 0, "deflate failed"); break; }
-            crc = (uint32_t)crc32_combine(crc, b->crc, (z_off_t)b->in_len);
-            done += (int64_t)b->in_len;
-            status = seal_emit(s, b->out, b->out_len, &s->written, err);
-            if (status == CS_OK && progress && progress(ctx, done, total) != 0)
-                status = cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
-        }
-        for (int i = 0; i < k; i++)
-            if (batch[i].threaded) pthread_join(batch[i].thread, NULL);
-        if (k == 0 && prev_k == 0) break;
-        prev = batch;
-        prev_k = k;
-        cur ^= 1;
+        if (status != CS_OK || next_emit == next_read) break;
+        /* 2. Encrypt, hash and write the oldest block once it is compressed. */
+        block *b = &p.slots[next_emit % nslots];
+        pthread_mutex_lock(&p.mu);
+        while (b->state != SLOT_DONE) pthread_cond_wait(&p.done, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        if (b->failed) { status = cs_fail(err, CS_ERR_ZLIB, 0, "deflate failed"); break; }
+        crc = (uint32_t)crc32_combine(crc, b->crc, (z_off_t)b->in_len);
+        done += (int64_t)b->in_len;
+        status = seal_emit(s, b->out, b->out_len, &s->written, err);
+        b->state = SLOT_FREE;
+        next_emit++;
+        if (status == CS_OK && progress && progress(ctx, done, total) != 0)
+            status = cs_fail(err, CS_ERR_CANCELLED, 0, "cancelled");
     }
+    /* Workers finish the block they hold (its buffers must outlive them) and leave the rest. */
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_cond_broadcast(&p.work);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    pthread_cond_destroy(&p.done);
+    pthread_cond_destroy(&p.work);
+    pthread_mutex_destroy(&p.mu);
+
     if (status == CS_OK) {
         /* An empty final block closes the deflate stream; then CRC-32 and size, little-endian. */
-        unsigned char tail[10] = {0x03, 0x00};
-        for (int i = 0; i < 4; i++) tail[2 + i] = (unsigned char)(crc >> (8 * i));
-        for (int i = 0; i < 4; i++) tail[6 + i] = (unsigned char)((uint64_t)done >> (8 * i));
-        status = seal_emit(s, tail, sizeof tail, &s->written, err);
+        unsigned char trailer[10] = {0x03, 0x00};
+        for (int i = 0; i < 4; i++) trailer[2 + i] = (unsigned char)(crc >> (8 * i));
+        for (int i = 0; i < 4; i++) trailer[6 + i] = (unsigned char)((uint64_t)done >> (8 * i));
+        status = seal_emit(s, trailer, sizeof trailer, &s->written, err);
     }
+    free(tail);
     free(arena);
-    free(blocks);
+    free(p.slots);
     *done_out = done;
     return status;
 }

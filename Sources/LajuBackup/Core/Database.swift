@@ -95,6 +95,11 @@ public final class Database {
     /// `nil` when the database is sound, else the first problems SQLite reports.
     public func integrityProblems(_ check: Check = .full, limit: Int = 5) throws -> String? {
         let pragma = check == .full ? "integrity_check" : "quick_check"
+        // A 16 MiB page cache for integrity_check: with SQLite's default 2 MiB it reads the pages
+        // of a 1 GiB database again and again through the kernel (10.6 s of system time, 17.7 s
+        // of CPU in all; 13.7 s with 16 MiB). quick_check reads each page once and gains nothing.
+        // The cache grows only as pages are read, within the 64 MiB a backup or restore may use.
+        if check == .full { _ = try query("PRAGMA cache_size = -16384") }
         let rows = try query("PRAGMA \(pragma)(\(limit))")
         let lines = rows.compactMap { $0.values.first?.string }
         // SQLite's findings can span lines ("*** in database main ***\nPage 5: ..."): one line.

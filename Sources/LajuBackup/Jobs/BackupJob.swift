@@ -178,6 +178,8 @@ public enum LajuBackupVersion {
 
 /// Runs `work` on a POSIX thread of its own from the start; `wait` joins it (once) and returns
 /// its result. For work that overlaps with the caller's, such as the snapshot check with sealing.
+/// `@unchecked Sendable` because `thread` is written in `init` and read only by the creating
+/// thread in `wait`; the result crosses threads through `Box`, ordered by pthread_join.
 final class BackgroundTask<T: Sendable>: @unchecked Sendable {
     /// Holds the outcome: written by the thread before it ends and read only after
     /// pthread_join, so no lock is needed.

@@ -5,7 +5,7 @@
 /// disk and resume with `Range` after a dropped connection; every request is retried with back-off
 /// on server errors and broken connections (Retry.swift). Errors carry S3's Code, Message and
 /// RequestId, never a secret.
-public final class S3Store: ObjectStore, @unchecked Sendable {
+public final class S3Store: ObjectStore, Sendable {
     public let configuration: S3Configuration
     let signer: SigV4Signer
     let pool = HTTPClientPool()

@@ -142,7 +142,7 @@ enum SigV4 {
 
 /// Signs S3 requests with AWS Signature Version 4 (`Authorization` header or presigned URL).
 /// Caches the derived signing key per (date, region, service); thread-safe (used by parallel part uploads).
-public final class SigV4Signer: @unchecked Sendable {
+public final class SigV4Signer: Sendable {
     public let credentials: AWSCredentials
     public let region: String
     public let service: String
