@@ -46,6 +46,9 @@ public struct IncrementalBackupJob {
                                                  sourceID: key.sourceID(databasePath: database))
         let store = try settings.makeStore()
         try store.checkAccess()
+        // Points are read back (the chain, the pack listing): with the read identity when one is
+        // configured (BACKUP_READ_ACCESS_KEY), since the nightly one may only write.
+        let readStore = try settings.makeStore(role: .read)
 
         let base = settings.tempBase
         let lock = try RunLock(directory: settings.lockDirectory, database: database, wait: lockWait)
@@ -71,7 +74,7 @@ public struct IncrementalBackupJob {
         defer { _ = try? checking.wait() }
 
         // 2. The parent: the newest point's page map, from the cache or rebuilt from the store.
-        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        let chain = PointChain(store: readStore, namespace: namespace, keys: keys)
         let listing = try chain.listPoints()
         if let newest = listing.last, pointTime <= newest.name.time {
             events(.warning("the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"))
@@ -100,10 +103,9 @@ public struct IncrementalBackupJob {
         let packPath = ws.file("pack")
         let pack = try PackWriter(path: packPath)
         var known: [BlockID: UInt32] = [:]
-        if let p = parent {
-            known.reserveCapacity(p.pageCount)
-            for (i, id) in p.ids.enumerated() where known[id] == nil { known[id] = UInt32(i) }
-        }
+        let parentIDs = parent?.ids ?? [], parentLocations = parent?.locations ?? []
+        known.reserveCapacity(parentIDs.count)
+        for (i, id) in parentIDs.enumerated() where known[id] == nil { known[id] = UInt32(i) }
         let sealer = try BlockSealer(keys: keys)
         var sealedHere: [BlockID: BlockLocation] = [:]
         var ids: [BlockID] = [], locations: [BlockLocation] = []
@@ -116,12 +118,12 @@ public struct IncrementalBackupJob {
                 sha.update(page)
                 let id = keys.blockID(page)
                 var location: BlockLocation
-                if let p = parent, index < p.pageCount, p.ids[index] == id {
-                    location = p.locations[index]
+                if index < parentIDs.count, parentIDs[index] == id {
+                    location = parentLocations[index]
                 } else {
                     changed.append(UInt32(index))
                     if let j = known[id] {
-                        location = parent!.locations[Int(j)]
+                        location = parentLocations[Int(j)]
                     } else if let l = sealedHere[id] {
                         location = l
                     } else {
@@ -133,7 +135,7 @@ public struct IncrementalBackupJob {
                 }
                 ids.append(id)
                 locations.append(location)
-                if index % 4096 == 0 { _ = progress(Int64(index), Int64(pageCount)) }
+                if index % 4096 == 0 { _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize)) }
             }
         }
         known = [:]
@@ -151,6 +153,7 @@ public struct IncrementalBackupJob {
 
         if let p = parent, changed.isEmpty, p.pageCount == pageCount {
             events(.step(name: "point", summary: "no changes since \(PointChain.display(p.point))", seconds: 0))
+            try? cache.save(p)
             return Outcome(point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(p.point), newChain: nil,
                            pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
                            changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: checkName,
@@ -167,7 +170,8 @@ public struct IncrementalBackupJob {
             let g = locations[Int(i)].pack
             if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
         }
-        let body = PointBody.encode(parent: parent?.point.relative, parentDigest: parent?.summary.digest ?? [],
+        let link = kind == .incremental ? parent : nil
+        let body = PointBody.encode(parent: link?.point.relative, parentDigest: link?.summary.digest ?? [],
                                     packs: manifestPacks, entryCount: pagesOut.count,
                                     entries: pagesOut.lazy.map { i in
                                         let l = locations[Int(i)]
