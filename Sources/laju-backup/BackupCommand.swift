@@ -29,10 +29,14 @@ struct BackupCommand: ParsableCommand {
     @Flag(help: "Record a restore point instead of a full backup: upload only the pages that changed since the newest point (see laju-backup-backup(1), INCREMENTAL).")
     var incremental = false
 
+    @Flag(name: .customLong("if-enabled"), help: "With --incremental: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the 15-minute cron line).")
+    var ifEnabled = false
+
     func validate() throws {
         if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
             throw ValidationError("--incremental takes no --compression, --level or --if-older-than (points use zlib per page)")
         }
+        if ifEnabled && !incremental { throw ValidationError("--if-enabled goes with --incremental") }
         if let ifOlderThan {
             do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError { throw ValidationError("--if-older-than: \(e.description)") }
         }
@@ -48,6 +52,10 @@ struct BackupCommand: ParsableCommand {
         if let level { extra[try common.settings(extra).compression().levelSetting.name] = String(level) }
         let settings = try common.settings(extra)
         if incremental {
+            if ifEnabled, !(try settings.bool("BACKUP_INCREMENTAL", default: false)) {
+                out.log("backup skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
+                return
+            }
             let o = try IncrementalBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
             if let point = o.point {
                 out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Format.bytes(o.uploadedBytes)) for a \(Format.bytes(o.databaseBytes)) database (\(Format.seconds(o.totalSeconds)))")
