@@ -339,6 +339,44 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(try dump(out), try dump(f.database.path))
     }
 
+    /// `clean --points`: old chains go (manifests, then their packs), the newest chain stays and
+    /// restores; --dry-run changes nothing.
+    func testRetentionOfPoints() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 5000)
+        var times: [String] = []
+        try point(f.env)
+        try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = 1 WHERE id = 3\"")
+        try point(f.env)
+        // A page-size change starts a new chain (a new base).
+        try sh("sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=delete; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=wal;'")
+        times.append(try point(f.env)["time"] as! String)
+        try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = 2 WHERE id = 4\"")
+        times.append(try point(f.env)["time"] as! String)
+        let before = Scratch.files(in: f.store)
+        let dry = try CLI.run(["clean", "--points", "--keep-last", "1", "--grace", "0", "--dry-run"], env: f.env)
+        XCTAssertEqual(dry.status, 0, dry.output)
+        XCTAssertTrue(dry.stdout.contains("would delete"), dry.stdout)
+        XCTAssertTrue(dry.stderr.contains("would delete 2 point(s) and 2 pack(s)"), dry.stderr)
+        XCTAssertEqual(Scratch.files(in: f.store), before)
+        let c = try CLI.run(["clean", "--points", "--keep-last", "1", "--grace", "0"], env: f.env)
+        XCTAssertEqual(c.status, 0, c.output)
+        let listed = try points(f.env)
+        XCTAssertEqual(listed.compactMap { $0["time"] as? String }, times.reversed())
+        XCTAssertEqual(Scratch.files(in: f.store).filter { $0.contains("/packs/") && !$0.hasSuffix(".meta.json") }.count, 2)
+        for (n, t) in times.enumerated() {
+            let out = s.url.appendingPathComponent("k\(n).db").path
+            let r = try restore(f.env, at: t, to: out)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        // Every point of the newest chain is needed by the newest: nothing goes.
+        try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = 3 WHERE id = 5\"")
+        try point(f.env)
+        let young = try CLI.run(["clean", "--points", "--keep-last", "1"], env: f.env)
+        XCTAssertEqual(young.status, 0, young.output)
+        XCTAssertTrue(young.stderr.contains("0 point(s) and 0 pack(s)"), young.stderr)
+    }
+
     func testUsageErrors() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 10)

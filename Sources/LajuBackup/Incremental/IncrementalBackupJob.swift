@@ -103,7 +103,7 @@ public struct IncrementalBackupJob {
         let packPath = ws.file("pack")
         let pack = try PackWriter(path: packPath)
         var known: [BlockID: UInt32] = [:]
-        let parentIDs = parent?.ids ?? [], parentLocations = parent?.locations ?? []
+        var parentIDs = parent?.ids ?? [], parentLocations = parent?.locations ?? []
         known.reserveCapacity(parentIDs.count)
         for (i, id) in parentIDs.enumerated() where known[id] == nil { known[id] = UInt32(i) }
         let sealer = try BlockSealer(keys: keys)
@@ -138,7 +138,13 @@ public struct IncrementalBackupJob {
                 if index % 4096 == 0 { _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize)) }
             }
         }
+        // Only the parent's identity is needed from here on: its page map can go (memory).
         known = [:]
+        parentIDs = []
+        parentLocations = []
+        let parentPoint = parent?.point, parentSummary = parent?.summary, parentManifests = parent?.manifests ?? []
+        let parentPageCount = parent?.pageCount
+        parent = nil
         let packSummary = try pack.finish()
         let newBlocks = sealedHere.count
         sealedHere = [:]
@@ -151,10 +157,10 @@ public struct IncrementalBackupJob {
         }
         events(.step(name: checkName, summary: "snapshot ok", seconds: checkSeconds))
 
-        if let p = parent, changed.isEmpty, p.pageCount == pageCount {
-            events(.step(name: "point", summary: "no changes since \(PointChain.display(p.point))", seconds: 0))
-            try? cache.save(p)
-            return Outcome(point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(p.point), newChain: nil,
+        if let parentPoint, let parentSummary, changed.isEmpty, parentPageCount == pageCount {
+            events(.step(name: "point", summary: "no changes since \(PointChain.display(parentPoint))", seconds: 0))
+            try? cache.save(PageMap(point: parentPoint, summary: parentSummary, ids: ids, locations: locations, packs: Array(packs.dropLast()), manifests: parentManifests))
+            return Outcome(point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(parentPoint), newChain: nil,
                            pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
                            changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: checkName,
                            totalSeconds: monotonicSeconds() - started)
@@ -170,8 +176,8 @@ public struct IncrementalBackupJob {
             let g = locations[Int(i)].pack
             if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
         }
-        let link = kind == .incremental ? parent : nil
-        let body = PointBody.encode(parent: link?.point.relative, parentDigest: link?.summary.digest ?? [],
+        let body = PointBody.encode(parent: kind == .incremental ? parentPoint?.relative : nil,
+                                    parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
                                     packs: manifestPacks, entryCount: pagesOut.count,
                                     entries: pagesOut.lazy.map { i in
                                         let l = locations[Int(i)]
@@ -182,7 +188,7 @@ public struct IncrementalBackupJob {
         let uploaded = (newBlocks > 0 ? packSummary.size : 0) + manifestSize
         let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
                                    time: pointTime, uploadedBytes: uploaded, uploadedBlocks: newBlocks,
-                                   depth: kind == .base ? 0 : parent!.summary.depth + 1, digest: digest)
+                                   depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
         let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, body: body, key: keys.point)
         let manifestPath = ws.file("manifest")
         try writeFile(manifest, to: manifestPath)
@@ -204,13 +210,13 @@ public struct IncrementalBackupJob {
         events(.step(name: "point", summary: "\(kind.rawValue) point \(manifestKey)", seconds: 0))
 
         // The cache is an optimisation: failing to write it costs the next run a rebuild.
-        let chainManifests = (kind == .base ? [] : parent!.manifests) + [PackRef(name: name.relative, size: Int64(manifest.count))]
+        let chainManifests = (kind == .base ? [] : parentManifests) + [PackRef(name: name.relative, size: Int64(manifest.count))]
         let map = PageMap(point: name, summary: summary, ids: ids, locations: locations, packs: packs, manifests: chainManifests)
         do { try cache.save(map) } catch {
             events(.warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
         }
         return Outcome(point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
-                       parent: parent.map { PointChain.display($0.point) }, newChain: newChainReason,
+                       parent: parentPoint.map { PointChain.display($0) }, newChain: newChainReason,
                        pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
                        changedPages: changed.count, uploadedBlocks: newBlocks,
                        uploadedBytes: uploaded, pack: packKey, check: checkName, totalSeconds: monotonicSeconds() - started)

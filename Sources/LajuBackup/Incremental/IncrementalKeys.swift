@@ -64,7 +64,7 @@ struct BlockID: Hashable, Sendable {
     }
 
     /// No HMAC output is all zeros in practice; used to mark "no block yet" in page maps.
-    static let none = BlockID(hi: 0, lo: 0)
+    static let zero = BlockID(hi: 0, lo: 0)
 }
 
 /// Where one database's incremental objects live: `<prefix>incremental/<db name>.<source id>/`.

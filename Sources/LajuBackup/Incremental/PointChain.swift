@@ -159,7 +159,7 @@ struct PageMap {
             ids.removeLast(ids.count - n)
             locations.removeLast(locations.count - n)
         } else if ids.count < n {
-            ids.append(contentsOf: repeatElement(.none, count: n - ids.count))
+            ids.append(contentsOf: repeatElement(BlockID.zero, count: n - ids.count))
             locations.append(contentsOf: repeatElement(BlockLocation(pack: 0, offset: 0, length: 0), count: n - locations.count))
         }
         var global: [UInt32] = []

@@ -81,14 +81,9 @@ public struct PointRestoreJob {
                             isNotFound: true)
         }
         events(.step(name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0))
-        let links = try chain.chain(to: chosen, listing: listing)
-        let map: PageMap
-        do { map = try PageMap(chain: links) } catch let e as FormatError {
-            throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(e.message)",
-                            hint: "restore an earlier point (`laju-backup list --points`)")
-        }
+        let (map, packUsers, manifestCount) = try loadMap(chain: chain, chosen: chosen, listing: listing)
         func dependents(_ pack: String) -> String {
-            var names = links.filter { $0.body.packs.contains { $0.name == pack } }.map(\.name)
+            var names = packUsers[pack] ?? []
             if !names.contains(chosen) { names.append(chosen) }
             return PointChain.display(names)
         }
@@ -139,7 +134,7 @@ public struct PointRestoreJob {
             try fetch(map: map, keys: keys, store: store, namespace: namespace, fd: fd, partial: partial,
                       dependents: dependents, progress: progress)
         }
-        events(.step(name: "blocks", summary: "\(map.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
+        events(.step(name: "blocks", summary: "\(map.pageCount) pages from \(manifestCount) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
         guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
 
         // The whole file, as it is on disk, against the digest the point recorded.
@@ -163,9 +158,25 @@ public struct PointRestoreJob {
             ownership = output.adoptOwnership(from: reference)
         }
         return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
-                       time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: links.count,
+                       time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: manifestCount,
                        blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
                        ownership: ownership, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// The chosen point's page map, which points of its chain use each pack (for messages), and
+    /// how many manifests were read. The manifests themselves are dropped on return (memory).
+    func loadMap(chain: PointChain, chosen: PointName, listing: [PointChain.Listed]) throws -> (PageMap, [String: [PointName]], Int) {
+        let links = try chain.chain(to: chosen, listing: listing)
+        let map: PageMap
+        do { map = try PageMap(chain: links) } catch let e as FormatError {
+            throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(e.message)",
+                            hint: "restore an earlier point (`laju-backup list --points`)")
+        }
+        var users: [String: [PointName]] = [:]
+        for link in links {
+            for p in link.body.packs { users[p.name, default: []].append(link.name) }
+        }
+        return (map, users, links.count)
     }
 
     /// Fetches every block the map needs, pack by pack in offset order, a few MiB per ranged
