@@ -169,29 +169,34 @@ public struct IncrementalBackupJob {
 
         // 4. The manifest: every page for a base, the changed ones otherwise.
         let digest = keys.fileDigest(sha256: sha.finalize(), pageSize: pageSize, pageCount: pageCount)
-        let pagesOut: [UInt32] = kind == .base ? Array(0..<UInt32(pageCount)) : changed
-        var localOf: [UInt32: UInt32] = [:]
-        var manifestPacks: [PackRef] = []
-        for i in pagesOut {
-            let g = locations[Int(i)].pack
-            if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
-        }
-        let body = PointBody.encode(parent: kind == .incremental ? parentPoint?.relative : nil,
-                                    parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
-                                    packs: manifestPacks, entryCount: pagesOut.count,
-                                    entries: pagesOut.lazy.map { i in
-                                        let l = locations[Int(i)]
-                                        return PageEntry(page: i, id: ids[Int(i)], location: BlockLocation(pack: localOf[l.pack]!, offset: l.offset, length: l.length))
-                                    })
         let name = try PointName.fresh(time: pointTime, kind: kind)
-        let manifestSize = ManifestSeal.objectSize(bodyLength: body.count)
-        let uploaded = (newBlocks > 0 ? packSummary.size : 0) + manifestSize
-        let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
-                                   time: pointTime, uploadedBytes: uploaded, uploadedBlocks: newBlocks,
-                                   depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
-        let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, body: body, key: keys.point)
         let manifestPath = ws.file("manifest")
-        try writeFile(manifest, to: manifestPath)
+        // The body and the sealed manifest exist only inside this closure (each can be as large
+        // as 36 bytes per page): they are gone before the cache is written.
+        let (summary, manifestSize, manifestMD5) = try { () throws -> (PointSummary, Int64, [UInt8]) in
+            let pagesOut: [UInt32] = kind == .base ? Array(0..<UInt32(pageCount)) : changed
+            var localOf: [UInt32: UInt32] = [:]
+            var manifestPacks: [PackRef] = []
+            for i in pagesOut {
+                let g = locations[Int(i)].pack
+                if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
+            }
+            let body = PointBody.encode(parent: kind == .incremental ? parentPoint?.relative : nil,
+                                        parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
+                                        packs: manifestPacks, entryCount: pagesOut.count,
+                                        entries: pagesOut.lazy.map { i in
+                                            let l = locations[Int(i)]
+                                            return PageEntry(page: i, id: ids[Int(i)], location: BlockLocation(pack: localOf[l.pack]!, offset: l.offset, length: l.length))
+                                        })
+            let size = ManifestSeal.objectSize(bodyLength: body.count)
+            let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
+                                       time: pointTime, uploadedBytes: (newBlocks > 0 ? packSummary.size : 0) + size,
+                                       uploadedBlocks: newBlocks, depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
+            let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, body: body, key: keys.point)
+            try writeFile(manifest, to: manifestPath)
+            return (summary, Int64(manifest.count), Digest.hash(.md5, manifest))
+        }()
+        let uploaded = summary.uploadedBytes
 
         // 5. Pack first, then the manifest: a point exists only once all it names is stored.
         let metadata = ["format": "laju-backup-incremental-v1", "key-fingerprint": key.fingerprint]
@@ -205,12 +210,12 @@ public struct IncrementalBackupJob {
             packKey = k
         }
         let manifestKey = namespace.key(name.relative)
-        try store.put(key: manifestKey, file: manifestPath, size: Int64(manifest.count), md5: Digest.hash(.md5, manifest),
+        try store.put(key: manifestKey, file: manifestPath, size: manifestSize, md5: manifestMD5,
                       metadata: metadata, progress: nil)
         events(.step(name: "point", summary: "\(kind.rawValue) point \(manifestKey)", seconds: 0))
 
         // The cache is an optimisation: failing to write it costs the next run a rebuild.
-        let chainManifests = (kind == .base ? [] : parentManifests) + [PackRef(name: name.relative, size: Int64(manifest.count))]
+        let chainManifests = (kind == .base ? [] : parentManifests) + [PackRef(name: name.relative, size: manifestSize)]
         let map = PageMap(point: name, summary: summary, ids: ids, locations: locations, packs: packs, manifests: chainManifests)
         do { try cache.save(map) } catch {
             events(.warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
