@@ -377,6 +377,53 @@ final class IncrementalTests: XCTestCase {
         XCTAssertTrue(young.stderr.contains("0 point(s) and 0 pack(s)"), young.stderr)
     }
 
+    /// `kill -9` at random moments of incremental runs: the next run succeeds, no temp file of
+    /// the killed runs survives it, and every listed point restores to a sound database.
+    func testKilledIncrementalRunsLeaveNothingAndEveryPointRestores() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 2000)
+        try f.grow(megabytes: 16)
+        try point(f.env)
+        func change(_ n: Int) throws {
+            try sh("sqlite3 '\(f.database.path)' \"UPDATE filler SET b = randomblob(65536) WHERE rowid % 5 = \(n % 5)\"")
+        }
+        let t0 = Date()
+        try change(0)
+        try point(f.env)
+        let maxDelay = max(0.05, Date().timeIntervalSince(t0) * 0.9)
+        var inFlight = 0
+        for n in 1...8 {
+            try change(n)
+            let p = Process()
+            p.executableURL = CLI.binary
+            p.arguments = ["backup", "--incremental"]
+            p.environment = CLI.environment(f.env)
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32(Double.random(in: 0.01...maxDelay) * 1_000_000))
+            if p.isRunning { inFlight += 1 }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        XCTAssertGreaterThan(inFlight, 3, "most kills should hit a running backup")
+        try change(9)
+        try point(f.env)
+        let left = Scratch.files(in: s.url).filter {
+            let name = $0.split(separator: "/").last.map(String.init) ?? $0
+            return name.hasPrefix(".laju-") || name == "snapshot.db" || name == "pack" || name == "manifest" || $0.contains("/laju-backup.")
+        }
+        XCTAssertEqual(left, [], "temp files of killed runs survived the next run")
+        for (n, p) in try points(f.env).enumerated() {
+            let out = s.url.appendingPathComponent("k\(n).db").path
+            let r = try restore(f.env, at: try XCTUnwrap(p["time"] as? String), to: out)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        let out = s.url.appendingPathComponent("latest.db").path
+        XCTAssertEqual(try restore(f.env, at: "latest", to: out).status, 0)
+        XCTAssertEqual(try dump(out), try dump(f.database.path))
+    }
+
     func testUsageErrors() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 10)

@@ -33,7 +33,9 @@ struct StateCache {
                                   PageEntry(page: UInt32(i), id: map.ids[i], location: map.locations[i])
                               })
         b += hmacSHA256(key: keys.cache, data: b)
-        let tmp = "\(path).\(getpid()).tmp"
+        // One fixed name: runs on one database never overlap (RunLock), and a killed run's
+        // leftover is replaced here by the next.
+        let tmp = "\(path).tmp"
         unlink(tmp)
         CleanupRegistry.shared.add(tmp)
         defer { CleanupRegistry.shared.remove(tmp); unlink(tmp) }
