@@ -70,8 +70,8 @@ struct PointChain {
         do {
             let (summary, body) = try ManifestSeal.open(bytes, point: p, key: keys.point)
             return Loaded(name: p, summary: summary, body: body, size: size)
-        } catch let e as FormatError {
-            throw damaged(e.message)
+        } catch {
+            throw damaged(error.message)
         }
     }
 

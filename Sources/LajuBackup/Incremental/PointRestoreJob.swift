@@ -168,8 +168,8 @@ public struct PointRestoreJob {
     func loadMap(chain: PointChain, chosen: PointName, listing: [PointChain.Listed]) throws -> (PageMap, [String: [PointName]], Int) {
         let links = try chain.chain(to: chosen, listing: listing)
         let map: PageMap
-        do { map = try PageMap(chain: links) } catch let e as FormatError {
-            throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(e.message)",
+        do { map = try PageMap(chain: links) } catch {
+            throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(error.message)",
                             hint: "restore an earlier point (`laju-backup list --points`)")
         }
         var users: [String: [PointName]] = [:]
