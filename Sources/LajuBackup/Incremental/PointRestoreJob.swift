@@ -1,3 +1,5 @@
+import Synchronization
+
 /// `restore --at TIME` and `verify --at TIME`: the newest point at or before TIME, rebuilt from
 /// its chain with ranged GETs of only the blocks it needs; every block's tag and id, the whole
 /// file's keyed digest and the integrity check are verified before the file is renamed into place
@@ -180,7 +182,9 @@ public struct PointRestoreJob {
     }
 
     /// Fetches every block the map needs, pack by pack in offset order, a few MiB per ranged
-    /// request, checks each (tag, codec, size, id) and writes its page(s) into `fd`.
+    /// request, checks each (tag, codec, size, id) and writes its page(s) into `fd`. Two workers
+    /// (this thread and one more) take requests in turn: checking blocks is CPU work, and a
+    /// ranged GET waits on the network.
     func fetch(map: PageMap, keys: IncrementalKeys, store: ObjectStore, namespace: IncrementalNamespace, fd: Int32,
                partial: String, dependents: (String) -> String, progress: TransferProgress) throws -> (blocks: Int, requests: Int, bytes: Int64) {
         // (pack, offset, page), sorted: pages that share a block sit next to each other.
@@ -189,13 +193,10 @@ public struct PointRestoreJob {
             let x = map.locations[Int(a)], y = map.locations[Int(b)]
             return (x.pack, x.offset, a) < (y.pack, y.offset, b)
         }
-        let sealer = try BlockSealer(keys: keys)
-        let pageSize = map.pageSize
-        var blocks = 0, requests = 0
-        var bytesFetched: Int64 = 0
+        // One request: as many following blocks of the same pack as fit.
+        var requests: [FetchRequest] = []
         var i = 0
         while i < order.count {
-            // One request: as many following blocks of the same pack as fit.
             let first = map.locations[Int(order[i])]
             var end = first.offset + Int64(first.length)
             var j = i + 1
@@ -206,29 +207,110 @@ public struct PointRestoreJob {
                 end = newEnd
                 j += 1
             }
-            let pack = map.packs[Int(first.pack)].name
+            requests.append(FetchRequest(from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset))
+            i = j
+        }
+        var messages: [String: String] = [:]
+        for p in map.packs { messages[p.name] = dependents(p.name) }
+        let job = FetchJob(map: map, order: order, requests: requests, keys: keys, store: StoreBox(store), namespace: namespace,
+                           fd: fd, partial: partial, dependents: messages)
+        let helper = BackgroundTask { try job.work() }
+        let mine = Result { try withoutActuallyEscaping(progress) { try job.work(progress: $0) } }
+        let theirs = Result { try helper.wait() }
+        let a = try mine.get(), b = try theirs.get()
+        return (a.blocks + b.blocks, requests.count, a.bytes + b.bytes)
+    }
+}
+
+/// One ranged request of a restore: pages `order[from..<to]`, bytes `offset..<offset+length` of a pack.
+struct FetchRequest: Sendable {
+    var from: Int
+    var to: Int
+    var pack: UInt32
+    var offset: Int64
+    var length: Int64
+}
+
+/// A store handed to the second fetch worker: both stores are safe to read from two threads
+/// (LocalStore reads with pread; S3Store keeps a pool of connections).
+final class StoreBox: @unchecked Sendable {
+    let store: ObjectStore
+    init(_ store: ObjectStore) { self.store = store }
+}
+
+/// What the fetch workers share: the plan, and which request is next (a failure stops both).
+final class FetchJob: Sendable {
+    let map: PageMap
+    let order: [UInt32]
+    let requests: [FetchRequest]
+    let keys: IncrementalKeys
+    let store: StoreBox
+    let namespace: IncrementalNamespace
+    let fd: Int32
+    let partial: String
+    let dependents: [String: String]
+    private let cursor = Mutex((next: 0, failed: false))
+
+    init(map: PageMap, order: [UInt32], requests: [FetchRequest], keys: IncrementalKeys, store: StoreBox,
+         namespace: IncrementalNamespace, fd: Int32, partial: String, dependents: [String: String]) {
+        self.map = map
+        self.order = order
+        self.requests = requests
+        self.keys = keys
+        self.store = store
+        self.namespace = namespace
+        self.fd = fd
+        self.partial = partial
+        self.dependents = dependents
+    }
+
+    private func take() -> Int? {
+        cursor.withLock { c in
+            guard !c.failed, c.next < requests.count else { return nil }
+            c.next += 1
+            return c.next - 1
+        }
+    }
+
+    /// Takes requests until none is left; the blocks checked and bytes read by this worker.
+    func work(progress: TransferProgress? = nil) throws -> (blocks: Int, bytes: Int64) {
+        do {
+            return try run(progress: progress)
+        } catch {
+            cursor.withLock { $0.failed = true }
+            throw error
+        }
+    }
+
+    private func run(progress: TransferProgress?) throws -> (blocks: Int, bytes: Int64) {
+        let sealer = try BlockSealer(keys: keys)
+        let pageSize = map.pageSize
+        var blocks = 0
+        var bytes: Int64 = 0
+        while let n = take() {
+            let r = requests[n]
+            let pack = map.packs[Int(r.pack)].name
             let packKey = namespace.key(pack)
             let data: [UInt8]
             do {
-                data = try store.getRange(key: packKey, offset: first.offset, length: end - first.offset)
+                data = try store.store.getRange(key: packKey, offset: r.offset, length: r.length)
             } catch let e as LajuError where e.isNotFound {
-                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(store.displayName); points that depend on it: \(dependents(pack))",
+                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(store.store.displayName); points that depend on it: \(dependents[pack] ?? "?")",
                                 hint: "restore a point that does not use it (`laju-backup list --points`)", isNotFound: true)
             }
-            requests += 1
-            bytesFetched += Int64(data.count)
+            bytes += Int64(data.count)
             var lastLocation: BlockLocation?
             var lastID: BlockID?
             var page: [UInt8] = []
-            for k in i..<j {
+            for k in r.from..<r.to {
                 let index = Int(order[k])
                 let l = map.locations[index], id = map.ids[index]
                 if l != lastLocation || id != lastID {
-                    let start = Int(l.offset - first.offset)
+                    let start = Int(l.offset - r.offset)
                     switch sealer.open(data[start..<(start + Int(l.length))], id: id, pageSize: pageSize) {
                     case .success(let p): page = p
                     case .failure(let e):
-                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: \(e.message) (offset \(l.offset)); points that depend on it: \(dependents(pack))",
+                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: \(e.message) (offset \(l.offset)); points that depend on it: \(dependents[pack] ?? "?")",
                                         hint: "restore a point that does not use it (`laju-backup list --points`)")
                     }
                     blocks += 1
@@ -242,9 +324,8 @@ public struct PointRestoreJob {
                                     hint: e == ENOSPC ? "free space in the target's folder" : nil)
                 }
             }
-            _ = progress(Int64(j), Int64(order.count))
-            i = j
+            _ = progress?(Int64(r.to), Int64(order.count))
         }
-        return (blocks, requests, bytesFetched)
+        return (blocks, bytes)
     }
 }
