@@ -116,6 +116,10 @@ final class IncrementalFormatTests: XCTestCase {
         XCTAssertThrowsError(try PointSummary.decode(s))        // page size 12288
         s = summary.encoded(); s[8...15] = [0, 0, 0, 1, 0, 0, 0, 0]
         XCTAssertThrowsError(try PointSummary.decode(s))        // 2^32 pages
+        s = summary.encoded(); s[3] = 1
+        XCTAssertThrowsError(try PointSummary.decode(s))        // reserved byte (found by fuzz-incremental)
+        s = summary.encoded(); s[2] = 3
+        XCTAssertThrowsError(try PointSummary.decode(s))        // unknown check
         s = summary.encoded(); s[36...39] = [0, 0, 0, 64]
         XCTAssertThrowsError(try PointSummary.decode(s))        // depth past the limit
         XCTAssertThrowsError(try PointSummary.decode(Array(summary.encoded().dropLast())))

@@ -11,7 +11,8 @@ import Foundation
 @testable import LajuBackup
 
 let keys = try! IncrementalKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
-let sealer = try! BlockSealer(keys: keys)
+// Fuzzing runs on one thread: the sealer (and its zlib streams) is never shared.
+nonisolated(unsafe) let sealer = try! BlockSealer(keys: keys)
 let incremental = PointSummary(kind: .incremental, check: 2, pageSize: 4096, pageCount: 64, time: 1_700_000_000_000,
                                uploadedBytes: 0, uploadedBlocks: 0, depth: 1, digest: Array(repeating: 0, count: 32))
 var base: PointSummary { var s = incremental; s.kind = .base; s.depth = 0; return s }

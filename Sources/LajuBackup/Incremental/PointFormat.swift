@@ -126,7 +126,9 @@ public struct PointSummary: Sendable, Equatable {
         case let k: throw FormatError("unknown point kind \(k)")
         }
         let check = try r.u8()
-        _ = try r.u8()
+        guard check <= 2 else { throw FormatError("unknown check \(check)") }
+        // Reserved: a reader that ignored it would accept two encodings of one summary.
+        guard try r.u8() == 0 else { throw FormatError("the reserved byte is not 0") }
         let pageSize = Int(try r.u32())
         guard (512...65536).contains(pageSize), pageSize & (pageSize - 1) == 0 else { throw FormatError("impossible page size \(pageSize)") }
         let pageCount = try r.u64()
