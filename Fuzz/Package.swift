@@ -9,7 +9,7 @@ import PackageDescription
 //       -Xcc -fsanitize=fuzzer-no-link,address
 // (debug configuration: `@testable import LajuBackup` needs its -enable-testing). The C target,
 // Fuzz/c/fuzz_envelope.c, is built by the script with clang directly.
-let swiftTargets = ["xml", "s3error", "http", "metadata-headers", "metadata-json", "envfile", "key"]
+let swiftTargets = ["xml", "s3error", "http", "metadata-headers", "metadata-json", "envfile", "key", "incremental"]
 
 let package = Package(
     name: "laju-backup-fuzz",

@@ -32,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 
-SWIFT_TARGETS=(xml s3error http metadata-headers metadata-json envfile key)
+SWIFT_TARGETS=(xml s3error http metadata-headers metadata-json envfile key incremental)
 C_TARGETS=(envelope envelope-tamper)
 ALL_TARGETS=("${SWIFT_TARGETS[@]}" "${C_TARGETS[@]}")
 

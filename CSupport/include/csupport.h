@@ -188,6 +188,25 @@ int32_t cs_open_file_ex(const char *in_path, const char *out_path,
                         cs_open_result *result, cs_error *err);
 
 /* ------------------------------------------------------------------------------------------------
+ * zlib blocks: independent small buffers (pages of incremental backups), compressed one by one
+ * with a reusable handle (deflateReset/inflateReset instead of an init per block).
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct cs_zblock cs_zblock;
+
+/* `level` 0..9 or -1 (zlib's default). NULL on failure (err filled). */
+cs_zblock *cs_zblock_new(int32_t level, cs_error *err);
+void cs_zblock_free(cs_zblock *z);
+/* One zlib (RFC 1950) stream of `in` into `out`. CS_ERR_ZLIB when it does not fit in `out_cap`
+ * (the caller then stores the block uncompressed). */
+int32_t cs_zblock_compress(cs_zblock *z, const void *in, size_t in_len, void *out, size_t out_cap,
+                           size_t *out_len, cs_error *err);
+/* Inflates one complete zlib stream; CS_ERR_ZLIB when it is corrupt, does not end exactly at the
+ * end of `in`, or would exceed `out_cap`. `*out_len` is what was produced. */
+int32_t cs_zblock_decompress(cs_zblock *z, const void *in, size_t in_len, void *out, size_t out_cap,
+                             size_t *out_len, cs_error *err);
+
+/* ------------------------------------------------------------------------------------------------
  * Files
  * ---------------------------------------------------------------------------------------------- */
 

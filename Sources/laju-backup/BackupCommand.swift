@@ -26,7 +26,17 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("if-older-than"), help: ArgumentHelp("Back up only when this database's newest backup is older than this (e.g. 24h; for a catch-up run after boot); otherwise say so and exit 0.", valueName: "duration"))
     var ifOlderThan: String?
 
+    @Flag(help: "Record a restore point instead of a full backup: upload only the pages that changed since the newest point (see laju-backup-backup(1), INCREMENTAL).")
+    var incremental = false
+
+    @Flag(name: .customLong("if-enabled"), help: "With --incremental: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the 15-minute cron line).")
+    var ifEnabled = false
+
     func validate() throws {
+        if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
+            throw ValidationError("--incremental takes no --compression, --level or --if-older-than (points use zlib per page)")
+        }
+        if ifEnabled && !incremental { throw ValidationError("--if-enabled goes with --incremental") }
         if let ifOlderThan {
             do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError { throw ValidationError("--if-older-than: \(e.description)") }
         }
@@ -41,6 +51,20 @@ struct BackupCommand: ParsableCommand {
         // --level is the level of the codec in effect, which the settings may name.
         if let level { extra[try common.settings(extra).compression().levelSetting.name] = String(level) }
         let settings = try common.settings(extra)
+        if incremental {
+            if ifEnabled, !(try settings.bool("BACKUP_INCREMENTAL", default: false)) {
+                out.log("backup skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
+                return
+            }
+            let o = try IncrementalBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+            if let point = o.point {
+                out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Format.bytes(o.uploadedBytes)) for a \(Format.bytes(o.databaseBytes)) database (\(Format.seconds(o.totalSeconds)))")
+            } else {
+                out.log("backup ok: no changes since \(o.parent ?? "the newest point"); no point recorded")
+            }
+            if common.json { out.printJSON(o) }
+            return
+        }
         let job = BackupJob(settings: settings, lockWait: lockWait, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
             out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Format.seconds(age)) old, younger than \(ifOlderThan)")

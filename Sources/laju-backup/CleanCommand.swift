@@ -46,6 +46,9 @@ struct CleanCommand: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Print what would be deleted; change nothing.")
     var dryRun = false
 
+    @Flag(help: "Apply retention to the incremental restore points instead of the catalog rows (the newest point and the points it needs are always kept; packs go when no kept point needs them and they are older than --grace).")
+    var points = false
+
     @Flag(help: "Reconcile instead of applying retention: report orphan objects and rows whose object is missing.")
     var orphans = false
 
@@ -66,6 +69,7 @@ struct CleanCommand: ParsableCommand {
             if let v, !(1...max).contains(v) { throw ValidationError("\(name) must be between 1 and \(max)") }
         }
         do { _ = try DurationText.seconds(grace) } catch let e as LajuError { throw ValidationError("--grace: \(e.description)") }
+        if points && (orphans || deleteOrphans) { throw ValidationError("--points applies retention; it does not go with --orphans") }
         if (orphans || deleteOrphans) && retentionFlagsGiven {
             throw ValidationError("--orphans reconciles only; run retention (--retention-days, --keep-*) separately")
         }
@@ -75,7 +79,9 @@ struct CleanCommand: ParsableCommand {
         let out = common.output()
         let settings = try common.settings()
         try monitored(settings, "clean", out) { monitor in
-            if orphans || deleteOrphans {
+            if points {
+                try pointRetention(settings, out)
+            } else if orphans || deleteOrphans {
                 try reconcile(settings, out)
             } else {
                 try retention(settings, out)
@@ -109,6 +115,29 @@ struct CleanCommand: ParsableCommand {
         }
         out.log("clean ok: deleted \(removed) (\(o.alreadyGone.count) already gone), kept \(o.plan.keep.count)"
                 + (o.locked.isEmpty ? "" : ", \(o.locked.count) still locked by S3 Object Lock (deleted by a later clean)"))
+    }
+
+    func pointRetention(_ settings: Settings, _ out: Output) throws {
+        let policy = try retentionFlagsGiven
+            ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
+                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays))
+            : settings.retentionPolicy()
+        let o = try PointRetention(settings: settings, policy: policy, dryRun: dryRun, graceSeconds: try DurationText.seconds(grace),
+                                   events: out.sink).run()
+        if common.json {
+            out.printJSON(o)
+        } else if dryRun || !common.quiet {
+            print(Table.render(header: ["ACTION", "TIME", "KIND", "POINT", "WHY"], rows: o.points.map {
+                [$0.keep ? "keep" : (dryRun ? "would delete" : "delete"), $0.time, $0.kind.rawValue, $0.point, $0.reasons.joined(separator: ", ")]
+            }))
+        }
+        let removed = o.points.filter { !$0.keep }.count
+        let verb = dryRun ? "would delete" : "deleted"
+        guard o.failures.isEmpty else {
+            throw LajuError(.storage, "clean --points: \(o.failures.count) deletion(s) failed (first: \(o.failures[0])); packs were left in place",
+                            hint: "fix the store's permissions or connectivity and run clean --points again")
+        }
+        out.log("clean --points\(dryRun ? " (dry run)" : ""): \(verb) \(removed) point(s) and \(o.deletedPacks.count) pack(s), \(Format.bytes(o.freedBytes)); kept \(o.points.count - removed) point(s) and \(o.keptPacks) pack(s)\(dryRun ? "; nothing changed" : "")")
     }
 
     func reconcile(_ settings: Settings, _ out: Output) throws {

@@ -16,10 +16,27 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "List the objects in the store under the prefix instead of the catalog rows.")
     var remote = false
 
+    @Flag(help: "List the incremental restore points in the store (newest first) instead of the catalog rows.")
+    var points = false
+
+    func validate() throws {
+        if points && (remote || all) { throw ValidationError("--points goes alone (not with --remote or --all)") }
+    }
+
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
         let scope = try settings.scope()
+        if points {
+            let listing = try PointListing(settings: settings, events: out.sink).run()
+            if common.json { out.printJSON(Points(points: listing.entries)); return }
+            print(Table.render(header: ["TIME", "KIND", "UPLOADED", "DATABASE", "POINT"], rows: listing.entries.map {
+                [$0.time, $0.kind.rawValue, $0.uploadedBytes.map(Format.bytes) ?? "-", $0.databaseBytes.map(Format.bytes) ?? "-",
+                 $0.point + ($0.problem.map { " (\($0))" } ?? "")]
+            }))
+            print(Display.safe("\(listing.entries.count) restore point(s) of \(scope.databaseName) in \(listing.store) under \(listing.namespace)"))
+            return
+        }
         if remote {
             let listing = try RemoteListing(settings: settings, events: out.sink).run()
             let entries = listing.entries
@@ -53,6 +70,7 @@ struct ListCommand: ParsableCommand {
 
 extension ListCommand {
     struct Objects: Encodable { var objects: [RemoteListing.Entry] }
+    struct Points: Encodable { var points: [PointListing.Entry] }
     struct Backups: Encodable {
         var backups: [BackupRecord]
         /// Rows of other databases or prefixes, not listed.

@@ -26,6 +26,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Object key of the backup to restore (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
+    @Option(help: ArgumentHelp("Restore the newest incremental restore point at or before this time: RFC 3339 (2026-12-02T10:15:03Z, 2026-12-02T17:15:03+07:00) or latest.", valueName: "time"))
+    var at: String?
+
     @Option(help: ArgumentHelp("Write the restored database to this file.", valueName: "file"))
     var output: String?
 
@@ -53,6 +56,8 @@ struct RestoreCommand: ParsableCommand {
         try validateKey(key)
         if output == "" || outputDir == "" { throw ValidationError("--output and --output-dir must not be empty") }
         try from.validate(key: key)
+        try validateAt(at, key: key, from: from)
+        if at != nil && activate { throw ValidationError("--at restores into a new file; it does not go with --activate") }
         if activate {
             if output != nil || outputDir != nil || force {
                 throw ValidationError("--activate writes into the live database; it takes no --output, --output-dir or --force")
@@ -75,6 +80,13 @@ struct RestoreCommand: ParsableCommand {
             out.log("activate ok: \(outcome.live) now holds \(outcome.key); previous state in \(outcome.safetyCopy)")
             out.log("to undo: \(outcome.undo)")
             if common.json { out.printJSON(outcome) }
+            return
+        }
+        if let at, let when = PointRestoreJob.At.parse(at) {
+            let o = try PointRestoreJob(settings: settings, at: when, check: check, events: out.sink)
+                .run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
+            out.log("restore ok: point \(o.point) (\(o.time)) -> \(o.output ?? "-") (\(Format.bytes(o.restoredBytes)), \(Format.seconds(o.totalSeconds)))")
+            if common.json { out.printJSON(o) }
             return
         }
         let job = RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink)
@@ -112,6 +124,15 @@ struct FromFileOptions: ParsableArguments {
         }
         return key.map(RestoreJob.Source.key) ?? .latest
     }
+}
+
+/// `--at` is `latest` or an RFC 3339 time, and names a point, not an object.
+func validateAt(_ at: String?, key: String?, from: FromFileOptions) throws {
+    guard let at else { return }
+    if PointRestoreJob.At.parse(at) == nil {
+        throw ValidationError("--at \(Display.quoted(at)) is not a time: give RFC 3339 with a zone (2026-12-02T10:15:03Z, 2026-12-02T17:15:03+07:00) or latest")
+    }
+    if key != nil || from.fromFile != nil { throw ValidationError("--at names a restore point; it does not go with --key or --from-file") }
 }
 
 /// `--key` names one object: an empty or unusable key is a usage error (exit 2), found before

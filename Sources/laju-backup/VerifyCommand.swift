@@ -21,6 +21,9 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
 
+    @Option(help: ArgumentHelp("Verify the newest incremental restore point at or before this time (RFC 3339, or latest) instead of a full backup.", valueName: "time"))
+    var at: String?
+
     @Option(help: ArgumentHelp("Also verify this many randomly chosen older active backups of this database.", valueName: "n"))
     var sample: Int = 0
 
@@ -30,6 +33,8 @@ struct VerifyCommand: ParsableCommand {
         try validateKey(key)
         try from.validate(key: key)
         if !(0...1000).contains(sample) { throw ValidationError("--sample must be between 0 and 1000") }
+        try validateAt(at, key: key, from: from)
+        if at != nil && sample > 0 { throw ValidationError("--sample verifies full backups; it does not go with --at") }
         if sample > 0 && from.fromFile != nil { throw ValidationError("--sample verifies backups of the catalog, not --from-file") }
     }
 
@@ -42,6 +47,12 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
+        if let at, let when = PointRestoreJob.At.parse(at) {
+            let o = try PointRestoreJob(settings: settings, at: when, check: check, events: out.sink).run(target: .verifyOnly)
+            out.log("verify ok: point \(o.point) (\(o.time)) restores to a sound \(Format.bytes(o.restoredBytes)) database")
+            if common.json { out.printJSON(o) }
+            return
+        }
         let result = try monitored(settings, "verify", out) { monitor in
             let first = try verify(settings, try from.source(key: key), out)
             var result = Result(verified: [first], failed: [])

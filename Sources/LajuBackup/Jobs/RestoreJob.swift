@@ -314,22 +314,8 @@ public struct RestoreJob {
             checkName = "integrity_mac"
             events(.step(name: "integrity_mac", summary: "the restored bytes are the snapshot that passed integrity_check at backup time", seconds: 0))
         } else {
-            let level: Database.Check = check == .quick ? .quick : .full
-            checkName = level == .full ? "integrity_check" : "quick_check"
-            let (problems, seconds) = try timedStep(checkName, events: events) { _ -> String? in
-                do {
-                    let db = try Database(path: partial, mode: [.readOnly, .immutable])
-                    return try db.integrityProblems(level)
-                } catch let e as CError {
-                    return e.message
-                }
-            }
-            checkSeconds = seconds
-            if let problems {
-                throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)",
-                                hint: "the backup was taken from a damaged database; try an older backup")
-            }
-            events(.step(name: checkName, summary: "ok", seconds: checkSeconds))
+            (checkName, checkSeconds) = try RestoreJob.checkRestored(partial, level: check == .quick ? .quick : .full,
+                                                                      hint: "the backup was taken from a damaged database; try an older backup", events: events)
         }
 
         var ownership: String?
@@ -401,7 +387,29 @@ public struct RestoreJob {
         return Codec.allCases.first { sel.key.hasSuffix($0.keySuffix) } ?? .gzip
     }
 
-    func prepareOutputDirectory(_ dir: String) throws {
+    /// Runs `PRAGMA integrity_check` (or `quick_check`) on a restored file that is not in place
+    /// yet; throws (exit 4) with its findings. Returns the check's name and duration.
+    static func checkRestored(_ partial: String, level: Database.Check, hint: String,
+                              events: @escaping JobEventSink) throws -> (String, Double) {
+        let checkName = level == .full ? "integrity_check" : "quick_check"
+        let (problems, seconds) = try timedStep(checkName, events: events) { _ -> String? in
+            do {
+                let db = try Database(path: partial, mode: [.readOnly, .immutable])
+                return try db.integrityProblems(level)
+            } catch let e as CError {
+                return e.message
+            }
+        }
+        if let problems {
+            throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)", hint: hint)
+        }
+        events(.step(name: checkName, summary: "ok", seconds: seconds))
+        return (checkName, seconds)
+    }
+
+    func prepareOutputDirectory(_ dir: String) throws { try RestoreJob.prepareOutputDirectory(dir) }
+
+    static func prepareOutputDirectory(_ dir: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {

@@ -98,6 +98,31 @@ public final class LocalStore: ObjectStore {
         }
     }
 
+    public func getRange(key: String, offset: Int64, length: Int64) throws -> [UInt8] {
+        let p = try path(key)
+        guard offset >= 0, length >= 0, length <= 1 << 30 else {
+            throw LajuError(.internal, "invalid range \(offset)+\(length) of \(key)")
+        }
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true) }
+            throw posixError("cannot open \(key)")
+        }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: Int(length))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw posixError("cannot read \(key)") }
+            if n == 0 {
+                throw LajuError(.storage, "object \(key) in \(displayName) ends before \(offset + length) (at \(offset + Int64(done)))")
+            }
+            done += n
+        }
+        return out
+    }
+
     @discardableResult
     public func delete(key: String) throws -> Bool {
         let p = try path(key)

@@ -67,6 +67,9 @@ public protocol ObjectStore: AnyObject {
     func head(key: String) throws -> ObjectInfo
     /// Downloads `key` into the new file `file`. On failure `file` does not exist.
     func get(key: String, to file: String, progress: TransferProgress?) throws
+    /// `length` bytes of `key` from `offset`, into memory (a ranged GET on S3): for the small
+    /// pieces incremental restores need. The caller bounds `length`; fewer bytes is an error.
+    func getRange(key: String, offset: Int64, length: Int64) throws -> [UInt8]
     /// Deletes `key`. Deleting an object that does not exist succeeds (returns false).
     @discardableResult
     func delete(key: String) throws -> Bool

@@ -248,6 +248,22 @@ public final class S3Store: ObjectStore, Sendable {
         }
     }
 
+    /// A ranged GET into memory. A server that ignores `Range` (200 with the whole object) is
+    /// accepted only for a range that starts at 0, and only its first `length` bytes are used.
+    public func getRange(key: String, offset: Int64, length: Int64) throws -> [UInt8] {
+        guard offset >= 0, length > 0, length <= 64 << 20 else {
+            throw LajuError(.internal, "invalid range \(offset)+\(length) of \(key)")
+        }
+        let operation = "GetObject \(key) bytes \(offset)-\(offset + length - 1)"
+        let r = try send(operation: operation, method: "GET", key: key,
+                         headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")],
+                         responseBufferCap: Int(length) + 1)
+        if r.status == 206, !r.bodyTruncated, r.body.count == Int(length) { return r.body }
+        if r.status == 200, offset == 0, r.body.count >= Int(length) { return Array(r.body.prefix(Int(length))) }
+        throw LajuError(.storage, "S3 \(operation): expected \(length) bytes, got \(r.body.count) (HTTP \(r.status))",
+                        hint: "the object is shorter than recorded (damaged or replaced)")
+    }
+
     func contentRangeTotal(_ header: String?) -> Int64? {
         guard let header, let slash = header.lastIndex(of: "/") else { return nil }
         return Int64(header[header.index(after: slash)...])

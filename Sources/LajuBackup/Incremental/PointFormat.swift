@@ -1,0 +1,362 @@
+/// Point manifests (docs/format-incremental.md, 4.2): names, summary, body, sealing and parsing.
+/// Everything read from the store is hostile: every count, length and offset is bounded before
+/// anything is allocated or indexed.
+
+/// Base (every page) or incremental (the pages that changed since the parent).
+public enum PointKind: String, Sendable, Codable {
+    case base
+    case incremental
+
+    var nameSuffix: String { self == .base ? "base" : "incr" }
+    var code: UInt8 { self == .base ? 0 : 1 }
+}
+
+/// `points/<YYYYMMDDTHHMMSS.mmmZ>-<8 hex>.<base|incr>`: time and kind readable from a listing.
+public struct PointName: Sendable, Hashable, Comparable {
+    /// Snapshot time, milliseconds since the epoch (UTC).
+    public let time: Int64
+    public let nonce: String
+    public let kind: PointKind
+
+    public var relative: String { "points/\(Self.stamp(time))-\(nonce).\(kind.nameSuffix)" }
+
+    init(time: Int64, nonce: String, kind: PointKind) {
+        self.time = time
+        self.nonce = nonce
+        self.kind = kind
+    }
+
+    static func fresh(time: Int64, kind: PointKind) throws -> PointName {
+        PointName(time: time, nonce: try secureRandomBytes(4).hexString, kind: kind)
+    }
+
+    /// Parses a relative name; nil for anything else (other files in the folder are ignored).
+    public static func parse(_ relative: String) -> PointName? {
+        let u = Array(relative.utf8)
+        // "points/" + 20-byte stamp + "-" + 8 hex + "." + "base" | "incr"
+        guard u.count == 7 + 20 + 1 + 8 + 1 + 4, relative.hasPrefix("points/") else { return nil }
+        guard let time = parseStamp(Array(u[7..<27])), u[27] == UInt8(ascii: "-"), u[36] == UInt8(ascii: ".") else { return nil }
+        let nonce = u[28..<36]
+        guard nonce.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) else { return nil }
+        let kind: PointKind
+        switch String(decoding: u[37...], as: UTF8.self) {
+        case "base": kind = .base
+        case "incr": kind = .incremental
+        default: return nil
+        }
+        return PointName(time: time, nonce: String(decoding: nonce, as: UTF8.self), kind: kind)
+    }
+
+    public static func < (a: PointName, b: PointName) -> Bool { (a.time, a.nonce) < (b.time, b.nonce) }
+
+    /// `YYYYMMDDTHHMMSS.mmmZ`.
+    static func stamp(_ ms: Int64) -> String {
+        var t = time_t(ms / 1000)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func p(_ v: Int32, _ w: Int) -> String { LocalTime.pad(Int(v), w) }
+        return "\(p(tm.tm_year + 1900, 4))\(p(tm.tm_mon + 1, 2))\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2))\(p(tm.tm_min, 2))\(p(tm.tm_sec, 2)).\(LocalTime.pad(Int(ms % 1000), 3))Z"
+    }
+
+    /// Milliseconds of a `YYYYMMDDTHHMMSS.mmmZ` stamp; nil unless it is exactly what `stamp`
+    /// writes for that time (so out-of-range fields are refused by the round trip).
+    static func parseStamp(_ b: [UInt8]) -> Int64? {
+        guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else { return nil }
+        func num(_ r: Range<Int>) -> Int32? {
+            var v: Int32 = 0
+            for i in r {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { return nil }
+                v = v * 10 + Int32(b[i] - UInt8(ascii: "0"))
+            }
+            return v
+        }
+        guard let y = num(0..<4), let mo = num(4..<6), let d = num(6..<8), let h = num(9..<11),
+              let mi = num(11..<13), let s = num(13..<15), let ms = num(16..<19), y >= 1970 else { return nil }
+        var tm = tm()
+        tm.tm_year = y - 1900
+        tm.tm_mon = mo - 1
+        tm.tm_mday = d
+        tm.tm_hour = h
+        tm.tm_min = mi
+        tm.tm_sec = s
+        let t = timegm(&tm)
+        guard t >= 0 else { return nil }
+        let value = Int64(t) * 1000 + Int64(ms)
+        return stamp(value) == String(decoding: b, as: UTF8.self) ? value : nil
+    }
+}
+
+/// The fixed 72-byte summary at the start of a manifest: enough for `list --points` (one ranged
+/// GET of 108 bytes) and for checking a chain link.
+public struct PointSummary: Sendable, Equatable {
+    public static let size = 72
+    public var kind: PointKind
+    /// 0 none, 1 quick_check, 2 integrity_check passed on the snapshot.
+    public var check: UInt8
+    public var pageSize: Int
+    public var pageCount: Int
+    public var time: Int64
+    public var uploadedBytes: Int64
+    public var uploadedBlocks: Int
+    public var depth: Int
+    public var digest: [UInt8]
+
+    public var databaseBytes: Int64 { Int64(pageSize) * Int64(pageCount) }
+
+    func encoded() -> [UInt8] {
+        var b: [UInt8] = [1, kind.code, check, 0]
+        b.appendBE(UInt32(pageSize))
+        b.appendBE(UInt64(pageCount))
+        b.appendBE(UInt64(bitPattern: time))
+        b.appendBE(UInt64(bitPattern: uploadedBytes))
+        b.appendBE(UInt32(uploadedBlocks))
+        b.appendBE(UInt32(depth))
+        b += digest
+        precondition(b.count == Self.size)
+        return b
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(FormatError) -> PointSummary {
+        var r = ByteReader(bytes)
+        guard try r.u8() == 1 else { throw FormatError("unknown manifest version \(bytes[0])") }
+        let kind: PointKind
+        switch try r.u8() {
+        case 0: kind = .base
+        case 1: kind = .incremental
+        case let k: throw FormatError("unknown point kind \(k)")
+        }
+        let check = try r.u8()
+        guard check <= 2 else { throw FormatError("unknown check \(check)") }
+        // Reserved: a reader that ignored it would accept two encodings of one summary.
+        guard try r.u8() == 0 else { throw FormatError("the reserved byte is not 0") }
+        let pageSize = Int(try r.u32())
+        guard (512...65536).contains(pageSize), pageSize & (pageSize - 1) == 0 else { throw FormatError("impossible page size \(pageSize)") }
+        let pageCount = try r.u64()
+        // SQLite's own limit is 2^32 - 2 pages.
+        guard pageCount >= 1, pageCount <= UInt64(UInt32.max) else { throw FormatError("impossible page count \(pageCount)") }
+        let time = Int64(bitPattern: try r.u64())
+        let uploaded = Int64(bitPattern: try r.u64())
+        let blocks = Int(try r.u32())
+        let depth = Int(try r.u32())
+        guard depth <= PointChain.maxDepth, (depth == 0) == (kind == .base) else { throw FormatError("impossible chain depth \(depth) for a \(kind.rawValue) point") }
+        let digest = try r.bytes(32)
+        try r.end()
+        return PointSummary(kind: kind, check: check, pageSize: pageSize, pageCount: Int(pageCount), time: time,
+                            uploadedBytes: uploaded, uploadedBlocks: blocks, depth: depth, digest: digest)
+    }
+}
+
+/// A pack as manifests name it: relative name (`packs/<hex>.pack`) and its size.
+struct PackRef: Sendable, Equatable, Hashable {
+    var name: String
+    var size: Int64
+}
+
+/// Where a block is: pack index (in the manifest's, or the page map's, pack table), offset, length.
+struct BlockLocation: Sendable, Equatable {
+    var pack: UInt32
+    var offset: Int64
+    var length: UInt32
+}
+
+/// One page of a manifest: the page index and the block holding it.
+struct PageEntry: Sendable, Equatable {
+    var page: UInt32
+    var id: BlockID
+    var location: BlockLocation
+}
+
+/// The body of a manifest: its parent link, the packs its entries use, and the entries.
+struct PointBody: Sendable, Equatable {
+    var parent: String?
+    var parentDigest: [UInt8]
+    var packs: [PackRef]
+    var entries: [PageEntry]
+
+    static let entrySize = 36
+
+    /// Encodes `entries` given as a sequence, so a base needs no second copy of its page map.
+    static func encode<S: Sequence>(parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
+                                    entries: S) -> [UInt8] where S.Element == PageEntry {
+        var b: [UInt8] = []
+        let parentBytes = Array((parent ?? "").utf8)
+        b.reserveCapacity(2 + parentBytes.count + 32 + 4 + packs.count * 64 + 4 + entryCount * entrySize)
+        b.appendBE(UInt16(parentBytes.count))
+        b += parentBytes
+        b += parentDigest.count == 32 ? parentDigest : [UInt8](repeating: 0, count: 32)
+        b.appendBE(UInt32(packs.count))
+        for p in packs {
+            let n = Array(p.name.utf8)
+            b.appendBE(UInt16(n.count))
+            b += n
+            b.appendBE(UInt64(p.size))
+        }
+        b.appendBE(UInt32(entryCount))
+        var written = 0
+        for e in entries {
+            b.appendBE(e.page)
+            b.appendBE(e.id.hi)
+            b.appendBE(e.id.lo)
+            b.appendBE(e.location.pack)
+            b.appendBE(UInt64(e.location.offset))
+            b.appendBE(e.location.length)
+            written += 1
+        }
+        precondition(written == entryCount)
+        return b
+    }
+
+    func encoded() -> [UInt8] {
+        Self.encode(parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entries.count, entries: entries)
+    }
+
+    /// Parses and checks a body against its summary (docs/format-incremental.md, 4.2).
+    static func decode(_ bytes: [UInt8], summary: PointSummary) throws(FormatError) -> PointBody {
+        var r = ByteReader(bytes)
+        let parentLength = Int(try r.u16())
+        let parentBytes = try r.bytes(parentLength)
+        let parent = parentLength == 0 ? nil : String(decoding: parentBytes, as: UTF8.self)
+        let parentDigest = try r.bytes(32)
+        if summary.kind == .base {
+            guard parent == nil else { throw FormatError("a base point names a parent") }
+        } else {
+            guard let parent, PointName.parse(parent) != nil else { throw FormatError("an incremental point names no valid parent") }
+        }
+        let packCount = Int(try r.u32())
+        guard packCount <= 65535, packCount * 11 <= r.remaining else { throw FormatError("impossible pack count \(packCount)") }
+        var packs: [PackRef] = []
+        packs.reserveCapacity(packCount)
+        for _ in 0..<packCount {
+            let n = Int(try r.u16())
+            let name = String(decoding: try r.bytes(n), as: UTF8.self)
+            guard PackNames.isValid(name) else { throw FormatError("invalid pack name \(Display.quoted(name))") }
+            let size = Int64(bitPattern: try r.u64())
+            guard size >= Int64(PackNames.headerSize), size < 1 << 50 else { throw FormatError("impossible pack size \(size)") }
+            packs.append(PackRef(name: name, size: size))
+        }
+        let count = Int(try r.u32())
+        guard count <= summary.pageCount, count * entrySize == r.remaining else {
+            throw FormatError("entry count \(count) does not match the manifest's length")
+        }
+        if summary.kind == .base && count != summary.pageCount {
+            throw FormatError("a base point lists \(count) of \(summary.pageCount) pages")
+        }
+        let maxLength = BlockSealer.maxSealedLength(pageSize: summary.pageSize)
+        var entries: [PageEntry] = []
+        entries.reserveCapacity(count)
+        var previous: Int64 = -1
+        for _ in 0..<count {
+            let page = try r.u32()
+            let id = BlockID(hi: try r.u64(), lo: try r.u64())
+            let pack = try r.u32()
+            let offset = Int64(bitPattern: try r.u64())
+            let length = try r.u32()
+            guard Int64(page) > previous, Int(page) < summary.pageCount else { throw FormatError("page \(page) is out of order or past the end") }
+            previous = Int64(page)
+            guard Int(pack) < packs.count else { throw FormatError("page \(page) names pack \(pack) of \(packs.count)") }
+            guard offset >= Int64(PackNames.headerSize), Int(length) >= BlockSealer.overhead, Int(length) <= maxLength,
+                  offset <= packs[Int(pack)].size - Int64(length) else {
+                throw FormatError("page \(page) has an impossible block at \(offset)+\(length) in \(packs[Int(pack)].name)")
+            }
+            entries.append(PageEntry(page: page, id: id, location: BlockLocation(pack: pack, offset: offset, length: length)))
+        }
+        return PointBody(parent: parent, parentDigest: parentDigest, packs: packs, entries: entries)
+    }
+}
+
+/// Pack object names and header.
+enum PackNames {
+    static let magic = Array("LJINCPK1".utf8)
+    static let headerSize = 8
+
+    static func fresh() throws -> String { "packs/\(try secureRandomBytes(16).hexString).pack" }
+
+    static func isValid(_ name: String) -> Bool {
+        let u = Array(name.utf8)
+        guard u.count == 6 + 32 + 5, name.hasPrefix("packs/"), name.hasSuffix(".pack") else { return false }
+        return u[6..<38].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+}
+
+/// A manifest object: magic, sealed summary, sealed body, both bound to the point's name.
+enum ManifestSeal {
+    static let magic = Array("LJINCPT1".utf8)
+    static let summaryEnd = 8 + 12 + PointSummary.size + 16   // 108
+    /// Larger manifests are refused before download: 2^21 pages (8 GiB at 4 KiB) and more.
+    static let maxObjectSize: Int64 = 96 << 20
+    static let summaryLabel = Array("laju-backup incremental point summary v1\0".utf8)
+    static let bodyLabel = Array("laju-backup incremental point body v1\0".utf8)
+
+    static func seal(name: String, summary: PointSummary, body: [UInt8], key: [UInt8]) throws -> [UInt8] {
+        let s = summary.encoded()
+        let n1 = try secureRandomBytes(12), n2 = try secureRandomBytes(12)
+        let nameBytes = Array(name.utf8)
+        let (c1, t1) = try AESGCM.seal(key: key, iv: n1, aad: summaryLabel + nameBytes, plaintext: s)
+        let (c2, t2) = try AESGCM.seal(key: key, iv: n2, aad: bodyLabel + nameBytes + s, plaintext: body)
+        return magic + n1 + c1 + t1 + n2 + c2 + t2
+    }
+
+    /// The size of the sealed manifest of a body of `bodyLength` bytes.
+    static func objectSize(bodyLength: Int) -> Int64 { Int64(summaryEnd + 12 + bodyLength + 16) }
+
+    /// Opens the summary from the first 108 bytes (or more) of a manifest object.
+    static func openSummary(_ bytes: [UInt8], name: String, key: [UInt8]) throws(FormatError) -> PointSummary {
+        guard bytes.count >= summaryEnd, Array(bytes[0..<8]) == magic else { throw FormatError("not a point manifest (bad magic or too short)") }
+        guard let s = try? AESGCM.open(key: key, iv: Array(bytes[8..<20]), aad: summaryLabel + Array(name.utf8),
+                                       ciphertext: Array(bytes[20..<(20 + PointSummary.size)]),
+                                       tag: Array(bytes[(20 + PointSummary.size)..<summaryEnd])) else {
+            throw FormatError("its summary does not authenticate (damaged, renamed, or made with another key)")
+        }
+        return try PointSummary.decode(s)
+    }
+
+    /// Opens and checks a whole manifest: summary, body, and that the name agrees with both.
+    static func open(_ bytes: [UInt8], point: PointName, key: [UInt8]) throws(FormatError) -> (PointSummary, PointBody) {
+        let name = point.relative
+        let summary = try openSummary(bytes, name: name, key: key)
+        guard summary.kind == point.kind, summary.time == point.time else { throw FormatError("its summary does not match its name") }
+        guard bytes.count >= summaryEnd + 28 else { throw FormatError("it is truncated") }
+        let n = Array(bytes[summaryEnd..<(summaryEnd + 12)])
+        let ct = Array(bytes[(summaryEnd + 12)..<(bytes.count - 16)])
+        let tag = Array(bytes[(bytes.count - 16)...])
+        guard let body = try? AESGCM.open(key: key, iv: n, aad: bodyLabel + Array(name.utf8) + summary.encoded(), ciphertext: ct, tag: tag) else {
+            throw FormatError("its body does not authenticate (damaged or truncated)")
+        }
+        return (summary, try PointBody.decode(body, summary: summary))
+    }
+}
+
+/// Why stored bytes were refused; the caller names the object.
+struct FormatError: Error, CustomStringConvertible {
+    let message: String
+    init(_ m: String) { message = m }
+    var description: String { message }
+}
+
+/// A bounds-checked big-endian reader over hostile bytes.
+struct ByteReader {
+    let data: [UInt8]
+    var at = 0
+    init(_ b: [UInt8]) { data = b }
+
+    var remaining: Int { data.count - at }
+
+    mutating func bytes(_ n: Int) throws(FormatError) -> [UInt8] {
+        guard n >= 0, n <= remaining else { throw FormatError("truncated (wanted \(n) bytes, \(remaining) left)") }
+        defer { at += n }
+        return Array(data[at..<(at + n)])
+    }
+    mutating func u8() throws(FormatError) -> UInt8 { try int(1, UInt8.self) }
+    mutating func u16() throws(FormatError) -> UInt16 { try int(2, UInt16.self) }
+    mutating func u32() throws(FormatError) -> UInt32 { try int(4, UInt32.self) }
+    mutating func u64() throws(FormatError) -> UInt64 { try int(8, UInt64.self) }
+
+    private mutating func int<T: FixedWidthInteger>(_ n: Int, _: T.Type) throws(FormatError) -> T {
+        guard n <= remaining else { throw FormatError("truncated (wanted \(n) bytes, \(remaining) left)") }
+        var v: T = 0
+        for i in at..<(at + n) { v = v << 8 | T(data[i]) }
+        at += n
+        return v
+    }
+    func end() throws(FormatError) { guard remaining == 0 else { throw FormatError("\(remaining) unexpected bytes at the end") } }
+}

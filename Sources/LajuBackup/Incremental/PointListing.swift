@@ -1,0 +1,56 @@
+/// `list --points`: every restore point of this database, newest first, from the store's listing
+/// and each manifest's 108-byte summary (one small ranged GET per point).
+public struct PointListing {
+    public struct Entry: Codable, Sendable {
+        public var point: String
+        public var key: String
+        /// RFC 3339, UTC.
+        public var time: String
+        public var kind: PointKind
+        /// Pack and manifest bytes the run that made it uploaded.
+        public var uploadedBytes: Int64?
+        public var databaseBytes: Int64?
+        /// Incremental points since its base.
+        public var depth: Int?
+        /// Why its summary could not be read (then the point will not restore).
+        public var problem: String?
+    }
+
+    public var settings: Settings
+    public var events: JobEventSink
+
+    public init(settings: Settings, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.events = events
+    }
+
+    public func run() throws -> (entries: [Entry], store: String, namespace: String) {
+        let key = try settings.encryptionKey()
+        let keys = try IncrementalKeys(key)
+        let scope = try settings.scope()
+        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
+                                                 sourceID: key.sourceID(databasePath: settings.databasePath))
+        let store = try settings.makeStore(role: .read)
+        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        var entries: [Entry] = []
+        for listed in try chain.listPoints().reversed() {
+            let k = namespace.key(listed.name.relative)
+            var e = Entry(point: PointChain.display(listed.name), key: k, time: PointTime.rfc3339(listed.name.time), kind: listed.name.kind)
+            do {
+                guard listed.size >= Int64(ManifestSeal.summaryEnd) else { throw FormatError("the object is too short") }
+                let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
+                let s = try ManifestSeal.openSummary(head, name: listed.name.relative, key: keys.point)
+                guard s.kind == listed.name.kind, s.time == listed.name.time else { throw FormatError("its summary does not match its name") }
+                e.uploadedBytes = s.uploadedBytes
+                e.databaseBytes = s.databaseBytes
+                e.depth = s.depth
+            } catch let f as FormatError {
+                e.problem = "damaged: \(f.message)"
+            } catch let l as LajuError where l.isNotFound {
+                e.problem = "missing"
+            }
+            entries.append(e)
+        }
+        return (entries, store.displayName, namespace.root)
+    }
+}

@@ -1,0 +1,127 @@
+/// `clean --points`: the retention policy applied to restore points. The newest point is always
+/// kept; a point is also kept while a later point of its chain is (restoring that one reads it);
+/// a pack is deleted only when no kept point's manifest names it and it is older than the grace
+/// period (so the pack of a run still in flight is never touched). Manifests go first, then packs:
+/// a run killed in between leaves only unreferenced packs, which the next clean removes.
+public struct PointRetention {
+    public struct Decision: Codable, Sendable {
+        public var point: String
+        public var time: String
+        public var kind: PointKind
+        public var keep: Bool
+        public var reasons: [String]
+        public var bytes: Int64
+    }
+
+    public struct Outcome: Codable, Sendable {
+        /// Newest first.
+        public var points: [Decision]
+        public var deletedPacks: [String]
+        public var keptPacks: Int
+        /// Manifests and packs deleted (or that would be, with --dry-run).
+        public var freedBytes: Int64
+        public var dryRun: Bool
+        public var failures: [String]
+    }
+
+    public var settings: Settings
+    public var policy: RetentionPolicy
+    public var dryRun: Bool
+    public var graceSeconds: Double
+    public var now: () -> Int64
+    public var events: JobEventSink
+
+    public init(settings: Settings, policy: RetentionPolicy, dryRun: Bool, graceSeconds: Double = 86_400,
+                now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.policy = policy
+        self.dryRun = dryRun
+        self.graceSeconds = graceSeconds
+        self.now = now
+        self.events = events
+    }
+
+    public func run() throws -> Outcome {
+        let key = try settings.encryptionKey()
+        let keys = try IncrementalKeys(key)
+        let scope = try settings.scope()
+        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
+                                                 sourceID: key.sourceID(databasePath: settings.databasePath))
+        let store = try settings.makeStore(role: .clean)
+        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        let listing = try chain.listPoints()
+        var outcome = Outcome(points: [], deletedPacks: [], keptPacks: 0, freedBytes: 0, dryRun: dryRun, failures: [])
+        guard !listing.isEmpty else { return outcome }
+
+        // The policy, as for catalog rows (newest first, the newest always kept).
+        let records = listing.map {
+            BackupRecord(id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
+                         storage: store.storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
+        }
+        let plan = Retention.plan(records, policy: policy, now: now())
+        var reasons: [String: [String]] = [:]
+        for d in plan.decisions where d.keep { reasons[d.key] = d.reasons }
+        // A point stays while a later point of its chain stays (chains are linear, oldest first).
+        var keep = Set(reasons.keys)
+        var later: String?
+        for l in listing.reversed() {
+            let name = l.name.relative
+            if keep.contains(name), l.name.kind == .incremental { later = later ?? name }
+            if let later, !keep.contains(name) {
+                keep.insert(name)
+                reasons[name] = ["needed by \(PointChain.display(PointName.parse(later)!))"]
+            }
+            if l.name.kind == .base { later = nil }
+        }
+
+        // Every pack a kept point's manifest names stays; reading a kept manifest must work.
+        var neededPacks = Set<String>()
+        for l in listing where keep.contains(l.name.relative) {
+            for p in try chain.read(l.name, size: l.size, listing: listing).body.packs { neededPacks.insert(p.name) }
+        }
+        for l in listing.reversed() {
+            let k = keep.contains(l.name.relative)
+            outcome.points.append(Decision(point: PointChain.display(l.name), time: PointTime.rfc3339(l.name.time), kind: l.name.kind,
+                                           keep: k, reasons: reasons[l.name.relative] ?? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"],
+                                           bytes: l.size))
+        }
+        let nowSeconds = Double(now()) / 1000
+        var packsToDelete: [ObjectInfo] = []
+        for o in try store.list(prefix: namespace.packs) where o.key.hasPrefix(namespace.root) {
+            let name = String(o.key.dropFirst(namespace.root.count))
+            if neededPacks.contains(name) { outcome.keptPacks += 1; continue }
+            // Unknown age counts as young: it may belong to a run in flight.
+            guard let t = o.lastModified, nowSeconds - t >= graceSeconds else { outcome.keptPacks += 1; continue }
+            packsToDelete.append(o)
+        }
+
+        for l in listing where !keep.contains(l.name.relative) {
+            outcome.freedBytes += l.size
+            if dryRun { continue }
+            remove(namespace.key(l.name.relative), store: store, outcome: &outcome)
+        }
+        // A failed manifest delete leaves its packs needed: delete packs only after a clean pass.
+        guard outcome.failures.isEmpty else { return outcome }
+        for o in packsToDelete {
+            outcome.freedBytes += o.size
+            outcome.deletedPacks.append(o.key)
+            if dryRun { continue }
+            remove(o.key, store: store, outcome: &outcome)
+        }
+        return outcome
+    }
+
+    /// Retention's delete (every version, on a versioned bucket); a locked object is a failure
+    /// here, so that the packs its manifest names are kept.
+    func remove(_ key: String, store: ObjectStore, outcome: inout Outcome) {
+        do {
+            if case .locked(let until) = try store.removeBackup(key: key) {
+                outcome.failures.append("\(key): locked by S3 Object Lock\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "")")
+            }
+        } catch let e as LajuError where e.isNotFound {
+            _ = e   // already gone: what retention wanted
+        } catch {
+            outcome.failures.append("\(key): \(error)")
+        }
+    }
+}
