@@ -179,7 +179,7 @@ final class IncrementalTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.4)
             taken.append(try point(f.env))
         }
-        FileManager.default.createFile(atPath: stop, contents: nil)
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
         writer.waitUntilExit()
         XCTAssertEqual(taken.compactMap { $0["kind"] as? String }, ["base", "incremental", "incremental", "incremental", "incremental"])
         var previous = 0
