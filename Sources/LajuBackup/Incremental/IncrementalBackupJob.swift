@@ -50,28 +50,14 @@ public struct IncrementalBackupJob {
         // configured (BACKUP_READ_ACCESS_KEY), since the nightly one may only write.
         let readStore = try settings.makeStore(role: .read)
 
-        let base = settings.tempBase
-        let lock = try RunLock(directory: settings.lockDirectory, database: database, wait: lockWait)
-        defer { withExtendedLifetime(lock) {} }
-        // The snapshot, and a pack at most as large again (a base point of incompressible pages).
-        let sourceBytes = fileSize(database).addingSaturating(fileSize(database + "-wal"))
-        try Workspace.checkFreeSpace(in: base, needed: sourceBytes.multipliedSaturating(by: 2).addingSaturating(16 << 20))
-        let ws = try Workspace(base: base, events: events)
-        defer { ws.remove() }
-
         // 1. Snapshot, exactly as a full backup; its time is the point's.
-        let snapshotPath = ws.file("snapshot.db")
-        var pointTime = LocalTime.nowMilliseconds()
-        let (snap, snapSeconds) = try timedStep("snapshot", events: events) { _ in
-            try Snapshot.take(source: database, destination: snapshotPath, busyTimeoutMilliseconds: busy)
-        }
-        events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(fileSize(snapshotPath))), \(snap.pages) pages", seconds: snapSeconds))
-        let checkName = check == .full ? "integrity_check" : "quick_check"
-        let checking = BackgroundTask { () -> (String?, Double) in
-            let t = monotonicSeconds()
-            return (try Snapshot.problems(snapshotPath, check: check), monotonicSeconds() - t)
-        }
-        defer { _ = try? checking.wait() }
+        let stage = try SnapshotStage(settings: settings, database: database, check: check,
+                                      busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
+        defer { stage.close() }
+        let ws = stage.workspace
+        let snapshotPath = stage.path
+        var pointTime = stage.time
+        let checkName = stage.checkName
 
         // 2. The parent: the newest point's page map, from the cache or rebuilt from the store.
         let chain = PointChain(store: readStore, namespace: namespace, keys: keys)
@@ -149,13 +135,7 @@ public struct IncrementalBackupJob {
         let newBlocks = sealedHere.count
         sealedHere = [:]
         events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed.count) changed, \(newBlocks) new block(s) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
-        let (problems, checkSeconds) = try checking.wait()
-        unlink(snapshotPath)
-        if let problems {
-            throw LajuError(.source, "database \(database) is damaged: PRAGMA \(checkName) on its snapshot says: \(problems); nothing was stored",
-                            hint: "the previous points are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good point")
-        }
-        events(.step(name: checkName, summary: "snapshot ok", seconds: checkSeconds))
+        try stage.requireSound(database: database, what: "points", events: events)
 
         if let parentPoint, let parentSummary, changed.isEmpty, parentPageCount == pageCount {
             events(.step(name: "point", summary: "no changes since \(PointChain.display(parentPoint))", seconds: 0))

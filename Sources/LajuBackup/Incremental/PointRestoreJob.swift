@@ -145,20 +145,12 @@ public struct PointRestoreJob {
             throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(chosen)) does not match the digest the point recorded",
                             hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
         }
-        var checkName = "point_digest"
-        if check == .auto && map.summary.check == 2 {
-            events(.step(name: "point_digest", summary: "the restored bytes are the snapshot that passed integrity_check at backup time", seconds: 0))
-        } else {
-            (checkName, _) = try RestoreJob.checkRestored(partial, level: check == .quick ? .quick : .full,
-                                                          hint: "the point was taken from a damaged database; try an earlier point", events: events)
-        }
-        var ownership: String?
-        if let output {
-            let reference = output.ownershipReference(liveDatabase: settings.databasePath)
-            try output.install(partial: partial)
-            keepPartial = true
-            ownership = output.adoptOwnership(from: reference)
-        }
+        let (checkName, _, ownership) = try RestoreJob.finish(
+            partial: partial, output: output, check: check,
+            proof: map.summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            damagedHint: "the point was taken from a damaged database; try an earlier point",
+            liveDatabase: settings.databasePath, events: events)
+        keepPartial = output != nil
         return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
                        time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: manifestCount,
                        blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,

@@ -60,36 +60,19 @@ public struct BackupJob {
         let store = try settings.makeStore()
         try store.checkAccess()
 
-        let base = settings.tempBase
-        let lock = try RunLock(directory: settings.lockDirectory, database: database, wait: lockWait)
-        defer { withExtendedLifetime(lock) {} }
-        // A snapshot can be as large as the database plus its WAL; the sealed object at most as
-        // large again (incompressible data), and both exist together for a moment.
-        let sourceBytes = fileSize(database).addingSaturating(fileSize(database + "-wal"))
-        try Workspace.checkFreeSpace(in: base, needed: sourceBytes.multipliedSaturating(by: 2).addingSaturating(16 << 20))
-        let ws = try Workspace(base: base, events: events)
-        defer { ws.remove() }
-
-        // 2. Snapshot.
-        let snapshotPath = ws.file("snapshot.db")
-        let (snap, snapSeconds) = try timedStep("snapshot", events: events) { _ in
-            try Snapshot.take(source: database, destination: snapshotPath, busyTimeoutMilliseconds: busy)
-        }
-        let snapBytes = fileSize(snapshotPath)
-        events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(snapBytes)), \(snap.pages) pages\(snap.attempts > 1 ? ", \(snap.attempts) attempts" : "")", seconds: snapSeconds))
-
-        // 3. Check the snapshot on a connection and thread of its own while it is sealed: a
+        // 2. Snapshot, and its check on a connection and thread of its own while it is sealed: a
         // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
         // that a restore would then refuse. With the full check, the seal pass also computes a MAC
         // of the plaintext; recorded with the object, it lets restores prove they rebuilt exactly
         // these checked bytes instead of running the check again (see RestoreJob).
-        let checkName = check == .full ? "integrity_check" : "quick_check"
-        let checking = BackgroundTask { () -> (String?, Double) in
-            let started = monotonicSeconds()
-            let problems = try Snapshot.problems(snapshotPath, check: check)
-            return (problems, monotonicSeconds() - started)
-        }
-        defer { _ = try? checking.wait() }
+        let stage = try SnapshotStage(settings: settings, database: database, check: check,
+                                      busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
+        defer { stage.close() }
+        let ws = stage.workspace
+        let snapshotPath = stage.path
+        let snapBytes = fileSize(snapshotPath)
+        let snapSeconds = stage.seconds
+        let checkName = stage.checkName
         let s3 = (store as? S3Store)?.configuration
         let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
                                        partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false,
@@ -99,16 +82,10 @@ public struct BackupJob {
             try Envelope.seal(input: snapshotPath, output: objectPath, key: key, options: options, progress: progress)
         }
         let (sealed, sealSeconds) = sealing
-        let (problems, checkSeconds) = try checking.wait()
-        unlink(snapshotPath)
-        if let problems {
-            throw LajuError(.source, "database \(database) is damaged: PRAGMA \(checkName) on its snapshot says: \(problems); nothing was stored",
-                            hint: "the previous backups are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good backup")
-        }
-        events(.step(name: checkName, summary: "snapshot ok", seconds: checkSeconds))
+        try stage.requireSound(database: database, what: "backups", events: events)
         events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
 
-        // 4. Put.
+        // 3. Put.
         let dbName = database.lastPathComponentOf
         let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
         let checksum = sealed.md5.hexString
@@ -123,7 +100,7 @@ public struct BackupJob {
         }
         events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Format.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
 
-        // 5. Catalog row, only now that the object is stored.
+        // 4. Catalog row, only now that the object is stored.
         let uploadedAt = LocalTime.nowMilliseconds()
         let record = BackupRecord(id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
                                   fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,

@@ -308,24 +308,12 @@ public struct RestoreJob {
         } else {
             identity = false
         }
-        var checkName: String
-        var checkSeconds = 0.0
-        if check == .auto && identity {
-            checkName = "integrity_mac"
-            events(.step(name: "integrity_mac", summary: "the restored bytes are the snapshot that passed integrity_check at backup time", seconds: 0))
-        } else {
-            (checkName, checkSeconds) = try RestoreJob.checkRestored(partial, level: check == .quick ? .quick : .full,
-                                                                      hint: "the backup was taken from a damaged database; try an older backup", events: events)
-        }
-
-        var ownership: String?
-        if let output {
-            let reference = output.ownershipReference(liveDatabase: settings.databasePath)
-            try output.install(partial: partial)
-            keepPartial = true
-            ownership = output.adoptOwnership(from: reference)
-            if let ownership { events(.step(name: "ownership", summary: ownership, seconds: 0)) }
-        }
+        let finished = try RestoreJob.finish(partial: partial, output: output, check: check,
+                                             proof: identity ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+                                             damagedHint: "the backup was taken from a damaged database; try an older backup",
+                                             liveDatabase: settings.databasePath, events: events)
+        keepPartial = output != nil
+        let (checkName, checkSeconds, ownership) = finished
         return Outcome(key: sel.key, output: output?.path, source: sel.source, objectBytes: opened.objectBytes,
                        restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
                        openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
@@ -385,6 +373,30 @@ public struct RestoreJob {
         }
         if let c = fromRow ?? sel.metadata?.compression { return c }
         return Codec.allCases.first { sel.key.hasSuffix($0.keySuffix) } ?? .gzip
+    }
+
+    /// The end every restore shares (full backups and points): the check, skipped only when
+    /// `proof` shows these are the very bytes that passed `integrity_check` at backup time and no
+    /// level was asked for; then the atomic rename into place, and the owner and mode of the file
+    /// it replaces. Returns the check's name and duration, and what was done about ownership.
+    static func finish(partial: String, output: RestoreOutput?, check: Check, proof: (name: String, summary: String)?,
+                       damagedHint: String, liveDatabase: String,
+                       events: @escaping JobEventSink) throws -> (check: String, seconds: Double, ownership: String?) {
+        var checkName: String
+        var checkSeconds = 0.0
+        if check == .auto, let proof {
+            checkName = proof.name
+            events(.step(name: proof.name, summary: proof.summary, seconds: 0))
+        } else {
+            (checkName, checkSeconds) = try checkRestored(partial, level: check == .quick ? .quick : .full,
+                                                          hint: damagedHint, events: events)
+        }
+        guard let output else { return (checkName, checkSeconds, nil) }
+        let reference = output.ownershipReference(liveDatabase: liveDatabase)
+        try output.install(partial: partial)
+        let ownership = output.adoptOwnership(from: reference)
+        if let ownership { events(.step(name: "ownership", summary: ownership, seconds: 0)) }
+        return (checkName, checkSeconds, ownership)
     }
 
     /// Runs `PRAGMA integrity_check` (or `quick_check`) on a restored file that is not in place
