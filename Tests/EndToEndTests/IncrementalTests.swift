@@ -424,6 +424,59 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(try dump(out), try dump(f.database.path))
     }
 
+    /// Points are checked with quick_check unless BACKUP_INCREMENTAL_CHECK=full; a restore of a
+    /// quick-checked point runs integrity_check on the rebuilt file, one of a fully checked point
+    /// proves the bytes by the digest instead; a setting that means nothing is refused.
+    func testCheckLevelOfPointsAndWhatRestoreDoesWithIt() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 2000)
+        let quick = try point(f.env)
+        XCTAssertEqual(quick["check"] as? String, "quick_check")
+        let out = s.url.appendingPathComponent("q.db").path
+        let r1 = try restore(f.env, at: "latest", to: out)
+        XCTAssertEqual(r1.status, 0, r1.output)
+        XCTAssertTrue(r1.stderr.contains("integrity_check: ok"), r1.stderr)
+        XCTAssertFalse(r1.stderr.contains("point_digest"), r1.stderr)
+
+        var full = f.env
+        full["BACKUP_INCREMENTAL_CHECK"] = "full"
+        try sh("sqlite3 '\(f.database.path)' \"INSERT INTO items(name, qty) VALUES ('x', 1);\"")
+        XCTAssertEqual(try point(full)["check"] as? String, "integrity_check")
+        let out2 = s.url.appendingPathComponent("f.db").path
+        let r2 = try restore(f.env, at: "latest", to: out2)
+        XCTAssertEqual(r2.status, 0, r2.output)
+        XCTAssertTrue(r2.stderr.contains("point_digest"), r2.stderr)
+        XCTAssertFalse(r2.stderr.contains("integrity_check: ok"), r2.stderr)
+
+        var bad = f.env
+        bad["BACKUP_INCREMENTAL_CHECK"] = "sometimes"
+        let refused = try CLI.run(["backup", "--incremental"], env: bad)
+        XCTAssertEqual(refused.status, 2, refused.output)
+        XCTAssertTrue(refused.stderr.contains("BACKUP_INCREMENTAL_CHECK"), refused.stderr)
+        XCTAssertEqual(try points(f.env).count, 2)
+    }
+
+    /// The 15-minute cron line runs `backup --incremental --if-enabled` for every profile: a
+    /// database without BACKUP_INCREMENTAL=true is skipped (exit 0, no point), one with it gets a
+    /// point, and a value that means nothing is an error, not a silent skip.
+    func testIfEnabledRunsOnlyWhereIncrementalBackupsAreOn() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 100)
+        let off = try CLI.run(["backup", "--incremental", "--if-enabled"], env: f.env)
+        XCTAssertEqual(off.status, 0, off.output)
+        XCTAssertTrue(off.stderr.contains("incremental backups are off"), off.stderr)
+        XCTAssertEqual(try points(f.env).count, 0)
+        var on = f.env
+        on["BACKUP_INCREMENTAL"] = "true"
+        let r = try CLI.run(["backup", "--incremental", "--if-enabled"], env: on)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(try points(f.env).count, 1)
+        on["BACKUP_INCREMENTAL"] = "maybe"
+        let bad = try CLI.run(["backup", "--incremental", "--if-enabled"], env: on)
+        XCTAssertEqual(bad.status, 2, bad.output)
+        XCTAssertEqual(try points(f.env).count, 1)
+    }
+
     func testUsageErrors() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 10)

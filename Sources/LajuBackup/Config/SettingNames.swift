@@ -37,6 +37,7 @@ public enum SettingNames {
         SettingName("BACKUP_XZ_LEVEL", "3"),
         SettingName("BACKUP_CHECK", "full"),
         SettingName("BACKUP_INCREMENTAL", "false"),
+        SettingName("BACKUP_INCREMENTAL_CHECK", "quick"),
         SettingName("BACKUP_THREADS", "number of cores, at most 8"),
         SettingName("BACKUP_BUSY_TIMEOUT", "30000"),
         SettingName("BACKUP_SSE", "false"),

@@ -114,6 +114,19 @@ public struct Settings: Sendable {
         return check
     }
 
+    /// What `backup --incremental` checks on the snapshot, `BACKUP_INCREMENTAL_CHECK`: `quick`
+    /// (the default: PRAGMA quick_check, a few seconds per GiB, so that a point every few minutes
+    /// stays cheap; the nightly full backup runs integrity_check, and a restore of such a point runs
+    /// it on the rebuilt file) or `full` (integrity_check on every point, recorded in the point so
+    /// that its restores need not run it).
+    public func incrementalCheck() throws -> Database.Check {
+        guard let text = environment["BACKUP_INCREMENTAL_CHECK"] else { return .quick }
+        guard let check = Database.Check(rawValue: text.lowercased()) else {
+            throw LajuError(.usage, "BACKUP_INCREMENTAL_CHECK=\(Display.quoted(text)) is not understood", hint: "use quick or full")
+        }
+        return check
+    }
+
     /// How long to wait for an application's write lock, `BACKUP_BUSY_TIMEOUT` in ms.
     public func busyTimeout() throws -> Int32 { Int32(try integer("BACKUP_BUSY_TIMEOUT", default: 30_000, range: 100...3_600_000)) }
 

@@ -39,7 +39,7 @@ public struct IncrementalBackupJob {
         try Snapshot.checkSource(database)
         let key = try settings.encryptionKey()
         let keys = try IncrementalKeys(key)
-        let check = try settings.backupCheck()
+        let check = try settings.incrementalCheck()
         let busy = try settings.busyTimeout()
         let scope = try settings.scope()
         let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
