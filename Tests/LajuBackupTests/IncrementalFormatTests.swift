@@ -169,5 +169,27 @@ final class IncrementalFormatTests: XCTestCase {
         XCTAssertThrowsError(try PageMap(chain: [link(.base, time: 1, count: 2, pages: [0, 1], depth: 0),
                                                  link(.incremental, time: 2, count: 4, pages: [3], depth: 1)]))
         XCTAssertThrowsError(try PageMap(chain: [link(.incremental, time: 2, count: 4, pages: [3], depth: 1)]))
+        // Shrink, then growth: the pages past the shrunk end come from the point that lists them
+        // again, never from the base that had them before.
+        let regrown = try PageMap(chain: [link(.base, time: 1, count: 4, pages: [0, 1, 2, 3], depth: 0),
+                                          link(.incremental, time: 2, count: 2, pages: [], depth: 1),
+                                          link(.incremental, time: 3, count: 4, pages: [2, 3], depth: 2)])
+        XCTAssertEqual(regrown.ids, [BlockID(hi: 1, lo: 0), BlockID(hi: 1, lo: 1), BlockID(hi: 3, lo: 2), BlockID(hi: 3, lo: 3)])
+        XCTAssertEqual(regrown.manifests.map(\.name), [1, 2, 3].map { PointName(time: $0, nonce: "00000000", kind: $0 == 1 ? .base : .incremental).relative })
+    }
+
+    /// The id table used by backups finds what was inserted, by position, and nothing else.
+    func testBlockIndexFindsInsertedIdsOnly() {
+        var ids: [BlockID] = []
+        var index = BlockIndex(capacity: 5000)
+        for i in 0..<5000 {
+            // Equal high halves force probing past occupied slots.
+            ids.append(BlockID(hi: UInt64(i % 7), lo: UInt64(i)))
+            if i % 2 == 0 { index.insert(i, of: ids) }
+        }
+        for i in 0..<5000 {
+            XCTAssertEqual(index.find(ids[i], in: ids), i % 2 == 0 ? i : nil, "id \(i)")
+        }
+        XCTAssertNil(index.find(BlockID(hi: 3, lo: 99_999), in: ids))
     }
 }

@@ -30,4 +30,30 @@ public enum AESGCM {
         }
         return out
     }
+
+    /// Seals `buffer` where it lies (OpenSSL's GCM allows the output to be the input): for large
+    /// messages whose second copy would count against the memory bound. Returns the tag.
+    static func sealInPlace(key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
+                            tagLength: Int = 16) throws -> [UInt8] {
+        precondition(key.count == 32, "AES-256 needs a 32-byte key")
+        var tag = [UInt8](repeating: 0, count: tagLength)
+        try cCall { err in
+            tag.withUnsafeMutableBytes { t in
+                cs_aes256gcm_encrypt(key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
+                                     buffer.baseAddress, t.baseAddress, t.count, err)
+            }
+        }
+        return tag
+    }
+
+    /// Opens `buffer` where it lies; throws like `open` when the tag does not verify, and the
+    /// buffer then holds unauthenticated bytes that the caller must discard.
+    static func openInPlace(key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
+                            tag: [UInt8]) throws {
+        precondition(key.count == 32, "AES-256 needs a 32-byte key")
+        try cCall { err in
+            cs_aes256gcm_decrypt(key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
+                                 buffer.baseAddress, tag, tag.count, err)
+        }
+    }
 }

@@ -88,12 +88,14 @@ public struct IncrementalBackupJob {
         packs.append(PackRef(name: packName, size: 0))
         let packPath = ws.file("pack")
         let pack = try PackWriter(path: packPath)
-        var known: [BlockID: UInt32] = [:]
         var parentIDs = parent?.ids ?? [], parentLocations = parent?.locations ?? []
-        known.reserveCapacity(parentIDs.count)
-        for (i, id) in parentIDs.enumerated() where known[id] == nil { known[id] = UInt32(i) }
+        // The parent's blocks by id (a page that moved is not uploaded again), and the blocks
+        // sealed by this run (equal pages in one run are stored once): positions in the id arrays.
+        var known = BlockIndex(capacity: parentIDs.count)
+        for i in parentIDs.indices where known.find(parentIDs[i], in: parentIDs) == nil { known.insert(i, of: parentIDs) }
+        var sealedHere = BlockIndex(capacity: pageCount)
+        var newBlocks = 0
         let sealer = try BlockSealer(keys: keys)
-        var sealedHere: [BlockID: BlockLocation] = [:]
         var ids: [BlockID] = [], locations: [BlockLocation] = []
         ids.reserveCapacity(pageCount)
         locations.reserveCapacity(pageCount)
@@ -104,36 +106,38 @@ public struct IncrementalBackupJob {
                 sha.update(page)
                 let id = keys.blockID(page)
                 var location: BlockLocation
+                var sealedNow = false
                 if index < parentIDs.count, parentIDs[index] == id {
                     location = parentLocations[index]
                 } else {
                     changed.append(UInt32(index))
-                    if let j = known[id] {
-                        location = parentLocations[Int(j)]
-                    } else if let l = sealedHere[id] {
-                        location = l
+                    if let j = known.find(id, in: parentIDs) {
+                        location = parentLocations[j]
+                    } else if let j = sealedHere.find(id, in: ids) {
+                        location = locations[j]
                     } else {
                         let sealed = try sealer.seal(page: page, id: id)
                         location = BlockLocation(pack: newPack, offset: pack.size, length: UInt32(sealed.count))
                         try pack.append(sealed)
-                        sealedHere[id] = location
+                        sealedNow = true
+                        newBlocks += 1
                     }
                 }
                 ids.append(id)
                 locations.append(location)
+                if sealedNow { sealedHere.insert(ids.count - 1, of: ids) }
                 if index % 4096 == 0 { _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize)) }
             }
         }
         // Only the parent's identity is needed from here on: its page map can go (memory).
-        known = [:]
+        known = BlockIndex(capacity: 0)
+        sealedHere = BlockIndex(capacity: 0)
         parentIDs = []
         parentLocations = []
         let parentPoint = parent?.point, parentSummary = parent?.summary, parentManifests = parent?.manifests ?? []
         let parentPageCount = parent?.pageCount
         parent = nil
         let packSummary = try pack.finish()
-        let newBlocks = sealedHere.count
-        sealedHere = [:]
         events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed.count) changed, \(newBlocks) new block(s) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
         try stage.requireSound(database: database, what: "points", events: events)
 
@@ -151,31 +155,36 @@ public struct IncrementalBackupJob {
         let digest = keys.fileDigest(sha256: sha.finalize(), pageSize: pageSize, pageCount: pageCount)
         let name = try PointName.fresh(time: pointTime, kind: kind)
         let manifestPath = ws.file("manifest")
-        // The body and the sealed manifest exist only inside this closure (each can be as large
-        // as 36 bytes per page): they are gone before the cache is written.
-        let (summary, manifestSize, manifestMD5) = try { () throws -> (PointSummary, Int64, [UInt8]) in
-            let pagesOut: [UInt32] = kind == .base ? Array(0..<UInt32(pageCount)) : changed
+        // The manifest (36 bytes a page for a base) is built and sealed in one buffer that exists
+        // only inside this function: it is gone before the cache is written.
+        func writeManifest<S: Sequence>(pages pagesOut: S, count: Int) throws -> (PointSummary, Int64, [UInt8]) where S.Element == UInt32 {
             var localOf: [UInt32: UInt32] = [:]
             var manifestPacks: [PackRef] = []
             for i in pagesOut {
                 let g = locations[Int(i)].pack
                 if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
             }
-            let body = PointBody.encode(parent: kind == .incremental ? parentPoint?.relative : nil,
-                                        parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
-                                        packs: manifestPacks, entryCount: pagesOut.count,
-                                        entries: pagesOut.lazy.map { i in
-                                            let l = locations[Int(i)]
-                                            return PageEntry(page: i, id: ids[Int(i)], location: BlockLocation(pack: localOf[l.pack]!, offset: l.offset, length: l.length))
-                                        })
-            let size = ManifestSeal.objectSize(bodyLength: body.count)
+            let parentName = kind == .incremental ? parentPoint?.relative : nil
+            let bodyLength = PointBody.encodedSize(parentLength: parentName?.utf8.count ?? 0, packs: manifestPacks, entryCount: count)
+            let size = ManifestSeal.objectSize(bodyLength: bodyLength)
             let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
                                        time: pointTime, uploadedBytes: (newBlocks > 0 ? packSummary.size : 0) + size,
                                        uploadedBlocks: newBlocks, depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
-            let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, body: body, key: keys.point)
+            let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, key: keys.point, bodyLength: bodyLength) { out in
+                PointBody.encode(into: &out, parent: parentName,
+                                 parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
+                                 packs: manifestPacks, entryCount: count,
+                                 entries: pagesOut.lazy.map { i in
+                                     let l = locations[Int(i)]
+                                     return PageEntry(page: i, id: ids[Int(i)], location: BlockLocation(pack: localOf[l.pack]!, offset: l.offset, length: l.length))
+                                 })
+            }
             try writeFile(manifest, to: manifestPath)
             return (summary, Int64(manifest.count), Digest.hash(.md5, manifest))
-        }()
+        }
+        let (summary, manifestSize, manifestMD5) = kind == .base
+            ? try writeManifest(pages: 0..<UInt32(pageCount), count: pageCount)
+            : try writeManifest(pages: changed, count: changed.count)
         let uploaded = summary.uploadedBytes
 
         // 5. Pack first, then the manifest: a point exists only once all it names is stored.
@@ -227,8 +236,7 @@ public struct IncrementalBackupJob {
             return (cached, nil)
         }
         do {
-            let links = try chain.chain(to: newest.name, listing: listing)
-            let map = try PageMap(chain: links)
+            let (map, links) = try chain.pageMap(to: newest.name, listing: listing)
             if let problem = packsPresent(map) {
                 return (nil, "the chain ending at \(PointChain.display(newest.name)) cannot be used (\(problem))")
             }

@@ -51,8 +51,19 @@ struct PointChain {
         return out.isEmpty ? [p] : out
     }
 
-    /// Reads and opens one manifest.
+    /// Reads and opens one manifest, its entries kept in `body.entries`.
     func read(_ p: PointName, size: Int64, listing: [Listed]) throws -> Loaded {
+        var entries: [PageEntry] = []
+        var loaded = try read(p, size: size, listing: listing, prepare: { _, count, _ in entries.reserveCapacity(count) }) { entries.append($0) }
+        loaded.body.entries = entries
+        return loaded
+    }
+
+    /// Reads and opens one manifest, handing its packs and then its entries to `prepare` and
+    /// `visit` as they are decoded (the returned body has no entries): the manifest is decrypted
+    /// where it was downloaded, and no second copy of a large one is made.
+    func read(_ p: PointName, size: Int64, listing: [Listed], prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void,
+              visit: (PageEntry) -> Void) throws -> Loaded {
         let key = namespace.key(p.relative)
         func damaged(_ why: String) -> LajuError {
             LajuError(.integrity, "point manifest \(Display.safe(key)) is damaged: \(why); points that depend on it: \(Self.display(Self.dependents(of: p, in: listing)))",
@@ -61,14 +72,14 @@ struct PointChain {
         guard size >= Int64(ManifestSeal.summaryEnd + 28), size <= ManifestSeal.maxObjectSize else {
             throw damaged("its size \(size) is impossible")
         }
-        let bytes: [UInt8]
+        var bytes: [UInt8]
         do {
             bytes = try store.getRange(key: key, offset: 0, length: size)
         } catch let e as LajuError where e.isNotFound {
             throw missing(key, Self.dependents(of: p, in: listing), what: "point manifest")
         }
         do {
-            let (summary, body) = try ManifestSeal.open(bytes, point: p, key: keys.point)
+            let (summary, body) = try ManifestSeal.open(&bytes, point: p, key: keys.point, prepare: prepare, visit: visit)
             return Loaded(name: p, summary: summary, body: body, size: size)
         } catch {
             throw damaged(error.message)
@@ -85,18 +96,25 @@ struct PointChain {
                   isNotFound: true)
     }
 
-    /// The chain ending at `target`, base first, every link checked: same page size, earlier
-    /// time, depth one less, and the digest the child recorded for its parent.
-    func chain(to target: PointName, listing: [Listed]) throws -> [Loaded] {
+    /// The page map of `target`, read from its chain newest first, one manifest at a time (a
+    /// restore holds the map and one manifest, never the whole chain), every link checked against
+    /// its child: same page size, earlier time, depth one less, and the digest the child recorded
+    /// for its parent. Also returns the links, newest first, without their entries.
+    func pageMap(to target: PointName, listing: [Listed]) throws -> (PageMap, [Loaded]) {
         let sizes = Dictionary(listing.map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a })
-        var out: [Loaded] = []
+        var links: [Loaded] = []
+        var builder: PageMap.Builder?
         var current = target
         while true {
             guard let size = sizes[current] else {
                 throw missing(namespace.key(current.relative), Self.dependents(of: current, in: listing), what: "point manifest")
             }
-            let loaded = try read(current, size: size, listing: listing)
-            if let child = out.last {
+            // The first link read is the target: its summary sizes the map before its entries come.
+            let loaded = try read(current, size: size, listing: listing, prepare: { summary, _, packs throws(FormatError) in
+                if builder == nil { builder = PageMap.Builder(pageCount: summary.pageCount) }
+                try builder!.begin(packs: packs)
+            }, visit: { builder!.fill($0) })
+            if let child = links.last {
                 let problem: String? =
                     loaded.summary.pageSize != child.summary.pageSize ? "its page size differs from its child's" :
                     loaded.summary.time >= child.summary.time ? "it is not older than its child" :
@@ -106,14 +124,19 @@ struct PointChain {
                     throw LajuError(.integrity, "point manifest \(Display.safe(namespace.key(current.relative))) does not fit its chain: \(problem); points that depend on it: \(Self.display(Self.dependents(of: current, in: listing)))")
                 }
             }
-            out.append(loaded)
+            links.append(loaded)
             if loaded.summary.kind == .base { break }
-            guard out.count <= Self.maxDepth, let parent = loaded.body.parent.flatMap(PointName.parse) else {
+            guard links.count <= Self.maxDepth, let parent = loaded.body.parent.flatMap(PointName.parse) else {
                 throw LajuError(.integrity, "point manifest \(Display.safe(namespace.key(current.relative))) has an unusable parent link")
             }
             current = parent
         }
-        return out.reversed()
+        do {
+            return (try builder!.finish(links: links), links)
+        } catch {
+            throw LajuError(.integrity, "the chain of point \(Self.display(target)) does not add up: \(error.message)",
+                            hint: "restore an earlier point (`laju-backup list --points`)")
+        }
     }
 }
 
@@ -143,37 +166,72 @@ struct PageMap {
         for (i, p) in packs.enumerated() { packIndex[p.name] = UInt32(i) }
     }
 
-    /// Adds the chain up (base first).
+    /// Adds the chain up (base first, entries included): the same rule as `PointChain.pageMap`.
     init(chain: [PointChain.Loaded]) throws(FormatError) {
-        guard let first = chain.first, first.summary.kind == .base, let last = chain.last else {
-            throw FormatError("the chain does not start with a base point")
+        guard let last = chain.last else { throw FormatError("the chain is empty") }
+        var b = Builder(pageCount: last.summary.pageCount)
+        for link in chain.reversed() {
+            try b.begin(packs: link.body.packs)
+            for e in link.body.entries { b.fill(e) }
         }
-        point = last.name
-        summary = last.summary
-        for link in chain { try apply(link) }
+        self = try b.finish(links: chain.reversed())
     }
 
-    mutating func apply(_ link: PointChain.Loaded) throws(FormatError) {
-        let n = link.summary.pageCount
-        if ids.count > n {
-            ids.removeLast(ids.count - n)
-            locations.removeLast(locations.count - n)
-        } else if ids.count < n {
-            ids.append(contentsOf: repeatElement(BlockID.zero, count: n - ids.count))
-            locations.append(contentsOf: repeatElement(BlockLocation(pack: 0, offset: 0, length: 0), count: n - locations.count))
+    /// Builds a point's page map from its chain read newest link first: each page takes the
+    /// block of the newest link that lists it. That is right because a point lists every page
+    /// past its parent's end, so a page that a shrink cut off is listed again by the point that
+    /// brings it back. Only the map is held, never the chain's entries.
+    struct Builder {
+        private var ids: [BlockID]
+        private var locations: [BlockLocation]
+        private var packs: [PackRef] = []
+        private var packIndex: [String: UInt32] = [:]
+        /// The current link's pack indices, in the map's pack table.
+        private var local: [UInt32] = []
+        private var filled = 0
+
+        init(pageCount: Int) {
+            ids = [BlockID](repeating: .zero, count: pageCount)
+            // Length 0: no block yet (a stored block is never that short).
+            locations = [BlockLocation](repeating: BlockLocation(pack: 0, offset: 0, length: 0), count: pageCount)
         }
-        var global: [UInt32] = []
-        for p in link.body.packs { global.append(try intern(p)) }
-        for e in link.body.entries {
-            ids[Int(e.page)] = e.id
-            locations[Int(e.page)] = BlockLocation(pack: global[Int(e.location.pack)], offset: e.location.offset, length: e.location.length)
+
+        /// The next (older) link's packs; one pack recorded with two sizes is refused.
+        mutating func begin(packs linkPacks: [PackRef]) throws(FormatError) {
+            local = []
+            for p in linkPacks {
+                if let i = packIndex[p.name] {
+                    guard packs[Int(i)].size == p.size else { throw FormatError("pack \(p.name) is recorded with two sizes") }
+                    local.append(i)
+                } else {
+                    packs.append(p)
+                    packIndex[p.name] = UInt32(packs.count - 1)
+                    local.append(UInt32(packs.count - 1))
+                }
+            }
         }
-        if let hole = locations.firstIndex(where: { $0.length == 0 }) {
-            throw FormatError("page \(hole) of \(PointChain.display(link.name)) has no block")
+
+        /// An entry of the current link: used unless a newer link gave the page, or the page is
+        /// past the end of the point being built.
+        mutating func fill(_ e: PageEntry) {
+            let i = Int(e.page)
+            guard i < ids.count, locations[i].length == 0 else { return }
+            ids[i] = e.id
+            locations[i] = BlockLocation(pack: local[Int(e.location.pack)], offset: e.location.offset, length: e.location.length)
+            filled += 1
         }
-        point = link.name
-        summary = link.summary
-        manifests.append(PackRef(name: link.name.relative, size: link.size))
+
+        /// The map, once every page has a block; `links` newest first, the last a base.
+        func finish(links: [PointChain.Loaded]) throws(FormatError) -> PageMap {
+            guard let newest = links.first, links.last?.summary.kind == .base else {
+                throw FormatError("the chain does not start with a base point")
+            }
+            if filled < ids.count, let hole = locations.firstIndex(where: { $0.length == 0 }) {
+                throw FormatError("page \(hole) of \(PointChain.display(newest.name)) has no block")
+            }
+            return PageMap(point: newest.name, summary: newest.summary, ids: ids, locations: locations, packs: packs,
+                           manifests: links.reversed().map { PackRef(name: $0.name.relative, size: $0.size) })
+        }
     }
 
     /// The global index of a pack, added when new; one pack with two sizes is refused.

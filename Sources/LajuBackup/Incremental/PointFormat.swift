@@ -153,10 +153,18 @@ struct PackRef: Sendable, Equatable, Hashable {
 }
 
 /// Where a block is: pack index (in the manifest's, or the page map's, pack table), offset, length.
+/// The offset is declared first so that the struct packs into 16 bytes (a 1 GiB database of
+/// 4 KiB pages holds 2^18 of them, twice, while a backup runs).
 struct BlockLocation: Sendable, Equatable {
-    var pack: UInt32
     var offset: Int64
+    var pack: UInt32
     var length: UInt32
+
+    init(pack: UInt32, offset: Int64, length: UInt32) {
+        self.offset = offset
+        self.pack = pack
+        self.length = length
+    }
 }
 
 /// One page of a manifest: the page index and the block holding it.
@@ -179,8 +187,16 @@ struct PointBody: Sendable, Equatable {
     static func encode<S: Sequence>(parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
                                     entries: S) -> [UInt8] where S.Element == PageEntry {
         var b: [UInt8] = []
+        encode(into: &b, parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entryCount, entries: entries)
+        return b
+    }
+
+    /// Appends the encoding to `b`, whose capacity is grown once to what it needs: a base point's
+    /// body (36 bytes a page) is then built in place, never copied.
+    static func encode<S: Sequence>(into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
+                                    entries: S) where S.Element == PageEntry {
         let parentBytes = Array((parent ?? "").utf8)
-        b.reserveCapacity(2 + parentBytes.count + 32 + 4 + packs.count * 64 + 4 + entryCount * entrySize)
+        b.reserveCapacity(b.count + encodedSize(parentLength: parentBytes.count, packs: packs, entryCount: entryCount))
         b.appendBE(UInt16(parentBytes.count))
         b += parentBytes
         b += parentDigest.count == 32 ? parentDigest : [UInt8](repeating: 0, count: 32)
@@ -203,7 +219,10 @@ struct PointBody: Sendable, Equatable {
             written += 1
         }
         precondition(written == entryCount)
-        return b
+    }
+
+    static func encodedSize(parentLength: Int, packs: [PackRef], entryCount: Int) -> Int {
+        2 + parentLength + 32 + 4 + packs.reduce(0) { $0 + 2 + $1.name.utf8.count + 8 } + 4 + entryCount * entrySize
     }
 
     func encoded() -> [UInt8] {
@@ -213,6 +232,19 @@ struct PointBody: Sendable, Equatable {
     /// Parses and checks a body against its summary (docs/format-incremental.md, 4.2).
     static func decode(_ bytes: [UInt8], summary: PointSummary) throws(FormatError) -> PointBody {
         var r = ByteReader(bytes)
+        var entries: [PageEntry] = []
+        var body = try decode(&r, summary: summary, prepare: { _, count, _ in entries.reserveCapacity(count) }) { entries.append($0) }
+        body.entries = entries
+        return body
+    }
+
+    /// Decodes the body that fills the rest of `r`, handing each entry to `visit` (checked, in
+    /// order) instead of keeping them: the returned body's `entries` is empty. `prepare` learns
+    /// the entry count and the packs first. This is how a large manifest is read without a copy
+    /// of its entries.
+    static func decode(_ r: inout ByteReader, summary: PointSummary,
+                       prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
+                       visit: (PageEntry) -> Void) throws(FormatError) -> PointBody {
         let parentLength = Int(try r.u16())
         let parentBytes = try r.bytes(parentLength)
         let parent = parentLength == 0 ? nil : String(decoding: parentBytes, as: UTF8.self)
@@ -242,8 +274,7 @@ struct PointBody: Sendable, Equatable {
             throw FormatError("a base point lists \(count) of \(summary.pageCount) pages")
         }
         let maxLength = BlockSealer.maxSealedLength(pageSize: summary.pageSize)
-        var entries: [PageEntry] = []
-        entries.reserveCapacity(count)
+        try prepare(summary, count, packs)
         var previous: Int64 = -1
         for _ in 0..<count {
             let page = try r.u32()
@@ -258,9 +289,9 @@ struct PointBody: Sendable, Equatable {
                   offset <= packs[Int(pack)].size - Int64(length) else {
                 throw FormatError("page \(page) has an impossible block at \(offset)+\(length) in \(packs[Int(pack)].name)")
             }
-            entries.append(PageEntry(page: page, id: id, location: BlockLocation(pack: pack, offset: offset, length: length)))
+            visit(PageEntry(page: page, id: id, location: BlockLocation(pack: pack, offset: offset, length: length)))
         }
-        return PointBody(parent: parent, parentDigest: parentDigest, packs: packs, entries: entries)
+        return PointBody(parent: parent, parentDigest: parentDigest, packs: packs, entries: [])
     }
 }
 
@@ -288,15 +319,32 @@ enum ManifestSeal {
     static let bodyLabel = Array("laju-backup incremental point body v1\0".utf8)
 
     static func seal(name: String, summary: PointSummary, body: [UInt8], key: [UInt8]) throws -> [UInt8] {
+        try seal(name: name, summary: summary, key: key, bodyLength: body.count) { $0 += body }
+    }
+
+    /// Seals a manifest whose body `writeBody` appends (exactly `bodyLength` bytes) to the object
+    /// being built; the body is then encrypted where it lies (GCM allows it), so the object is
+    /// the only copy: a base point of a 1 GiB database has a 9 MiB body.
+    static func seal(name: String, summary: PointSummary, key: [UInt8], bodyLength: Int,
+                     writeBody: (inout [UInt8]) -> Void) throws -> [UInt8] {
         let s = summary.encoded()
         let n1 = try secureRandomBytes(12), n2 = try secureRandomBytes(12)
         let nameBytes = Array(name.utf8)
         let (c1, t1) = try AESGCM.seal(key: key, iv: n1, aad: summaryLabel + nameBytes, plaintext: s)
-        let (c2, t2) = try AESGCM.seal(key: key, iv: n2, aad: bodyLabel + nameBytes + s, plaintext: body)
-        return magic + n1 + c1 + t1 + n2 + c2 + t2
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(objectSize(bodyLength: bodyLength)))
+        out += magic + n1 + c1 + t1 + n2
+        let start = out.count
+        writeBody(&out)
+        precondition(out.count == start + bodyLength, "the manifest body is not the length announced")
+        let aad = bodyLabel + nameBytes + s
+        let t2 = try out.withUnsafeMutableBytes { all in
+            try AESGCM.sealInPlace(key: key, iv: n2, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start...]))
+        }
+        out += t2
+        return out
     }
 
-    /// The size of the sealed manifest of a body of `bodyLength` bytes.
     static func objectSize(bodyLength: Int) -> Int64 { Int64(summaryEnd + 12 + bodyLength + 16) }
 
     /// Opens the summary from the first 108 bytes (or more) of a manifest object.
@@ -312,17 +360,32 @@ enum ManifestSeal {
 
     /// Opens and checks a whole manifest: summary, body, and that the name agrees with both.
     static func open(_ bytes: [UInt8], point: PointName, key: [UInt8]) throws(FormatError) -> (PointSummary, PointBody) {
+        var copy = bytes
+        var entries: [PageEntry] = []
+        var (summary, body) = try open(&copy, point: point, key: key, prepare: { _, count, _ in entries.reserveCapacity(count) }) { entries.append($0) }
+        body.entries = entries
+        return (summary, body)
+    }
+
+    /// Opens a whole manifest with its body decrypted in place in `bytes` (which then holds
+    /// plaintext, or garbage after a failure: the caller drops it), handing each entry to `visit`.
+    static func open(_ bytes: inout [UInt8], point: PointName, key: [UInt8],
+                     prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
+                     visit: (PageEntry) -> Void) throws(FormatError) -> (PointSummary, PointBody) {
         let name = point.relative
         let summary = try openSummary(bytes, name: name, key: key)
         guard summary.kind == point.kind, summary.time == point.time else { throw FormatError("its summary does not match its name") }
         guard bytes.count >= summaryEnd + 28 else { throw FormatError("it is truncated") }
         let n = Array(bytes[summaryEnd..<(summaryEnd + 12)])
-        let ct = Array(bytes[(summaryEnd + 12)..<(bytes.count - 16)])
         let tag = Array(bytes[(bytes.count - 16)...])
-        guard let body = try? AESGCM.open(key: key, iv: n, aad: bodyLabel + Array(name.utf8) + summary.encoded(), ciphertext: ct, tag: tag) else {
-            throw FormatError("its body does not authenticate (damaged or truncated)")
+        let start = summaryEnd + 12, end = bytes.count - 16
+        let aad = bodyLabel + Array(name.utf8) + summary.encoded()
+        let authentic = bytes.withUnsafeMutableBytes { all in
+            (try? AESGCM.openInPlace(key: key, iv: n, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start..<end]), tag: tag)) != nil
         }
-        return (summary, try PointBody.decode(body, summary: summary))
+        guard authentic else { throw FormatError("its body does not authenticate (damaged or truncated)") }
+        var r = ByteReader(bytes, from: start, to: end)
+        return (summary, try PointBody.decode(&r, summary: summary, prepare: prepare, visit: visit))
     }
 }
 
@@ -337,9 +400,17 @@ struct FormatError: Error, CustomStringConvertible {
 struct ByteReader {
     let data: [UInt8]
     var at = 0
-    init(_ b: [UInt8]) { data = b }
+    /// Where reading stops (exclusive): a reader can cover part of a larger buffer without a copy.
+    let limit: Int
+    init(_ b: [UInt8]) { data = b; limit = b.count }
+    init(_ b: [UInt8], from: Int, to: Int) {
+        precondition(0 <= from && from <= to && to <= b.count)
+        data = b
+        at = from
+        limit = to
+    }
 
-    var remaining: Int { data.count - at }
+    var remaining: Int { limit - at }
 
     mutating func bytes(_ n: Int) throws(FormatError) -> [UInt8] {
         guard n >= 0, n <= remaining else { throw FormatError("truncated (wanted \(n) bytes, \(remaining) left)") }

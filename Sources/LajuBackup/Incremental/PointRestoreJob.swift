@@ -160,14 +160,9 @@ public struct PointRestoreJob {
     /// The chosen point's page map, which points of its chain use each pack (for messages), and
     /// how many manifests were read. The manifests themselves are dropped on return (memory).
     func loadMap(chain: PointChain, chosen: PointName, listing: [PointChain.Listed]) throws -> (PageMap, [String: [PointName]], Int) {
-        let links = try chain.chain(to: chosen, listing: listing)
-        let map: PageMap
-        do { map = try PageMap(chain: links) } catch {
-            throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(error.message)",
-                            hint: "restore an earlier point (`laju-backup list --points`)")
-        }
+        let (map, links) = try chain.pageMap(to: chosen, listing: listing)
         var users: [String: [PointName]] = [:]
-        for link in links {
+        for link in links.reversed() {
             for p in link.body.packs { users[p.name, default: []].append(link.name) }
         }
         return (map, users, links.count)

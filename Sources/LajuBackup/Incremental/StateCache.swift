@@ -28,10 +28,11 @@ struct StateCache {
             b.appendBE(UInt64(m.size))
         }
         b += map.summary.encoded()
-        b += PointBody.encode(parent: nil, parentDigest: [], packs: map.packs, entryCount: map.pageCount,
-                              entries: (0..<map.pageCount).lazy.map { i in
-                                  PageEntry(page: UInt32(i), id: map.ids[i], location: map.locations[i])
-                              })
+        // Built in place in one buffer (36 bytes a page), the MAC appended to it.
+        PointBody.encode(into: &b, parent: nil, parentDigest: [], packs: map.packs, entryCount: map.pageCount,
+                         entries: (0..<map.pageCount).lazy.map { i in
+                             PageEntry(page: UInt32(i), id: map.ids[i], location: map.locations[i])
+                         })
         b += hmacSHA256(key: keys.cache, data: b)
         // One fixed name: runs on one database never overlap (RunLock), and a killed run's
         // leftover is replaced here by the next.
@@ -48,14 +49,14 @@ struct StateCache {
     /// The cached map when it is intact and describes `newest`; nil otherwise (never an error:
     /// the store is the truth).
     func load(expecting newest: PointName) -> PageMap? {
-        var st = stat()
-        guard stat(path, &st) == 0, st.st_size > 32, st.st_size <= Self.maxSize,
-              let data = FileManager.default.contents(atPath: path) else { return nil }
-        let bytes = [UInt8](data)
-        let content = Array(bytes.dropLast(32))
-        guard hmacSHA256(key: keys.cache, data: content) == Array(bytes.suffix(32)) else { return nil }
+        // Read once into one buffer; MAC and decoding work on it in place (a 1 GiB database's
+        // cache is 9 MiB, and copies of it would count against the run's memory bound).
+        guard let bytes = readSmallFile(path, maxSize: Self.maxSize), bytes.count > 32 else { return nil }
+        let end = bytes.count - 32
+        let mac = bytes.withUnsafeBytes { hmacSHA256(key: keys.cache, data: UnsafeRawBufferPointer(rebasing: $0[..<end])) }
+        guard mac[...] == bytes[end...] else { return nil }
         do {
-            var r = ByteReader(content)
+            var r = ByteReader(bytes, from: 0, to: end)
             let name = String(decoding: try r.bytes(Int(try r.u16())), as: UTF8.self)
             guard name == newest.relative else { return nil }
             var manifests: [PackRef] = []
@@ -68,15 +69,38 @@ struct StateCache {
             var asBase = summary
             asBase.kind = .base
             asBase.depth = 0
-            let body = try PointBody.decode(try r.bytes(r.remaining), summary: asBase)
-            var map = PageMap(point: newest, summary: summary, ids: body.entries.map(\.id),
-                              locations: body.entries.map(\.location), packs: [], manifests: manifests)
+            var ids: [BlockID] = [], locations: [BlockLocation] = []
+            let body = try PointBody.decode(&r, summary: asBase, prepare: { _, count, _ in ids.reserveCapacity(count); locations.reserveCapacity(count) }) { e in
+                ids.append(e.id)
+                locations.append(e.location)
+            }
+            var map = PageMap(point: newest, summary: summary, ids: ids, locations: locations, packs: [], manifests: manifests)
             for p in body.packs { _ = try map.intern(p) }
             return map.packs.count == body.packs.count ? map : nil
         } catch {
             return nil
         }
     }
+}
+
+/// The bytes of a regular file of at most `maxSize` bytes, read into one buffer; nil when it is
+/// absent, unreadable, not a regular file or larger.
+func readSmallFile(_ path: String, maxSize: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+    guard fd >= 0 else { return nil }
+    defer { closeDescriptor(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= off_t(maxSize) else { return nil }
+    let size = Int(st.st_size)
+    var out = [UInt8](repeating: 0, count: size)
+    var got = 0
+    while got < size {
+        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return nil }
+        got += n
+    }
+    return out
 }
 
 extension Settings {
