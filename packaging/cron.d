@@ -17,9 +17,15 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 0 2 * * 0 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles clean
 # Weekly restore drill, Saturday at 03:00: verify the newest backup and two older ones.
 0 3 * * 6 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles verify --sample 2
-# Incremental restore points every 15 minutes (work in progress, see laju-backup-backup(1)), for the
+# Incremental restore points every 15 minutes (see laju-backup-backup(1), INCREMENTAL), for the
 # databases whose settings say BACKUP_INCREMENTAL=true; the others are skipped. Uncomment to use.
 #*/15 * * * * root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles backup --incremental --if-enabled
+# Weekly clean-up of restore points by the same retention, Sunday at 02:30, for the same databases
+# (a no-op for the others, so it stays on).
+30 2 * * 0 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles clean --points --if-enabled
+# Weekly drill of restore points, Saturday at 03:30, for the same databases: rebuild the newest
+# point from every block it needs and check it (finds a damaged pack that a backup run never reads).
+30 3 * * 6 root [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles verify --at latest --if-enabled
 # Catch-up after boot: cron does not run jobs missed while the host was down; ten minutes after a
 # boot, back up every database whose newest backup is older than a day.
 @reboot root sleep 600 && [ -x /usr/bin/laju-backup ] && /usr/lib/laju-backup/run-profiles backup --if-older-than 24h

@@ -56,7 +56,13 @@ struct BackupCommand: ParsableCommand {
                 out.log("backup skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
                 return
             }
-            let o = try IncrementalBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+            // Monitored as a command of its own: its metrics series, webhook payloads and ping URL
+            // (BACKUP_PING_URL_INCREMENTAL only) never stand in for the nightly backup's.
+            let o = try monitored(settings, "backup-incremental", out) { monitor in
+                let o = try IncrementalBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+                monitor.succeeded(key: o.key, storedBytes: o.uploadedBytes, sourceBytes: o.databaseBytes)
+                return o
+            }
             if let point = o.point {
                 out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Format.bytes(o.uploadedBytes)) for a \(Format.bytes(o.databaseBytes)) database (\(Format.seconds(o.totalSeconds)))")
             } else {

@@ -49,6 +49,9 @@ struct CleanCommand: ParsableCommand {
     @Flag(help: "Apply retention to the incremental restore points instead of the catalog rows (the newest point and the points it needs are always kept; packs go when no kept point needs them and they are older than --grace).")
     var points = false
 
+    @Flag(name: .customLong("if-enabled"), help: "With --points: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the weekly cron line).")
+    var ifEnabled = false
+
     @Flag(help: "Reconcile instead of applying retention: report orphan objects and rows whose object is missing.")
     var orphans = false
 
@@ -70,6 +73,7 @@ struct CleanCommand: ParsableCommand {
         }
         do { _ = try DurationText.seconds(grace) } catch let e as LajuError { throw ValidationError("--grace: \(e.description)") }
         if points && (orphans || deleteOrphans) { throw ValidationError("--points applies retention; it does not go with --orphans") }
+        if ifEnabled && !points { throw ValidationError("--if-enabled goes with --points") }
         if (orphans || deleteOrphans) && retentionFlagsGiven {
             throw ValidationError("--orphans reconciles only; run retention (--retention-days, --keep-*) separately")
         }
@@ -78,6 +82,10 @@ struct CleanCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
+        if ifEnabled, !(try settings.bool("BACKUP_INCREMENTAL", default: false)) {
+            out.log("clean skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
+            return
+        }
         try monitored(settings, "clean", out) { monitor in
             if points {
                 try pointRetention(settings, out)
@@ -131,13 +139,14 @@ struct CleanCommand: ParsableCommand {
                 [$0.keep ? "keep" : (dryRun ? "would delete" : "delete"), $0.time, $0.kind.rawValue, $0.point, $0.reasons.joined(separator: ", ")]
             }))
         }
-        let removed = o.points.filter { !$0.keep }.count
+        let lockedPoints = o.locked.filter { $0.contains("/points/") }.count
+        let removed = o.points.filter { !$0.keep }.count - lockedPoints
         let verb = dryRun ? "would delete" : "deleted"
         guard o.failures.isEmpty else {
             throw LajuError(.storage, "clean --points: \(o.failures.count) deletion(s) failed (first: \(o.failures[0])); packs were left in place",
                             hint: "fix the store's permissions or connectivity and run clean --points again")
         }
-        out.log("clean --points\(dryRun ? " (dry run)" : ""): \(verb) \(removed) point(s) and \(o.deletedPacks.count) pack(s), \(Format.bytes(o.freedBytes)); kept \(o.points.count - removed) point(s) and \(o.keptPacks) pack(s)\(dryRun ? "; nothing changed" : "")")
+        out.log("clean --points\(dryRun ? " (dry run)" : ""): \(verb) \(removed) point(s) and \(o.deletedPacks.count) pack(s), \(Format.bytes(o.freedBytes)); kept \(o.points.count - removed) point(s) and \(o.keptPacks) pack(s)\(o.locked.isEmpty ? "" : ", \(o.locked.count) still locked by S3 Object Lock (deleted by a later clean)")\(dryRun ? "; nothing changed" : "")")
     }
 
     func reconcile(_ settings: Settings, _ out: Output) throws {

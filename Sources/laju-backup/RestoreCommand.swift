@@ -57,7 +57,6 @@ struct RestoreCommand: ParsableCommand {
         if output == "" || outputDir == "" { throw ValidationError("--output and --output-dir must not be empty") }
         try from.validate(key: key)
         try validateAt(at, key: key, from: from)
-        if at != nil && activate { throw ValidationError("--at restores into a new file; it does not go with --activate") }
         if activate {
             if output != nil || outputDir != nil || force {
                 throw ValidationError("--activate writes into the live database; it takes no --output, --output-dir or --force")
@@ -75,7 +74,8 @@ struct RestoreCommand: ParsableCommand {
         let out = common.output()
         let settings = try common.settings()
         if activate {
-            let job = ActivateJob(settings: settings, source: try from.source(key: key), check: check, lockWait: lockWait, events: out.sink)
+            let job = ActivateJob(settings: settings, source: try from.source(key: key), at: at.flatMap(PointRestoreJob.At.parse),
+                                  check: check, lockWait: lockWait, events: out.sink)
             let outcome = try job.run { plan in yes || confirm(plan) }
             out.log("activate ok: \(outcome.live) now holds \(outcome.key); previous state in \(outcome.safetyCopy)")
             out.log("to undo: \(outcome.undo)")

@@ -27,9 +27,13 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also verify this many randomly chosen older active backups of this database.", valueName: "n"))
     var sample: Int = 0
 
+    @Flag(name: .customLong("if-enabled"), help: "With --at: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the weekly cron drill of restore points).")
+    var ifEnabled = false
+
     @OptionGroup var from: FromFileOptions
 
     func validate() throws {
+        if ifEnabled && at == nil { throw ValidationError("--if-enabled goes with --at") }
         try validateKey(key)
         try from.validate(key: key)
         if !(0...1000).contains(sample) { throw ValidationError("--sample must be between 0 and 1000") }
@@ -48,7 +52,17 @@ struct VerifyCommand: ParsableCommand {
         let out = common.output()
         let settings = try common.settings()
         if let at, let when = PointRestoreJob.At.parse(at) {
-            let o = try PointRestoreJob(settings: settings, at: when, check: check, events: out.sink).run(target: .verifyOnly)
+            if ifEnabled, !(try settings.bool("BACKUP_INCREMENTAL", default: false)) {
+                out.log("verify skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
+                return
+            }
+            // A command of its own for monitoring: its series and payloads never replace the
+            // full-backup drill's, and it pings no URL of the nightly backup.
+            let o = try monitored(settings, "verify-points", out) { monitor in
+                let o = try PointRestoreJob(settings: settings, at: when, check: check, events: out.sink).run(target: .verifyOnly)
+                monitor.succeeded(key: o.key, storedBytes: o.bytesFetched, sourceBytes: o.restoredBytes)
+                return o
+            }
             out.log("verify ok: point \(o.point) (\(o.time)) restores to a sound \(Format.bytes(o.restoredBytes)) database")
             if common.json { out.printJSON(o) }
             return

@@ -477,6 +477,29 @@ final class IncrementalTests: XCTestCase {
         XCTAssertEqual(try points(f.env).count, 1)
     }
 
+    /// `restore --activate --at` puts a point's content into the live database in place, after
+    /// the same checks as `restore --at`, with a safety copy of what it replaced.
+    func testActivateARestorePoint() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 2000)
+        let p1 = try point(f.env)
+        let before = try dump(f.database.path)
+        try sh("sqlite3 '\(f.database.path)' \"DELETE FROM items WHERE id > 100; INSERT INTO items(name, qty) VALUES ('after', 1);\"")
+        try point(f.env)
+        XCTAssertNotEqual(try dump(f.database.path), before)
+        let r = try CLI.run(["restore", "--activate", "--yes", "--at", try XCTUnwrap(p1["time"] as? String), "--json"], env: f.env)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(try dump(f.database.path), before)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let safety = try XCTUnwrap(o["safety_copy"] as? String)
+        XCTAssertEqual(try sh("sqlite3 '\(safety)' \"SELECT count(*) FROM items WHERE name = 'after'\""), "1\n")
+        XCTAssertTrue((o["source"] as? String)?.hasPrefix("restore point ") ?? false, r.stdout)
+        // No point at that time: nothing changes.
+        let none = try CLI.run(["restore", "--activate", "--yes", "--at", "2001-01-01T00:00:00Z"], env: f.env)
+        XCTAssertEqual(none.status, 5, none.output)
+        XCTAssertEqual(try dump(f.database.path), before)
+    }
+
     func testUsageErrors() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 10)

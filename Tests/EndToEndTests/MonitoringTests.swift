@@ -145,6 +145,45 @@ final class MonitoringTests: XCTestCase {
         XCTAssertTrue(try rx.requests().contains { $0.path == "/ping/verify-uuid" })
     }
 
+    /// Restore points are monitored as commands of their own: their series sit beside the nightly
+    /// backup's, a failure reaches the webhook, and they never ping the nightly backup's URL (a
+    /// success every 15 minutes would hide a failed nightly run), only BACKUP_PING_URL_INCREMENTAL.
+    func testRestorePointsAreMonitoredApartFromTheNightlyBackup() throws {
+        let s = try Scratch()
+        var f = try LocalFixture(scratch: s)
+        let rx = try Receiver(s)
+        let metricsFile = s.url.appendingPathComponent("laju.prom")
+        f.env["BACKUP_PING_URL"] = rx.url + "/ping/nightly"
+        f.env["BACKUP_NOTIFY_URL"] = rx.url + "/hook/T0K3N"
+        f.env["BACKUP_METRICS_FILE"] = metricsFile.path
+        let p = try CLI.run(["backup", "--incremental"], env: f.env)
+        XCTAssertEqual(p.status, 0, p.output)
+        XCTAssertEqual(try rx.requests().count, 0, "a point pinged the nightly backup's URL or notified a success")
+        var m = try metrics(metricsFile, database: f.database)
+        XCTAssertEqual(m["laju_backup_last_exit_code|backup-incremental"], 0)
+        XCTAssertNil(m["laju_backup_last_exit_code|backup"], "a point wrote the nightly backup's series")
+
+        f.env["BACKUP_PING_URL_INCREMENTAL"] = rx.url + "/ping/points"
+        _ = try f.sql("INSERT INTO items(name, qty) VALUES ('x', 1);")
+        XCTAssertEqual(try CLI.run(["backup", "--incremental"], env: f.env).status, 0)
+        XCTAssertEqual(try rx.requests().map { "\($0.method) \($0.path)" }, ["POST /ping/points/start", "POST /ping/points"])
+        XCTAssertEqual(try CLI.run(["verify", "--at", "latest"], env: f.env).status, 0)
+        m = try metrics(metricsFile, database: f.database)
+        XCTAssertEqual(m["laju_backup_last_exit_code|verify-points"], 0)
+
+        // A failed point: exit status, fail ping, webhook, its series.
+        var bad = f.env
+        bad["BACKUP_DATABASE"] = s.url.appendingPathComponent("gone.sqlite3").path
+        let before = try rx.requests().count
+        let r = try CLI.run(["backup", "--incremental"], env: bad)
+        XCTAssertEqual(r.status, 3, r.output)
+        let reqs = Array(try rx.requests().dropFirst(before))
+        XCTAssertEqual(reqs.map { "\($0.method) \($0.path)" }, ["POST /ping/points/start", "POST /ping/points/fail", "POST /hook/T0K3N"])
+        let hook = try JSONSerialization.jsonObject(with: Data(reqs[2].body.utf8)) as! [String: Any]
+        XCTAssertEqual(hook["command"] as? String, "backup-incremental")
+        XCTAssertEqual(hook["event"] as? String, "failure")
+    }
+
     /// A receiver that never answers, or refuses connections, does not change the result and costs
     /// at most BACKUP_NOTIFY_TIMEOUT per signal; each failure is one warning line.
     func testDeadReceiversCostBoundedTimeAndNeverChangeTheResult() throws {

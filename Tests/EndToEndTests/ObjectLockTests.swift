@@ -73,6 +73,51 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertEqual(try versions(f, newest).versions.count, 1, "the newest backup was touched")
     }
 
+    /// Restore points under Object Lock: packs and manifests carry the lock, an intruder cannot
+    /// delete them, `clean --points` keeps and reports the locked ones (exit 0) together with every
+    /// pack they name, and every point still restores.
+    func testRestorePointsUnderObjectLock() throws {
+        let s = try Scratch()
+        let f = try lockedFixture(s)
+        func point() throws {
+            let r = try CLI.run(["backup", "--incremental"], env: f.env)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        try point()
+        try sh("sqlite3 '\(f.database.path)' \"INSERT INTO items(name, qty) VALUES ('a', 1);\"")
+        try point()
+        // A new chain (page size changed): the two points above are no longer needed by the newest.
+        try sh("sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=DELETE; PRAGMA page_size=8192; VACUUM;'")
+        try point()
+        let keys = try f.keys().filter { $0.contains("/incremental/") }
+        let manifests = keys.filter { $0.contains("/points/") }, packs = keys.filter { $0.contains("/packs/") }
+        XCTAssertEqual(manifests.count, 3, "\(keys)")
+        for k in [manifests[0], packs[0]] {
+            let head = try JSONSerialization.jsonObject(with: Data(try f.aws("s3api head-object --bucket \(f.bucket) --key '\(k)' --output json").utf8)) as? [String: Any]
+            XCTAssertEqual(head?["ObjectLockMode"] as? String, "GOVERNANCE", "\(k): \(head ?? [:])")
+            let versionID = try XCTUnwrap(try versions(f, k).versions.first?["VersionId"] as? String)
+            let refused = try sh("aws --endpoint-url \(f.s3.endpoint) s3api delete-object --bucket \(f.bucket) --key '\(k)' --version-id '\(versionID)' 2>&1 || echo REFUSED", env: f.s3.awsEnv())
+            XCTAssertTrue(refused.contains("REFUSED"), refused)
+        }
+
+        let c = try CLI.run(["clean", "--points", "--keep-last", "1", "--grace", "0", "--json"], env: f.env)
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertTrue(c.stderr.contains("is locked until"), c.stderr)
+        XCTAssertTrue(c.stderr.contains("still locked by S3 Object Lock"), c.stderr)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((o["locked"] as? [String])?.filter { $0.contains("/points/") }.count, 2, c.stdout)
+        XCTAssertEqual((o["failures"] as? [String])?.count, 0, c.stdout)
+        // Nothing that a locked point needs is gone: every point still restores.
+        XCTAssertEqual(try f.keys().filter { $0.contains("/incremental/") }.sorted(), keys.sorted())
+        let listed = try JSONSerialization.jsonObject(with: Data(try CLI.run(["list", "--points", "--json"], env: f.env).stdout.utf8)) as? [String: Any]
+        let times = (listed?["points"] as? [[String: Any]] ?? []).compactMap { $0["time"] as? String }
+        XCTAssertEqual(times.count, 3)
+        for t in times {
+            let v = try CLI.run(["verify", "--at", t], env: f.env)
+            XCTAssertEqual(v.status, 0, "\(t): \(v.output)")
+        }
+    }
+
     func testBucketWithoutObjectLockIsRefusedBeforeUploading() throws {
         let s = try Scratch()
         var f = try S3Fixture(scratch: s, rows: 100)

@@ -409,12 +409,14 @@ while IFS= read -r line; do
     jobs+=("$m $h $dom $mon $dow|$cmd")
 done <"$cron"
 check "cron file parses: 5 time fields, user, command" test "$cron_ok" = 1
-check "cron: four jobs" test "${#jobs[@]}" = 4
-backup_cmd=""; clean_cmd=""; drill_cmd=""; boot_cmd=""
+check "cron: six jobs" test "${#jobs[@]}" = 6
+backup_cmd=""; clean_cmd=""; drill_cmd=""; boot_cmd=""; points_clean_cmd=""; points_drill_cmd=""
 for j in "${jobs[@]}"; do
     case "${j%%|*}" in
         "0 1 * * *") backup_cmd=${j#*|} ;;
         "0 2 * * 0") clean_cmd=${j#*|} ;;
+        "30 2 * * 0") points_clean_cmd=${j#*|} ;;
+        "30 3 * * 6") points_drill_cmd=${j#*|} ;;
         "0 3 * * 6") drill_cmd=${j#*|} ;;
         "@reboot") boot_cmd=${j#*|} ;;
     esac
@@ -427,9 +429,20 @@ check "cron: catch-up after boot (backup --if-older-than 24h, after a delay)" \
 check "cron: guarded by [ -x /usr/bin/laju-backup ], output not redirected (the runner writes the log)" \
     sh -c "echo '$backup_cmd $clean_cmd' | grep -q '\[ -x /usr/bin/laju-backup \]' && ! echo '$backup_cmd $clean_cmd' | grep -q '>'"
 check "cron: a commented MAILTO= line documents where failures are mailed" grep -q '^#[[:space:]]*MAILTO=' "$cron"
+check "cron: weekly clean of restore points on Sunday at 02:30 (clean --points --if-enabled)" \
+    sh -c "echo '$points_clean_cmd' | grep -q 'run-profiles clean --points --if-enabled'"
+check "cron: weekly drill of restore points on Saturday at 03:30 (verify --at latest --if-enabled)" \
+    sh -c "echo '$points_drill_cmd' | grep -q 'run-profiles verify --at latest --if-enabled'"
+# The 15-minute line ships commented; operators uncomment it as it is.
+incr_cmd=$(sed -n 's|^#\*/15 \* \* \* \* root ||p' "$cron")
+check "cron: a commented 15-minute line runs backup --incremental --if-enabled" \
+    sh -c "echo '$incr_cmd' | grep -q '^\[ -x /usr/bin/laju-backup \] && /usr/lib/laju-backup/run-profiles backup --incremental --if-enabled$'"
 
-for which in backup clean; do
-    cmd=$backup_cmd; [ "$which" = clean ] && cmd=$clean_cmd
+for which in backup clean points-clean points-drill incremental; do
+    case $which in
+        backup) cmd=$backup_cmd ;; clean) cmd=$clean_cmd ;; points-clean) cmd=$points_clean_cmd ;;
+        points-drill) cmd=$points_drill_cmd ;; incremental) cmd=$incr_cmd ;;
+    esac
     run_cron "$cmd"
     check "unconfigured host: cron $which exits 0 (got $rc)" test "$rc" = 0
     check "unconfigured host: cron $which logs exactly one line saying so" \
@@ -467,6 +480,31 @@ check "the run logs the databases it will handle" \
 run_cron "$(printf '%s' "$boot_cmd" | sed 's/^sleep [0-9]* && //')"   # without its ten-minute wait
 check "catch-up line after boot: skips a database backed up less than a day ago" \
     sh -c '[ "$1" = 0 ] && [ "$2" = 1 ]' _ "$rc" "$(objects "$lapp/backups")"
+# Restore points from the uncommented 15-minute line: none while BACKUP_INCREMENTAL is off, then
+# one per run, restorable with the installed binary; the weekly points clean keeps the newest.
+points_in() { find "$1/backups/incremental" -path '*/points/*' -type f ! -name '*.meta.json' 2>/dev/null | wc -l; }
+run_cron "$incr_cmd"
+check "15-minute line, BACKUP_INCREMENTAL not set: exits 0, prints nothing, records no point (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ -z "$2" ] && [ "$3" = 0 ]' _ "$rc" "$out" "$(points_in "$lapp/backups")"
+printf 'BACKUP_INCREMENTAL=true\n' >>/etc/laju-backup/conf.d/lajuapp.env
+run_cron "$incr_cmd"
+check "15-minute line, BACKUP_INCREMENTAL=true: exits 0, prints nothing, records a base point (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ -z "$2" ] && [ "$3" = 1 ]' _ "$rc" "$out" "$(points_in "$lapp/backups")"
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
+sqlite3 "$lapp/data/production.sqlite3" "CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (randomblob(5000));"
+run_cron "$incr_cmd"
+check "15-minute line: the next run records an incremental point" test "$(points_in "$lapp/backups")" = 2
+check "restore --at latest from the installed package equals the database" \
+    sh -c 'laju-backup restore --at latest --quiet --output "$3/at.db" --env-file /etc/laju-backup/conf.d/lajuapp.env >/dev/null 2>&1 &&
+           [ "$(sqlite3 "$3/at.db" .dump | sha256sum)" = "$(sqlite3 "$2" .dump | sha256sum)" ]' _ "$lapp" "$lapp/data/production.sqlite3" "$work"
+run_cron "$points_drill_cmd"
+check "weekly drill of points: exits 0, prints nothing, logs the profile as verified (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ -z "$2" ] && printf "%s\n" "$3" | grep -q "verify lajuapp: ok"' _ "$rc" "$out" "$new_lines"
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
+run_cron "$points_clean_cmd"
+check "weekly points clean: exits 0, prints nothing, keeps the newest point (got $rc)" \
+    sh -c '[ "$1" = 0 ] && [ -z "$2" ] && [ "$3" -ge 1 ]' _ "$rc" "$out" "$(points_in "$lapp/backups")"
+[ "$rc" = 0 ] || printf '%s\n%s\n' "$out" "$new_lines"
 rm -f /etc/laju-backup/conf.d/lajuapp.env
 
 # The log is the runner's: a missing one comes back as the package and logrotate make it.

@@ -35,14 +35,17 @@ public struct ActivateJob {
 
     public var settings: Settings
     public var source: RestoreJob.Source
+    /// A restore point to activate instead of `source` (`restore --activate --at`).
+    public var at: PointRestoreJob.At?
     public var check: RestoreJob.Check
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, source: RestoreJob.Source, check: RestoreJob.Check = .auto, lockWait: Double = 0,
-                events: @escaping JobEventSink) {
+    public init(settings: Settings, source: RestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreJob.Check = .auto,
+                lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
+        self.at = at
         self.check = check
         self.lockWait = lockWait
         self.events = events
@@ -67,7 +70,13 @@ public struct ActivateJob {
         defer { ws.remove() }
         let restored: String
         var key: String, from: String, uploadedAt: Int64?
-        if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
+        if let at {
+            // A point is rebuilt and checked exactly as `restore --at` does, into the workspace.
+            restored = ws.file("restored.db")
+            let r = try PointRestoreJob(settings: settings, at: at, check: check, events: events)
+                .run(target: .file(path: restored, directory: ws.path, force: false))
+            (key, from, uploadedAt) = (r.key, "restore point \(r.point)", PointTime.parse(r.time))
+        } else if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
             restored = absolutePath(path)
             key = restored.lastPathComponentOf
             from = "file \(restored)"

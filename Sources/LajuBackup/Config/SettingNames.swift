@@ -73,6 +73,7 @@ public enum SettingNames {
         SettingName("BACKUP_PING_URL", "none", secret: true),
         SettingName("BACKUP_PING_URL_CLEAN", "BACKUP_PING_URL", secret: true),
         SettingName("BACKUP_PING_URL_VERIFY", "BACKUP_PING_URL", secret: true),
+        SettingName("BACKUP_PING_URL_INCREMENTAL", "none (never BACKUP_PING_URL)", secret: true),
         SettingName("BACKUP_NOTIFY_URL", "none", secret: true),
         SettingName("BACKUP_NOTIFY_ON", "failure"),
         SettingName("BACKUP_NOTIFY_TIMEOUT", "10"),

@@ -22,6 +22,9 @@ public struct PointRetention {
         public var freedBytes: Int64
         public var dryRun: Bool
         public var failures: [String]
+        /// Manifests and packs retention wanted gone but S3 Object Lock still protects: kept (with
+        /// every pack a locked manifest names), deleted by a later clean once the lock expires.
+        public var locked: [String] = []
     }
 
     public var settings: Settings
@@ -95,33 +98,63 @@ public struct PointRetention {
             packsToDelete.append(o)
         }
 
+        var lockedPoints: [PointChain.Listed] = []
         for l in listing where !keep.contains(l.name.relative) {
             outcome.freedBytes += l.size
             if dryRun { continue }
-            remove(namespace.key(l.name.relative), store: store, outcome: &outcome)
+            if remove(namespace.key(l.name.relative), store: store, outcome: &outcome) == .locked {
+                outcome.freedBytes -= l.size
+                lockedPoints.append(l)
+            }
         }
         // A failed manifest delete leaves its packs needed: delete packs only after a clean pass.
         guard outcome.failures.isEmpty else { return outcome }
-        for o in packsToDelete {
-            outcome.freedBytes += o.size
-            outcome.deletedPacks.append(o.key)
-            if dryRun { continue }
-            remove(o.key, store: store, outcome: &outcome)
+        // A manifest that Object Lock keeps still needs its packs (it stays restorable until then).
+        for l in lockedPoints {
+            do {
+                for p in try chain.read(l.name, size: l.size, listing: listing).body.packs { neededPacks.insert(p.name) }
+            } catch {
+                outcome.failures.append("\(namespace.key(l.name.relative)): locked, and its manifest cannot be read to keep its packs (\(error))")
+                return outcome
+            }
         }
+        for o in packsToDelete where !neededPacks.contains(String(o.key.dropFirst(namespace.root.count))) {
+            if dryRun {
+                outcome.freedBytes += o.size
+                outcome.deletedPacks.append(o.key)
+                continue
+            }
+            switch remove(o.key, store: store, outcome: &outcome) {
+            case .removed:
+                outcome.freedBytes += o.size
+                outcome.deletedPacks.append(o.key)
+            case .locked, .failed:
+                outcome.keptPacks += 1
+            }
+        }
+        outcome.keptPacks += packsToDelete.count(where: { neededPacks.contains(String($0.key.dropFirst(namespace.root.count))) })
         return outcome
     }
 
-    /// Retention's delete (every version, on a versioned bucket); a locked object is a failure
-    /// here, so that the packs its manifest names are kept.
-    func remove(_ key: String, store: ObjectStore, outcome: inout Outcome) {
+    enum Removal { case removed, locked, failed }
+
+    /// Retention's delete (every version, on a versioned bucket). A locked object is kept and
+    /// reported, as `clean` does for full backups; any other failure is one.
+    @discardableResult
+    func remove(_ key: String, store: ObjectStore, outcome: inout Outcome) -> Removal {
         do {
             if case .locked(let until) = try store.removeBackup(key: key) {
-                outcome.failures.append("\(key): locked by S3 Object Lock\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "")")
+                let line = "\(key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it"
+                outcome.locked.append(key)
+                events(.step(name: "locked", summary: line, seconds: 0))
+                return .locked
             }
+            return .removed
         } catch let e as LajuError where e.isNotFound {
-            _ = e   // already gone: what retention wanted
+            return .removed   // already gone: what retention wanted
         } catch {
             outcome.failures.append("\(key): \(error)")
+            return .failed
         }
     }
 }

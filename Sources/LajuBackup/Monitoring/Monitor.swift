@@ -27,8 +27,11 @@ public final class Monitor: @unchecked Sendable {
         self.command = command
         self.events = events
         let env = settings.environment
-        let own = ["clean": "BACKUP_PING_URL_CLEAN", "verify": "BACKUP_PING_URL_VERIFY"][command]
-        pingURL = own.flatMap { env[$0] } ?? env["BACKUP_PING_URL"]
+        let own = ["clean": "BACKUP_PING_URL_CLEAN", "verify": "BACKUP_PING_URL_VERIFY",
+                   "backup-incremental": "BACKUP_PING_URL_INCREMENTAL"][command]
+        // Points every 15 minutes must not ping the nightly backup's check: their successes would
+        // hide a failed nightly run. They ping only a URL of their own.
+        pingURL = command == "backup-incremental" || command == "verify-points" ? own.flatMap { env[$0] } : own.flatMap { env[$0] } ?? env["BACKUP_PING_URL"]
         notifyURL = env["BACKUP_NOTIFY_URL"]
         var warnings: [String] = []
         switch env["BACKUP_NOTIFY_ON"]?.lowercased() {
