@@ -76,7 +76,7 @@ printf '%-34s %10s %10s %14s\n' step wall_s rss_KiB uploaded_bytes
 printf '%-34s %10s %10s %14s\n' "base point" "${wall[base]}" "${rss[base]}" "$(json "$work/out.base" uploaded_bytes)"
 printf '%-34s %10s %10s %14s\n' "incremental point" "${wall[incremental]}" "${rss[incremental]}" "$inc_bytes"
 printf '%-34s %10s %10s %14s\n' "full backup" "${wall[full]}" "${rss[full]}" "$full_bytes"
-printf '%-34s %10s %10s %14s\n' "point $points, integrity_check" "${wall[point_full_check]}" "${rss[point_full_check]}" "$(json "$work/out.point_full_check" uploaded_bytes)"
+printf '%-34s %10s %10s %14s\n' "one more point, integrity_check" "${wall[point_full_check]}" "${rss[point_full_check]}" "$(json "$work/out.point_full_check" uploaded_bytes)"
 printf '%-34s %10s %10s %14s\n' "full backup, same state" "${wall[full_final]}" "${rss[full_final]}" "$(json "$work/out.full_final" object_bytes)"
 printf '%-34s %10s %10s\n' "restore --at latest" "${wall[restore_at]}" "${rss[restore_at]}"
 printf '%-34s %10s %10s\n' "restore --at latest --check full" "${wall[restore_at_check]}" "${rss[restore_at_check]}"
