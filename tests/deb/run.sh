@@ -602,7 +602,10 @@ fi
 # ---------------------------------------------------------------- restore --activate
 # The installed tool puts the newest backup back into the live database in place; the safety
 # copy of the state it replaced lands in /var/lib/laju-backup/safety (root's default).
-if laju-backup restore --help 2>/dev/null | grep -q -- --activate; then
+# Into a variable first: with pipefail, `--help | grep -q` fails whenever grep exits before the
+# help is all written (SIGPIPE), which skipped this section at random.
+restore_help=$(laju-backup restore --help 2>/dev/null)
+if [[ $restore_help == *--activate* ]]; then
     chown nobody:nogroup "$db"
     full_rows=$(sqlite3 "$db" 'SELECT count(*) FROM items')
     sqlite3 "$db" 'DELETE FROM items WHERE id > 100' >/dev/null
