@@ -41,9 +41,7 @@ public struct IncrementalBackupJob {
         let keys = try IncrementalKeys(key)
         let check = try settings.incrementalCheck()
         let busy = try settings.busyTimeout()
-        let scope = try settings.scope()
-        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
-                                                 sourceID: key.sourceID(databasePath: database))
+        let namespace = try IncrementalNamespace(settings: settings, key: key)
         let store = try settings.makeStore()
         try store.checkAccess()
         // Points are read back (the chain, the pack listing): with the read identity when one is

@@ -27,9 +27,7 @@ public struct PointListing {
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
         let key = try settings.encryptionKey()
         let keys = try IncrementalKeys(key)
-        let scope = try settings.scope()
-        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
-                                                 sourceID: key.sourceID(databasePath: settings.databasePath))
+        let namespace = try IncrementalNamespace(settings: settings, key: key)
         let store = try settings.makeStore(role: .read)
         let chain = PointChain(store: store, namespace: namespace, keys: keys)
         var entries: [Entry] = []

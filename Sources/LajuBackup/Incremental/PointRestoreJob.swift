@@ -57,8 +57,7 @@ public struct PointRestoreJob {
         let key = try settings.encryptionKey()
         let keys = try IncrementalKeys(key)
         let scope = try settings.scope()
-        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
-                                                 sourceID: key.sourceID(databasePath: settings.databasePath))
+        let namespace = try IncrementalNamespace(settings: settings, key: key)
         let protected = [settings.databasePath, settings.catalogPath]
         var output: RestoreOutput?
         if case .file(let path, _, let force) = target, let path {

@@ -47,9 +47,7 @@ public struct PointRetention {
     public func run() throws -> Outcome {
         let key = try settings.encryptionKey()
         let keys = try IncrementalKeys(key)
-        let scope = try settings.scope()
-        let namespace = try IncrementalNamespace(prefix: scope.prefix, databaseName: scope.databaseName,
-                                                 sourceID: key.sourceID(databasePath: settings.databasePath))
+        let namespace = try IncrementalNamespace(settings: settings, key: key)
         let store = try settings.makeStore(role: .clean)
         let chain = PointChain(store: store, namespace: namespace, keys: keys)
         let listing = try chain.listPoints()
