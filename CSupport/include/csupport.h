@@ -107,6 +107,20 @@ int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len,
                              const void *cipher, size_t len, void *plain_out,
                              const void *tag, size_t tag_len, cs_error *err);
 
+/* Streaming AES-256-GCM over one message fed in pieces: for messages too large to hold at once
+ * (the manifest of a large database's restore point, 36 bytes a page), so that memory stays
+ * bounded. `encrypt` 1 seals, 0 opens. The output of an update is as long as its input and may
+ * be the input. A decrypting caller must not act on the plaintext before cs_gcm_final has
+ * verified the tag (CS_ERR_AUTH otherwise). */
+typedef struct cs_gcm cs_gcm;
+
+cs_gcm *cs_gcm_new(int32_t encrypt, const void *key32, const void *iv, size_t iv_len,
+                   const void *aad, size_t aad_len, cs_error *err);
+int32_t cs_gcm_update(cs_gcm *g, const void *in, size_t len, void *out, cs_error *err);
+/* Sealing: writes the tag into `tag`. Opening: checks `tag`, CS_ERR_AUTH when it does not verify. */
+int32_t cs_gcm_final(cs_gcm *g, void *tag, size_t tag_len, cs_error *err);
+void cs_gcm_free(cs_gcm *g);
+
 /* ------------------------------------------------------------------------------------------------
  * The Laju envelope: gzip (zlib) then AES-256-GCM (12-byte IV, 16-byte tag, no AAD, tag not
  * appended), streamed file to file in bounded memory, with the MD5 of the object bytes computed in

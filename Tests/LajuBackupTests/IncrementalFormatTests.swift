@@ -153,43 +153,152 @@ final class IncrementalFormatTests: XCTestCase {
 
     func testPageMapAppliesAChain() throws {
         let pack = PackRef(name: "packs/" + String(repeating: "b", count: 32) + ".pack", size: 100_000)
-        func link(_ kind: PointKind, time: Int64, count: Int, pages: [UInt32], depth: Int) -> PointChain.Loaded {
-            let name = PointName(time: time, nonce: "00000000", kind: kind)
-            let s = PointSummary(kind: kind, check: 2, pageSize: 4096, pageCount: count, time: time, uploadedBytes: 0,
-                                 uploadedBlocks: 0, depth: depth, digest: Array(repeating: 0, count: 32))
-            let entries = pages.map { PageEntry(page: $0, id: BlockID(hi: UInt64(time), lo: UInt64($0)), location: BlockLocation(pack: 0, offset: 8 + Int64($0) * 100, length: 100)) }
-            return PointChain.Loaded(name: name, summary: s, body: PointBody(parent: nil, parentDigest: [], packs: [pack], entries: entries))
+        let dir = NSTemporaryDirectory() + "laju-pagemap-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        typealias Link = (kind: PointKind, time: Int64, count: Int, pages: [UInt32])
+        // The chain base first, as a backup writes it; the builder reads it newest first.
+        func build(_ chain: [Link]) throws -> [BlockID] {
+            let path = "\(dir)/\(chain.count)-\(chain.last!.time)-\(UInt32.random(in: 0...UInt32.max)).map"
+            let newest = chain.last!
+            var b = try PageMap.Builder(path: path, pageCount: newest.count)
+            for link in chain.reversed() {
+                try b.begin(packs: [pack])
+                for p in link.pages {
+                    b.fill(PageEntry(page: p, id: BlockID(hi: UInt64(link.time), lo: UInt64(p)), location: BlockLocation(pack: 0, offset: 8 + Int64(p) * 100, length: 100)))
+                }
+                try b.endLink()
+            }
+            let name = PointName(time: newest.time, nonce: "00000000", kind: newest.kind)
+            let s = PointSummary(kind: newest.kind, check: 2, pageSize: 4096, pageCount: newest.count, time: newest.time, uploadedBytes: 0,
+                                 uploadedBlocks: 0, depth: chain.count - 1, digest: Array(repeating: 0, count: 32))
+            let map = try b.finish(point: name, summary: s, manifests: [])
+            let reader = try map.records()
+            var ids: [BlockID] = []
+            while let r = try reader.next() {
+                XCTAssertEqual(r.location, BlockLocation(pack: 0, offset: 8 + Int64(r.id.lo) * 100, length: 100))
+                ids.append(r.id)
+            }
+            XCTAssertEqual(ids.count, newest.count)
+            return ids
         }
-        let map = try PageMap(chain: [link(.base, time: 1, count: 4, pages: [0, 1, 2, 3], depth: 0),
-                                      link(.incremental, time: 2, count: 6, pages: [1, 4, 5], depth: 1),
-                                      link(.incremental, time: 3, count: 3, pages: [0], depth: 2)])
-        XCTAssertEqual(map.pageCount, 3)
-        XCTAssertEqual(map.ids, [BlockID(hi: 3, lo: 0), BlockID(hi: 2, lo: 1), BlockID(hi: 1, lo: 2)])
+        XCTAssertEqual(try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 6, [1, 4, 5]), (.incremental, 3, 3, [0])]),
+                       [BlockID(hi: 3, lo: 0), BlockID(hi: 2, lo: 1), BlockID(hi: 1, lo: 2)])
         // Growth that leaves a page without a block is refused.
-        XCTAssertThrowsError(try PageMap(chain: [link(.base, time: 1, count: 2, pages: [0, 1], depth: 0),
-                                                 link(.incremental, time: 2, count: 4, pages: [3], depth: 1)]))
-        XCTAssertThrowsError(try PageMap(chain: [link(.incremental, time: 2, count: 4, pages: [3], depth: 1)]))
+        XCTAssertThrowsError(try build([(.base, 1, 2, [0, 1]), (.incremental, 2, 4, [3])]))
         // Shrink, then growth: the pages past the shrunk end come from the point that lists them
         // again, never from the base that had them before.
-        let regrown = try PageMap(chain: [link(.base, time: 1, count: 4, pages: [0, 1, 2, 3], depth: 0),
-                                          link(.incremental, time: 2, count: 2, pages: [], depth: 1),
-                                          link(.incremental, time: 3, count: 4, pages: [2, 3], depth: 2)])
-        XCTAssertEqual(regrown.ids, [BlockID(hi: 1, lo: 0), BlockID(hi: 1, lo: 1), BlockID(hi: 3, lo: 2), BlockID(hi: 3, lo: 3)])
-        XCTAssertEqual(regrown.manifests.map(\.name), [1, 2, 3].map { PointName(time: $0, nonce: "00000000", kind: $0 == 1 ? .base : .incremental).relative })
+        XCTAssertEqual(try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 2, []), (.incremental, 3, 4, [2, 3])]),
+                       [BlockID(hi: 1, lo: 0), BlockID(hi: 1, lo: 1), BlockID(hi: 3, lo: 2), BlockID(hi: 3, lo: 3)])
+        // Runs of records longer than one write, with holes left for newer links.
+        let many = (0..<70_000).map { UInt32($0) }
+        let ids = try build([(.base, 1, 70_000, many), (.incremental, 2, 70_000, many.filter { $0 % 1000 == 7 })])
+        XCTAssertEqual(ids.filter { $0.hi == 2 }.count, 70)
+        XCTAssertEqual(ids[7], BlockID(hi: 2, lo: 7))
+        XCTAssertEqual(ids[69_999], BlockID(hi: 1, lo: 69_999))
     }
 
-    /// The id table used by backups finds what was inserted, by position, and nothing else.
-    func testBlockIndexFindsInsertedIdsOnly() {
-        var ids: [BlockID] = []
-        var index = BlockIndex(capacity: 5000)
-        for i in 0..<5000 {
-            // Equal high halves force probing past occupied slots.
-            ids.append(BlockID(hi: UInt64(i % 7), lo: UInt64(i)))
-            if i % 2 == 0 { index.insert(i, of: ids) }
+    /// The bounded id table of backups finds what was inserted and nothing else, and takes no
+    /// more than its capacity.
+    func testBlockTableFindsInsertedIdsOnlyUpToItsCapacity() {
+        var table = BlockTable(capacity: 5000)
+        func id(_ i: Int) -> BlockID { BlockID(hi: UInt64(i % 7), lo: UInt64(i)) }   // equal high halves force probing
+        func at(_ i: Int) -> BlockLocation { BlockLocation(pack: UInt32(i % 3), offset: Int64(i) * 10, length: 100) }
+        for i in 0..<12_000 where i % 2 == 0 { table.insert(id(i), at: at(i)) }
+        XCTAssertTrue(table.isFull)
+        XCTAssertEqual(table.count, 5000)
+        for i in 0..<12_000 {
+            XCTAssertEqual(table.find(id(i)), i % 2 == 0 && i < 10_000 ? at(i) : nil, "id \(i)")
         }
-        for i in 0..<5000 {
-            XCTAssertEqual(index.find(ids[i], in: ids), i % 2 == 0 ? i : nil, "id \(i)")
+        // An id already held keeps its first location.
+        var small = BlockTable(capacity: 4)
+        small.insert(id(1), at: at(1))
+        small.insert(id(1), at: at(2))
+        XCTAssertEqual(small.count, 1)
+        XCTAssertEqual(small.find(id(1)), at(1))
+    }
+
+    /// Manifests written and read as files (bounded memory) are the objects `ManifestSeal` makes
+    /// in memory, and any change to the file is refused before an entry is handed out.
+    func testManifestFilesMatchTheInMemoryFormat() throws {
+        let dir = NSTemporaryDirectory() + "laju-manifest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (name, _, _) = sample()
+        let pack = PackRef(name: "packs/" + String(repeating: "c", count: 32) + ".pack", size: 1 << 40)
+        let count = 40_000   // 1.4 MiB: more than one buffer
+        let entries = (0..<count).map { PageEntry(page: UInt32($0), id: BlockID(hi: UInt64($0) &* 0x9e3779b97f4a7c15, lo: UInt64($0)),
+                                                  location: BlockLocation(pack: 0, offset: 8 + Int64($0) * 50, length: 40)) }
+        let summary = PointSummary(kind: .incremental, check: 1, pageSize: 4096, pageCount: count + 5, time: name.time, uploadedBytes: 1,
+                                   uploadedBlocks: 1, depth: 3, digest: Array(repeating: 9, count: 32))
+        let body = PointBody(parent: "points/20231114T221319.999Z-00000001.base", parentDigest: Array(repeating: 1, count: 32), packs: [pack], entries: entries)
+        let path2 = "\(dir)/m2"
+        let w2 = try ManifestWriter(path: path2, name: name.relative, summary: summary, key: keys.point, bodyLength: body.encoded().count)
+        try w2.append { PointBody.encodeHeader(into: &$0, parent: body.parent, parentDigest: body.parentDigest, packs: body.packs, entryCount: count) }
+        try w2.append { for e in entries { PointBody.appendEntry(e, to: &$0) } }
+        let (size, md5) = try w2.finish()
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: path2))
+        XCTAssertEqual(Int64(bytes.count), size)
+        XCTAssertEqual(Digest.hash(.md5, Array(bytes)), md5)
+        // The in-memory opener agrees, and so does the file reader.
+        let (s, b) = try ManifestSeal.open(Array(bytes), point: name, key: keys.point)
+        XCTAssertEqual(s, summary)
+        XCTAssertEqual(b, body)
+        let file = try ManifestFile.open(path: path2, point: name, key: keys.point)
+        XCTAssertEqual(file.summary, summary)
+        XCTAssertEqual(file.header.packs, [pack])
+        XCTAssertEqual(file.header.parent, body.parent)
+        XCTAssertEqual(file.entryCount, count)
+        var read: [PageEntry] = []
+        try file.forEachEntry { read.append($0) }
+        XCTAssertEqual(read, entries)
+        // One flipped byte anywhere, a truncation, another name or key: refused at open.
+        for offset in [0, 30, 108, 125, 5000, bytes.count / 2, bytes.count - 1] {
+            var bad = Array(bytes)
+            bad[offset] ^= 1
+            XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/bad\(offset)", contents: Data(bad)))
+            XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/bad\(offset)", point: name, key: keys.point), "flip at \(offset)")
         }
-        XCTAssertNil(index.find(BlockID(hi: 3, lo: 99_999), in: ids))
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/short", contents: Data(bytes.dropLast(16))))
+        XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/short", point: name, key: keys.point))
+        let other = try IncrementalKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
+        XCTAssertThrowsError(try ManifestFile.open(path: path2, point: name, key: other.point))
+        XCTAssertThrowsError(try ManifestFile.open(path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), key: keys.point))
+        // Changed after it was opened: the second read fails at its end.
+        var tampered = Array(bytes)
+        tampered[bytes.count / 2] ^= 1
+        XCTAssertTrue(FileManager.default.createFile(atPath: path2, contents: Data(tampered)))
+        XCTAssertThrowsError(try file.forEachEntry { _ in })
+    }
+
+    /// The streaming primitives equal their one-shot forms.
+    func testStreamingGCMAndHMACEqualTheOneShotForms() throws {
+        let key = (0..<32).map { UInt8($0) }, iv = [UInt8](repeating: 3, count: 12), aad = Array("aad".utf8)
+        let plain = (0..<100_003).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let (cipher, tag) = try AESGCM.seal(key: key, iv: iv, aad: aad, plaintext: plain)
+        let sealer = try GCMStream(sealing: true, key: key, iv: iv, aad: aad)
+        var buf = plain
+        for r in [0..<1, 1..<4096, 4096..<70_000, 70_000..<100_003] {
+            try buf.withUnsafeMutableBytes { try sealer.update(UnsafeMutableRawBufferPointer(rebasing: $0[r])) }
+        }
+        XCTAssertEqual(buf, cipher)
+        XCTAssertEqual(try sealer.finish(), tag)
+        let opener = try GCMStream(sealing: false, key: key, iv: iv, aad: aad)
+        try buf.withUnsafeMutableBytes { try opener.update($0) }
+        XCTAssertEqual(buf, plain)
+        XCTAssertNoThrow(try opener.finish(tag: tag))
+        let wrong = try GCMStream(sealing: false, key: key, iv: iv, aad: aad)
+        var c2 = cipher
+        try c2.withUnsafeMutableBytes { try wrong.update($0) }
+        var badTag = tag
+        badTag[0] ^= 1
+        XCTAssertThrowsError(try wrong.finish(tag: badTag)) { XCTAssertEqual(($0 as? CError)?.status, .authentication) }
+
+        for k in [key, [UInt8](repeating: 1, count: 100)] {
+            let h = HMACStream(key: k)
+            h.update(plain[..<10])
+            h.update(plain[10...])
+            XCTAssertEqual(h.finalize(), hmacSHA256(key: k, data: plain))
+        }
     }
 }

@@ -57,3 +57,37 @@ public enum AESGCM {
         }
     }
 }
+
+/// One AES-256-GCM message sealed or opened piece by piece ([`cs_gcm_new`], OpenSSL's EVP
+/// update/final), so that a message larger than memory should hold (the manifest of a large
+/// database) never needs one buffer. Owns its C context.
+final class GCMStream {
+    private let ctx: OpaquePointer
+    let sealing: Bool
+
+    init(sealing: Bool, key: [UInt8], iv: [UInt8], aad: [UInt8]) throws {
+        precondition(key.count == 32, "AES-256 needs a 32-byte key")
+        var made: OpaquePointer?
+        try cCall { err in
+            made = cs_gcm_new(sealing ? 1 : 0, key, iv, iv.count, aad, aad.count, err)
+            return made == nil ? err.pointee.status : CS_OK
+        }
+        ctx = made!
+        self.sealing = sealing
+    }
+
+    deinit { cs_gcm_free(ctx) }
+
+    /// Encrypts or decrypts `buffer` where it lies.
+    func update(_ buffer: UnsafeMutableRawBufferPointer) throws {
+        guard buffer.count > 0 else { return }
+        try cCall { err in cs_gcm_update(ctx, buffer.baseAddress, buffer.count, buffer.baseAddress, err) }
+    }
+
+    /// Sealing: the tag. Opening: checks `tag` (CError `.authentication` when it does not verify).
+    func finish(tag: [UInt8] = []) throws -> [UInt8] {
+        var t = sealing ? [UInt8](repeating: 0, count: 16) : tag
+        try cCall { err in t.withUnsafeMutableBytes { cs_gcm_final(ctx, $0.baseAddress, $0.count, err) } }
+        return t
+    }
+}

@@ -71,6 +71,29 @@ public func hmacSHA256<K: ContiguousBytes, D: ContiguousBytes>(key: K, data: D) 
     return out
 }
 
+/// HMAC-SHA256 fed in pieces (RFC 2104 over the streaming `Digest`): for files MACed without
+/// being held in memory (the incremental state cache of a large database). Equals `hmacSHA256`.
+final class HMACStream {
+    private let inner = Digest(.sha256)
+    private let outerPad: [UInt8]
+
+    init(key: [UInt8]) {
+        var k = key.count > 64 ? Digest.hash(.sha256, key) : key
+        k += [UInt8](repeating: 0, count: 64 - k.count)
+        inner.update(k.map { $0 ^ 0x36 })
+        outerPad = k.map { $0 ^ 0x5c }
+    }
+
+    func update<D: ContiguousBytes>(_ data: D) { inner.update(data) }
+
+    func finalize() -> [UInt8] {
+        let outer = Digest(.sha256)
+        outer.update(outerPad)
+        outer.update(inner.finalize())
+        return outer.finalize()
+    }
+}
+
 /// Bytes from OpenSSL's CSPRNG ([`RAND_bytes`](https://docs.openssl.org/3.0/man3/RAND_bytes/)).
 public func secureRandomBytes(_ count: Int) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: count)

@@ -58,14 +58,14 @@ public struct IncrementalBackupJob {
         let checkName = stage.checkName
 
         // 2. The parent: the newest point's page map, from the cache or rebuilt from the store.
-        let chain = PointChain(store: readStore, namespace: namespace, keys: keys)
+        let chain = PointChain(store: readStore, namespace: namespace, keys: keys, scratch: ws.path)
         let listing = try chain.listPoints()
         if let newest = listing.last, pointTime <= newest.name.time {
             events(.warning("the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"))
             pointTime = newest.name.time + 1
         }
         let cache = StateCache(directory: settings.incrementalStateDirectory, namespace: namespace, keys: keys)
-        var (parent, newChainReason) = try parentState(chain: chain, listing: listing, cache: cache, store: store)
+        var (parent, newChainReason) = try parentState(chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
 
         // 3. Pages, one by one, from the snapshot.
         let reader = try PageReader(path: snapshotPath)
@@ -84,64 +84,65 @@ public struct IncrementalBackupJob {
         let packName = try PackNames.fresh()
         let newPack = UInt32(packs.count)
         packs.append(PackRef(name: packName, size: 0))
-        let packPath = ws.file("pack")
-        let pack = try PackWriter(path: packPath)
-        var parentIDs = parent?.ids ?? [], parentLocations = parent?.locations ?? []
+        let pack = try FileWriter(path: ws.file("pack"))
+        try pack.append(PackNames.magic)
+        // Memory does not grow with the database: the parent's map is read front to back beside
+        // the snapshot, the new map is written to the cache file as pages go, the changed pages'
+        // entries to a file of their own; only the bounded tables below are held (`BlockTable`).
+        let parentRecords = try parent?.records()
         // The parent's blocks by id (a page that moved is not uploaded again), and the blocks
-        // sealed by this run (equal pages in one run are stored once): positions in the id arrays.
-        var known = BlockIndex(capacity: parentIDs.count)
-        for i in parentIDs.indices where known.find(parentIDs[i], in: parentIDs) == nil { known.insert(i, of: parentIDs) }
-        var sealedHere = BlockIndex(capacity: pageCount)
-        var newBlocks = 0
+        // sealed by this run (equal pages in one run are stored once).
+        var known = BlockTable(capacity: parent == nil ? 0 : min(parent!.pageCount, Self.knownBlocks))
+        if let parent {
+            let prefill = try parent.records()
+            while !known.isFull, let r = try prefill.next() { known.insert(r.id, at: r.location) }
+        }
+        var sealedHere = BlockTable(capacity: min(pageCount, Self.sealedBlocks))
+        let newMap = try cache.begin()
+        defer { cache.discard() }
+        let entries = try FileWriter(path: ws.file("entries"))
+        var usedPacks = [Bool](repeating: false, count: packs.count)
+        var newBlocks = 0, changed = 0
         let sealer = try BlockSealer(keys: keys)
-        var ids: [BlockID] = [], locations: [BlockLocation] = []
-        ids.reserveCapacity(pageCount)
-        locations.reserveCapacity(pageCount)
-        var changed: [UInt32] = []
         let sha = Digest(.sha256)
         let (_, scanSeconds) = try timedStep("pages", events: events) { progress in
             try reader.forEachPage { index, page in
                 sha.update(page)
                 let id = keys.blockID(page)
                 var location: BlockLocation
-                var sealedNow = false
-                if index < parentIDs.count, parentIDs[index] == id {
-                    location = parentLocations[index]
+                if let was = try parentRecords?.next(), was.id == id {
+                    location = was.location
                 } else {
-                    changed.append(UInt32(index))
-                    if let j = known.find(id, in: parentIDs) {
-                        location = parentLocations[j]
-                    } else if let j = sealedHere.find(id, in: ids) {
-                        location = locations[j]
+                    changed += 1
+                    if let l = known.find(id) ?? sealedHere.find(id) {
+                        location = l
                     } else {
                         let sealed = try sealer.seal(page: page, id: id)
                         location = BlockLocation(pack: newPack, offset: pack.size, length: UInt32(sealed.count))
                         try pack.append(sealed)
-                        sealedNow = true
+                        sealedHere.insert(id, at: location)
                         newBlocks += 1
                     }
+                    try entries.append { PointBody.appendEntry(PageEntry(page: UInt32(index), id: id, location: location), to: &$0) }
                 }
-                ids.append(id)
-                locations.append(location)
-                if sealedNow { sealedHere.insert(ids.count - 1, of: ids) }
+                usedPacks[Int(location.pack)] = true
+                try newMap.append { PageMap.appendRecord(id, location, to: &$0) }
                 if index % 4096 == 0 { _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize)) }
             }
         }
-        // Only the parent's identity is needed from here on: its page map can go (memory).
-        known = BlockIndex(capacity: 0)
-        sealedHere = BlockIndex(capacity: 0)
-        parentIDs = []
-        parentLocations = []
+        known = BlockTable(capacity: 0)
+        sealedHere = BlockTable(capacity: 0)
         let parentPoint = parent?.point, parentSummary = parent?.summary, parentManifests = parent?.manifests ?? []
         let parentPageCount = parent?.pageCount
         parent = nil
         let packSummary = try pack.finish()
-        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed.count) changed, \(newBlocks) new block(s) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
+        _ = try entries.finish()
+        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed) changed, \(newBlocks) new block(s) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
         try stage.requireSound(database: database, what: "points", events: events)
 
-        if let parentPoint, let parentSummary, changed.isEmpty, parentPageCount == pageCount {
+        if let parentPoint, let parentSummary, changed == 0, parentPageCount == pageCount {
             events(.step(name: "point", summary: "no changes since \(PointChain.display(parentPoint))", seconds: 0))
-            try? cache.save(PageMap(point: parentPoint, summary: parentSummary, ids: ids, locations: locations, packs: Array(packs.dropLast()), manifests: parentManifests))
+            try? cache.commit(newMap, point: parentPoint, summary: parentSummary, packs: Array(packs.dropLast()), manifests: parentManifests)
             return Outcome(point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(parentPoint), newChain: nil,
                            pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
                            changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: checkName,
@@ -149,40 +150,59 @@ public struct IncrementalBackupJob {
         }
         if newBlocks > 0 { packs[Int(newPack)].size = packSummary.size } else { packs.removeLast() }
 
-        // 4. The manifest: every page for a base, the changed ones otherwise.
+        // 4. The manifest: every page for a base (the new map's records), the changed ones
+        // otherwise (the entries file), sealed as it is written.
         let digest = keys.fileDigest(sha256: sha.finalize(), pageSize: pageSize, pageCount: pageCount)
         let name = try PointName.fresh(time: pointTime, kind: kind)
         let manifestPath = ws.file("manifest")
-        // The manifest (36 bytes a page for a base) is built and sealed in one buffer that exists
-        // only inside this function: it is gone before the cache is written.
-        func writeManifest<S: Sequence>(pages pagesOut: S, count: Int) throws -> (PointSummary, Int64, [UInt8]) where S.Element == UInt32 {
-            var localOf: [UInt32: UInt32] = [:]
-            var manifestPacks: [PackRef] = []
-            for i in pagesOut {
-                let g = locations[Int(i)].pack
-                if localOf[g] == nil { localOf[g] = UInt32(manifestPacks.count); manifestPacks.append(packs[Int(g)]) }
-            }
-            let parentName = kind == .incremental ? parentPoint?.relative : nil
-            let bodyLength = PointBody.encodedSize(parentLength: parentName?.utf8.count ?? 0, packs: manifestPacks, entryCount: count)
-            let size = ManifestSeal.objectSize(bodyLength: bodyLength)
-            let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
-                                       time: pointTime, uploadedBytes: (newBlocks > 0 ? packSummary.size : 0) + size,
-                                       uploadedBlocks: newBlocks, depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
-            let manifest = try ManifestSeal.seal(name: name.relative, summary: summary, key: keys.point, bodyLength: bodyLength) { out in
-                PointBody.encode(into: &out, parent: parentName,
-                                 parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
-                                 packs: manifestPacks, entryCount: count,
-                                 entries: pagesOut.lazy.map { i in
-                                     let l = locations[Int(i)]
-                                     return PageEntry(page: i, id: ids[Int(i)], location: BlockLocation(pack: localOf[l.pack]!, offset: l.offset, length: l.length))
-                                 })
-            }
-            try writeFile(manifest, to: manifestPath)
-            return (summary, Int64(manifest.count), Digest.hash(.md5, manifest))
+        var localOf = [UInt32](repeating: 0, count: usedPacks.count)
+        var manifestPacks: [PackRef] = []
+        for g in usedPacks.indices where usedPacks[g] && g < packs.count {
+            localOf[g] = UInt32(manifestPacks.count)
+            manifestPacks.append(packs[g])
         }
-        let (summary, manifestSize, manifestMD5) = kind == .base
-            ? try writeManifest(pages: 0..<UInt32(pageCount), count: pageCount)
-            : try writeManifest(pages: changed, count: changed.count)
+        // A base lists every page; an incremental point only the changed ones, and only the
+        // packs they use.
+        if kind == .incremental {
+            manifestPacks = []
+            usedPacks = [Bool](repeating: false, count: usedPacks.count)
+            let changedEntries = try FileReader(path: entries.path)
+            try forEachEntryRecord(changedEntries, count: changed) { e in usedPacks[Int(e.location.pack)] = true }
+            for g in usedPacks.indices where usedPacks[g] {
+                localOf[g] = UInt32(manifestPacks.count)
+                manifestPacks.append(packs[g])
+            }
+        }
+        let count = kind == .base ? pageCount : changed
+        let parentName = kind == .incremental ? parentPoint?.relative : nil
+        let bodyLength = PointBody.encodedSize(parentLength: parentName?.utf8.count ?? 0, packs: manifestPacks, entryCount: count)
+        let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
+                                   time: pointTime, uploadedBytes: (newBlocks > 0 ? packSummary.size : 0) + ManifestSeal.objectSize(bodyLength: bodyLength),
+                                   uploadedBlocks: newBlocks, depth: kind == .base ? 0 : parentSummary!.depth + 1, digest: digest)
+        let manifest = try ManifestWriter(path: manifestPath, name: name.relative, summary: summary, key: keys.point, bodyLength: bodyLength)
+        try manifest.append {
+            PointBody.encodeHeader(into: &$0, parent: parentName, parentDigest: kind == .incremental ? parentSummary?.digest ?? [] : [],
+                                   packs: manifestPacks, entryCount: count)
+        }
+        func local(_ e: PageEntry) -> PageEntry {
+            PageEntry(page: e.page, id: e.id, location: BlockLocation(pack: localOf[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
+        }
+        if kind == .base {
+            try newMap.flush()
+            let records = try MapReader(path: newMap.path, count: pageCount, packCount: packs.count)
+            var page: UInt32 = 0
+            while let r = try records.next() {
+                let e = local(PageEntry(page: page, id: r.id, location: r.location))
+                try manifest.append { PointBody.appendEntry(e, to: &$0) }
+                page += 1
+            }
+        } else {
+            try forEachEntryRecord(try FileReader(path: entries.path), count: changed) { e in
+                let l = local(e)
+                try manifest.append { PointBody.appendEntry(l, to: &$0) }
+            }
+        }
+        let (manifestSize, manifestMD5) = try manifest.finish()
         let uploaded = summary.uploadedBytes
 
         // 5. Pack first, then the manifest: a point exists only once all it names is stored.
@@ -191,7 +211,7 @@ public struct IncrementalBackupJob {
         if newBlocks > 0 {
             let k = namespace.key(packName)
             let (_, seconds) = try timedStep("upload", events: events) { progress in
-                try store.put(key: k, file: packPath, size: packSummary.size, md5: packSummary.md5, metadata: metadata, progress: progress)
+                try store.put(key: k, file: pack.path, size: packSummary.size, md5: packSummary.md5, metadata: metadata, progress: progress)
             }
             events(.step(name: "upload", summary: "\(store.displayName) \(k) (\(Format.bytes(packSummary.size)), \(Format.rate(packSummary.size, seconds)))", seconds: seconds))
             packKey = k
@@ -203,21 +223,43 @@ public struct IncrementalBackupJob {
 
         // The cache is an optimisation: failing to write it costs the next run a rebuild.
         let chainManifests = (kind == .base ? [] : parentManifests) + [PackRef(name: name.relative, size: manifestSize)]
-        let map = PageMap(point: name, summary: summary, ids: ids, locations: locations, packs: packs, manifests: chainManifests)
-        do { try cache.save(map) } catch {
+        do { try cache.commit(newMap, point: name, summary: summary, packs: packs, manifests: chainManifests) } catch {
             events(.warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
         }
         return Outcome(point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
                        parent: parentPoint.map { PointChain.display($0) }, newChain: newChainReason,
                        pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
-                       changedPages: changed.count, uploadedBlocks: newBlocks,
+                       changedPages: changed, uploadedBlocks: newBlocks,
                        uploadedBytes: uploaded, pack: packKey, check: checkName, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// Blocks of the parent a run can find by id (5 MiB: every page of a 512 MiB database of
+    /// 4 KiB pages; the first 2^17 pages of a larger one), and blocks of its own (1.25 MiB).
+    static let knownBlocks = 1 << 17
+    static let sealedBlocks = 1 << 15
+
+    /// Reads back the changed pages' entries a run wrote (36 bytes each, global pack indices).
+    func forEachEntryRecord(_ file: FileReader, count: Int, _ body: (PageEntry) throws -> Void) throws {
+        var buffer = [UInt8](repeating: 0, count: 36 * 29127)
+        var left = count
+        while left > 0 {
+            let n = min(left, buffer.count / 36)
+            let got = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(n * 36)])) }
+            guard got == n * 36 else { throw LajuError(.local, "cannot read back \(file.path)") }
+            var r = ByteReader(buffer, from: 0, to: n * 36)
+            for _ in 0..<n {
+                let e = PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
+                                  location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32()))
+                try body(e)
+            }
+            left -= n
+        }
     }
 
     /// The newest point's page map: from the cache when it proves current, else rebuilt from the
     /// store's manifests. Nil (with the reason) when there is no usable chain.
     func parentState(chain: PointChain, listing: [PointChain.Listed], cache: StateCache,
-                     store: ObjectStore) throws -> (PageMap?, String?) {
+                     store: ObjectStore, workspace: Workspace) throws -> (PageMap?, String?) {
         guard let newest = listing.last else {
             return (nil, "first incremental backup of this database in \(store.displayName)")
         }
@@ -234,7 +276,7 @@ public struct IncrementalBackupJob {
             return (cached, nil)
         }
         do {
-            let (map, links) = try chain.pageMap(to: newest.name, listing: listing)
+            let (map, links) = try chain.pageMap(to: newest.name, listing: listing, path: workspace.file("parent.map"))
             if let problem = packsPresent(map) {
                 return (nil, "the chain ending at \(PointChain.display(newest.name)) cannot be used (\(problem))")
             }
@@ -245,19 +287,5 @@ public struct IncrementalBackupJob {
         } catch let e as LajuError where e.kind == .integrity || e.isNotFound {
             return (nil, "the chain ending at \(PointChain.display(newest.name)) cannot be used (\(e.message))")
         }
-    }
-}
-
-/// Writes `bytes` to a new private file.
-func writeFile(_ bytes: [UInt8], to path: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw LajuError(.local, "cannot create \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw LajuError(.local, "cannot write \(path): \(String(cString: strerror(errno)))") }
-        done += n
     }
 }

@@ -53,32 +53,43 @@ final class PageReader {
     }
 }
 
-/// Appends sealed blocks to a new pack file through a 1 MiB buffer, with its MD5 for the upload.
-final class PackWriter {
+/// Writes a new private file through a 1 MiB buffer, with the MD5 an upload needs and, when
+/// asked, an HMAC of everything written: packs, manifests and page maps, which are written front
+/// to back and never held whole.
+final class FileWriter {
     let path: String
     private let fd: Int32
     private var buffer: [UInt8] = []
     private let md5 = Digest(.md5)
-    private(set) var size: Int64 = 0
+    /// Fed with every byte until set to nil (the state cache's MAC).
+    var mac: HMACStream?
+    private var flushed: Int64 = 0
+    var size: Int64 { flushed + Int64(buffer.count) }
 
-    init(path: String) throws {
+    init(path: String, mac: HMACStream? = nil) throws {
         self.path = path
+        self.mac = mac
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LajuError(.local, "cannot create \(path): \(String(cString: strerror(errno)))") }
         buffer.reserveCapacity(1 << 20)
-        try append(PackNames.magic)
     }
 
     deinit { closeDescriptor(fd) }
 
-    func append(_ bytes: [UInt8]) throws {
-        buffer += bytes
-        md5.update(bytes)
-        size += Int64(bytes.count)
+    func append<D: ContiguousBytes>(_ bytes: D) throws {
+        bytes.withUnsafeBytes { buffer.append(contentsOf: $0) }
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    private func flush() throws {
+    /// Appends what `write` adds to the buffer (records encoded in place, no array of their own).
+    func append(_ write: (inout [UInt8]) -> Void) throws {
+        write(&buffer)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    func flush() throws {
+        md5.update(buffer)
+        mac?.update(buffer)
         var done = 0
         while done < buffer.count {
             let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
@@ -90,14 +101,56 @@ final class PackWriter {
             }
             done += n
         }
+        flushed += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes; the pack's size and MD5.
+    /// Flushes; the file's size and MD5.
     func finish() throws -> (size: Int64, md5: [UInt8]) {
         try flush()
         return (size, md5.finalize())
     }
+}
+
+/// Reads a file front to back through a buffer of its own (page maps and manifests: one pass,
+/// bounded memory). `fill` hands out at most what is asked for.
+final class FileReader {
+    let path: String
+    let fd: Int32
+    let size: Int64
+    private(set) var position: Int64
+
+    init(path: String, from offset: Int64 = 0) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw LajuError(.local, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            closeDescriptor(fd)
+            throw LajuError(.local, "\(path) is not a regular file")
+        }
+        size = Int64(st.st_size)
+        position = offset
+    }
+
+    deinit { closeDescriptor(fd) }
+
+    /// Reads exactly `buffer.count` bytes from the current position (fewer only at the end of
+    /// the file); the number read.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var got = 0
+        while got < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + got, buffer.count - got, off_t(position) + off_t(got))
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { break }
+            guard n > 0 else { throw LajuError(.local, "cannot read \(path): \(String(cString: strerror(errno)))") }
+            got += n
+        }
+        position += Int64(got)
+        return got
+    }
+
+    func seek(to offset: Int64) { position = offset }
 }
 
 /// RFC 3339 times for `--at` and for output.

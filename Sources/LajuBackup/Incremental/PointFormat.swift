@@ -18,6 +18,9 @@ public struct PointName: Sendable, Hashable, Comparable {
     public let nonce: String
     public let kind: PointKind
 
+    /// "points/" + 20-byte stamp + "-" + 8 hex + "." + "base" | "incr".
+    static let relativeLength = 7 + 20 + 1 + 8 + 1 + 4
+
     public var relative: String { "points/\(Self.stamp(time))-\(nonce).\(kind.nameSuffix)" }
 
     init(time: Int64, nonce: String, kind: PointKind) {
@@ -33,8 +36,7 @@ public struct PointName: Sendable, Hashable, Comparable {
     /// Parses a relative name; nil for anything else (other files in the folder are ignored).
     public static func parse(_ relative: String) -> PointName? {
         let u = Array(relative.utf8)
-        // "points/" + 20-byte stamp + "-" + 8 hex + "." + "base" | "incr"
-        guard u.count == 7 + 20 + 1 + 8 + 1 + 4, relative.hasPrefix("points/") else { return nil }
+        guard u.count == relativeLength, relative.hasPrefix("points/") else { return nil }
         guard let time = parseStamp(Array(u[7..<27])), u[27] == UInt8(ascii: "-"), u[36] == UInt8(ascii: ".") else { return nil }
         let nonce = u[28..<36]
         guard nonce.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) else { return nil }
@@ -195,8 +197,19 @@ struct PointBody: Sendable, Equatable {
     /// body (36 bytes a page) is then built in place, never copied.
     static func encode<S: Sequence>(into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
                                     entries: S) where S.Element == PageEntry {
+        b.reserveCapacity(b.count + encodedSize(parentLength: parent?.utf8.count ?? 0, packs: packs, entryCount: entryCount))
+        encodeHeader(into: &b, parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entryCount)
+        var written = 0
+        for e in entries {
+            appendEntry(e, to: &b)
+            written += 1
+        }
+        precondition(written == entryCount)
+    }
+
+    /// Everything before the entries: parent link, packs, entry count.
+    static func encodeHeader(into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int) {
         let parentBytes = Array((parent ?? "").utf8)
-        b.reserveCapacity(b.count + encodedSize(parentLength: parentBytes.count, packs: packs, entryCount: entryCount))
         b.appendBE(UInt16(parentBytes.count))
         b += parentBytes
         b += parentDigest.count == 32 ? parentDigest : [UInt8](repeating: 0, count: 32)
@@ -208,17 +221,15 @@ struct PointBody: Sendable, Equatable {
             b.appendBE(UInt64(p.size))
         }
         b.appendBE(UInt32(entryCount))
-        var written = 0
-        for e in entries {
-            b.appendBE(e.page)
-            b.appendBE(e.id.hi)
-            b.appendBE(e.id.lo)
-            b.appendBE(e.location.pack)
-            b.appendBE(UInt64(e.location.offset))
-            b.appendBE(e.location.length)
-            written += 1
-        }
-        precondition(written == entryCount)
+    }
+
+    static func appendEntry(_ e: PageEntry, to b: inout [UInt8]) {
+        b.appendBE(e.page)
+        b.appendBE(e.id.hi)
+        b.appendBE(e.id.lo)
+        b.appendBE(e.location.pack)
+        b.appendBE(UInt64(e.location.offset))
+        b.appendBE(e.location.length)
     }
 
     static func encodedSize(parentLength: Int, packs: [PackRef], entryCount: Int) -> Int {
@@ -242,10 +253,12 @@ struct PointBody: Sendable, Equatable {
     /// order) instead of keeping them: the returned body's `entries` is empty. `prepare` learns
     /// the entry count and the packs first. This is how a large manifest is read without a copy
     /// of its entries.
-    static func decode(_ r: inout ByteReader, summary: PointSummary,
+    static func decode<R: BodyBytes>(_ r: inout R, summary: PointSummary,
                        prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
                        visit: (PageEntry) -> Void) throws(FormatError) -> PointBody {
         let parentLength = Int(try r.u16())
+        // Names have fixed lengths: refusing others before reading keeps a hostile header small.
+        guard parentLength == 0 || parentLength == PointName.relativeLength else { throw FormatError("impossible parent name length \(parentLength)") }
         let parentBytes = try r.bytes(parentLength)
         let parent = parentLength == 0 ? nil : String(decoding: parentBytes, as: UTF8.self)
         let parentDigest = try r.bytes(32)
@@ -260,6 +273,7 @@ struct PointBody: Sendable, Equatable {
         packs.reserveCapacity(packCount)
         for _ in 0..<packCount {
             let n = Int(try r.u16())
+            guard n == PackNames.nameLength else { throw FormatError("impossible pack name length \(n)") }
             let name = String(decoding: try r.bytes(n), as: UTF8.self)
             guard PackNames.isValid(name) else { throw FormatError("invalid pack name \(Display.quoted(name))") }
             let size = Int64(bitPattern: try r.u64())
@@ -299,12 +313,14 @@ struct PointBody: Sendable, Equatable {
 enum PackNames {
     static let magic = Array("LJINCPK1".utf8)
     static let headerSize = 8
+    /// "packs/" + 32 hex + ".pack".
+    static let nameLength = 6 + 32 + 5
 
     static func fresh() throws -> String { "packs/\(try secureRandomBytes(16).hexString).pack" }
 
     static func isValid(_ name: String) -> Bool {
         let u = Array(name.utf8)
-        guard u.count == 6 + 32 + 5, name.hasPrefix("packs/"), name.hasSuffix(".pack") else { return false }
+        guard u.count == nameLength, name.hasPrefix("packs/"), name.hasSuffix(".pack") else { return false }
         return u[6..<38].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 }
@@ -313,8 +329,16 @@ enum PackNames {
 enum ManifestSeal {
     static let magic = Array("LJINCPT1".utf8)
     static let summaryEnd = 8 + 12 + PointSummary.size + 16   // 108
-    /// Larger manifests are refused before download: 2^21 pages (8 GiB at 4 KiB) and more.
-    static let maxObjectSize: Int64 = 96 << 20
+    /// Manifests up to this size are downloaded at once; a larger one only after its summary
+    /// (a ranged GET) shows that its point has pages enough to need it (`maxObjectSize(for:)`).
+    static let smallObjectSize: Int64 = 1 << 20
+
+    /// The largest manifest a point of this summary can have: every page listed, the longest
+    /// parent name, the most packs a body may name.
+    static func maxObjectSize(for summary: PointSummary) -> Int64 {
+        objectSize(bodyLength: 2 + PointName.relativeLength + 32 + 4 + 65535 * (2 + PackNames.nameLength + 8) + 4)
+            + Int64(summary.pageCount) * Int64(PointBody.entrySize)
+    }
     static let summaryLabel = Array("laju-backup incremental point summary v1\0".utf8)
     static let bodyLabel = Array("laju-backup incremental point body v1\0".utf8)
 
@@ -396,8 +420,20 @@ struct FormatError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
+/// What the body decoder reads from: bytes in memory (`ByteReader`) or a manifest decrypted as it
+/// is read from a file (`ManifestFile.BodyStream`). Every read is bounds-checked.
+protocol BodyBytes {
+    /// Bytes left to read.
+    var remaining: Int { get }
+    mutating func bytes(_ n: Int) throws(FormatError) -> [UInt8]
+    mutating func u8() throws(FormatError) -> UInt8
+    mutating func u16() throws(FormatError) -> UInt16
+    mutating func u32() throws(FormatError) -> UInt32
+    mutating func u64() throws(FormatError) -> UInt64
+}
+
 /// A bounds-checked big-endian reader over hostile bytes.
-struct ByteReader {
+struct ByteReader: BodyBytes {
     let data: [UInt8]
     var at = 0
     /// Where reading stops (exclusive): a reader can cover part of a larger buffer without a copy.

@@ -29,7 +29,8 @@ public struct PointListing {
         let keys = try IncrementalKeys(key)
         let namespace = try IncrementalNamespace(settings: settings, key: key)
         let store = try settings.makeStore(role: .read)
-        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        // Only summaries are read (ranged GETs): nothing is downloaded.
+        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {
             let k = namespace.key(listed.name.relative)

@@ -67,7 +67,10 @@ public struct PointRestoreJob {
         }
 
         let store = try settings.makeStore(role: .read)
-        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        // Manifests, the fetch plan and (for verify) the rebuilt file: a private workspace.
+        let workspace = try Workspace(base: settings.tempBase, events: events)
+        defer { workspace.remove() }
+        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
         let listing = try chain.listPoints()
         let candidates: [PointChain.Listed]
         switch at {
@@ -82,14 +85,33 @@ public struct PointRestoreJob {
                             isNotFound: true)
         }
         events(.step(name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0))
-        let (map, packUsers, manifestCount) = try loadMap(chain: chain, chosen: chosen, listing: listing)
+        // Every manifest of the chain is downloaded, authenticated and linked before a block is read.
+        let links = try chain.links(to: chosen, listing: listing)
+        let summary = links[0].summary
+        var users: [String: [PointName]] = [:]
+        var packs: [PackRef] = []
+        var packIndex: [String: UInt32] = [:]
+        for link in links.reversed() {
+            for p in link.body.packs {
+                users[p.name, default: []].append(link.name)
+                if let i = packIndex[p.name] {
+                    guard packs[Int(i)].size == p.size else {
+                        throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: pack \(p.name) is recorded with two sizes",
+                                        hint: "restore an earlier point (`laju-backup list --points`)")
+                    }
+                } else {
+                    packIndex[p.name] = UInt32(packs.count)
+                    packs.append(p)
+                }
+            }
+        }
         func dependents(_ pack: String) -> String {
-            var names = packUsers[pack] ?? []
+            var names = users[pack] ?? []
             if !names.contains(chosen) { names.append(chosen) }
             return PointChain.display(names)
         }
         let stored = try chain.listPacks()
-        for p in map.packs {
+        for p in packs {
             guard let size = stored[p.name] else {
                 throw chain.missing(namespace.key(p.name), dependents: dependents(p.name), what: "pack")
             }
@@ -99,9 +121,7 @@ public struct PointRestoreJob {
             }
         }
 
-        // Where the file is assembled: beside the target (atomic rename), or a private workspace.
-        var workspace: Workspace?
-        defer { workspace?.remove() }
+        // Where the file is assembled: beside the target (atomic rename), or the workspace.
         let tempDir: String
         switch target {
         case .file(_, let directory, let force):
@@ -112,10 +132,9 @@ public struct PointRestoreJob {
             }
             tempDir = output!.directory
         case .verifyOnly:
-            workspace = try Workspace(base: settings.tempBase, events: events)
-            tempDir = workspace!.path
+            tempDir = workspace.path
         }
-        let bytes = map.summary.databaseBytes
+        let bytes = summary.databaseBytes
         try Workspace.checkFreeSpace(in: tempDir, needed: bytes.addingSaturating(1 << 20))
         let partial = try output?.partialPath(events: events) ?? "\(tempDir)/verify.db"
         var keepPartial = false
@@ -131,63 +150,111 @@ public struct PointRestoreJob {
             throw LajuError(.local, "cannot size \(partial) to \(bytes) bytes: \(String(cString: strerror(errno)))")
         }
 
+        var messages: [String: String] = [:]
+        for p in packs { messages[p.name] = dependents(p.name) }
+        let context = FetchContext(packs: packs, pageSize: summary.pageSize, keys: keys, store: StoreBox(store),
+                                   namespace: namespace, fd: fd, partial: partial, dependents: messages)
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
-            try fetch(map: map, keys: keys, store: store, namespace: namespace, fd: fd, partial: partial,
-                      dependents: dependents, progress: progress)
+            try fetch(links: links, packIndex: packIndex, context: context, workspace: workspace, progress: progress)
         }
-        events(.step(name: "blocks", summary: "\(map.pageCount) pages from \(manifestCount) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
+        events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
         guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
 
         // The whole file, as it is on disk, against the digest the point recorded.
         let sha = try Digest.hash(.sha256, fileDescriptor: fd)
-        guard keys.fileDigest(sha256: sha, pageSize: map.pageSize, pageCount: map.pageCount) == map.summary.digest else {
+        guard keys.fileDigest(sha256: sha, pageSize: summary.pageSize, pageCount: summary.pageCount) == summary.digest else {
             throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(chosen)) does not match the digest the point recorded",
                             hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
         }
         let (checkName, _, ownership) = try RestoreJob.finish(
             partial: partial, output: output, check: check,
-            proof: map.summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            proof: summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
             damagedHint: "the point was taken from a damaged database; try an earlier point",
             liveDatabase: settings.databasePath, events: events)
         keepPartial = output != nil
         return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
-                       time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: manifestCount,
+                       time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: links.count,
                        blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
                        ownership: ownership, totalSeconds: monotonicSeconds() - started)
     }
 
-    /// The chosen point's page map, which points of its chain use each pack (for messages), and
-    /// how many manifests were read. The manifests themselves are dropped on return (memory).
-    func loadMap(chain: PointChain, chosen: PointName, listing: [PointChain.Listed]) throws -> (PageMap, [String: [PointName]], Int) {
-        let (map, links) = try chain.pageMap(to: chosen, listing: listing)
-        var users: [String: [PointName]] = [:]
-        for link in links.reversed() {
-            for p in link.body.packs { users[p.name, default: []].append(link.name) }
+    /// Pages planned and fetched at once: their entries (36 bytes each, about 2.4 MiB) are
+    /// sorted by pack and offset so that neighbouring blocks share a ranged request.
+    static let planChunk = 1 << 16
+
+    /// Fetches every page of the point, newest link first: a page comes from the newest link
+    /// that lists it (`PageMap.Builder`'s rule), one bit a page remembers which are done. A
+    /// link's pages are planned into a file, then fetched a chunk at a time: memory does not
+    /// grow with the database.
+    func fetch(links: [PointChain.Loaded], packIndex: [String: UInt32], context: FetchContext, workspace: Workspace,
+               progress: TransferProgress) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+        let pageCount = links[0].summary.pageCount
+        var filled = [UInt64](repeating: 0, count: (pageCount + 63) / 64)
+        var done = 0
+        var total = (blocks: 0, requests: 0, bytes: Int64(0))
+        for (n, link) in links.enumerated() {
+            let global = link.body.packs.map { packIndex[$0.name]! }
+            let planPath = workspace.file("plan.\(n)")
+            defer { unlink(planPath) }
+            let plan = try FileWriter(path: planPath)
+            var planned = 0
+            var failure: Error?
+            try link.file.forEachEntry { e in
+                let i = Int(e.page)
+                guard failure == nil, i < pageCount, filled[i >> 6] & (1 << UInt64(i & 63)) == 0 else { return }
+                filled[i >> 6] |= 1 << UInt64(i & 63)
+                planned += 1
+                let g = PageEntry(page: e.page, id: e.id, location: BlockLocation(pack: global[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
+                do { try plan.append { PointBody.appendEntry(g, to: &$0) } } catch { failure = error }
+            }
+            if let failure { throw failure }
+            _ = try plan.finish()
+            let reader = try FileReader(path: planPath)
+            var left = planned
+            var buffer = [UInt8](repeating: 0, count: Self.planChunk * PointBody.entrySize)
+            while left > 0 {
+                let k = min(left, Self.planChunk)
+                let got = try buffer.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(k * PointBody.entrySize)])) }
+                guard got == k * PointBody.entrySize else { throw LajuError(.local, "cannot read back \(planPath)") }
+                var r = ByteReader(buffer, from: 0, to: got)
+                var entries: [PageEntry] = []
+                entries.reserveCapacity(k)
+                for _ in 0..<k {
+                    entries.append(PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
+                                             location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32())))
+                }
+                let result = try fetchChunk(entries, context: context)
+                total.blocks += result.blocks
+                total.requests += result.requests
+                total.bytes += result.bytes
+                left -= k
+                done += k
+                _ = progress(Int64(done), Int64(pageCount))
+            }
         }
-        return (map, users, links.count)
+        if done < pageCount, let hole = (0..<pageCount).first(where: { filled[$0 >> 6] & (1 << UInt64($0 & 63)) == 0 }) {
+            throw LajuError(.integrity, "the chain of point \(PointChain.display(links[0].name)) does not add up: page \(hole) has no block",
+                            hint: "restore an earlier point (`laju-backup list --points`)")
+        }
+        return total
     }
 
-    /// Fetches every block the map needs, pack by pack in offset order, a few MiB per ranged
-    /// request, checks each (tag, codec, size, id) and writes its page(s) into `fd`. Two workers
-    /// (this thread and one more) take requests in turn: checking blocks is CPU work, and a
-    /// ranged GET waits on the network.
-    func fetch(map: PageMap, keys: IncrementalKeys, store: ObjectStore, namespace: IncrementalNamespace, fd: Int32,
-               partial: String, dependents: (String) -> String, progress: TransferProgress) throws -> (blocks: Int, requests: Int, bytes: Int64) {
-        // (pack, offset, page), sorted: pages that share a block sit next to each other.
-        var order = Array(0..<UInt32(map.pageCount))
-        order.sort { a, b in
-            let x = map.locations[Int(a)], y = map.locations[Int(b)]
-            return (x.pack, x.offset, a) < (y.pack, y.offset, b)
+    /// Fetches the blocks of some pages: sorted by pack and offset (pages that share a block sit
+    /// next to each other), cut into ranged requests of neighbouring blocks, taken in turn by two
+    /// workers (this thread and one more): checking blocks is CPU work, a ranged GET waits on the
+    /// network.
+    func fetchChunk(_ unsorted: [PageEntry], context: FetchContext) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+        let entries = unsorted.sorted { a, b in
+            (a.location.pack, a.location.offset, a.page) < (b.location.pack, b.location.offset, b.page)
         }
-        // One request: as many following blocks of the same pack as fit.
         var requests: [FetchRequest] = []
         var i = 0
-        while i < order.count {
-            let first = map.locations[Int(order[i])]
+        while i < entries.count {
+            let first = entries[i].location
             var end = first.offset + Int64(first.length)
             var j = i + 1
-            while j < order.count {
-                let l = map.locations[Int(order[j])]
+            while j < entries.count {
+                let l = entries[j].location
                 let newEnd = max(end, l.offset + Int64(l.length))
                 guard l.pack == first.pack, l.offset <= end + Self.coalesceGap, newEnd - first.offset <= Self.maxRequest else { break }
                 end = newEnd
@@ -196,12 +263,9 @@ public struct PointRestoreJob {
             requests.append(FetchRequest(from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset))
             i = j
         }
-        var messages: [String: String] = [:]
-        for p in map.packs { messages[p.name] = dependents(p.name) }
-        let job = FetchJob(map: map, order: order, requests: requests, keys: keys, store: StoreBox(store), namespace: namespace,
-                           fd: fd, partial: partial, dependents: messages)
+        let job = FetchJob(entries: entries, requests: requests, context: context)
         let helper = BackgroundTask { try job.work() }
-        let mine = Result { try withoutActuallyEscaping(progress) { try job.work(progress: $0) } }
+        let mine = Result { try job.work() }
         let theirs = Result { try helper.wait() }
         let a = try mine.get(), b = try theirs.get()
         return (a.blocks + b.blocks, requests.count, a.bytes + b.bytes)
@@ -224,30 +288,30 @@ final class StoreBox: @unchecked Sendable {
     init(_ store: ObjectStore) { self.store = store }
 }
 
-/// What the fetch workers share: the plan, and which request is next (a failure stops both).
-final class FetchJob: Sendable {
-    let map: PageMap
-    let order: [UInt32]
-    let requests: [FetchRequest]
+/// What every fetch of a restore shares: the chain's packs, the key, the store, the file.
+struct FetchContext: Sendable {
+    let packs: [PackRef]
+    let pageSize: Int
     let keys: IncrementalKeys
     let store: StoreBox
     let namespace: IncrementalNamespace
     let fd: Int32
     let partial: String
+    /// Pack name -> the points that depend on it (for messages).
     let dependents: [String: String]
+}
+
+/// What the fetch workers share: the plan, and which request is next (a failure stops both).
+final class FetchJob: Sendable {
+    let entries: [PageEntry]
+    let requests: [FetchRequest]
+    let context: FetchContext
     private let cursor = Mutex((next: 0, failed: false))
 
-    init(map: PageMap, order: [UInt32], requests: [FetchRequest], keys: IncrementalKeys, store: StoreBox,
-         namespace: IncrementalNamespace, fd: Int32, partial: String, dependents: [String: String]) {
-        self.map = map
-        self.order = order
+    init(entries: [PageEntry], requests: [FetchRequest], context: FetchContext) {
+        self.entries = entries
         self.requests = requests
-        self.keys = keys
-        self.store = store
-        self.namespace = namespace
-        self.fd = fd
-        self.partial = partial
-        self.dependents = dependents
+        self.context = context
     }
 
     private func take() -> Int? {
@@ -259,58 +323,61 @@ final class FetchJob: Sendable {
     }
 
     /// Takes requests until none is left; the blocks checked and bytes read by this worker.
-    func work(progress: TransferProgress? = nil) throws -> (blocks: Int, bytes: Int64) {
+    func work() throws -> (blocks: Int, bytes: Int64) {
         do {
-            return try run(progress: progress)
+            return try run()
         } catch {
             cursor.withLock { $0.failed = true }
             throw error
         }
     }
 
-    private func run(progress: TransferProgress?) throws -> (blocks: Int, bytes: Int64) {
-        let sealer = try BlockSealer(keys: keys)
-        let pageSize = map.pageSize
+    private func run() throws -> (blocks: Int, bytes: Int64) {
+        let c = context
+        let sealer = try BlockSealer(keys: c.keys)
+        let pageSize = c.pageSize
         var blocks = 0
         var bytes: Int64 = 0
         while let n = take() {
             let r = requests[n]
-            let pack = map.packs[Int(r.pack)].name
-            let packKey = namespace.key(pack)
+            let pack = c.packs[Int(r.pack)].name
+            let packKey = c.namespace.key(pack)
             let data: [UInt8]
             do {
-                data = try store.store.getRange(key: packKey, offset: r.offset, length: r.length)
+                data = try c.store.store.getRange(key: packKey, offset: r.offset, length: r.length)
             } catch let e as LajuError where e.isNotFound {
-                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(store.store.displayName); points that depend on it: \(dependents[pack] ?? "?")",
+                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(c.store.store.displayName); points that depend on it: \(c.dependents[pack] ?? "?")",
                                 hint: "restore a point that does not use it (`laju-backup list --points`)", isNotFound: true)
             }
             bytes += Int64(data.count)
             var lastLocation: BlockLocation?
             var lastID: BlockID?
             var page: [UInt8] = []
-            for k in r.from..<r.to {
-                let index = Int(order[k])
-                let l = map.locations[index], id = map.ids[index]
-                if l != lastLocation || id != lastID {
+            for e in entries[r.from..<r.to] {
+                let l = e.location
+                if l != lastLocation || e.id != lastID {
                     let start = Int(l.offset - r.offset)
-                    switch sealer.open(data[start..<(start + Int(l.length))], id: id, pageSize: pageSize) {
+                    guard start >= 0, start + Int(l.length) <= data.count else {
+                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: it is shorter than recorded (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
+                                        hint: "restore a point that does not use it (`laju-backup list --points`)")
+                    }
+                    switch sealer.open(data[start..<(start + Int(l.length))], id: e.id, pageSize: pageSize) {
                     case .success(let p): page = p
-                    case .failure(let e):
-                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: \(e.message) (offset \(l.offset)); points that depend on it: \(dependents[pack] ?? "?")",
+                    case .failure(let err):
+                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: \(err.message) (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
                                         hint: "restore a point that does not use it (`laju-backup list --points`)")
                     }
                     blocks += 1
                     lastLocation = l
-                    lastID = id
+                    lastID = e.id
                 }
-                let written = page.withUnsafeBytes { pwrite(fd, $0.baseAddress, pageSize, off_t(index) * off_t(pageSize)) }
+                let written = page.withUnsafeBytes { pwrite(c.fd, $0.baseAddress, pageSize, off_t(e.page) * off_t(pageSize)) }
                 guard written == pageSize else {
-                    let e = errno
-                    throw LajuError(.local, "cannot write \(partial): \(String(cString: strerror(e)))",
-                                    hint: e == ENOSPC ? "free space in the target's folder" : nil)
+                    let err = errno
+                    throw LajuError(.local, "cannot write \(c.partial): \(String(cString: strerror(err)))",
+                                    hint: err == ENOSPC ? "free space in the target's folder" : nil)
                 }
             }
-            _ = progress?(Int64(r.to), Int64(order.count))
         }
         return (blocks, bytes)
     }

@@ -49,7 +49,10 @@ public struct PointRetention {
         let keys = try IncrementalKeys(key)
         let namespace = try IncrementalNamespace(settings: settings, key: key)
         let store = try settings.makeStore(role: .clean)
-        let chain = PointChain(store: store, namespace: namespace, keys: keys)
+        // Kept manifests are downloaded to learn their packs: one at a time, into a workspace.
+        let workspace = try Workspace(base: settings.tempBase, events: events)
+        defer { workspace.remove() }
+        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
         let listing = try chain.listPoints()
         var outcome = Outcome(points: [], deletedPacks: [], keptPacks: 0, freedBytes: 0, dryRun: dryRun, failures: [])
         guard !listing.isEmpty else { return outcome }
@@ -78,7 +81,7 @@ public struct PointRetention {
         // Every pack a kept point's manifest names stays; reading a kept manifest must work.
         var neededPacks = Set<String>()
         for l in listing where keep.contains(l.name.relative) {
-            for p in try chain.read(l.name, size: l.size, listing: listing).body.packs { neededPacks.insert(p.name) }
+            for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
         }
         for l in listing.reversed() {
             let k = keep.contains(l.name.relative)
@@ -110,7 +113,7 @@ public struct PointRetention {
         // A manifest that Object Lock keeps still needs its packs (it stays restorable until then).
         for l in lockedPoints {
             do {
-                for p in try chain.read(l.name, size: l.size, listing: listing).body.packs { neededPacks.insert(p.name) }
+                for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
             } catch {
                 outcome.failures.append("\(namespace.key(l.name.relative)): locked, and its manifest cannot be read to keep its packs (\(error))")
                 return outcome

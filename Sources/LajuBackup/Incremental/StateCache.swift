@@ -6,7 +6,9 @@ struct StateCache {
     let namespace: IncrementalNamespace
     let keys: IncrementalKeys
 
-    static let maxSize = 128 << 20
+    /// The file is `pageCount` map records, a trailer (the point, its chain's manifests, its
+    /// summary, the packs), the trailer's length (4 bytes) and an HMAC-SHA256 of all before it.
+    static let maxTrailer = 4 << 20
 
     /// One file per namespace, named by a keyed hash (the database path stays off the disk name).
     var path: String {
@@ -14,49 +16,83 @@ struct StateCache {
         return "\(directory)/\(h).state"
     }
 
-    func save(_ map: PageMap) throws {
+    /// One fixed name: runs on one database never overlap (RunLock), and a killed run's leftover
+    /// is replaced by the next.
+    var temporaryPath: String { "\(path).tmp" }
+
+    /// A new cache file, to which a run appends the records of its map as it scans pages; it
+    /// replaces the cache at `commit`, and is removed on every other way out.
+    func begin() throws -> FileWriter {
         try LockDirectory.prepare(directory)
-        var b: [UInt8] = []
-        let name = Array(map.point.relative.utf8)
-        b.appendBE(UInt16(name.count))
-        b += name
-        b.appendBE(UInt16(map.manifests.count))
-        for m in map.manifests {
+        unlink(temporaryPath)
+        CleanupRegistry.shared.add(temporaryPath)
+        return try FileWriter(path: temporaryPath, mac: HMACStream(key: keys.cache))
+    }
+
+    /// Removes a cache file that will not be committed.
+    func discard() {
+        unlink(temporaryPath)
+        CleanupRegistry.shared.remove(temporaryPath)
+    }
+
+    /// Completes the file `writer` holds the records of, and puts it in place.
+    func commit(_ writer: FileWriter, point: PointName, summary: PointSummary, packs: [PackRef], manifests: [PackRef]) throws {
+        defer { discard() }
+        var t: [UInt8] = []
+        let name = Array(point.relative.utf8)
+        t.appendBE(UInt16(name.count))
+        t += name
+        t.appendBE(UInt16(manifests.count))
+        for m in manifests {
             let n = Array(m.name.utf8)
-            b.appendBE(UInt16(n.count))
-            b += n
-            b.appendBE(UInt64(m.size))
+            t.appendBE(UInt16(n.count))
+            t += n
+            t.appendBE(UInt64(m.size))
         }
-        b += map.summary.encoded()
-        // Built in place in one buffer (36 bytes a page), the MAC appended to it.
-        PointBody.encode(into: &b, parent: nil, parentDigest: [], packs: map.packs, entryCount: map.pageCount,
-                         entries: (0..<map.pageCount).lazy.map { i in
-                             PageEntry(page: UInt32(i), id: map.ids[i], location: map.locations[i])
-                         })
-        b += hmacSHA256(key: keys.cache, data: b)
-        // One fixed name: runs on one database never overlap (RunLock), and a killed run's
-        // leftover is replaced here by the next.
-        let tmp = "\(path).tmp"
-        unlink(tmp)
-        CleanupRegistry.shared.add(tmp)
-        defer { CleanupRegistry.shared.remove(tmp); unlink(tmp) }
-        try writeFile(b, to: tmp)
-        guard rename(tmp, path) == 0 else {
+        t += summary.encoded()
+        t.appendBE(UInt32(packs.count))
+        for p in packs {
+            let n = Array(p.name.utf8)
+            t.appendBE(UInt16(n.count))
+            t += n
+            t.appendBE(UInt64(p.size))
+        }
+        t.appendBE(UInt32(t.count))
+        try writer.append(t)
+        try writer.flush()
+        let mac = writer.mac!.finalize()
+        writer.mac = nil
+        try writer.append(mac)
+        _ = try writer.finish()
+        guard rename(temporaryPath, path) == 0 else {
             throw LajuError(.local, "cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
 
     /// The cached map when it is intact and describes `newest`; nil otherwise (never an error:
-    /// the store is the truth).
+    /// the store is the truth). The MAC is checked over the whole file, read once front to back.
     func load(expecting newest: PointName) -> PageMap? {
-        // Read once into one buffer; MAC and decoding work on it in place (a 1 GiB database's
-        // cache is 9 MiB, and copies of it would count against the run's memory bound).
-        guard let bytes = readSmallFile(path, maxSize: Self.maxSize), bytes.count > 32 else { return nil }
-        let end = bytes.count - 32
-        let mac = bytes.withUnsafeBytes { hmacSHA256(key: keys.cache, data: UnsafeRawBufferPointer(rebasing: $0[..<end])) }
-        guard mac[...] == bytes[end...] else { return nil }
+        guard let reader = try? FileReader(path: path), reader.size > 36 else { return nil }
+        let macAt = reader.size - 32
+        let mac = HMACStream(key: keys.cache)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var stored = [UInt8](repeating: 0, count: 36)
+        while reader.position < macAt {
+            let want = Int(min(Int64(chunk.count), macAt - reader.position))
+            guard let got = try? chunk.withUnsafeMutableBytes({ try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want])) }),
+                  got == want else { return nil }
+            mac.update(chunk[..<want])
+        }
+        reader.seek(to: macAt - 4)
+        guard (try? stored.withUnsafeMutableBytes({ try reader.read(into: $0) })) == 36,
+              mac.finalize()[...] == stored[4...] else { return nil }
+        let trailerLength = Int64(stored[0]) << 24 | Int64(stored[1]) << 16 | Int64(stored[2]) << 8 | Int64(stored[3])
+        guard trailerLength <= Int64(Self.maxTrailer), trailerLength <= macAt - 4 else { return nil }
+        var t = [UInt8](repeating: 0, count: Int(trailerLength))
+        reader.seek(to: macAt - 4 - trailerLength)
+        guard (try? t.withUnsafeMutableBytes({ try reader.read(into: $0) })) == t.count else { return nil }
         do {
-            var r = ByteReader(bytes, from: 0, to: end)
+            var r = ByteReader(t)
             let name = String(decoding: try r.bytes(Int(try r.u16())), as: UTF8.self)
             guard name == newest.relative else { return nil }
             var manifests: [PackRef] = []
@@ -66,41 +102,22 @@ struct StateCache {
             }
             guard manifests.count <= PointChain.maxDepth + 1, manifests.last?.name == name else { return nil }
             let summary = try PointSummary.decode(try r.bytes(PointSummary.size))
-            var asBase = summary
-            asBase.kind = .base
-            asBase.depth = 0
-            var ids: [BlockID] = [], locations: [BlockLocation] = []
-            let body = try PointBody.decode(&r, summary: asBase, prepare: { _, count, _ in ids.reserveCapacity(count); locations.reserveCapacity(count) }) { e in
-                ids.append(e.id)
-                locations.append(e.location)
+            var packs: [PackRef] = []
+            let packCount = Int(try r.u32())
+            guard packCount <= 65535 else { return nil }
+            for _ in 0..<packCount {
+                let n = String(decoding: try r.bytes(Int(try r.u16())), as: UTF8.self)
+                guard PackNames.isValid(n) else { return nil }
+                packs.append(PackRef(name: n, size: Int64(bitPattern: try r.u64())))
             }
-            var map = PageMap(point: newest, summary: summary, ids: ids, locations: locations, packs: [], manifests: manifests)
-            for p in body.packs { _ = try map.intern(p) }
-            return map.packs.count == body.packs.count ? map : nil
+            try r.end()
+            guard Set(packs.map(\.name)).count == packs.count,
+                  Int64(summary.pageCount) * Int64(PageMap.recordSize) == macAt - 4 - trailerLength else { return nil }
+            return PageMap(point: newest, summary: summary, path: path, packs: packs, manifests: manifests)
         } catch {
             return nil
         }
     }
-}
-
-/// The bytes of a regular file of at most `maxSize` bytes, read into one buffer; nil when it is
-/// absent, unreadable, not a regular file or larger.
-func readSmallFile(_ path: String, maxSize: Int) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-    guard fd >= 0 else { return nil }
-    defer { closeDescriptor(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= off_t(maxSize) else { return nil }
-    let size = Int(st.st_size)
-    var out = [UInt8](repeating: 0, count: size)
-    var got = 0
-    while got < size {
-        let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return nil }
-        got += n
-    }
-    return out
 }
 
 extension Settings {
