@@ -11,7 +11,9 @@ struct StatusCommand: ParsableCommand {
             and whether the store holds the newest object. Exit status follows the monitoring-plugin \
             convention, unlike every other command: 0 OK; 1 WARNING when the newest backup is older than \
             --max-age; 2 CRITICAL when there is no backup, it is older than twice --max-age, the store is \
-            unreachable or the newest object is missing; 3 UNKNOWN for a configuration error. The worst \
+            unreachable or the newest object is missing; 3 UNKNOWN for a configuration error. For a \
+            database with BACKUP_INCREMENTAL=true, the newest restore point too: WARNING past \
+            --max-point-age, CRITICAL past twice that or when there is none or it does not open. The worst \
             database decides.
             """
     )
@@ -21,8 +23,12 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .customLong("max-age"), help: ArgumentHelp("Age of the newest backup beyond which status is WARNING (twice that: CRITICAL).", valueName: "duration"))
     var maxAge: String = "26h"
 
+    @Option(name: .customLong("max-point-age"), help: ArgumentHelp("Age of the newest restore point beyond which status is WARNING (twice that: CRITICAL); only for databases with BACKUP_INCREMENTAL=true.", valueName: "duration"))
+    var maxPointAge: String = "1h"
+
     func validate() throws {
         do { _ = try DurationText.seconds(maxAge) } catch let e as LajuError { throw ValidationError("--max-age: \(e.description)") }
+        do { _ = try DurationText.seconds(maxPointAge) } catch let e as LajuError { throw ValidationError("--max-point-age: \(e.description)") }
     }
 
     /// Options or environment that name one database: then only that one is checked.
@@ -35,13 +41,14 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let max = try DurationText.seconds(maxAge)
+        let maxPoint = try DurationText.seconds(maxPointAge)
         var reports: [StatusJob.Report] = []
         var unknown: String?
         do {
             if namesOneDatabase {
                 let settings = try common.settings()
                 reports.append(StatusJob(settings: settings, profile: settings.environment["BACKUP_PROFILE"] ?? (settings.databasePath.split(separator: "/").last.map(String.init) ?? "database"),
-                                         maxAge: max).run())
+                                         maxAge: max, maxPointAge: maxPoint).run())
             } else {
                 let main = ProcessInfo.processInfo.environment["LAJU_BACKUP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? Environment.systemFile
                 switch try Profiles.discover(main: main) {
@@ -53,7 +60,7 @@ struct StatusCommand: ParsableCommand {
                     for p in list {
                         do {
                             let env = try Environment.load(envFiles: p.envFiles).overriding(["BACKUP_PROFILE": p.name])
-                            reports.append(StatusJob(settings: Settings(environment: env), profile: p.name, maxAge: max).run())
+                            reports.append(StatusJob(settings: Settings(environment: env), profile: p.name, maxAge: max, maxPointAge: maxPoint).run())
                         } catch {
                             reports.append(StatusJob.Report(profile: p.name, database: "?", level: .unknown,
                                                             message: "configuration: \(error)", activeBackups: 0))
@@ -71,6 +78,7 @@ struct StatusCommand: ParsableCommand {
         } else {
             let summary = unknown ?? reports.map { "\($0.profile): \($0.message)" }.joined(separator: "; ")
             let perf = reports.compactMap { r in r.newest.map { "'age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(max));\(Int(2 * max)) 'active_\(r.profile)'=\(r.activeBackups)" } }
+                + reports.compactMap { r in r.newestPoint.map { "'point_age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(maxPoint));\(Int(2 * maxPoint))" } }
             print(Display.safe("\(level.rawValue.uppercased()) - \(summary)") + (perf.isEmpty ? "" : " | " + perf.joined(separator: " ")))
             if reports.count > 1 {
                 for r in reports { print(Display.safe("\(r.profile) (\(r.database)): \(r.level.rawValue.uppercased()) - \(r.message)")) }

@@ -241,6 +241,48 @@ final class MonitoringTests: XCTestCase {
         XCTAssertEqual(try status(broken).0, 3, "a configuration error is UNKNOWN")
     }
 
+    /// `status` watches restore points where BACKUP_INCREMENTAL is true: none (the cron line left
+    /// commented) is CRITICAL, an old one WARNING then CRITICAL, a damaged newest manifest
+    /// CRITICAL; databases without the setting are judged on their nightly backups alone.
+    func testStatusWatchesRestorePointsWhereTheyAreOn() throws {
+        let s = try Scratch()
+        var f = try LocalFixture(scratch: s)
+        XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
+        var (code, o) = try status(f.env)
+        XCTAssertEqual(code, 0, "\(o)")
+        func first(_ o: [String: Any]) -> [String: Any] { (o["databases"] as? [[String: Any]])?.first ?? [:] }
+        XCTAssertNil(first(o)["newest_point"], "points are off: \(o)")
+        f.env["BACKUP_INCREMENTAL"] = "true"
+        (code, o) = try status(f.env)
+        XCTAssertEqual(code, 2, "on, but no point: \(o)")
+        XCTAssertTrue((first(o)["message"] as? String ?? "").contains("no restore point"), "\(o)")
+        let p = try CLI.run(["backup", "--incremental", "--json"], env: f.env)
+        XCTAssertEqual(p.status, 0, p.output)
+        (code, o) = try status(f.env)
+        XCTAssertEqual(code, 0, "\(o)")
+        let point = try XCTUnwrap(first(o)["newest_point"] as? [String: Any], "\(o)")
+        let made = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(point["point"] as? String, made["point"] as? String)
+        XCTAssertEqual(point["count"] as? Int, 1)
+        let text = try CLI.run(["status"], env: f.env)
+        XCTAssertTrue(text.stdout.hasPrefix("OK - ") && text.stdout.contains("'point_age_app.sqlite3'="), text.stdout)
+        Thread.sleep(forTimeInterval: 2.1)
+        XCTAssertEqual(try status(f.env, ["--max-point-age", "2s"]).0, 1, "older than 2 s")
+        XCTAssertEqual(try status(f.env, ["--max-point-age", "1s"]).0, 2, "older than twice 1 s")
+        let usage = try CLI.run(["status", "--max-point-age", "soon"], env: f.env)
+        XCTAssertEqual(usage.status, 2, usage.output)
+        XCTAssertTrue(usage.stderr.contains("--max-point-age: duration soon is not understood"), usage.stderr)
+        // The newest manifest, damaged where its summary is.
+        let manifest = f.objectPath(try XCTUnwrap(made["key"] as? String))
+        try sh("printf 'Z' | dd of='\(manifest)' bs=1 seek=40 conv=notrunc status=none")
+        (code, o) = try status(f.env)
+        XCTAssertEqual(code, 2, "\(o)")
+        XCTAssertTrue((first(o)["message"] as? String ?? "").contains("damaged"), "\(o)")
+        // Points off again: the nightly backups alone decide.
+        f.env["BACKUP_INCREMENTAL"] = "false"
+        XCTAssertEqual(try status(f.env).0, 0)
+    }
+
     /// `status` without options walks every profile, like the cron job; the worst one decides.
     func testStatusWalksEveryProfile() throws {
         let s = try Scratch()
@@ -292,6 +334,29 @@ final class MonitoringTests: XCTestCase {
         let t = try CLI.run(["doctor"], env: f.env)
         XCTAssertEqual(t.status, 6, t.output)
         XCTAssertTrue(t.stdout.contains("ERROR   temp space"), t.stdout)
+    }
+
+    /// `doctor` where BACKUP_INCREMENTAL is true: no point yet is a warning, the newest point must
+    /// open with the configured key; other databases get no such line.
+    func testDoctorChecksRestorePointsWhereTheyAreOn() throws {
+        let s = try Scratch()
+        var f = try LocalFixture(scratch: s)
+        XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
+        XCTAssertFalse(try CLI.run(["doctor"], env: f.env).stdout.contains("restore points:"))
+        f.env["BACKUP_INCREMENTAL"] = "true"
+        let none = try CLI.run(["doctor"], env: f.env)
+        XCTAssertEqual(none.status, 0, none.output)
+        XCTAssertTrue(none.stdout.contains("WARNING restore points: no restore point"), none.stdout)
+        XCTAssertEqual(try CLI.run(["backup", "--incremental"], env: f.env).status, 0)
+        let ok = try CLI.run(["doctor"], env: f.env)
+        XCTAssertEqual(ok.status, 0, ok.output)
+        XCTAssertTrue(ok.stdout.contains("OK      restore points: 1 point(s)"), ok.stdout)
+        var wrong = f.env
+        wrong["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        let w = try CLI.run(["doctor"], env: wrong)
+        XCTAssertEqual(w.status, 4, w.output)
+        XCTAssertTrue(w.stdout.contains("WARNING restore points: no restore point made with this key") && w.stdout.contains("1 other namespace"), w.stdout)
+        XCTAssertFalse(w.output.contains(f.key))
     }
 
     /// `doctor` against a SeaweedFS identity that may only write: write is ok, read, list and

@@ -133,12 +133,77 @@ public struct DoctorJob {
         } else {
             warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
         }
+        checks += restorePoints(key: key)
         if access(logFile, F_OK) != 0 {
             warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
         } else if access(logFile, W_OK) != 0 {
             warn("log", "\(logFile) is not writable by this user", "run the scheduled jobs as root")
         } else {
             ok("log", "\(logFile) is writable")
+        }
+        return checks
+    }
+
+    /// Where BACKUP_INCREMENTAL is true: the 15-minute cron line is on (it ships commented), and
+    /// the newest restore point opens with this key. Nothing is said for other databases.
+    func restorePoints(key: EncryptionKey?) -> [Check] {
+        guard (try? settings.bool("BACKUP_INCREMENTAL", default: false)) == true else { return [] }
+        var checks: [Check] = []
+        if let cron = try? String(contentsOfFile: cronFile, encoding: .utf8) {
+            let on = cron.split(separator: "\n").contains { line in
+                let t = line.drop(while: { $0 == " " || $0 == "\t" })
+                return !t.hasPrefix("#") && t.contains("backup --incremental")
+            }
+            if on {
+                checks.append(Check(name: "points cron", level: .ok, message: "\(cronFile) runs `backup --incremental` for the profiles that turn it on"))
+            } else {
+                checks.append(Check(name: "points cron", level: .warning,
+                                    message: "BACKUP_INCREMENTAL is true but no line of \(cronFile) runs `backup --incremental`: no restore points are taken",
+                                    fix: "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)"))
+            }
+        }
+        guard let key else { return checks }
+        do {
+            let keys = try IncrementalKeys(key)
+            let namespace = try IncrementalNamespace(settings: settings, key: key)
+            let store = try settings.makeStore(role: .read)
+            let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+            let listing = try chain.listPoints()
+            guard let newest = listing.last else {
+                // Points live under a namespace derived from the key and the database's path:
+                // another key finds none, which should not read as "none were ever made".
+                let scope = try settings.scope()
+                let family = "\(scope.prefix)incremental/\(scope.databaseName)."
+                let others = Set(try store.list(prefix: family).compactMap { o -> String? in
+                    guard !o.key.hasPrefix(namespace.root) else { return nil }
+                    return o.key.dropFirst(family.count).split(separator: "/").first.map(String.init)
+                })
+                if others.isEmpty {
+                    checks.append(Check(name: "restore points", level: .warning, message: "no restore point of this database yet",
+                                        fix: "run `laju-backup backup --incremental` (the cron line does it every 15 minutes once uncommented)"))
+                } else {
+                    checks.append(Check(name: "restore points", level: .warning,
+                                        message: "no restore point made with this key for \(settings.databasePath); the store holds points of a database named \(scope.databaseName) under \(others.count) other namespace(s) (another key, or another path)",
+                                        fix: "if they are this database's, put back the key that made them (restores need it)"))
+                }
+                return checks
+            }
+            let k = namespace.key(newest.name.relative)
+            let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
+            do {
+                _ = try ManifestSeal.openSummary(head, name: newest.name.relative, key: keys.point)
+                checks.append(Check(name: "restore points", level: .ok,
+                                    message: "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key"))
+            } catch {
+                checks.append(Check(name: "restore points", level: .error,
+                                    message: "the newest restore point \(k) does not open with this key (\(error.message))",
+                                    fix: "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
+                                    exitStatus: LajuError.Kind.integrity.exitCode))
+            }
+        } catch {
+            let le = error as? LajuError
+            checks.append(Check(name: "restore points", level: .error, message: le?.message ?? "\(error)", fix: le?.hint,
+                                exitStatus: (le?.kind ?? .storage).exitCode))
         }
         return checks
     }

@@ -32,6 +32,14 @@ public struct StatusJob {
         public var ageSeconds: Double
     }
 
+    /// The newest restore point (incremental backups), for databases that turn them on.
+    public struct Point: Codable, Sendable {
+        public var point: String
+        public var time: Int64
+        public var ageSeconds: Double
+        public var count: Int
+    }
+
     public struct Report: Codable, Sendable {
         public var profile: String
         public var database: String
@@ -43,6 +51,8 @@ public struct StatusJob {
         public var activeBackups: Int
         public var storeReachable: Bool?
         public var newestObjectPresent: Bool?
+        /// Set when BACKUP_INCREMENTAL is true.
+        public var newestPoint: Point?
 
         public init(profile: String, database: String, level: Level, message: String, activeBackups: Int = 0) {
             self.profile = profile
@@ -56,14 +66,71 @@ public struct StatusJob {
     public var settings: Settings
     public var profile: String
     public var maxAge: Double
+    /// Age of the newest restore point beyond which status is WARNING (twice: CRITICAL), for
+    /// databases with BACKUP_INCREMENTAL=true.
+    public var maxPointAge: Double
 
-    public init(settings: Settings, profile: String, maxAge: Double) {
+    public init(settings: Settings, profile: String, maxAge: Double, maxPointAge: Double = 3600) {
         self.settings = settings
         self.profile = profile
         self.maxAge = maxAge
+        self.maxPointAge = maxPointAge
     }
 
+    /// The nightly backups, then the restore points where they are on: the worse decides, and
+    /// the message says what is wrong first.
     public func run() -> Report {
+        var r = fullBackups()
+        let enabled: Bool
+        do { enabled = try settings.bool("BACKUP_INCREMENTAL", default: false) } catch {
+            r.level = max(r.level, .unknown)
+            r.message = "configuration: \(error); " + r.message
+            return r
+        }
+        guard enabled else { return r }
+        let (level, message) = points(&r)
+        if level > r.level {
+            r.message = message + "; " + r.message
+            r.level = level
+        } else {
+            r.message += "; " + message
+        }
+        return r
+    }
+
+    /// The newest restore point: listed, its summary authentic, young enough.
+    func points(_ r: inout Report) -> (Level, String) {
+        let now = LocalTime.nowMilliseconds()
+        do {
+            let key = try settings.encryptionKey()
+            let keys = try IncrementalKeys(key)
+            let namespace = try IncrementalNamespace(settings: settings, key: key)
+            let store = try settings.makeStore(role: .read)
+            let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+            let listing = try chain.listPoints()
+            guard let newest = listing.last else {
+                return (.critical, "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)")
+            }
+            let k = namespace.key(newest.name.relative)
+            guard newest.size >= Int64(ManifestSeal.summaryEnd) else { return (.critical, "the newest restore point \(k) is damaged (\(newest.size) bytes)") }
+            let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
+            do { _ = try ManifestSeal.openSummary(head, name: newest.name.relative, key: keys.point) } catch {
+                return (.critical, "the newest restore point \(k) is damaged: \(error.message)")
+            }
+            let age = Double(now - newest.name.time) / 1000
+            r.newestPoint = Point(point: PointChain.display(newest.name), time: newest.name.time, ageSeconds: age, count: listing.count)
+            let ageText = StatusJob.human(age)
+            if age > 2 * maxPointAge { return (.critical, "the newest restore point is \(ageText) old (more than twice \(StatusJob.human(maxPointAge)))") }
+            if age > maxPointAge { return (.warning, "the newest restore point is \(ageText) old (more than \(StatusJob.human(maxPointAge)))") }
+            return (.ok, "newest restore point \(ageText) old, \(listing.count) points")
+        } catch let e as LajuError {
+            return (e.kind == .usage ? .unknown : .critical, "restore points: \(e.message)")
+        } catch {
+            return (.critical, "restore points: \(error)")
+        }
+    }
+
+    func fullBackups() -> Report {
         var r = Report(profile: profile, database: settings.databasePath, level: .ok, message: "", activeBackups: 0)
         let now = LocalTime.nowMilliseconds()
         let catalog: Catalog
