@@ -318,6 +318,29 @@ final class IncrementalTests: XCTestCase {
         XCTAssertTrue(v.stderr.contains(o["pack"] as! String) && v.stderr.contains("missing"), v.stderr)
     }
 
+    /// A manifest grown past what its point's page count allows (a hostile or broken store) is
+    /// refused from its authenticated summary, before it is downloaded; one grown less fails its
+    /// tag. Either way: exit 4, the object named, no output.
+    func testOversizedManifestIsRefusedBeforeDownload() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 300)
+        let o = try point(f.env)
+        let manifest = f.objectPath(try XCTUnwrap(o["key"] as? String))
+        let out = s.url.appendingPathComponent("out.db").path
+        // 65,535 pack names of 53 bytes is the largest header: past that, no point this small fits.
+        try sh("head -c 8000000 /dev/zero >> '\(manifest)'")
+        let big = try restore(f.env, at: "latest", to: out)
+        XCTAssertEqual(big.status, 4, big.output)
+        XCTAssertTrue(big.stderr.contains(o["key"] as! String) && big.stderr.contains("is impossible for"), big.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        try sh("truncate -s 2000000 '\(manifest)'")
+        let grown = try restore(f.env, at: "latest", to: out)
+        XCTAssertEqual(grown.status, 4, grown.output)
+        XCTAssertTrue(grown.stderr.contains(o["key"] as! String) && grown.stderr.contains("damaged"), grown.stderr)
+        XCTAssertFalse(grown.stderr.contains("is impossible for"), grown.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
     /// `clean --orphans --delete-orphans` never touches incremental objects, and the original
     /// restore's "latest row" is still the full backup.
     func testCleanOrphansLeavesPointsAlone() throws {

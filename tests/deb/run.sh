@@ -487,6 +487,13 @@ run_cron "$incr_cmd"
 check "15-minute line, BACKUP_INCREMENTAL not set: exits 0, prints nothing, records no point (got $rc)" \
     sh -c '[ "$1" = 0 ] && [ -z "$2" ] && [ "$3" = 0 ]' _ "$rc" "$out" "$(points_in "$lapp/backups")"
 printf 'BACKUP_INCREMENTAL=true\n' >>/etc/laju-backup/conf.d/lajuapp.env
+doctor_out=$(laju-backup doctor --env-file /etc/laju-backup/conf.d/lajuapp.env 2>/dev/null || true)
+check "doctor: points on, the shipped cron file's 15-minute line still commented: a warning that says so" \
+    sh -c 'printf "%s\n" "$1" | grep -q "^WARNING points cron: BACKUP_INCREMENTAL is true but no line of /etc/cron.d/laju-backup runs"' _ "$doctor_out"
+status_rc=0
+status_out=$(laju-backup status --env-file /etc/laju-backup/conf.d/lajuapp.env 2>/dev/null) || status_rc=$?
+check "status: points on but none taken yet is CRITICAL (got $status_rc)" \
+    sh -c '[ "$1" = 2 ] && printf "%s\n" "$2" | grep -q "no restore point"' _ "$status_rc" "$status_out"
 run_cron "$incr_cmd"
 check "15-minute line, BACKUP_INCREMENTAL=true: exits 0, prints nothing, records a base point (got $rc)" \
     sh -c '[ "$1" = 0 ] && [ -z "$2" ] && [ "$3" = 1 ]' _ "$rc" "$out" "$(points_in "$lapp/backups")"
@@ -494,6 +501,10 @@ check "15-minute line, BACKUP_INCREMENTAL=true: exits 0, prints nothing, records
 sqlite3 "$lapp/data/production.sqlite3" "CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (randomblob(5000));"
 run_cron "$incr_cmd"
 check "15-minute line: the next run records an incremental point" test "$(points_in "$lapp/backups")" = 2
+status_rc=0
+status_out=$(laju-backup status --env-file /etc/laju-backup/conf.d/lajuapp.env 2>/dev/null) || status_rc=$?
+check "status: a fresh point is OK, with its age as performance data (got $status_rc)" \
+    sh -c '[ "$1" = 0 ] && printf "%s\n" "$2" | grep -q "^OK - .*newest restore point .*'"'"'point_age_"' _ "$status_rc" "$status_out"
 check "restore --at latest from the installed package equals the database" \
     sh -c 'laju-backup restore --at latest --quiet --output "$3/at.db" --env-file /etc/laju-backup/conf.d/lajuapp.env >/dev/null 2>&1 &&
            [ "$(sqlite3 "$3/at.db" .dump | sha256sum)" = "$(sqlite3 "$2" .dump | sha256sum)" ]' _ "$lapp" "$lapp/data/production.sqlite3" "$work"

@@ -3,7 +3,8 @@
 // the input under a fixed key first: that reaches the parsers behind the tag, which is what a
 // holder of the key (or a bug in a writer) could hand them.
 //   0: PointSummary.decode          1: PointBody.decode (incremental summary)
-//   2: PointBody.decode (base)      3: a sealed manifest whose body is the input (ManifestSeal.open)
+//   2: PointBody.decode (base)      3: a sealed manifest whose body is the input (ManifestSeal.open,
+//                                      and ManifestFile, the streamed reader, which must agree)
 //   4: a sealed block whose plaintext is the input (BlockSealer.open)
 //   5: PointName.parse and PointTime.parse of the input as text
 import FuzzSupport
@@ -17,6 +18,7 @@ let incremental = PointSummary(kind: .incremental, check: 2, pageSize: 4096, pag
                                uploadedBytes: 0, uploadedBlocks: 0, depth: 1, digest: Array(repeating: 0, count: 32))
 var base: PointSummary { var s = incremental; s.kind = .base; s.depth = 0; return s }
 let point = PointName(time: 1_700_000_000_000, nonce: "00000000", kind: .incremental)
+let manifestPath = NSTemporaryDirectory() + "laju-fuzz-manifest.\(getpid())"
 
 @_cdecl("fuzz_incremental_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
@@ -51,6 +53,18 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let sealed = try! ManifestSeal.seal(name: point.relative, summary: incremental, body: rest, key: keys.point)
         let opened = try? ManifestSeal.open(sealed, point: point, key: keys.point)
         fuzzCheck((opened?.1) == (try? PointBody.decode(rest, summary: incremental)), "open and decode disagree")
+        unlink(manifestPath)
+        _ = FileManager.default.createFile(atPath: manifestPath, contents: Data(sealed))
+        var streamed: PointBody?
+        if let file = try? ManifestFile.open(path: manifestPath, point: point, key: keys.point) {
+            var entries: [PageEntry] = []
+            if (try? file.forEachEntry({ entries.append($0) })) != nil {
+                streamed = file.header
+                streamed!.entries = entries
+                fuzzCheck(file.entryCount == entries.count, "the streamed reader miscounts entries")
+            }
+        }
+        fuzzCheck(streamed == opened?.1, "the streamed reader and the in-memory opener disagree")
     case 4:
         guard !rest.isEmpty else { return 0 }
         let id = BlockID(hi: 1, lo: 2)

@@ -166,8 +166,7 @@ public struct IncrementalBackupJob {
         if kind == .incremental {
             manifestPacks = []
             usedPacks = [Bool](repeating: false, count: usedPacks.count)
-            let changedEntries = try FileReader(path: entries.path)
-            try forEachEntryRecord(changedEntries, count: changed) { e in usedPacks[Int(e.location.pack)] = true }
+            try EntryFile.read(entries.path, count: changed, chunk: 1 << 15) { for e in $0 { usedPacks[Int(e.location.pack)] = true } }
             for g in usedPacks.indices where usedPacks[g] {
                 localOf[g] = UInt32(manifestPacks.count)
                 manifestPacks.append(packs[g])
@@ -197,9 +196,8 @@ public struct IncrementalBackupJob {
                 page += 1
             }
         } else {
-            try forEachEntryRecord(try FileReader(path: entries.path), count: changed) { e in
-                let l = local(e)
-                try manifest.append { PointBody.appendEntry(l, to: &$0) }
+            try EntryFile.read(entries.path, count: changed, chunk: 1 << 15) { chunk in
+                try manifest.append { for e in chunk { PointBody.appendEntry(local(e), to: &$0) } }
             }
         }
         let (manifestSize, manifestMD5) = try manifest.finish()
@@ -237,24 +235,6 @@ public struct IncrementalBackupJob {
     /// 4 KiB pages; the first 2^17 pages of a larger one), and blocks of its own (1.25 MiB).
     static let knownBlocks = 1 << 17
     static let sealedBlocks = 1 << 15
-
-    /// Reads back the changed pages' entries a run wrote (36 bytes each, global pack indices).
-    func forEachEntryRecord(_ file: FileReader, count: Int, _ body: (PageEntry) throws -> Void) throws {
-        var buffer = [UInt8](repeating: 0, count: 36 * 29127)
-        var left = count
-        while left > 0 {
-            let n = min(left, buffer.count / 36)
-            let got = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(n * 36)])) }
-            guard got == n * 36 else { throw LajuError(.local, "cannot read back \(file.path)") }
-            var r = ByteReader(buffer, from: 0, to: n * 36)
-            for _ in 0..<n {
-                let e = PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
-                                  location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32()))
-                try body(e)
-            }
-            left -= n
-        }
-    }
 
     /// The newest point's page map: from the cache when it proves current, else rebuilt from the
     /// store's manifests. Nil (with the reason) when there is no usable chain.

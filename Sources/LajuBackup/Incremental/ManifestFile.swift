@@ -186,3 +186,28 @@ struct ManifestFile {
         }
     }
 }
+
+/// Page entries in a private temp file, in the manifest's 36-byte encoding (4.2) and unchecked
+/// (this run wrote them): a backup's changed pages, a restore's plan of one link.
+enum EntryFile {
+    /// Reads `count` entries back, handing them over `chunk` at a time.
+    static func read(_ path: String, count: Int, chunk: Int, _ body: ([PageEntry]) throws -> Void) throws {
+        let file = try FileReader(path: path)
+        var buffer = [UInt8](repeating: 0, count: min(chunk, max(count, 1)) * PointBody.entrySize)
+        var left = count
+        while left > 0 {
+            let n = min(left, chunk)
+            let got = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(n * PointBody.entrySize)])) }
+            guard got == n * PointBody.entrySize else { throw LajuError(.local, "cannot read back \(path): it ends early") }
+            var r = ByteReader(buffer, from: 0, to: got)
+            var entries: [PageEntry] = []
+            entries.reserveCapacity(n)
+            for _ in 0..<n {
+                entries.append(PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
+                                         location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32())))
+            }
+            try body(entries)
+            left -= n
+        }
+    }
+}

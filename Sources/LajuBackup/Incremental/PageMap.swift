@@ -36,10 +36,8 @@ struct PageMap {
     struct Builder {
         private let file: RecordFile
         private let pageCount: Int
-        private var filled: [UInt64]
-        private var count = 0
-        private var packs: [PackRef] = []
-        private var packIndex: [String: UInt32] = [:]
+        private var filled: PageSet
+        private var packs = PackTable()
         /// The current link's pack indices, in the map's pack table.
         private var local: [UInt32] = []
         /// Records of consecutive pages waiting to be written from `runStart`.
@@ -50,32 +48,21 @@ struct PageMap {
         init(path: String, pageCount: Int) throws {
             file = try RecordFile(path: path, size: Int64(pageCount) * Int64(PageMap.recordSize))
             self.pageCount = pageCount
-            filled = [UInt64](repeating: 0, count: (pageCount + 63) / 64)
+            filled = PageSet(count: pageCount)
             run.reserveCapacity(1 << 20)
         }
 
         /// The next (older) link's packs; one pack recorded with two sizes is refused.
         mutating func begin(packs linkPacks: [PackRef]) throws(FormatError) {
             local = []
-            for p in linkPacks {
-                if let i = packIndex[p.name] {
-                    guard packs[Int(i)].size == p.size else { throw FormatError("pack \(p.name) is recorded with two sizes") }
-                    local.append(i)
-                } else {
-                    packs.append(p)
-                    packIndex[p.name] = UInt32(packs.count - 1)
-                    local.append(UInt32(packs.count - 1))
-                }
-            }
+            for p in linkPacks { local.append(try packs.intern(p)) }
         }
 
         /// An entry of the current link: used unless a newer link gave the page, or the page is
         /// past the end of the point being built.
         mutating func fill(_ e: PageEntry) {
             let i = Int(e.page)
-            guard i < pageCount, filled[i >> 6] & (1 << UInt64(i & 63)) == 0 else { return }
-            filled[i >> 6] |= 1 << UInt64(i & 63)
-            count += 1
+            guard filled.insert(i) else { return }
             if run.count >= 1 << 20 || runStart + run.count / PageMap.recordSize != i { flushRun() }
             if run.isEmpty { runStart = i }
             PageMap.appendRecord(e.id, BlockLocation(pack: local[Int(e.location.pack)], offset: e.location.offset, length: e.location.length), to: &run)
@@ -97,12 +84,58 @@ struct PageMap {
 
         /// The map of `point`, once every page has a block; `manifests` base first.
         func finish(point: PointName, summary: PointSummary, manifests: [PackRef]) throws(FormatError) -> PageMap {
-            if count < pageCount, let hole = (0..<pageCount).first(where: { filled[$0 >> 6] & (1 << UInt64($0 & 63)) == 0 }) {
+            if let hole = filled.firstMissing() {
                 throw FormatError("page \(hole) of \(PointChain.display(point)) has no block")
             }
-            return PageMap(point: point, summary: summary, path: file.path, packs: packs, manifests: manifests)
+            return PageMap(point: point, summary: summary, path: file.path, packs: packs.packs, manifests: manifests)
         }
     }
+}
+
+/// Which pages of a point are done: one bit a page (a 2.5 GiB database of 4 KiB pages: 80 KiB).
+struct PageSet {
+    private var bits: [UInt64]
+    let capacity: Int
+    private(set) var count = 0
+
+    init(count: Int) {
+        capacity = count
+        bits = [UInt64](repeating: 0, count: (count + 63) / 64)
+    }
+
+    /// Adds page `i`; false when it was there already or is past the end.
+    mutating func insert(_ i: Int) -> Bool {
+        guard i >= 0, i < capacity, bits[i >> 6] & (1 << UInt64(i & 63)) == 0 else { return false }
+        bits[i >> 6] |= 1 << UInt64(i & 63)
+        count += 1
+        return true
+    }
+
+    /// The first page not added, if any.
+    func firstMissing() -> Int? {
+        guard count < capacity else { return nil }
+        return (0..<capacity).first { bits[$0 >> 6] & (1 << UInt64($0 & 63)) == 0 }
+    }
+}
+
+/// The packs of a chain, each once, by name: what manifests call pack 0, 1... becomes an index
+/// into this table. One pack recorded with two sizes is refused.
+struct PackTable {
+    private(set) var packs: [PackRef] = []
+    private var index: [String: UInt32] = [:]
+
+    /// The pack's index, added when new.
+    mutating func intern(_ p: PackRef) throws(FormatError) -> UInt32 {
+        if let i = index[p.name] {
+            guard packs[Int(i)].size == p.size else { throw FormatError("pack \(p.name) is recorded with two sizes") }
+            return i
+        }
+        packs.append(p)
+        index[p.name] = UInt32(packs.count - 1)
+        return UInt32(packs.count - 1)
+    }
+
+    func index(of name: String) -> UInt32? { index[name] }
 }
 
 /// One record of a page map.

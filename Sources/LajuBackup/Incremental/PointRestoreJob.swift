@@ -89,22 +89,17 @@ public struct PointRestoreJob {
         let links = try chain.links(to: chosen, listing: listing)
         let summary = links[0].summary
         var users: [String: [PointName]] = [:]
-        var packs: [PackRef] = []
-        var packIndex: [String: UInt32] = [:]
+        var table = PackTable()
         for link in links.reversed() {
             for p in link.body.packs {
                 users[p.name, default: []].append(link.name)
-                if let i = packIndex[p.name] {
-                    guard packs[Int(i)].size == p.size else {
-                        throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: pack \(p.name) is recorded with two sizes",
-                                        hint: "restore an earlier point (`laju-backup list --points`)")
-                    }
-                } else {
-                    packIndex[p.name] = UInt32(packs.count)
-                    packs.append(p)
+                do { _ = try table.intern(p) } catch {
+                    throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(error.message)",
+                                    hint: "restore an earlier point (`laju-backup list --points`)")
                 }
             }
         }
+        let packs = table.packs
         func dependents(_ pack: String) -> String {
             var names = users[pack] ?? []
             if !names.contains(chosen) { names.append(chosen) }
@@ -155,7 +150,7 @@ public struct PointRestoreJob {
         let context = FetchContext(packs: packs, pageSize: summary.pageSize, keys: keys, store: StoreBox(store),
                                    namespace: namespace, fd: fd, partial: partial, dependents: messages)
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
-            try fetch(links: links, packIndex: packIndex, context: context, workspace: workspace, progress: progress)
+            try fetch(links: links, packs: table, context: context, workspace: workspace, progress: progress)
         }
         events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
         guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
@@ -186,53 +181,37 @@ public struct PointRestoreJob {
     /// that lists it (`PageMap.Builder`'s rule), one bit a page remembers which are done. A
     /// link's pages are planned into a file, then fetched a chunk at a time: memory does not
     /// grow with the database.
-    func fetch(links: [PointChain.Loaded], packIndex: [String: UInt32], context: FetchContext, workspace: Workspace,
+    func fetch(links: [PointChain.Loaded], packs: PackTable, context: FetchContext, workspace: Workspace,
                progress: TransferProgress) throws -> (blocks: Int, requests: Int, bytes: Int64) {
         let pageCount = links[0].summary.pageCount
-        var filled = [UInt64](repeating: 0, count: (pageCount + 63) / 64)
+        var filled = PageSet(count: pageCount)
         var done = 0
         var total = (blocks: 0, requests: 0, bytes: Int64(0))
         for (n, link) in links.enumerated() {
-            let global = link.body.packs.map { packIndex[$0.name]! }
+            let global = link.body.packs.map { packs.index(of: $0.name)! }
             let planPath = workspace.file("plan.\(n)")
             defer { unlink(planPath) }
             let plan = try FileWriter(path: planPath)
             var planned = 0
             var failure: Error?
             try link.file.forEachEntry { e in
-                let i = Int(e.page)
-                guard failure == nil, i < pageCount, filled[i >> 6] & (1 << UInt64(i & 63)) == 0 else { return }
-                filled[i >> 6] |= 1 << UInt64(i & 63)
+                guard failure == nil, filled.insert(Int(e.page)) else { return }
                 planned += 1
                 let g = PageEntry(page: e.page, id: e.id, location: BlockLocation(pack: global[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
                 do { try plan.append { PointBody.appendEntry(g, to: &$0) } } catch { failure = error }
             }
             if let failure { throw failure }
             _ = try plan.finish()
-            let reader = try FileReader(path: planPath)
-            var left = planned
-            var buffer = [UInt8](repeating: 0, count: Self.planChunk * PointBody.entrySize)
-            while left > 0 {
-                let k = min(left, Self.planChunk)
-                let got = try buffer.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(k * PointBody.entrySize)])) }
-                guard got == k * PointBody.entrySize else { throw LajuError(.local, "cannot read back \(planPath)") }
-                var r = ByteReader(buffer, from: 0, to: got)
-                var entries: [PageEntry] = []
-                entries.reserveCapacity(k)
-                for _ in 0..<k {
-                    entries.append(PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
-                                             location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32())))
-                }
+            try EntryFile.read(planPath, count: planned, chunk: Self.planChunk) { entries in
                 let result = try fetchChunk(entries, context: context)
                 total.blocks += result.blocks
                 total.requests += result.requests
                 total.bytes += result.bytes
-                left -= k
-                done += k
+                done += entries.count
                 _ = progress(Int64(done), Int64(pageCount))
             }
         }
-        if done < pageCount, let hole = (0..<pageCount).first(where: { filled[$0 >> 6] & (1 << UInt64($0 & 63)) == 0 }) {
+        if let hole = filled.firstMissing() {
             throw LajuError(.integrity, "the chain of point \(PointChain.display(links[0].name)) does not add up: page \(hole) has no block",
                             hint: "restore an earlier point (`laju-backup list --points`)")
         }
