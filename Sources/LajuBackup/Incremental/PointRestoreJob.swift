@@ -43,7 +43,7 @@ public struct PointRestoreJob {
     /// Blocks closer than this in a pack are fetched by one request; a request reads at most
     /// `maxRequest` bytes (the memory a restore holds at once).
     static let coalesceGap: Int64 = 64 << 10
-    static let maxRequest: Int64 = 8 << 20
+    static let maxRequest: Int64 = 4 << 20
 
     public init(settings: Settings, at: At, check: RestoreJob.Check = .auto, events: @escaping JobEventSink) {
         self.settings = settings
@@ -173,9 +173,9 @@ public struct PointRestoreJob {
                        ownership: ownership, totalSeconds: monotonicSeconds() - started)
     }
 
-    /// Pages planned and fetched at once: their entries (36 bytes each, about 2.4 MiB) are
-    /// sorted by pack and offset so that neighbouring blocks share a ranged request.
-    static let planChunk = 1 << 16
+    /// Pages planned and fetched at once: their entries (36 bytes each, 1.2 MiB) are sorted by
+    /// pack and offset so that neighbouring blocks share a ranged request.
+    static let planChunk = 1 << 15
 
     /// Fetches every page of the point, newest link first: a page comes from the newest link
     /// that lists it (`PageMap.Builder`'s rule), one bit a page remembers which are done. A
