@@ -318,6 +318,50 @@ final class IncrementalTests: XCTestCase {
         XCTAssertTrue(v.stderr.contains(o["pack"] as! String) && v.stderr.contains("missing"), v.stderr)
     }
 
+    /// After 63 incremental points a new chain starts with a base. It takes unchanged pages from
+    /// the old packs, except from packs of which less than half is still in use: those pages are
+    /// sealed again, so that once the old chain expires, `clean --points` deletes such a pack.
+    /// Points of both chains restore to the database as it was.
+    func testANewChainAfter63PointsLeavesMostlySupersededPacksBehind() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 4000)
+        let first = try point(f.env)
+        let basePack = f.objectPath(try XCTUnwrap(first["pack"] as? String))
+        var middle: (time: String, dump: String)?
+        for round in 1...63 {
+            // Rows of the first 70% of the table change every round: most of the base pack is
+            // superseded after the first round, the rest of it stays in use.
+            try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = qty + 1 WHERE id % 50 = \(round % 50) AND id <= 2800\"")
+            let o = try point(f.env)
+            XCTAssertEqual(o["kind"] as? String, "incremental", "round \(round)")
+            if round == 30 { middle = (try XCTUnwrap(o["time"] as? String), try dump(f.database.path)) }
+        }
+        try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = qty + 1 WHERE id = 3\"")
+        let rollover = try CLI.run(["backup", "--incremental", "--json"], env: f.env)
+        XCTAssertEqual(rollover.status, 0, rollover.output)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(rollover.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(o["kind"] as? String, "base")
+        XCTAssertTrue(rollover.stderr.contains("sealed again out of"), rollover.stderr)
+        XCTAssertLessThan(try XCTUnwrap(o["uploaded_bytes"] as? Int), try XCTUnwrap(first["uploaded_bytes"] as? Int),
+                          "the new base seals only what it takes from mostly superseded packs")
+        let latest = try dump(f.database.path)
+        let out = s.url.appendingPathComponent("latest.db").path
+        XCTAssertEqual(try restore(f.env, at: "latest", to: out).status, 0)
+        XCTAssertEqual(try dump(out), latest)
+        let old = s.url.appendingPathComponent("middle.db").path
+        let m = try XCTUnwrap(middle)
+        XCTAssertEqual(try restore(f.env, at: m.time, to: old).status, 0)
+        XCTAssertEqual(try dump(old), m.dump)
+        // The old chain expires: its base pack is no longer needed and goes.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: basePack))
+        let c = try CLI.run(["clean", "--points", "--keep-last", "1", "--grace", "0"], env: f.env)
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: basePack), c.output)
+        try FileManager.default.removeItem(atPath: out)
+        XCTAssertEqual(try restore(f.env, at: "latest", to: out).status, 0)
+        XCTAssertEqual(try dump(out), latest)
+    }
+
     /// A manifest grown past what its point's page count allows (a hostile or broken store) is
     /// refused from its authenticated summary, before it is downloaded; one grown less fails its
     /// tag. Either way: exit 4, the object named, no output.

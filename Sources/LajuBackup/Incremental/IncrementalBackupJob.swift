@@ -98,11 +98,18 @@ public struct IncrementalBackupJob {
             while !known.isFull, let r = try prefill.next() { known.insert(r.id, at: r.location) }
         }
         var sealedHere = BlockTable(capacity: min(pageCount, Self.sealedBlocks))
+        // A base that follows a full chain seals again the blocks it would take from packs that
+        // are mostly superseded (`sparsePacks`): restores then read fewer dead bytes, and
+        // `clean --points` deletes those packs once the old chain's points expire.
+        var sparse = [Bool](repeating: false, count: packs.count)
+        if kind == .base, let parent {
+            for i in try Self.sparsePacks(parent) { sparse[i] = true }
+        }
         let newMap = try cache.begin()
         defer { cache.discard() }
         let entries = try FileWriter(path: ws.file("entries"))
         var usedPacks = [Bool](repeating: false, count: packs.count)
-        var newBlocks = 0, changed = 0
+        var newBlocks = 0, changed = 0, resealed = 0
         let sealer = try BlockSealer(keys: keys)
         let sha = Digest(.sha256)
         let (_, scanSeconds) = try timedStep("pages", events: events) { progress in
@@ -110,11 +117,13 @@ public struct IncrementalBackupJob {
                 sha.update(page)
                 let id = keys.blockID(page)
                 var location: BlockLocation
-                if let was = try parentRecords?.next(), was.id == id {
+                let was = try parentRecords?.next()
+                let same = was?.id == id
+                if same, let was, !sparse[Int(was.location.pack)] {
                     location = was.location
                 } else {
-                    changed += 1
-                    if let l = known.find(id) ?? sealedHere.find(id) {
+                    if !same { changed += 1 }
+                    if let l = known.find(id) ?? sealedHere.find(id), !sparse[Int(l.pack)] {
                         location = l
                     } else {
                         let sealed = try sealer.seal(page: page, id: id)
@@ -122,8 +131,11 @@ public struct IncrementalBackupJob {
                         try pack.append(sealed)
                         sealedHere.insert(id, at: location)
                         newBlocks += 1
+                        if same { resealed += 1 }
                     }
-                    try entries.append { PointBody.appendEntry(PageEntry(page: UInt32(index), id: id, location: location), to: &$0) }
+                    if !same {
+                        try entries.append { PointBody.appendEntry(PageEntry(page: UInt32(index), id: id, location: location), to: &$0) }
+                    }
                 }
                 usedPacks[Int(location.pack)] = true
                 try newMap.append { PageMap.appendRecord(id, location, to: &$0) }
@@ -137,7 +149,8 @@ public struct IncrementalBackupJob {
         parent = nil
         let packSummary = try pack.finish()
         _ = try entries.finish()
-        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed) changed, \(newBlocks) new block(s) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
+        let compacted = resealed > 0 ? ", \(resealed) of them sealed again out of \(sparse.filter { $0 }.count) mostly superseded pack(s)" : ""
+        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed) changed, \(newBlocks) new block(s)\(compacted) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
         try stage.requireSound(database: database, what: "points", events: events)
 
         if let parentPoint, let parentSummary, changed == 0, parentPageCount == pageCount {
@@ -229,6 +242,15 @@ public struct IncrementalBackupJob {
                        pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
                        changedPages: changed, uploadedBlocks: newBlocks,
                        uploadedBytes: uploaded, pack: packKey, check: checkName, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// The packs of which `map` uses less than half of the bytes (counted once per page: a
+    /// block that several pages share counts more than once, which only keeps a pack).
+    static func sparsePacks(_ map: PageMap) throws -> [Int] {
+        var live = [Int64](repeating: 0, count: map.packs.count)
+        let records = try map.records()
+        while let r = try records.next() { live[Int(r.location.pack)] += Int64(r.location.length) }
+        return map.packs.indices.filter { live[$0] * 2 < map.packs[$0].size }
     }
 
     /// Blocks of the parent a run can find by id (5 MiB: every page of a 512 MiB database of
