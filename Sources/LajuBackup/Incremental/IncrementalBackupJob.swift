@@ -123,7 +123,8 @@ public struct IncrementalBackupJob {
                     location = was.location
                 } else {
                     if !same { changed += 1 }
-                    if let l = known.find(id) ?? sealedHere.find(id), !sparse[Int(l.pack)] {
+                    // A block of a sparse pack does not count as stored (sealed again, once).
+                    if let l = known.find(id).flatMap({ sparse[Int($0.pack)] ? nil : $0 }) ?? sealedHere.find(id) {
                         location = l
                     } else {
                         let sealed = try sealer.seal(page: page, id: id)
