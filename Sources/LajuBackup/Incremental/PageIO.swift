@@ -90,17 +90,7 @@ final class FileWriter {
     func flush() throws {
         md5.update(buffer)
         mac?.update(buffer)
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let e = errno
-                throw LajuError(.local, "cannot write \(path): \(String(cString: strerror(e)))",
-                                hint: e == ENOSPC ? "free space or set BACKUP_TMPDIR to a larger disk" : nil)
-            }
-            done += n
-        }
+        try writeAll(fd, buffer, at: flushed, path: path)
         flushed += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
@@ -109,6 +99,22 @@ final class FileWriter {
     func finish() throws -> (size: Int64, md5: [UInt8]) {
         try flush()
         return (size, md5.finalize())
+    }
+}
+
+/// Writes all of `bytes` at `offset` of a private temp file (pwrite, retried on EINTR); a full
+/// disk says where to find room.
+func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int64, path: String) throws {
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else {
+            let e = errno
+            throw LajuError(.local, "cannot write \(path): \(String(cString: strerror(e)))",
+                            hint: e == ENOSPC ? "free space or set BACKUP_TMPDIR to a larger disk" : nil)
+        }
+        done += n
     }
 }
 

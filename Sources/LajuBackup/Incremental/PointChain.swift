@@ -25,6 +25,16 @@ struct PointChain {
         var file: ManifestFile
     }
 
+    /// A point's summary from the first bytes of its manifest (one ranged GET), authentic and
+    /// matching its name: FormatError when damaged, the store's error when missing.
+    func summary(of listed: Listed) throws -> PointSummary {
+        guard listed.size >= Int64(ManifestSeal.summaryEnd) else { throw FormatError("the object is too short (\(listed.size) bytes)") }
+        let head = try store.getRange(key: namespace.key(listed.name.relative), offset: 0, length: Int64(ManifestSeal.summaryEnd))
+        let s = try ManifestSeal.openSummary(head, name: listed.name.relative, key: keys.point)
+        guard s.kind == listed.name.kind, s.time == listed.name.time else { throw FormatError("its summary does not match its name") }
+        return s
+    }
+
     /// Every point in the store, oldest first. Other names in the folder are ignored.
     func listPoints() throws -> [Listed] {
         try store.list(prefix: namespace.points).compactMap { o -> Listed? in
@@ -72,9 +82,8 @@ struct PointChain {
             // A large object is downloaded (to disk) only when its authenticated summary has
             // pages enough to need that size: a hostile listing cannot fill the disk.
             if size > ManifestSeal.smallObjectSize {
-                let head = try store.getRange(key: key, offset: 0, length: Int64(ManifestSeal.summaryEnd))
                 let summary: PointSummary
-                do { summary = try ManifestSeal.openSummary(head, name: p.relative, key: keys.point) } catch { throw damaged(error.message) }
+                do { summary = try self.summary(of: Listed(name: p, size: size)) } catch let e as FormatError { throw damaged(e.message) }
                 guard size <= ManifestSeal.maxObjectSize(for: summary) else {
                     throw damaged("its size \(size) is impossible for \(summary.pageCount) pages")
                 }
@@ -158,5 +167,14 @@ struct PointChain {
             throw LajuError(.integrity, "the chain of point \(Self.display(target)) does not add up: \(e.message)",
                             hint: "restore an earlier point (`laju-backup list --points`)")
         }
+    }
+}
+
+extension PointChain {
+    /// The reader of the points of the database `settings` name (status, doctor, list: commands
+    /// that read summaries only, with the read identity).
+    init(settings: Settings, key: EncryptionKey, scratch: String) throws {
+        self.init(store: try settings.makeStore(role: .read), namespace: try IncrementalNamespace(settings: settings, key: key),
+                  keys: try IncrementalKeys(key), scratch: scratch)
     }
 }

@@ -25,21 +25,15 @@ public struct PointListing {
     }
 
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
-        let key = try settings.encryptionKey()
-        let keys = try IncrementalKeys(key)
-        let namespace = try IncrementalNamespace(settings: settings, key: key)
-        let store = try settings.makeStore(role: .read)
         // Only summaries are read (ranged GETs): nothing is downloaded.
-        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+        let chain = try PointChain(settings: settings, key: try settings.encryptionKey(), scratch: settings.tempBase)
+        let namespace = chain.namespace, store = chain.store
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {
             let k = namespace.key(listed.name.relative)
             var e = Entry(point: PointChain.display(listed.name), key: k, time: PointTime.rfc3339(listed.name.time), kind: listed.name.kind)
             do {
-                guard listed.size >= Int64(ManifestSeal.summaryEnd) else { throw FormatError("the object is too short") }
-                let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
-                let s = try ManifestSeal.openSummary(head, name: listed.name.relative, key: keys.point)
-                guard s.kind == listed.name.kind, s.time == listed.name.time else { throw FormatError("its summary does not match its name") }
+                let s = try chain.summary(of: listed)
                 e.uploadedBytes = s.uploadedBytes
                 e.databaseBytes = s.databaseBytes
                 e.depth = s.depth

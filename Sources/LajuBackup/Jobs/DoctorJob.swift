@@ -164,10 +164,8 @@ public struct DoctorJob {
         }
         guard let key else { return checks }
         do {
-            let keys = try IncrementalKeys(key)
-            let namespace = try IncrementalNamespace(settings: settings, key: key)
-            let store = try settings.makeStore(role: .read)
-            let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, key: key, scratch: settings.tempBase)
+            let namespace = chain.namespace, store = chain.store
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
                 // Points live under a namespace derived from the key and the database's path:
@@ -189,14 +187,13 @@ public struct DoctorJob {
                 return checks
             }
             let k = namespace.key(newest.name.relative)
-            let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
             do {
-                _ = try ManifestSeal.openSummary(head, name: newest.name.relative, key: keys.point)
+                _ = try chain.summary(of: newest)
                 checks.append(Check(name: "restore points", level: .ok,
                                     message: "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key"))
-            } catch {
+            } catch let e as FormatError {
                 checks.append(Check(name: "restore points", level: .error,
-                                    message: "the newest restore point \(k) does not open with this key (\(error.message))",
+                                    message: "the newest restore point \(k) does not open with this key (\(e.message))",
                                     fix: "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
                                     exitStatus: LajuError.Kind.integrity.exitCode))
             }

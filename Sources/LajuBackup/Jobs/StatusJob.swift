@@ -102,20 +102,13 @@ public struct StatusJob {
     func points(_ r: inout Report) -> (Level, String) {
         let now = LocalTime.nowMilliseconds()
         do {
-            let key = try settings.encryptionKey()
-            let keys = try IncrementalKeys(key)
-            let namespace = try IncrementalNamespace(settings: settings, key: key)
-            let store = try settings.makeStore(role: .read)
-            let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, key: try settings.encryptionKey(), scratch: settings.tempBase)
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
                 return (.critical, "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)")
             }
-            let k = namespace.key(newest.name.relative)
-            guard newest.size >= Int64(ManifestSeal.summaryEnd) else { return (.critical, "the newest restore point \(k) is damaged (\(newest.size) bytes)") }
-            let head = try store.getRange(key: k, offset: 0, length: Int64(ManifestSeal.summaryEnd))
-            do { _ = try ManifestSeal.openSummary(head, name: newest.name.relative, key: keys.point) } catch {
-                return (.critical, "the newest restore point \(k) is damaged: \(error.message)")
+            do { _ = try chain.summary(of: newest) } catch let e as FormatError {
+                return (.critical, "the newest restore point \(chain.namespace.key(newest.name.relative)) is damaged: \(e.message)")
             }
             let age = Double(now - newest.name.time) / 1000
             r.newestPoint = Point(point: PointChain.display(newest.name), time: newest.name.time, ageSeconds: age, count: listing.count)
