@@ -21,7 +21,7 @@ bash scripts/fuzz.sh --seconds 60
 
 if [ "$(id -u)" -eq 0 ] && command -v dpkg-buildpackage >/dev/null; then
     echo "== Debian package test"
-    bash tests/deb/run.sh
+    bash debian/tests/run.sh
 else
     echo "== Debian package test skipped (needs root and dpkg-buildpackage)"
 fi

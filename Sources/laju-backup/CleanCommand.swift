@@ -66,9 +66,9 @@ struct CleanCommand: ParsableCommand {
     }
 
     func validate() throws {
-        for (name, v, max) in [("--retention-days", retentionDays, RetentionPolicy.maxDays), ("--keep-last", keepLast, RetentionPolicy.maxCount),
-                               ("--keep-daily", keepDaily, RetentionPolicy.maxCount), ("--keep-weekly", keepWeekly, RetentionPolicy.maxCount),
-                               ("--keep-monthly", keepMonthly, RetentionPolicy.maxCount)] {
+        for (name, v, max) in [("--retention-days", retentionDays, Settings.maxRetentionDays), ("--keep-last", keepLast, Settings.maxKeepCount),
+                               ("--keep-daily", keepDaily, Settings.maxKeepCount), ("--keep-weekly", keepWeekly, Settings.maxKeepCount),
+                               ("--keep-monthly", keepMonthly, Settings.maxKeepCount)] {
             if let v, !(1...max).contains(v) { throw ValidationError("\(name) must be between 1 and \(max)") }
         }
         do { _ = try DurationText.seconds(grace) } catch let e as LajuError { throw ValidationError("--grace: \(e.description)") }
@@ -101,7 +101,7 @@ struct CleanCommand: ParsableCommand {
     func retention(_ settings: Settings, _ out: Output) throws {
         let policy = try retentionFlagsGiven
             ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
-                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays))
+                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays))
             : settings.retentionPolicy()
         let o = try CleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
         if common.json {
@@ -128,7 +128,7 @@ struct CleanCommand: ParsableCommand {
     func pointRetention(_ settings: Settings, _ out: Output) throws {
         let policy = try retentionFlagsGiven
             ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
-                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays))
+                              fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays))
             : settings.retentionPolicy()
         let o = try PointRetention(settings: settings, policy: policy, dryRun: dryRun, graceSeconds: try DurationText.seconds(grace),
                                    events: out.sink).run()

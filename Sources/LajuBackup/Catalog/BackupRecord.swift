@@ -71,8 +71,6 @@ public struct BackupRecord: Sendable, Equatable, Codable {
     public static let earliestMilliseconds: Int64 = 100_000_000_000
     /// 9999-12-31T23:59:59.999Z: later values are not times.
     public static let latestMilliseconds: Int64 = 253_402_300_799_999
-    /// S3's largest object (5 TiB).
-    public static let maxObjectBytes: Int64 = 5 << 40
 
     /// Checks one raw row. Hard failures (unusable key, no id, an `uploaded_at` that is not a time
     /// in milliseconds) make it a `BadRow`; missing optional values of Laju's nullable schema get
@@ -102,7 +100,7 @@ public struct BackupRecord: Sendable, Equatable, Codable {
         var fileSize: Int64 = 0
         switch r["file_size"] ?? .null {
         case .null: fileSize = 0
-        case .integer(let v) where (0...maxObjectBytes).contains(v): fileSize = v
+        case .integer(let v) where (0...ObjectInfo.maxBytes).contains(v): fileSize = v
         default: return bad("file_size is not a size in bytes")
         }
         func text(_ name: String, _ fallback: String) -> String {

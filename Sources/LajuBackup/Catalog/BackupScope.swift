@@ -141,3 +141,16 @@ public struct BackupName: Equatable, Sendable {
         return true
     }
 }
+
+extension Settings {
+    /// The rows and objects this profile may act on (see `BackupScope`).
+    public func scope() throws -> BackupScope {
+        let database = databasePath
+        let catalog = catalogPath
+        let same = catalog == database || {
+            guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
+            return a == b
+        }()
+        return BackupScope(prefix: try prefix, databaseName: database.lastPathComponentOf, catalogIsDatabase: same)
+    }
+}

@@ -164,3 +164,19 @@ public final class Catalog {
         }
     }
 }
+
+extension Settings {
+    /// The catalog at `catalogPath`, waiting up to `BACKUP_BUSY_TIMEOUT` for the application's
+    /// write lock. Every command opens it here, so they all honour the same settings.
+    public func openCatalog(readOnly: Bool = false) throws -> Catalog {
+        let database = databasePath, catalog = catalogPath
+        if catalog == database && access(database, F_OK) != 0 {
+            // The catalog is the database: the database is what is missing, not a table.
+            throw LajuError(.source, "database \(database) does not exist",
+                            hint: "check BACKUP_DATABASE, BACKUP_APP_DIR or DB_CONNECTION (`laju-backup config` shows where each comes from)")
+        }
+        let c = try Catalog(path: catalog, readOnly: readOnly, busyTimeoutMilliseconds: busyTimeout())
+        c.migrateCommand = "laju-backup migrate --database \(database)" + (catalog == database ? "" : " --catalog \(catalog)")
+        return c
+    }
+}

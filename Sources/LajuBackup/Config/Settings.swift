@@ -5,6 +5,11 @@ public struct Settings: Sendable {
 
     public init(environment: Environment) { self.environment = environment }
 
+    /// Upper bounds for the retention settings (100 years; a million backups): larger numbers are
+    /// typos, and the day count must never overflow a millisecond cutoff.
+    public static let maxRetentionDays = 36_500
+    public static let maxKeepCount = 1_000_000
+
     /// `BACKUP_DATABASE`, else the Laju convention from `DB_CONNECTION`:
     /// `./data/<dev|production|test>.sqlite3`; absolute, relative paths resolved against
     /// `BACKUP_APP_DIR` when set, else the working directory (`Environment.resolve`).
@@ -25,40 +30,6 @@ public struct Settings: Sendable {
     /// Where `backup_files` lives: `BACKUP_CATALOG`, else the database itself (as the original).
     public var catalogPath: String { environment["BACKUP_CATALOG"].map(environment.resolve) ?? databasePath }
 
-    /// The encryption key, parsed the Laju way. Never logged.
-    public func encryptionKey() throws -> EncryptionKey {
-        guard let text = environment["BACKUP_ENCRYPTION_KEY"] else {
-            throw LajuError(.usage, "BACKUP_ENCRYPTION_KEY is not set",
-                            hint: "generate one with `laju-backup keygen` and put it in the env file")
-        }
-        return try EncryptionKey(parsing: text)
-    }
-
-    /// Object key prefix, `backups/` by default (the original's), always ending in `/` unless
-    /// empty. It must be usable inside a key (`ObjectKey`): no `..`, no leading `/`.
-    public var prefix: String {
-        get throws {
-            var p = environment["BACKUP_PREFIX"] ?? "backups/"
-            if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
-            if !p.isEmpty, let problem = ObjectKey.problem(String(p.dropLast()) + "/x") {
-                throw LajuError(.usage, "BACKUP_PREFIX=\(Display.quoted(p)) cannot start object keys: \(problem)",
-                                hint: "use a plain folder name such as backups/ or myapp/backups/")
-            }
-            return p
-        }
-    }
-
-    /// The rows and objects this profile may act on (see `BackupScope`).
-    public func scope() throws -> BackupScope {
-        let database = databasePath
-        let catalog = catalogPath
-        let same = catalog == database || {
-            guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
-            return a == b
-        }()
-        return BackupScope(prefix: try prefix, databaseName: database.lastPathComponentOf, catalogIsDatabase: same)
-    }
-
     /// Integer setting with range check.
     public func integer(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = environment[name] else { return def }
@@ -66,41 +37,6 @@ public struct Settings: Sendable {
             throw LajuError(.usage, "\(name)=\(Display.safe(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
-    }
-
-    /// The retention policy of the settings file (what the cron job's `clean` applies): keep
-    /// rules from `BACKUP_KEEP_LAST`/`_DAILY`/`_WEEKLY`/`_MONTHLY` when any is set (then
-    /// `BACKUP_RETENTION_DAYS`, if set, also keeps everything younger than that), else the days
-    /// rule with `BACKUP_RETENTION_DAYS` (default 30).
-    public func retentionPolicy() throws -> RetentionPolicy {
-        func count(_ name: String) throws -> Int? {
-            environment[name] == nil ? nil : try integer(name, default: 0, range: 1...RetentionPolicy.maxCount)
-        }
-        let days = environment["BACKUP_RETENTION_DAYS"] == nil ? nil
-            : try integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...RetentionPolicy.maxDays)
-        return RetentionPolicy(retentionDays: days, keepLast: try count("BACKUP_KEEP_LAST"), keepDaily: try count("BACKUP_KEEP_DAILY"),
-                               keepWeekly: try count("BACKUP_KEEP_WEEKLY"), keepMonthly: try count("BACKUP_KEEP_MONTHLY"),
-                               fallbackDays: 30)
-    }
-
-    /// gzip level, `BACKUP_GZIP_LEVEL` (default 6, as Node's zlib).
-    public func compressionLevel() throws -> Int32 { try compressionLevel(for: .gzip) }
-
-    /// `BACKUP_COMPRESSION`: gzip (the default, the Laju format), zstd or xz.
-    public func compression() throws -> Codec {
-        guard let text = environment["BACKUP_COMPRESSION"] else { return .gzip }
-        guard let codec = Codec(stored: text) else {
-            throw LajuError(.usage, "BACKUP_COMPRESSION=\(Display.quoted(text)) is not understood",
-                            hint: "use gzip (readable by the original restore.ts), zstd or xz")
-        }
-        return codec
-    }
-
-    /// The level of `codec`: `BACKUP_GZIP_LEVEL` (0-9, 6), `BACKUP_ZSTD_LEVEL` (1-19, 3),
-    /// `BACKUP_XZ_LEVEL` (0-9, 3).
-    public func compressionLevel(for codec: Codec) throws -> Int32 {
-        let s = codec.levelSetting
-        return Int32(try integer(s.name, default: s.defaultLevel, range: s.range))
     }
 
     /// What `backup` checks on the snapshot, `BACKUP_CHECK`: `full` (the default: PRAGMA
@@ -199,25 +135,4 @@ public struct Settings: Sendable {
         throw LajuError(.usage, "BACKUP_STORAGE=\(v) is not understood", hint: "use file:///absolute/dir or s3")
     }
 
-    /// The catalog at `catalogPath`, waiting up to `BACKUP_BUSY_TIMEOUT` for the application's
-    /// write lock. Every command opens it here, so they all honour the same settings.
-    public func openCatalog(readOnly: Bool = false) throws -> Catalog {
-        let database = databasePath, catalog = catalogPath
-        if catalog == database && access(database, F_OK) != 0 {
-            // The catalog is the database: the database is what is missing, not a table.
-            throw LajuError(.source, "database \(database) does not exist",
-                            hint: "check BACKUP_DATABASE, BACKUP_APP_DIR or DB_CONNECTION (`laju-backup config` shows where each comes from)")
-        }
-        let c = try Catalog(path: catalog, readOnly: readOnly, busyTimeoutMilliseconds: busyTimeout())
-        c.migrateCommand = "laju-backup migrate --database \(database)" + (catalog == database ? "" : " --catalog \(catalog)")
-        return c
-    }
-
-    /// The configured store, with the credentials of `role` (S3: see `S3Configuration.Role`).
-    public func makeStore(role: S3Configuration.Role = .write) throws -> ObjectStore {
-        switch try storageKind() {
-        case .local(let path): return LocalStore(root: path)
-        case .s3: return try S3Store(configuration: S3Configuration(settings: self, role: role))
-        }
-    }
 }

@@ -132,3 +132,9 @@ public func hkdfSHA256(key: [UInt8], salt: [UInt8] = [], info: [UInt8], count: I
     }
     return out
 }
+
+/// HMAC-SHA256 of raw buffers into a 32-byte `out`, without copying the page into an array.
+@discardableResult
+func cHMAC(_ key: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer) -> Int32 {
+    cs_hmac_sha256(key.baseAddress, key.count, data.baseAddress, data.count, out.baseAddress, nil)
+}

@@ -25,11 +25,6 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         self.keepMonthly = keepMonthly
     }
 
-    /// Upper bounds for the settings (100 years; a million backups): larger numbers are typos,
-    /// and the day count must never overflow a millisecond cutoff.
-    public static let maxDays = 36_500
-    public static let maxCount = 1_000_000
-
     /// A policy from the command line's options: with any keep rule, `retentionDays` (if given)
     /// also keeps everything younger than that; without one it is the days rule, defaulting to
     /// `fallbackDays` (BACKUP_RETENTION_DAYS).
@@ -148,5 +143,22 @@ public enum Retention {
                               reasons: reasons[i].isEmpty ? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"] : reasons[i])
         }
         return RetentionPlan(decisions: decisions)
+    }
+}
+
+extension Settings {
+    /// The retention policy of the settings file (what the cron job's `clean` applies): keep
+    /// rules from `BACKUP_KEEP_LAST`/`_DAILY`/`_WEEKLY`/`_MONTHLY` when any is set (then
+    /// `BACKUP_RETENTION_DAYS`, if set, also keeps everything younger than that), else the days
+    /// rule with `BACKUP_RETENTION_DAYS` (default 30).
+    public func retentionPolicy() throws -> RetentionPolicy {
+        func count(_ name: String) throws -> Int? {
+            environment[name] == nil ? nil : try integer(name, default: 0, range: 1...Settings.maxKeepCount)
+        }
+        let days = environment["BACKUP_RETENTION_DAYS"] == nil ? nil
+            : try integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays)
+        return RetentionPolicy(retentionDays: days, keepLast: try count("BACKUP_KEEP_LAST"), keepDaily: try count("BACKUP_KEEP_DAILY"),
+                               keepWeekly: try count("BACKUP_KEEP_WEEKLY"), keepMonthly: try count("BACKUP_KEEP_MONTHLY"),
+                               fallbackDays: 30)
     }
 }

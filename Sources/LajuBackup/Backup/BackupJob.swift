@@ -1,0 +1,130 @@
+/// One backup: check → lock → snapshot → seal → put → catalog row → clean up.
+///
+/// Everything that can be checked is checked before any temp file exists. The catalog row is
+/// written only after the store accepted the object; if the row cannot be written the object is
+/// deleted again, so neither side points at something the other lacks.
+public struct BackupJob {
+    public struct Outcome: Codable, Sendable {
+        public var key: String
+        /// gzip, zstd or xz.
+        public var compression: String
+        /// What ran on the snapshot: integrity_check or quick_check.
+        public var check: String
+        public var id: String
+        public var database: String
+        public var store: String
+        public var databaseBytes: Int64
+        public var objectBytes: Int64
+        public var checksum: String
+        public var uploadedAt: Int64
+        public var snapshotSeconds: Double
+        public var sealSeconds: Double
+        public var uploadSeconds: Double
+        public var totalSeconds: Double
+    }
+
+    public var settings: Settings
+    public var lockWait: Double = 0
+    public var events: JobEventSink
+
+    public init(settings: Settings, lockWait: Double = 0, events: @escaping JobEventSink) {
+        self.settings = settings
+        self.lockWait = lockWait
+        self.events = events
+    }
+
+    /// Seconds since this database's newest active backup in the catalog (nil: none), for
+    /// `backup --if-older-than` (the catch-up run after boot: cron does not run jobs missed while
+    /// the host was down).
+    public func newestBackupAge() throws -> Double? {
+        let catalog = try settings.openCatalog(readOnly: true)
+        try catalog.requireTable(forWriting: false)
+        let newest = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours.first
+        return newest.map { Double(LocalTime.nowMilliseconds() - $0.uploadedAt) / 1000 }
+    }
+
+    public func run() throws -> Outcome {
+        let started = monotonicSeconds()
+        let database = settings.databasePath
+        // 1. Checks, cheapest first, before anything is written.
+        try Snapshot.checkSource(database)
+        let key = try settings.encryptionKey()
+        let codec = try settings.compression()
+        let level = try settings.compressionLevel(for: codec)
+        let threads = try settings.threads()
+        let check = try settings.backupCheck()
+        let busy = try settings.busyTimeout()
+        let prefix = try settings.prefix
+        let catalog = try settings.openCatalog()
+        try catalog.requireTable(forWriting: true)
+        let store = try settings.makeStore()
+        try store.checkAccess()
+
+        // 2. Snapshot, and its check on a connection and thread of its own while it is sealed: a
+        // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
+        // that a restore would then refuse. With the full check, the seal pass also computes a MAC
+        // of the plaintext; recorded with the object, it lets restores prove they rebuilt exactly
+        // these checked bytes instead of running the check again (see RestoreJob).
+        let stage = try SnapshotStage(settings: settings, database: database, check: check,
+                                      busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
+        defer { stage.close() }
+        let ws = stage.workspace
+        let snapshotPath = stage.path
+        let snapBytes = fileSize(snapshotPath)
+        let snapSeconds = stage.seconds
+        let checkName = stage.checkName
+        let s3 = (store as? S3Store)?.configuration
+        let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
+                                       partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false,
+                                       macKey: check == .full ? try key.integrityMACKey() : nil)
+        let objectPath = ws.file("object\(codec.keySuffix)")
+        let sealing = try timedStep("seal", events: events) { progress in
+            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, options: options, progress: progress)
+        }
+        let (sealed, sealSeconds) = sealing
+        try stage.requireSound(database: database, what: "backups", events: events)
+        events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
+
+        // 3. Put.
+        let dbName = database.lastPathComponentOf
+        let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
+        let checksum = sealed.md5.hexString
+        let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
+                                      keyFingerprint: key.fingerprint, sourceName: dbName,
+                                      sourceBytes: snapBytes, sourceID: key.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)",
+                                      compression: codec, integrityMAC: sealed.plainMAC)
+        let (_, putSeconds) = try timedStep("upload", events: events) { progress in
+            try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes,
+                          digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
+                          metadata: metadata.pairs, progress: progress)
+        }
+        events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Format.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
+
+        // 4. Catalog row, only now that the object is stored.
+        let uploadedAt = LocalTime.nowMilliseconds()
+        let record = BackupRecord(id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
+                                  fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,
+                                  uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
+                                  encTag: Data(sealed.tag).base64EncodedString())
+        do {
+            try catalog.insert(record, location: store.displayName)
+        } catch {
+            // Keep bucket and catalog in step: an object without its row is removed again. A
+            // write-only identity (or Object Lock) cannot: then the object is named, with the
+            // ways to adopt or remove it.
+            let kind = (error as? LajuError)?.kind ?? .catalog
+            do {
+                try store.delete(key: objectKey)
+            } catch let deleteError {
+                throw LajuError(kind, "\(error); the uploaded object is now orphaned: \(objectKey) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
+                                hint: "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)")
+            }
+            throw LajuError(kind, "\(error) (the uploaded object was removed again)")
+        }
+        events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
+        return Outcome(key: objectKey, compression: codec.rawValue, check: checkName, id: record.id, database: database, store: store.displayName,
+                       databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
+                       uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
+                       uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+}
