@@ -59,21 +59,21 @@ struct BackupCommand: ParsableCommand {
             // Monitored as a command of its own: its metrics series, webhook payloads and ping URL
             // (BACKUP_PING_URL_INCREMENTAL only) never stand in for the nightly backup's.
             let o = try monitored(settings, "backup-incremental", out) { monitor in
-                let o = try IncrementalBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+                let o = try PointBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
                 monitor.succeeded(key: o.key, storedBytes: o.uploadedBytes, sourceBytes: o.databaseBytes)
                 return o
             }
             if let point = o.point {
-                out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Format.bytes(o.uploadedBytes)) for a \(Format.bytes(o.databaseBytes)) database (\(Format.seconds(o.totalSeconds)))")
+                out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Human.bytes(o.uploadedBytes)) for a \(Human.bytes(o.databaseBytes)) database (\(Human.seconds(o.totalSeconds)))")
             } else {
                 out.log("backup ok: no changes since \(o.parent ?? "the newest point"); no point recorded")
             }
             if common.json { out.printJSON(o) }
             return
         }
-        let job = BackupJob(settings: settings, lockWait: lockWait, events: out.sink)
+        let job = FullBackupJob(settings: settings, lockWait: lockWait, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
-            out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Format.seconds(age)) old, younger than \(ifOlderThan)")
+            out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Human.seconds(age)) old, younger than \(ifOlderThan)")
             return
         }
         let outcome = try monitored(settings, "backup", out) { monitor in
@@ -81,7 +81,7 @@ struct BackupCommand: ParsableCommand {
             monitor.succeeded(key: o.key, storedBytes: o.objectBytes, sourceBytes: o.databaseBytes)
             return o
         }
-        out.log("backup ok: \(outcome.key) (\(Format.bytes(outcome.databaseBytes)) -> \(Format.bytes(outcome.objectBytes)), \(Format.seconds(outcome.totalSeconds)))")
+        out.log("backup ok: \(outcome.key) (\(Human.bytes(outcome.databaseBytes)) -> \(Human.bytes(outcome.objectBytes)), \(Human.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
     }
 }

@@ -103,13 +103,13 @@ struct CleanCommand: ParsableCommand {
             ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
                               fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays))
             : settings.retentionPolicy()
-        let o = try CleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
+        let o = try FullCleanJob(settings: settings, policy: policy, dryRun: dryRun, events: out.sink).run()
         if common.json {
             out.printJSON(o)
         } else if dryRun || !common.quiet {
             print(Table.render(header: ["ACTION", "UPLOADED", "SIZE", "KEY", "WHY"], rows: o.plan.decisions.map {
                 [$0.keep ? "keep" : (dryRun ? "would delete" : "delete"), LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt),
-                 Format.bytes($0.fileSize), $0.key, $0.reasons.joined(separator: ", ")]
+                 Human.bytes($0.fileSize), $0.key, $0.reasons.joined(separator: ", ")]
             }))
         }
         let removed = o.deleted.count + o.alreadyGone.count
@@ -130,7 +130,7 @@ struct CleanCommand: ParsableCommand {
             ? RetentionPolicy(retentionDays: retentionDays, keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
                               fallbackDays: settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays))
             : settings.retentionPolicy()
-        let o = try PointRetention(settings: settings, policy: policy, dryRun: dryRun, graceSeconds: try DurationText.seconds(grace),
+        let o = try PointCleanJob(settings: settings, policy: policy, dryRun: dryRun, graceSeconds: try DurationText.seconds(grace),
                                    events: out.sink).run()
         if common.json {
             out.printJSON(o)
@@ -146,12 +146,12 @@ struct CleanCommand: ParsableCommand {
             throw LajuError(.storage, "clean --points: \(o.failures.count) deletion(s) failed (first: \(o.failures[0])); packs were left in place",
                             hint: "fix the store's permissions or connectivity and run clean --points again")
         }
-        out.log("clean --points\(dryRun ? " (dry run)" : ""): \(verb) \(removed) point(s) and \(o.deletedPacks.count) pack(s), \(Format.bytes(o.freedBytes)); kept \(o.points.count - removed) point(s) and \(o.keptPacks) pack(s)\(o.locked.isEmpty ? "" : ", \(o.locked.count) still locked by S3 Object Lock (deleted by a later clean)")\(dryRun ? "; nothing changed" : "")")
+        out.log("clean --points\(dryRun ? " (dry run)" : ""): \(verb) \(removed) point(s) and \(o.deletedPacks.count) pack(s), \(Human.bytes(o.freedBytes)); kept \(o.points.count - removed) point(s) and \(o.keptPacks) pack(s)\(o.locked.isEmpty ? "" : ", \(o.locked.count) still locked by S3 Object Lock (deleted by a later clean)")\(dryRun ? "; nothing changed" : "")")
     }
 
     func reconcile(_ settings: Settings, _ out: Output) throws {
         let graceSeconds = try DurationText.seconds(grace)
-        let o = try Reconciler(settings: settings, deleteOrphans: deleteOrphans, graceSeconds: graceSeconds,
+        let o = try OrphanCleanJob(settings: settings, deleteOrphans: deleteOrphans, graceSeconds: graceSeconds,
                                dryRun: dryRun, events: out.sink).run()
         if common.json {
             out.printJSON(o)
@@ -159,13 +159,13 @@ struct CleanCommand: ParsableCommand {
             if !o.orphanObjects.isEmpty {
                 print(Table.render(header: ["ORPHAN OBJECT", "MODIFIED", "SIZE", "REASON", "ACTION"], rows: o.orphanObjects.map {
                     [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
-                     Format.bytes($0.size), $0.reason, $0.action]
+                     Human.bytes($0.size), $0.reason, $0.action]
                 }))
             }
             if !o.unattributed.isEmpty {
                 print(Table.render(header: ["NOT ATTRIBUTABLE (never deleted)", "MODIFIED", "SIZE", "WHY"], rows: o.unattributed.map {
                     [$0.key, $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
-                     Format.bytes($0.size), $0.reason]
+                     Human.bytes($0.size), $0.reason]
                 }))
             }
             if !o.missingObjects.isEmpty {

@@ -37,7 +37,7 @@ struct DebugStoreCommand: ParsableCommand {
             let codec = try settings.compression()
             let level = try settings.compressionLevel(for: codec)
             let s3 = (store as? S3Store)?.configuration
-            let sealed = try Envelope.seal(input: operands[0], output: operands[1], key: try settings.encryptionKey(),
+            let sealed = try Envelope.seal(input: operands[0], output: operands[1], encryptionKey: try settings.encryptionKey(),
                                            options: Envelope.Options(codec: codec, level: level,
                                                                      threads: codec.encoderThreads(try settings.threads(), level: level),
                                                                      partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false))
@@ -79,7 +79,7 @@ struct DebugStoreCommand: ParsableCommand {
             throw ValidationError("usage: debug-store put FILE KEY | get KEY FILE | head KEY | delete KEY | seal FILE OBJECT | put-sealed OBJECT KEY")
         }
         let seconds = monotonicSeconds() - started
-        print("\(operation) \(bytes) bytes in \(Format.seconds(seconds)) (\(Format.rate(bytes, seconds)))")
+        print("\(operation) \(bytes) bytes in \(Human.seconds(seconds)) (\(Human.rate(bytes, seconds)))")
     }
 }
 

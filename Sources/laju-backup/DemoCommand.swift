@@ -45,17 +45,17 @@ struct DemoCommand: ParsableCommand {
             "BACKUP_TMPDIR": root + "/tmp",
         ])])
         let settings = Settings(environment: env)
-        let backup = try BackupJob(settings: settings, events: out.sink).run()
+        let backup = try FullBackupJob(settings: settings, events: out.sink).run()
         let restoredPath = root + "/restored.sqlite3"
-        let restored = try RestoreJob(settings: settings, key: nil, events: out.sink)
+        let restored = try FullRestoreJob(settings: settings, key: nil, events: out.sink)
             .run(target: .file(path: restoredPath, directory: root, force: false))
         let same = try SampleDatabase.fingerprint(dbPath) == SampleDatabase.fingerprint(restoredPath, immutable: true)
         guard same else {
             throw LajuError(.integrity, "demo: the restored database differs from the original")
         }
         print("""
-            demo ok: backed up \(Format.bytes(backup.databaseBytes)) to \(backup.store)/\(backup.key)
-                     (\(Format.bytes(backup.objectBytes)) stored) and restored it to \(restored.output ?? "-");
+            demo ok: backed up \(Human.bytes(backup.databaseBytes)) to \(backup.store)/\(backup.key)
+                     (\(Human.bytes(backup.objectBytes)) stored) and restored it to \(restored.output ?? "-");
                      the restored rows equal the original's.
             Try:     \(DemoCommand.invokedBinary) list --database \(dbPath)
             """)

@@ -31,7 +31,7 @@ struct ListCommand: ParsableCommand {
             let listing = try PointListing(settings: settings, events: out.sink).run()
             if common.json { out.printJSON(Points(points: listing.entries)); return }
             print(Table.render(header: ["TIME", "KIND", "UPLOADED", "DATABASE", "POINT"], rows: listing.entries.map {
-                [$0.time, $0.kind.rawValue, $0.uploadedBytes.map(Format.bytes) ?? "-", $0.databaseBytes.map(Format.bytes) ?? "-",
+                [$0.time, $0.kind.rawValue, $0.uploadedBytes.map(Human.bytes) ?? "-", $0.databaseBytes.map(Human.bytes) ?? "-",
                  $0.point + ($0.problem.map { " (\($0))" } ?? "")]
             }))
             print(Display.safe("\(listing.entries.count) restore point(s) of \(scope.databaseName) in \(listing.store) under \(listing.namespace)"))
@@ -43,7 +43,7 @@ struct ListCommand: ParsableCommand {
             if common.json { out.printJSON(Objects(objects: entries)); return }
             print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
                 [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
-                 Format.bytes($0.size),
+                 Human.bytes($0.size),
                  $0.hidden ? "hidden" : $0.scope != "ours" ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?",
                  $0.key + ($0.hidden ? " (deleted; version \($0.versionId ?? "?") survives)" : "")]
             }))
@@ -59,7 +59,7 @@ struct ListCommand: ParsableCommand {
         let (rows, others) = scan.split(scope)
         if common.json { out.printJSON(Backups(backups: rows, otherRows: others.count, badRows: scan.bad)); return }
         print(Table.render(header: ["UPLOADED", "SIZE", "STATE", "KEY"], rows: rows.map {
-            [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Format.bytes($0.fileSize),
+            [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Human.bytes($0.fileSize),
              $0.deletedAt == nil ? "active" : "deleted", $0.key]
         }))
         var summary = "\(rows.count) backup(s) of \(scope.databaseName) under \(scope.prefix) in \(catalog.path)"

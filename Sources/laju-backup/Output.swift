@@ -57,14 +57,14 @@ final class Output {
     func handle(_ event: JobEvent) {
         switch event {
         case .step(let name, let summary, let seconds):
-            log(seconds > 0 ? "\(name): \(summary) in \(Format.seconds(seconds))" : "\(name): \(summary)")
+            log(seconds > 0 ? "\(name): \(summary) in \(Human.seconds(seconds))" : "\(name): \(summary)")
         case .warning(let text):
             warn(text)
         case .progress(let p):
             guard isTerminal, !quiet else { return }
-            var s = "\r\u{1B}[K  \(p.step) \(Format.bytes(p.done))"
-            if p.total > 0 { s += " / \(Format.bytes(p.total)) (\(Int(p.fraction * 100))%)" }
-            s += "  \(Format.bytes(Int64(p.bytesPerSecond)))/s"
+            var s = "\r\u{1B}[K  \(p.step) \(Human.bytes(p.done))"
+            if p.total > 0 { s += " / \(Human.bytes(p.total)) (\(Int(p.fraction * 100))%)" }
+            s += "  \(Human.bytes(Int64(p.bytesPerSecond)))/s"
             if let left = p.secondsLeft { s += "  ETA \(Int(left.rounded())) s" }
             Output.writeStderr(s)
             progressShown = true

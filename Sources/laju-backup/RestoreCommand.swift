@@ -21,7 +21,7 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(help: ArgumentHelp("How the restored database is checked: auto (the default: no check to run when the backup recorded that its snapshot passed PRAGMA integrity_check and the restored bytes match that record; else as full), full (PRAGMA integrity_check always) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows).", valueName: "auto|full|quick"))
-    var check: RestoreJob.Check = .auto
+    var check: FullRestoreJob.Check = .auto
 
     @Option(help: ArgumentHelp("Object key of the backup to restore (default: the newest in the catalog).", valueName: "key"))
     var key: String?
@@ -85,18 +85,18 @@ struct RestoreCommand: ParsableCommand {
         if let at, let when = PointRestoreJob.At.parse(at) {
             let o = try PointRestoreJob(settings: settings, at: when, check: check, events: out.sink)
                 .run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
-            out.log("restore ok: point \(o.point) (\(o.time)) -> \(o.output ?? "-") (\(Format.bytes(o.restoredBytes)), \(Format.seconds(o.totalSeconds)))")
+            out.log("restore ok: point \(o.point) (\(o.time)) -> \(o.output ?? "-") (\(Human.bytes(o.restoredBytes)), \(Human.seconds(o.totalSeconds)))")
             if common.json { out.printJSON(o) }
             return
         }
-        let job = RestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink)
+        let job = FullRestoreJob(settings: settings, source: try from.source(key: key), check: check, events: out.sink)
         let outcome = try job.run(target: .file(path: output, directory: outputDir ?? "backups", force: force))
-        out.log("restore ok: \(outcome.key) -> \(outcome.output ?? "-") (\(Format.bytes(outcome.restoredBytes)), \(Format.seconds(outcome.totalSeconds)))")
+        out.log("restore ok: \(outcome.key) -> \(outcome.output ?? "-") (\(Human.bytes(outcome.restoredBytes)), \(Human.seconds(outcome.totalSeconds)))")
         if common.json { out.printJSON(outcome) }
     }
 }
 
-extension RestoreJob.Check: ExpressibleByArgument {}
+extension FullRestoreJob.Check: ExpressibleByArgument {}
 
 /// `--from-file` with its IV and tag: restore or verify an object downloaded by other means.
 struct FromFileOptions: ParsableArguments {
@@ -117,12 +117,12 @@ struct FromFileOptions: ParsableArguments {
         if let tag, Data(base64Encoded: tag)?.count != 16 { throw ValidationError("--tag must be 16 bytes in base64 (24 characters)") }
     }
 
-    func source(key: String?) throws -> RestoreJob.Source {
+    func source(key: String?) throws -> FullRestoreJob.Source {
         if let fromFile {
             return .file(path: fromFile, iv: iv.flatMap { Data(base64Encoded: $0) }.map(Array.init),
                          tag: tag.flatMap { Data(base64Encoded: $0) }.map(Array.init))
         }
-        return key.map(RestoreJob.Source.key) ?? .latest
+        return key.map(FullRestoreJob.Source.key) ?? .latest
     }
 }
 
@@ -145,7 +145,7 @@ func validateKey(_ key: String?) throws {
 
 /// Asks on the terminal, after the backup was verified and before anything changes.
 func confirm(_ plan: ActivateJob.Plan) -> Bool {
-    var text = "\nReplace the content of the live database \(plan.live)\n  with \(plan.key) (\(Format.bytes(plan.restoredBytes))"
+    var text = "\nReplace the content of the live database \(plan.live)\n  with \(plan.key) (\(Human.bytes(plan.restoredBytes))"
     if let at = plan.uploadedAt { text += ", made \(LocalTime.logStamp(epochSeconds: Double(at) / 1000))" }
     text += ")?\n"
     if !plan.schemaDifferences.isEmpty { text += "  The schemas differ (see the warnings above).\n" }

@@ -16,7 +16,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(help: ArgumentHelp("How the restored database is checked: auto (the default: no check to run when the backup recorded that its snapshot passed PRAGMA integrity_check and the restored bytes match that record; else as full), full (PRAGMA integrity_check always) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows).", valueName: "auto|full|quick"))
-    var check: RestoreJob.Check = .auto
+    var check: FullRestoreJob.Check = .auto
 
     @Option(help: ArgumentHelp("Object key of the backup to verify (default: the newest in the catalog).", valueName: "key"))
     var key: String?
@@ -43,7 +43,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     struct Result: Encodable {
-        var verified: [RestoreJob.Outcome]
+        var verified: [FullRestoreJob.Outcome]
         var failed: [Failure]
         struct Failure: Encodable { var key: String; var error: String }
     }
@@ -63,7 +63,7 @@ struct VerifyCommand: ParsableCommand {
                 monitor.succeeded(key: o.key, storedBytes: o.bytesFetched, sourceBytes: o.restoredBytes)
                 return o
             }
-            out.log("verify ok: point \(o.point) (\(o.time)) restores to a sound \(Format.bytes(o.restoredBytes)) database")
+            out.log("verify ok: point \(o.point) (\(o.time)) restores to a sound \(Human.bytes(o.restoredBytes)) database")
             if common.json { out.printJSON(o) }
             return
         }
@@ -89,8 +89,8 @@ struct VerifyCommand: ParsableCommand {
     }
 
     /// One verification, recorded in the catalog when it passed.
-    func verify(_ settings: Settings, _ source: RestoreJob.Source, _ out: Output) throws -> RestoreJob.Outcome {
-        let o = try RestoreJob(settings: settings, source: source, check: check, events: out.sink).run(target: .verifyOnly)
+    func verify(_ settings: Settings, _ source: FullRestoreJob.Source, _ out: Output) throws -> FullRestoreJob.Outcome {
+        let o = try FullRestoreJob(settings: settings, source: source, check: check, events: out.sink).run(target: .verifyOnly)
         if !o.source.hasPrefix("file ") {
             do {
                 try settings.openCatalog().recordVerification(key: o.key, at: LocalTime.nowMilliseconds(), check: o.check == "quick_check" ? "quick" : "full")
@@ -98,7 +98,7 @@ struct VerifyCommand: ParsableCommand {
                 out.warn("the verification of \(o.key) was not recorded in the catalog: \(error)")
             }
         }
-        out.log("verify ok: \(o.key) restores to a sound \(Format.bytes(o.restoredBytes)) database")
+        out.log("verify ok: \(o.key) restores to a sound \(Human.bytes(o.restoredBytes)) database")
         return o
     }
 

@@ -11,7 +11,7 @@ import FuzzSupport
 import Foundation
 @testable import LajuBackup
 
-let keys = try! IncrementalKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
+let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
 // Fuzzing runs on one thread: the sealer (and its zlib streams) is never shared.
 nonisolated(unsafe) let sealer = try! BlockSealer(keys: keys)
 let incremental = PointSummary(kind: .incremental, check: 2, pageSize: 4096, pageCount: 64, time: 1_700_000_000_000,

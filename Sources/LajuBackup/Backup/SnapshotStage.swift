@@ -42,7 +42,7 @@ final class SnapshotStage {
             ws.remove()
             throw error
         }
-        events(.step(name: "snapshot", summary: "\(database): \(Format.bytes(fileSize(path))), \(snapshot.pages) pages\(snapshot.attempts > 1 ? ", \(snapshot.attempts) attempts" : "")", seconds: seconds))
+        events(.step(name: "snapshot", summary: "\(database): \(Human.bytes(fileSize(path))), \(snapshot.pages) pages\(snapshot.attempts > 1 ? ", \(snapshot.attempts) attempts" : "")", seconds: seconds))
         self.check = check
         checking = BackgroundTask { () -> (String?, Double) in
             let started = monotonicSeconds()

@@ -55,7 +55,7 @@ public struct Settings: Sendable {
     /// stays cheap; the nightly full backup runs integrity_check, and a restore of such a point runs
     /// it on the rebuilt file) or `full` (integrity_check on every point, recorded in the point so
     /// that its restores need not run it).
-    public func incrementalCheck() throws -> Database.Check {
+    public func pointCheck() throws -> Database.Check {
         guard let text = environment["BACKUP_INCREMENTAL_CHECK"] else { return .quick }
         guard let check = Database.Check(rawValue: text.lowercased()) else {
             throw LajuError(.usage, "BACKUP_INCREMENTAL_CHECK=\(Display.quoted(text)) is not understood", hint: "use quick or full")

@@ -49,7 +49,7 @@ public final class Workspace {
         guard statvfs(base, &s) == 0 else { return }
         let have = Int64(s.f_bavail) * Int64(s.f_frsize)
         if have < needed {
-            throw LajuError(.local, "not enough free space for temporary files: need \(Format.bytes(needed)), have \(Format.bytes(have)) in \(base)",
+            throw LajuError(.local, "not enough free space for temporary files: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(base)",
                             hint: "free space or set BACKUP_TMPDIR to a larger disk")
         }
     }

@@ -49,10 +49,10 @@ public struct DoctorJob {
         }
 
         // The key, and whether it is the key of the newest backup.
-        var key: EncryptionKey?
+        var encryptionKey: EncryptionKey?
         do {
-            key = try settings.encryptionKey()
-            ok("key", "BACKUP_ENCRYPTION_KEY decodes to 32 bytes, fingerprint \(key!.fingerprint)")
+            encryptionKey = try settings.encryptionKey()
+            ok("key", "BACKUP_ENCRYPTION_KEY decodes to 32 bytes, fingerprint \(encryptionKey!.fingerprint)")
         } catch { fail("key", error) }
 
         // The database.
@@ -87,10 +87,10 @@ public struct DoctorJob {
             let have = Int64(vfs.f_bavail) * Int64(vfs.f_frsize)
             let need = fileSize(database).addingSaturating(fileSize(database + "-wal")).multipliedSaturating(by: 2)
             if have < need {
-                fail("temp space", "\(base) has \(Format.bytes(have)) free; a backup needs about \(Format.bytes(need))",
+                fail("temp space", "\(base) has \(Human.bytes(have)) free; a backup needs about \(Human.bytes(need))",
                      "free space there or set BACKUP_TMPDIR to a larger disk", .local)
             } else {
-                ok("temp space", "\(base) has \(Format.bytes(have)) free (a backup needs about \(Format.bytes(need)))")
+                ok("temp space", "\(base) has \(Human.bytes(have)) free (a backup needs about \(Human.bytes(need)))")
             }
         } else {
             fail("temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
@@ -114,11 +114,11 @@ public struct DoctorJob {
                 }
             }
             // The newest backup was made with this key.
-            if let key, let newest = ours.first {
+            if let encryptionKey, let newest = ours.first {
                 do {
                     let meta = try ObjectMetadata(pairs: try store.head(key: newest.key).metadata)
-                    if let fp = meta.keyFingerprint, fp != key.fingerprint {
-                        fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(key.fingerprint)",
+                    if let fp = meta.keyFingerprint, fp != encryptionKey.fingerprint {
+                        fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(encryptionKey.fingerprint)",
                              "put back the key that made the backups (restores need it)", .integrity)
                     } else {
                         ok("newest backup", "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
@@ -133,7 +133,7 @@ public struct DoctorJob {
         } else {
             warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
         }
-        checks += restorePoints(key: key)
+        checks += restorePoints(encryptionKey: encryptionKey)
         if access(logFile, F_OK) != 0 {
             warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
         } else if access(logFile, W_OK) != 0 {
@@ -146,7 +146,7 @@ public struct DoctorJob {
 
     /// Where BACKUP_INCREMENTAL is true: the 15-minute cron line is on (it ships commented), and
     /// the newest restore point opens with this key. Nothing is said for other databases.
-    func restorePoints(key: EncryptionKey?) -> [Check] {
+    func restorePoints(encryptionKey: EncryptionKey?) -> [Check] {
         guard (try? settings.bool("BACKUP_INCREMENTAL", default: false)) == true else { return [] }
         var checks: [Check] = []
         if let cron = try? String(contentsOfFile: cronFile, encoding: .utf8) {
@@ -162,9 +162,9 @@ public struct DoctorJob {
                                     fix: "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)"))
             }
         }
-        guard let key else { return checks }
+        guard let encryptionKey else { return checks }
         do {
-            let chain = try PointChain(settings: settings, key: key, scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, encryptionKey: encryptionKey, scratch: settings.tempBase)
             let namespace = chain.namespace, store = chain.store
             let listing = try chain.listPoints()
             guard let newest = listing.last else {

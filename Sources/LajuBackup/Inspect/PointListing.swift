@@ -26,7 +26,7 @@ public struct PointListing {
 
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
         // Only summaries are read (ranged GETs): nothing is downloaded.
-        let chain = try PointChain(settings: settings, key: try settings.encryptionKey(), scratch: settings.tempBase)
+        let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), scratch: settings.tempBase)
         let namespace = chain.namespace, store = chain.store
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {

@@ -39,7 +39,7 @@ public struct RemoteListing {
             events(.warning("catalog not readable, orphans cannot be marked: \(error)"))
         }
         let search = (try? settings.encryptionKey()).map {
-            StoreSearch(store: store, scope: scope, key: $0, databasePath: settings.databasePath)
+            StoreSearch(store: store, scope: scope, encryptionKey: $0, databasePath: settings.databasePath)
         }
         var entries: [Entry] = []
         for o in objects.sorted(by: { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }) {

@@ -102,7 +102,7 @@ public struct StatusJob {
     func points(_ r: inout Report) -> (Level, String) {
         let now = LocalTime.nowMilliseconds()
         do {
-            let chain = try PointChain(settings: settings, key: try settings.encryptionKey(), scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), scratch: settings.tempBase)
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
                 return (.critical, "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)")
@@ -183,7 +183,7 @@ public struct StatusJob {
             r.level = .warning
             r.message = "the newest backup is \(ageText) old (more than \(StatusJob.human(maxAge)))"
         } else {
-            r.message = "newest backup \(ageText) old, \(Format.bytes(newest.fileSize)), \(ours.count) active"
+            r.message = "newest backup \(ageText) old, \(Human.bytes(newest.fileSize)), \(ours.count) active"
             if let v = r.newestVerified { r.message += ", last verified \(StatusJob.human(v.ageSeconds)) ago" }
         }
         return r

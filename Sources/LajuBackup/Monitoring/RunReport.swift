@@ -34,10 +34,10 @@ public struct RunReport: Sendable, Codable {
     public var text: String {
         var t = "laju-backup \(command) \(profile) on \(host): "
         if succeeded {
-            t += "ok in \(Format.seconds(seconds))"
+            t += "ok in \(Human.seconds(seconds))"
             if let key { t += " (\(key))" }
         } else {
-            t += "FAILED with exit status \(exitStatus) after \(Format.seconds(seconds)): \(error ?? "unknown error")"
+            t += "FAILED with exit status \(exitStatus) after \(Human.seconds(seconds)): \(error ?? "unknown error")"
         }
         return Display.safe(t)
     }

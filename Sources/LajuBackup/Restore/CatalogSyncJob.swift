@@ -36,14 +36,14 @@ public struct CatalogSyncJob {
     }
 
     public func run() throws -> Outcome {
-        let key = try settings.encryptionKey()
+        let encryptionKey = try settings.encryptionKey()
         let catalog = try settings.openCatalog(readOnly: dryRun)
         try catalog.requireTable(forWriting: !dryRun)
         let scope = try settings.scope()
         let store = try settings.makeStore(role: .read)
         let scan = try catalog.scan(includeDeleted: true)
         let named = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
-        let search = StoreSearch(store: store, scope: scope, key: key, databasePath: settings.databasePath)
+        let search = StoreSearch(store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
         var outcome = Outcome(store: store.displayName, prefix: scope.prefix, catalog: catalog.path, dryRun: dryRun)
         for o in try store.list(prefix: scope.prefix) where !named.contains(o.key) {
             guard ObjectKey.problem(o.key) == nil, scope.ownsObject(key: o.key) else { continue }

@@ -20,9 +20,9 @@ final class StoreBox: @unchecked Sendable {
 struct FetchContext: Sendable {
     let packs: [PackRef]
     let pageSize: Int
-    let keys: IncrementalKeys
+    let keys: PointKeys
     let store: StoreBox
-    let namespace: IncrementalNamespace
+    let namespace: PointNamespace
     let fd: Int32
     let partial: String
     /// Pack name -> the points that depend on it (for messages).
@@ -30,7 +30,7 @@ struct FetchContext: Sendable {
 }
 
 /// What the fetch workers share: the plan, and which request is next (a failure stops both).
-final class FetchJob: Sendable {
+final class FetchQueue: Sendable {
     let entries: [PageEntry]
     let requests: [FetchRequest]
     let context: FetchContext

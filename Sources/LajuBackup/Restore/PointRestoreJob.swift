@@ -35,7 +35,7 @@ public struct PointRestoreJob {
 
     public var settings: Settings
     public var at: At
-    public var check: RestoreJob.Check
+    public var check: FullRestoreJob.Check
     public var events: JobEventSink
 
     /// Blocks closer than this in a pack are fetched by one request; a request reads at most
@@ -43,24 +43,24 @@ public struct PointRestoreJob {
     static let coalesceGap: Int64 = 64 << 10
     static let maxRequest: Int64 = 4 << 20
 
-    public init(settings: Settings, at: At, check: RestoreJob.Check = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, at: At, check: FullRestoreJob.Check = .auto, events: @escaping JobEventSink) {
         self.settings = settings
         self.at = at
         self.check = check
         self.events = events
     }
 
-    public func run(target: RestoreJob.Target) throws -> Outcome {
+    public func run(target: FullRestoreJob.Target) throws -> Outcome {
         let started = monotonicSeconds()
-        let key = try settings.encryptionKey()
-        let keys = try IncrementalKeys(key)
+        let encryptionKey = try settings.encryptionKey()
+        let keys = try PointKeys(encryptionKey)
         let scope = try settings.scope()
-        let namespace = try IncrementalNamespace(settings: settings, key: key)
+        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
         let protected = [settings.databasePath, settings.catalogPath]
         var output: RestoreOutput?
         if case .file(let path, _, let force) = target, let path {
             output = RestoreOutput(path: path, force: force, protected: protected)
-            try RestoreJob.prepareOutputDirectory(output!.directory)
+            try FullRestoreJob.prepareOutputDirectory(output!.directory)
             try output!.check()
         }
 
@@ -119,8 +119,8 @@ public struct PointRestoreJob {
         switch target {
         case .file(_, let directory, let force):
             if output == nil {
-                output = RestoreOutput(path: "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: chosen.time))", force: force, protected: protected)
-                try RestoreJob.prepareOutputDirectory(output!.directory)
+                output = RestoreOutput(path: "\(directory)/\(FullRestoreJob.defaultFileName(uploadedAt: chosen.time))", force: force, protected: protected)
+                try FullRestoreJob.prepareOutputDirectory(output!.directory)
                 try output!.check()
             }
             tempDir = output!.directory
@@ -150,7 +150,7 @@ public struct PointRestoreJob {
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
             try fetch(links: links, packs: table, context: context, workspace: workspace, progress: progress)
         }
-        events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Format.bytes(fetched.bytes)) (\(Format.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
+        events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Human.bytes(fetched.bytes)) (\(Human.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
         guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
 
         // The whole file, as it is on disk, against the digest the point recorded.
@@ -159,7 +159,7 @@ public struct PointRestoreJob {
             throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(chosen)) does not match the digest the point recorded",
                             hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
         }
-        let (checkName, _, ownership) = try RestoreJob.finish(
+        let (checkName, _, ownership) = try FullRestoreJob.finish(
             partial: partial, output: output, check: check,
             proof: summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
             damagedHint: "the point was taken from a damaged database; try an earlier point",
@@ -240,7 +240,7 @@ public struct PointRestoreJob {
             requests.append(FetchRequest(from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset))
             i = j
         }
-        let job = FetchJob(entries: entries, requests: requests, context: context)
+        let job = FetchQueue(entries: entries, requests: requests, context: context)
         let helper = BackgroundTask { try job.work() }
         let mine = Result { try job.work() }
         let theirs = Result { try helper.wait() }

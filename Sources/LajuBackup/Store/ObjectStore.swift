@@ -109,7 +109,7 @@ extension ObjectStore {
 }
 
 /// The digests of an object to store. `md5` is always there (the format's `checksum`); the rest
-/// comes from the seal pass when it was asked for (`BackupJob`): the SHA-256 for a signed single
+/// comes from the seal pass when it was asked for (`FullBackupJob`): the SHA-256 for a signed single
 /// PUT, and the digests of each part for a multipart upload in parts of `parts.partSize`.
 public struct ObjectDigests: Sendable {
     public var md5: [UInt8]

@@ -14,7 +14,7 @@ final class DoctorPointsTests: XCTestCase {
         ])])))
         job.cronFile = "\(dir)/cron"
         if let cron { try cron.write(toFile: job.cronFile, atomically: true, encoding: .utf8) }
-        return job.restorePoints(key: nil).first { $0.name == "points cron" }
+        return job.restorePoints(encryptionKey: nil).first { $0.name == "points cron" }
     }
 
     func testTheFifteenMinuteLineMustBeOnWherePointsAre() throws {

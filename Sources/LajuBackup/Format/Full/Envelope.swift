@@ -42,12 +42,12 @@ public enum Envelope {
 
     /// Seals `input` into the new file `output` with a fresh random IV.
     /// `progress` gets (plaintext bytes done, total) and returns false to cancel.
-    public static func seal(input: String, output: String, key: EncryptionKey, level: Int32, threads: Int32 = 1,
+    public static func seal(input: String, output: String, encryptionKey: EncryptionKey, level: Int32, threads: Int32 = 1,
                             progress: ((Int64, Int64) -> Bool)? = nil) throws -> Sealed {
-        try seal(input: input, output: output, key: key, options: Options(level: level, threads: threads), progress: progress)
+        try seal(input: input, output: output, encryptionKey: encryptionKey, options: Options(level: level, threads: threads), progress: progress)
     }
 
-    public static func seal(input: String, output: String, key: EncryptionKey, options: Options,
+    public static func seal(input: String, output: String, encryptionKey: EncryptionKey, options: Options,
                             progress: ((Int64, Int64) -> Bool)? = nil) throws -> Sealed {
         if let k = options.macKey, k.count != 32 { throw LajuError(.internal, "MAC key must be 32 bytes") }
         let iv = try secureRandomBytes(12)
@@ -68,10 +68,10 @@ public enum Envelope {
                     if let macKey = options.macKey {
                         try macKey.withUnsafeBytes { mk in
                             o.mac_key = mk.baseAddress
-                            try cCall { cs_seal_file_ex(input, output, key.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
+                            try cCall { cs_seal_file_ex(input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
                         }
                     } else {
-                        try cCall { cs_seal_file_ex(input, output, key.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
+                        try cCall { cs_seal_file_ex(input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
                     }
                 }
             }
@@ -103,7 +103,7 @@ public enum Envelope {
     /// Opens `input` into the new file `output`. The output is removed on any failure, so an
     /// unauthenticated plaintext never outlives the call. When the tag does not verify and
     /// `expectedMD5` is given, the MD5 of the same pass tells a damaged object from a wrong key.
-    public static func open(input: String, output: String, key: EncryptionKey, iv: [UInt8],
+    public static func open(input: String, output: String, encryptionKey: EncryptionKey, iv: [UInt8],
                             tag: [UInt8], codec: Codec = .gzip, macKey: [UInt8]? = nil,
                             expectedMD5: [UInt8]? = nil,
                             progress: ((Int64, Int64) -> Bool)? = nil) throws -> Opened {
@@ -117,10 +117,10 @@ public enum Envelope {
             try box.with { ctx in
                 if let macKey {
                     try macKey.withUnsafeBytes { mk in
-                        try cCall { cs_open_file_ex(input, output, key.bytes, iv, tag, codec.cValue, mk.baseAddress, ProgressTrampoline.callback, ctx, &r, $0) }
+                        try cCall { cs_open_file_ex(input, output, encryptionKey.bytes, iv, tag, codec.cValue, mk.baseAddress, ProgressTrampoline.callback, ctx, &r, $0) }
                     }
                 } else {
-                    try cCall { cs_open_file_ex(input, output, key.bytes, iv, tag, codec.cValue, nil, ProgressTrampoline.callback, ctx, &r, $0) }
+                    try cCall { cs_open_file_ex(input, output, encryptionKey.bytes, iv, tag, codec.cValue, nil, ProgressTrampoline.callback, ctx, &r, $0) }
                 }
             }
         } catch let error as CError {

@@ -5,15 +5,15 @@
 struct StoreSearch {
     let store: ObjectStore
     let scope: BackupScope
-    let key: EncryptionKey
+    let encryptionKey: EncryptionKey
     /// `EncryptionKey.sourceID` of the configured database.
     let sourceID: String
 
-    init(store: ObjectStore, scope: BackupScope, key: EncryptionKey, databasePath: String) {
+    init(store: ObjectStore, scope: BackupScope, encryptionKey: EncryptionKey, databasePath: String) {
         self.store = store
         self.scope = scope
-        self.key = key
-        sourceID = key.sourceID(databasePath: databasePath)
+        self.encryptionKey = encryptionKey
+        sourceID = encryptionKey.sourceID(databasePath: databasePath)
     }
 
     enum Verdict: Equatable {
@@ -46,7 +46,7 @@ struct StoreSearch {
         do { meta = try ObjectMetadata(pairs: info.metadata) } catch let e as LajuError {
             return (info, .notABackup(e.message))
         }
-        if let fp = meta.keyFingerprint, fp != key.fingerprint { return (info, .otherKey(fp)) }
+        if let fp = meta.keyFingerprint, fp != encryptionKey.fingerprint { return (info, .otherKey(fp)) }
         if let id = meta.sourceID, id != sourceID { return (info, .otherDatabase) }
         return (info, .ours(meta))
     }

@@ -51,10 +51,10 @@ struct BlockSealer {
     /// before it is read.
     static func maxSealedLength(pageSize: Int) -> Int { overhead + pageSize + 1024 }
 
-    let keys: IncrementalKeys
+    let keys: PointKeys
     let zlib: ZBlock
 
-    init(keys: IncrementalKeys) throws {
+    init(keys: PointKeys) throws {
         self.keys = keys
         zlib = try ZBlock()
     }

@@ -6,8 +6,8 @@ struct PointChain {
     static let maxDepth = 63
 
     let store: ObjectStore
-    let namespace: IncrementalNamespace
-    let keys: IncrementalKeys
+    let namespace: PointNamespace
+    let keys: PointKeys
 
     struct Listed { var name: PointName; var size: Int64 }
 
@@ -173,8 +173,8 @@ struct PointChain {
 extension PointChain {
     /// The reader of the points of the database `settings` name (status, doctor, list: commands
     /// that read summaries only, with the read identity).
-    init(settings: Settings, key: EncryptionKey, scratch: String) throws {
-        self.init(store: try settings.makeStore(role: .read), namespace: try IncrementalNamespace(settings: settings, key: key),
-                  keys: try IncrementalKeys(key), scratch: scratch)
+    init(settings: Settings, encryptionKey: EncryptionKey, scratch: String) throws {
+        self.init(store: try settings.makeStore(role: .read), namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
+                  keys: try PointKeys(encryptionKey), scratch: scratch)
     }
 }

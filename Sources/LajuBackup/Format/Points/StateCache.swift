@@ -3,8 +3,8 @@
 /// in the store (the caller also checks its packs are listed), else ignored and rebuilt.
 struct StateCache {
     let directory: String
-    let namespace: IncrementalNamespace
-    let keys: IncrementalKeys
+    let namespace: PointNamespace
+    let keys: PointKeys
 
     /// The file is `pageCount` map records, a trailer (the point, its chain's manifests, its
     /// summary, the packs), the trailer's length (4 bytes) and an HMAC-SHA256 of all before it.
@@ -123,5 +123,5 @@ struct StateCache {
 extension Settings {
     /// Where incremental backups keep their cache: `<temp dir>/laju-backup-state.<uid>`, a
     /// private directory (checked like the lock directory).
-    public var incrementalStateDirectory: String { "\(tempBase)/laju-backup-state.\(geteuid())" }
+    public var pointStateDirectory: String { "\(tempBase)/laju-backup-state.\(geteuid())" }
 }

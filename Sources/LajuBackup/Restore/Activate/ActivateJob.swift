@@ -14,7 +14,7 @@ public struct ActivateJob {
 
     public struct Outcome: Codable, Sendable {
         public var key: String
-        /// Where the backup was found (see `RestoreJob.Outcome.source`).
+        /// Where the backup was found (see `FullRestoreJob.Outcome.source`).
         public var source: String
         public var live: String
         /// The state the live database had just before the switch: a plain SQLite file.
@@ -34,14 +34,14 @@ public struct ActivateJob {
     }
 
     public var settings: Settings
-    public var source: RestoreJob.Source
+    public var source: FullRestoreJob.Source
     /// A restore point to activate instead of `source` (`restore --activate --at`).
     public var at: PointRestoreJob.At?
-    public var check: RestoreJob.Check
+    public var check: FullRestoreJob.Check
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, source: RestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreJob.Check = .auto,
+    public init(settings: Settings, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: FullRestoreJob.Check = .auto,
                 lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
@@ -94,7 +94,7 @@ public struct ActivateJob {
             events(.step(name: checkName, summary: "plain SQLite file \(restored): ok", seconds: seconds))
         } else {
             restored = ws.file("restored.db")
-            let job = RestoreJob(settings: settings, source: source, check: check, events: events)
+            let job = FullRestoreJob(settings: settings, source: source, check: check, events: events)
             let r = try job.run(target: .file(path: restored, directory: ws.path, force: false))
             (key, from, uploadedAt) = (r.key, r.source, r.uploadedAt)
         }

@@ -20,7 +20,7 @@ enum SafetyCopy {
         if statvfs(directory, &fs) == 0 {
             let have = Int64(fs.f_bavail) * Int64(fs.f_frsize)
             if have < needed {
-                throw LajuError(.local, "not enough free space for the safety copy: need \(Format.bytes(needed)), have \(Format.bytes(have)) in \(directory)",
+                throw LajuError(.local, "not enough free space for the safety copy: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(directory)",
                                 hint: "free space, or set BACKUP_SAFETY_DIR to a larger disk")
             }
         }

@@ -73,7 +73,7 @@ final class CodecEnvelopeTests: XCTestCase {
         for (codec, level, threads) in cases {
             let label = "\(codec) -\(level) x\(threads)"
             let object = dir.file("obj-\(codec)-\(level)-\(threads)")
-            let sealed = try Envelope.seal(input: input, output: object, key: key,
+            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
                                            options: .init(codec: codec, level: level, threads: threads, macKey: macKey))
             XCTAssertEqual(sealed.plainBytes, Int64(bytes.count), label)
             XCTAssertLessThan(sealed.objectBytes, Int64(bytes.count), label)
@@ -88,7 +88,7 @@ final class CodecEnvelopeTests: XCTestCase {
             case .xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]
             }
             let out = object + ".out"
-            let opened = try Envelope.open(input: object, output: out, key: key, iv: sealed.iv, tag: sealed.tag,
+            let opened = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag,
                                            codec: codec, macKey: macKey, expectedMD5: sealed.md5)
             XCTAssertEqual(try read(out), bytes, label)
             XCTAssertEqual(opened.plainMAC, sealed.plainMAC, label)
@@ -106,10 +106,10 @@ final class CodecEnvelopeTests: XCTestCase {
             for bytes in [[UInt8](), [42]] {
                 let input = try write(bytes)
                 let object = input + ".\(codec)"
-                let sealed = try Envelope.seal(input: input, output: object, key: key,
+                let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
                                                options: .init(codec: codec, level: codec.levelSetting.defaultLevel.asInt32, threads: 2))
                 let out = object + ".out"
-                _ = try Envelope.open(input: object, output: out, key: key, iv: sealed.iv, tag: sealed.tag, codec: codec)
+                _ = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: codec)
                 XCTAssertEqual(try read(out), bytes, "\(codec) \(bytes.count) bytes")
             }
         }
@@ -120,7 +120,7 @@ final class CodecEnvelopeTests: XCTestCase {
         let input = try write(try sample)
         for (codec, partSize) in [(Codec.gzip, Int64(1 << 20)), (.zstd, 300_000), (.xz, 5 << 20)] {
             let object = dir.file("parts-\(codec)")
-            let sealed = try Envelope.seal(input: input, output: object, key: key,
+            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
                                            options: .init(codec: codec, level: 1, threads: 2, partSize: partSize, sha256: true))
             let stored = try read(object)
             let parts = try XCTUnwrap(sealed.parts)
@@ -144,9 +144,9 @@ final class CodecEnvelopeTests: XCTestCase {
         let input = try write(try sample)
         for (made, named) in [(Codec.gzip, Codec.zstd), (.zstd, .xz), (.xz, .gzip), (.zstd, .gzip)] {
             let object = dir.file("wrong-\(made)-\(named)")
-            let sealed = try Envelope.seal(input: input, output: object, key: key, options: .init(codec: made, level: 1))
+            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key, options: .init(codec: made, level: 1))
             let out = object + ".out"
-            XCTAssertThrowsError(try Envelope.open(input: object, output: out, key: key, iv: sealed.iv, tag: sealed.tag, codec: named)) { e in
+            XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: named)) { e in
                 XCTAssertEqual((e as? LajuError)?.kind, .integrity, "\(made) as \(named): \(e)")
                 XCTAssertTrue("\(e)".contains("damaged"), "\(e)")
             }
@@ -174,7 +174,7 @@ final class CodecEnvelopeTests: XCTestCase {
                 let made = try CoreShell.text("python3 \(CoreShell.quote(Self.tools + "/laju_envelope.py")) seal-gz \(CoreShell.quote(raw)) \(CoreShell.quote(object)) \(CoreShell.quote(Data(key.bytes).base64EncodedString()))")
                 let m = try JSONSerialization.jsonObject(with: Data(made.utf8)) as! [String: String]
                 let out = object + ".out"
-                XCTAssertThrowsError(try Envelope.open(input: object, output: out, key: key, iv: Array(Data(base64Encoded: m["iv"]!)!),
+                XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: Array(Data(base64Encoded: m["iv"]!)!),
                                                        tag: Array(Data(base64Encoded: m["tag"]!)!), codec: codec)) { e in
                     XCTAssertEqual((e as? LajuError)?.kind, .integrity, "\(label): \(e)")
                     XCTAssertTrue("\(e)".contains("damaged"), "\(label): \(e)")

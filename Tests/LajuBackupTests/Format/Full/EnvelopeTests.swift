@@ -20,7 +20,7 @@ final class EnvelopeTests: XCTestCase {
         let input = dir.file("in-\(UUID().uuidString.prefix(6))")
         try Data(bytes).write(to: URL(fileURLWithPath: input))
         let object = input + ".gz.enc"
-        let sealed = try Envelope.seal(input: input, output: object, key: key, level: level)
+        let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key, level: level)
         return (object, sealed)
     }
 
@@ -40,7 +40,7 @@ final class EnvelopeTests: XCTestCase {
             XCTAssertEqual(Int64(objectBytes.count), sealed.objectBytes, name)
             XCTAssertEqual(Digest.hash(.md5, objectBytes), sealed.md5, "MD5 is of the stored bytes: \(name)")
             let out = object + ".out"
-            let opened = try Envelope.open(input: object, output: out, key: key, iv: sealed.iv, tag: sealed.tag)
+            let opened = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
             XCTAssertEqual(try read(out), bytes, name)
             XCTAssertEqual(opened.md5, sealed.md5, name)
             XCTAssertEqual(opened.plainBytes, Int64(bytes.count), name)
@@ -56,7 +56,7 @@ final class EnvelopeTests: XCTestCase {
         let (object, sealed) = try seal([1, 2, 3])
         let out = dir.file("exists")
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
-        XCTAssertThrowsError(try Envelope.open(input: object, output: out, key: key, iv: sealed.iv, tag: sealed.tag))
+        XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag))
         XCTAssertEqual(String(decoding: try read(out), as: UTF8.self), "keep me", "an existing file is never overwritten")
     }
 
@@ -64,7 +64,7 @@ final class EnvelopeTests: XCTestCase {
     func assertRefused(_ object: String, key: EncryptionKey? = nil, iv: [UInt8], tag: [UInt8], expect: String,
                        file: StaticString = #filePath, line: UInt = #line) {
         let out = object + ".out-\(UUID().uuidString.prefix(6))"
-        XCTAssertThrowsError(try Envelope.open(input: object, output: out, key: key ?? self.key, iv: iv, tag: tag),
+        XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key ?? self.key, iv: iv, tag: tag),
                              file: file, line: line) { error in
             guard let e = error as? LajuError else { return XCTFail("not a LajuError: \(error)", file: file, line: line) }
             XCTAssertEqual(e.kind, .integrity, "\(e)", file: file, line: line)
@@ -103,7 +103,7 @@ final class EnvelopeTests: XCTestCase {
 
         // The good object still opens: the failures above were the damage, not the setup.
         let out = object + ".ok"
-        _ = try Envelope.open(input: object, output: out, key: key, iv: s.iv, tag: s.tag)
+        _ = try Envelope.open(input: object, output: out, encryptionKey: key, iv: s.iv, tag: s.tag)
         XCTAssertEqual(try read(out), bytes)
     }
 
@@ -128,7 +128,7 @@ final class EnvelopeTests: XCTestCase {
 
     func testMissingInputIsLocalErrorAndCreatesNothing() throws {
         let out = dir.file("never")
-        XCTAssertThrowsError(try Envelope.seal(input: dir.file("missing"), output: out, key: key, level: 6)) { error in
+        XCTAssertThrowsError(try Envelope.seal(input: dir.file("missing"), output: out, encryptionKey: key, level: 6)) { error in
             XCTAssertEqual((error as? LajuError)?.kind, .local, "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))

@@ -32,7 +32,7 @@ final class GzipInteropTests: XCTestCase {
     func testOurStreamDecryptsWithPythonAndGunzipsWithSystemGzip() throws {
         let db = try makeDatabase()
         let object = dir.file("object.enc")
-        let s = try Envelope.seal(input: db, output: object, key: key, level: 6)
+        let s = try Envelope.seal(input: db, output: object, encryptionKey: key, level: 6)
         let iv = Data(s.iv).base64EncodedString(), tag = Data(s.tag).base64EncodedString()
         let q = CoreShell.quote
         // Python decrypts (tag appended, as its AESGCM wants), the system gzip decompresses.
@@ -57,7 +57,7 @@ final class GzipInteropTests: XCTestCase {
         _ = try CoreShell.run("gzip -6 -k \(q(db))")
         let sealed = try sealWithPython(gz: db + ".gz")
         let out = dir.file("restored.db")
-        let opened = try Envelope.open(input: sealed.object, output: out, key: key, iv: sealed.iv, tag: sealed.tag)
+        let opened = try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
         _ = try CoreShell.run("cmp \(q(out)) \(q(db))")
         XCTAssertEqual(opened.md5.hexString, sealed.checksum, "our MD5 of the object matches Python's")
     }
@@ -75,7 +75,7 @@ final class GzipInteropTests: XCTestCase {
             """)
         let sealed = try sealWithPython(gz: dir.file("multi.gz"))
         let out = dir.file("multi.out")
-        let opened = try Envelope.open(input: sealed.object, output: out, key: key, iv: sealed.iv, tag: sealed.tag)
+        let opened = try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
         _ = try CoreShell.run("cmp \(q(out)) \(q(dir.file("expected")))")
         XCTAssertEqual(opened.plainBytes, Int64(try CoreShell.text("stat -c %s \(q(dir.file("expected")))"))!)
     }
@@ -86,7 +86,7 @@ final class GzipInteropTests: XCTestCase {
         _ = try CoreShell.run("(seq 1 1000 | gzip -c; printf 'garbage-garbage') > \(q(dir.file("junk.gz")))")
         let sealed = try sealWithPython(gz: dir.file("junk.gz"))
         let out = dir.file("junk.out")
-        XCTAssertThrowsError(try Envelope.open(input: sealed.object, output: out, key: key, iv: sealed.iv, tag: sealed.tag)) { error in
+        XCTAssertThrowsError(try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)) { error in
             XCTAssertEqual((error as? LajuError)?.kind, .integrity, "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))

@@ -60,10 +60,10 @@ final class GzipPoolTests: XCTestCase {
         let key = try EncryptionKey.generate()
         for threads: Int32 in [1, 2, 5] {
             let object = dir.file("rt-\(threads).gz.enc")
-            let sealed = try Envelope.seal(input: path, output: object, key: key, level: 6, threads: threads)
+            let sealed = try Envelope.seal(input: path, output: object, encryptionKey: key, level: 6, threads: threads)
             XCTAssertEqual(sealed.plainBytes, Int64(original.count))
             let restored = dir.file("rt-\(threads).db")
-            _ = try Envelope.open(input: object, output: restored, key: key, iv: sealed.iv, tag: sealed.tag)
+            _ = try Envelope.open(input: object, output: restored, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: restored)), original, "threads \(threads)")
         }
     }

@@ -1,16 +1,16 @@
 /// The sub-keys of incremental backups (docs/format-incremental.md, 3), each derived from the
 /// encryption key with HKDF-SHA256 and a label of its own, so that ids, blocks, manifests and the
 /// file digest never share a key with each other or with the full backups' AES-GCM.
-struct IncrementalKeys: Sendable {
+struct PointKeys: Sendable {
     let id: [UInt8]
     let block: [UInt8]
     let point: [UInt8]
     let digest: [UInt8]
     let cache: [UInt8]
 
-    init(_ key: EncryptionKey) throws {
+    init(_ encryptionKey: EncryptionKey) throws {
         func derive(_ label: String) throws -> [UInt8] {
-            try hkdfSHA256(key: key.bytes, info: Array(label.utf8), count: 32)
+            try hkdfSHA256(key: encryptionKey.bytes, info: Array(label.utf8), count: 32)
         }
         id = try derive("laju-backup incremental block-id v1")
         block = try derive("laju-backup incremental block-enc v1")

@@ -3,7 +3,7 @@
 /// a pack is deleted only when no kept point's manifest names it and it is older than the grace
 /// period (so the pack of a run still in flight is never touched). Manifests go first, then packs:
 /// a run killed in between leaves only unreferenced packs, which the next clean removes.
-public struct PointRetention {
+public struct PointCleanJob {
     public struct Decision: Codable, Sendable {
         public var point: String
         public var time: String
@@ -45,9 +45,9 @@ public struct PointRetention {
     }
 
     public func run() throws -> Outcome {
-        let key = try settings.encryptionKey()
-        let keys = try IncrementalKeys(key)
-        let namespace = try IncrementalNamespace(settings: settings, key: key)
+        let encryptionKey = try settings.encryptionKey()
+        let keys = try PointKeys(encryptionKey)
+        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
         let store = try settings.makeStore(role: .clean)
         // Kept manifests are downloaded to learn their packs: one at a time, into a workspace.
         let workspace = try Workspace(base: settings.tempBase, events: events)

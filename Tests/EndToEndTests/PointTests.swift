@@ -3,7 +3,7 @@ import XCTest
 
 /// `backup --incremental`, `restore --at`, `verify --at` and `list --points` through the binary,
 /// on a local store and on SeaweedFS (docs/format-incremental.md).
-final class IncrementalTests: XCTestCase {
+final class PointTests: XCTestCase {
     // MARK: - Helpers
 
     /// One point; returns the run's JSON outcome.

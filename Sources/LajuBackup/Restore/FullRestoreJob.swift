@@ -3,7 +3,7 @@
 /// decompression (gzip, zstd or xz) into a temp file beside the target and the MAC of the
 /// plaintext; then the check (`Check`), and only then rename into place. `verify` does all of it
 /// and throws the result away.
-public struct RestoreJob {
+public struct FullRestoreJob {
     /// How the restored database is checked (`--check`).
     public enum Check: String, Sendable, CaseIterable {
         /// The default: when the object records that its snapshot passed `PRAGMA integrity_check`
@@ -149,7 +149,7 @@ public struct RestoreJob {
             if let fromCatalog { return fromCatalog }
             // The disaster path: no database, so no catalog. The store's own names and metadata
             // (key fingerprint, source id) say which objects are this database's backups.
-            let search = StoreSearch(store: store, scope: scope, key: encryptionKey, databasePath: settings.databasePath)
+            let search = StoreSearch(store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
             guard let (info, meta) = try search.newest(events: events) else {
                 throw LajuError(.storage, "no backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) in \(store.displayName), and \(why ?? "no catalog")",
                                 hint: "check BACKUP_PREFIX, the bucket and the key (`laju-backup list --remote` shows what the store holds), or pass --key KEY",
@@ -238,7 +238,7 @@ public struct RestoreJob {
                 (_, downloadSeconds) = try timedStep("download", events: events) { progress in
                     try store.get(key: key, version: version, to: objectPath, progress: progress)
                 }
-                events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Format.bytes(info.size)) (\(Format.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
+                events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Human.bytes(info.size)) (\(Human.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
             }
         }
         guard let iv = sel.iv, let tag = sel.tag else {
@@ -253,7 +253,7 @@ public struct RestoreJob {
         switch target {
         case .file(_, let directory, let force):
             if output == nil {
-                output = RestoreOutput(path: "\(directory)/\(RestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))",
+                output = RestoreOutput(path: "\(directory)/\(FullRestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))",
                                       force: force, protected: protected)
                 try prepareOutputDirectory(output!.directory)
                 try output!.check()
@@ -267,7 +267,7 @@ public struct RestoreJob {
         try Workspace.checkFreeSpace(in: tempDir, needed: sourceBytes ?? objectSize.multipliedSaturating(by: 4))
 
         // The codec: the catalog row's, else the object's metadata (`comp`), which must agree.
-        let codec = try RestoreJob.codec(selection: sel)
+        let codec = try FullRestoreJob.codec(selection: sel)
         // The MD5 is checked in the decrypting pass (no pass of its own): when the tag fails, it
         // tells a damaged object from a wrong key.
         let expectedMD5 = sel.checksum.flatMap { ObjectMetadata.hexBytes($0) }.flatMap { $0.count == 16 ? $0 : nil }
@@ -286,14 +286,14 @@ public struct RestoreJob {
             if !keepPartial { for p in [partial] + RestoreOutput.sideSuffixes.map({ partial + $0 }) { unlink(p) } }
         }
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
-            try Envelope.open(input: objectPath, output: partial, key: encryptionKey, iv: iv, tag: tag, codec: codec,
+            try Envelope.open(input: objectPath, output: partial, encryptionKey: encryptionKey, iv: iv, tag: tag, codec: codec,
                               macKey: macKey, expectedMD5: expectedMD5, progress: progress)
         }
         if let expectedMD5, opened.md5 != expectedMD5 {
             throw LajuError(.integrity, "backup \(sel.key) is damaged: MD5 \(opened.md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
                             hint: "restore an older backup (`laju-backup list`)")
         }
-        events(.step(name: "decrypt", summary: "tag ok\(expectedMD5 == nil ? "" : ", md5 ok"), \(codec.rawValue): \(Format.bytes(opened.objectBytes)) -> \(Format.bytes(opened.plainBytes)) (\(Format.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
+        events(.step(name: "decrypt", summary: "tag ok\(expectedMD5 == nil ? "" : ", md5 ok"), \(codec.rawValue): \(Human.bytes(opened.objectBytes)) -> \(Human.bytes(opened.plainBytes)) (\(Human.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
 
         // The record of a full check at backup time, when there is one, must hold whatever the
         // level: the tag already proved the object authentic, so a MAC that differs means the
@@ -308,7 +308,7 @@ public struct RestoreJob {
         } else {
             identity = false
         }
-        let finished = try RestoreJob.finish(partial: partial, output: output, check: check,
+        let finished = try FullRestoreJob.finish(partial: partial, output: output, check: check,
                                              proof: identity ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
                                              damagedHint: "the backup was taken from a damaged database; try an older backup",
                                              liveDatabase: settings.databasePath, events: events)
@@ -419,7 +419,7 @@ public struct RestoreJob {
         return (checkName, seconds)
     }
 
-    func prepareOutputDirectory(_ dir: String) throws { try RestoreJob.prepareOutputDirectory(dir) }
+    func prepareOutputDirectory(_ dir: String) throws { try FullRestoreJob.prepareOutputDirectory(dir) }
 
     static func prepareOutputDirectory(_ dir: String) throws {
         do {

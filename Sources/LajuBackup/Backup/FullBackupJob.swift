@@ -3,7 +3,7 @@
 /// Everything that can be checked is checked before any temp file exists. The catalog row is
 /// written only after the store accepted the object; if the row cannot be written the object is
 /// deleted again, so neither side points at something the other lacks.
-public struct BackupJob {
+public struct FullBackupJob {
     public struct Outcome: Codable, Sendable {
         public var key: String
         /// gzip, zstd or xz.
@@ -48,7 +48,7 @@ public struct BackupJob {
         let database = settings.databasePath
         // 1. Checks, cheapest first, before anything is written.
         try Snapshot.checkSource(database)
-        let key = try settings.encryptionKey()
+        let encryptionKey = try settings.encryptionKey()
         let codec = try settings.compression()
         let level = try settings.compressionLevel(for: codec)
         let threads = try settings.threads()
@@ -64,7 +64,7 @@ public struct BackupJob {
         // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
         // that a restore would then refuse. With the full check, the seal pass also computes a MAC
         // of the plaintext; recorded with the object, it lets restores prove they rebuilt exactly
-        // these checked bytes instead of running the check again (see RestoreJob).
+        // these checked bytes instead of running the check again (see FullRestoreJob).
         let stage = try SnapshotStage(settings: settings, database: database, check: check,
                                       busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
         defer { stage.close() }
@@ -76,29 +76,29 @@ public struct BackupJob {
         let s3 = (store as? S3Store)?.configuration
         let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
                                        partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false,
-                                       macKey: check == .full ? try key.integrityMACKey() : nil)
+                                       macKey: check == .full ? try encryptionKey.integrityMACKey() : nil)
         let objectPath = ws.file("object\(codec.keySuffix)")
         let sealing = try timedStep("seal", events: events) { progress in
-            try Envelope.seal(input: snapshotPath, output: objectPath, key: key, options: options, progress: progress)
+            try Envelope.seal(input: snapshotPath, output: objectPath, encryptionKey: encryptionKey, options: options, progress: progress)
         }
         let (sealed, sealSeconds) = sealing
         try stage.requireSound(database: database, what: "backups", events: events)
-        events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Format.bytes(sealed.plainBytes)) -> \(Format.bytes(sealed.objectBytes)) (\(Format.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
+        events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Human.bytes(sealed.plainBytes)) -> \(Human.bytes(sealed.objectBytes)) (\(Human.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
 
         // 3. Put.
         let dbName = database.lastPathComponentOf
         let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
         let checksum = sealed.md5.hexString
         let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
-                                      keyFingerprint: key.fingerprint, sourceName: dbName,
-                                      sourceBytes: snapBytes, sourceID: key.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)",
+                                      keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
+                                      sourceBytes: snapBytes, sourceID: encryptionKey.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)",
                                       compression: codec, integrityMAC: sealed.plainMAC)
         let (_, putSeconds) = try timedStep("upload", events: events) { progress in
             try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes,
                           digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
                           metadata: metadata.pairs, progress: progress)
         }
-        events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Format.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
+        events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Human.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
 
         // 4. Catalog row, only now that the object is stored.
         let uploadedAt = LocalTime.nowMilliseconds()

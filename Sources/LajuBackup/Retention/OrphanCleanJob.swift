@@ -13,7 +13,7 @@
 /// older than `graceSeconds` (default 24 h), so an upload in flight is never touched. An object
 /// that any row of the catalog names (another profile's, a deleted one's, a bad one's) is never
 /// deleted. Rows are never changed.
-public struct Reconciler {
+public struct OrphanCleanJob {
     public struct OrphanObject: Codable, Sendable, Equatable {
         public var key: String
         public var size: Int64
@@ -98,7 +98,7 @@ public struct Reconciler {
         // another database with the same file name is not ours at all.
         var search: StoreSearch?
         do {
-            search = StoreSearch(store: store, scope: scope, key: try settings.encryptionKey(), databasePath: settings.databasePath)
+            search = StoreSearch(store: store, scope: scope, encryptionKey: try settings.encryptionKey(), databasePath: settings.databasePath)
         } catch {
             events(.warning("cannot read object metadata without a usable BACKUP_ENCRYPTION_KEY (\(error)); objects without a row are only reported"))
         }

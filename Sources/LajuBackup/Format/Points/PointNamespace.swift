@@ -1,6 +1,6 @@
 /// Where one database's incremental objects live: `<prefix>incremental/<db name>.<source id>/`.
 /// The `/` after the prefix is what keeps `clean --orphans` from ever calling them orphans.
-public struct IncrementalNamespace: Sendable, Equatable {
+public struct PointNamespace: Sendable, Equatable {
     public let root: String
 
     public init(prefix: String, databaseName: String, sourceID: String) throws {
@@ -10,10 +10,10 @@ public struct IncrementalNamespace: Sendable, Equatable {
 
     /// The namespace of the database `settings` name, under its profile's prefix: the one rule
     /// every command that touches points follows.
-    init(settings: Settings, key: EncryptionKey) throws {
+    init(settings: Settings, encryptionKey: EncryptionKey) throws {
         let scope = try settings.scope()
         try self.init(prefix: scope.prefix, databaseName: scope.databaseName,
-                      sourceID: key.sourceID(databasePath: settings.databasePath))
+                      sourceID: encryptionKey.sourceID(databasePath: settings.databasePath))
     }
 
     public var points: String { root + "points/" }

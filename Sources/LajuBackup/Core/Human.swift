@@ -1,5 +1,5 @@
 /// Small formatters (String(format:) is not in FoundationEssentials).
-public enum Format {
+public enum Human {
     /// `1.5 GiB`, `312.0 KiB`, `17 B`.
     public static func bytes(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
@@ -27,6 +27,6 @@ public enum Format {
     public static func seconds(_ s: Double) -> String { "\(decimal(s, s < 10 ? 2 : 1)) s" }
 
     public static func rate(_ bytes: Int64, _ seconds: Double) -> String {
-        seconds > 0 ? "\(Format.bytes(Int64(Double(bytes) / seconds)))/s" : "-"
+        seconds > 0 ? "\(Human.bytes(Int64(Double(bytes) / seconds)))/s" : "-"
     }
 }

@@ -4,8 +4,8 @@ import XCTest
 
 /// The incremental format's parsers (docs/format-incremental.md): names, times, manifests and
 /// blocks round-trip, and hostile bytes are refused before anything is allocated from them.
-final class IncrementalFormatTests: XCTestCase {
-    let keys = try! IncrementalKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
+final class PointFormatTests: XCTestCase {
+    let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
 
     func testPointNamesRoundTripAndRejectOthers() throws {
         let n = try PointName.fresh(time: 1_764_670_503_123, kind: .incremental)
@@ -65,7 +65,7 @@ final class IncrementalFormatTests: XCTestCase {
             XCTAssertThrowsError(try ManifestSeal.open(bad, point: name, key: keys.point), "flip at \(offset)")
         }
         XCTAssertThrowsError(try ManifestSeal.open(Array(sealed.dropLast(5)), point: name, key: keys.point))
-        let other = try IncrementalKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
         XCTAssertThrowsError(try ManifestSeal.open(sealed, point: name, key: other.point))
     }
 
@@ -147,7 +147,7 @@ final class IncrementalFormatTests: XCTestCase {
         let b = try random.withUnsafeBytes { try sealer.seal(page: $0, id: keys.blockID($0)) }
         XCTAssertEqual(b.count, 4096 + BlockSealer.overhead)
         // The ids are keyed: another key, another id.
-        let other = try IncrementalKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
         XCTAssertNotEqual(text.withUnsafeBytes { keys.blockID($0) }, text.withUnsafeBytes { other.blockID($0) })
     }
 
@@ -261,7 +261,7 @@ final class IncrementalFormatTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/short", contents: Data(bytes.dropLast(16))))
         XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/short", point: name, key: keys.point))
-        let other = try IncrementalKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
         XCTAssertThrowsError(try ManifestFile.open(path: path2, point: name, key: other.point))
         XCTAssertThrowsError(try ManifestFile.open(path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), key: keys.point))
         // Changed after it was opened: the second read fails at its end.

@@ -8,7 +8,7 @@
 /// "The newest backup that verified" is, without a verification log, the newest active row whose
 /// object exists in the store (HEAD succeeds) with exactly `file_size` bytes. It is never
 /// deleted, nor is the newest row itself.
-public struct CleanJob {
+public struct FullCleanJob {
     public struct Failure: Codable, Sendable, Equatable {
         public var key: String
         public var error: String

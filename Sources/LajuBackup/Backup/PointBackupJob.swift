@@ -1,7 +1,7 @@
 /// `backup --incremental`: the same consistent snapshot as a full backup, cut into pages; only
 /// blocks the store lacks are sealed into one pack; one manifest records the new restore point
 /// (docs/format-incremental.md, 5).
-public struct IncrementalBackupJob {
+public struct PointBackupJob {
     public struct Outcome: Codable, Sendable {
         /// The point's name (`<stamp>-<nonce>.<base|incr>`), nil when nothing changed.
         public var point: String?
@@ -37,11 +37,11 @@ public struct IncrementalBackupJob {
         let started = monotonicSeconds()
         let database = settings.databasePath
         try Snapshot.checkSource(database)
-        let key = try settings.encryptionKey()
-        let keys = try IncrementalKeys(key)
-        let check = try settings.incrementalCheck()
+        let encryptionKey = try settings.encryptionKey()
+        let keys = try PointKeys(encryptionKey)
+        let check = try settings.pointCheck()
         let busy = try settings.busyTimeout()
-        let namespace = try IncrementalNamespace(settings: settings, key: key)
+        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
         let store = try settings.makeStore()
         try store.checkAccess()
         // Points are read back (the chain, the pack listing): with the read identity when one is
@@ -64,7 +64,7 @@ public struct IncrementalBackupJob {
             events(.warning("the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"))
             pointTime = newest.name.time + 1
         }
-        let cache = StateCache(directory: settings.incrementalStateDirectory, namespace: namespace, keys: keys)
+        let cache = StateCache(directory: settings.pointStateDirectory, namespace: namespace, keys: keys)
         var (parent, newChainReason) = try parentState(chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
 
         // 3. Pages, one by one, from the snapshot.
@@ -151,7 +151,7 @@ public struct IncrementalBackupJob {
         let packSummary = try pack.finish()
         _ = try entries.finish()
         let compacted = resealed > 0 ? ", \(resealed) of them sealed again out of \(sparse.filter { $0 }.count) mostly superseded pack(s)" : ""
-        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed) changed, \(newBlocks) new block(s)\(compacted) (\(Format.bytes(packSummary.size)) pack)", seconds: scanSeconds))
+        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(changed) changed, \(newBlocks) new block(s)\(compacted) (\(Human.bytes(packSummary.size)) pack)", seconds: scanSeconds))
         try stage.requireSound(database: database, what: "points", events: events)
 
         if let parentPoint, let parentSummary, changed == 0, parentPageCount == pageCount {
@@ -218,14 +218,14 @@ public struct IncrementalBackupJob {
         let uploaded = summary.uploadedBytes
 
         // 5. Pack first, then the manifest: a point exists only once all it names is stored.
-        let metadata = ["format": "laju-backup-incremental-v1", "key-fingerprint": key.fingerprint]
+        let metadata = ["format": "laju-backup-incremental-v1", "key-fingerprint": encryptionKey.fingerprint]
         var packKey: String?
         if newBlocks > 0 {
             let k = namespace.key(packName)
             let (_, seconds) = try timedStep("upload", events: events) { progress in
                 try store.put(key: k, file: pack.path, size: packSummary.size, md5: packSummary.md5, metadata: metadata, progress: progress)
             }
-            events(.step(name: "upload", summary: "\(store.displayName) \(k) (\(Format.bytes(packSummary.size)), \(Format.rate(packSummary.size, seconds)))", seconds: seconds))
+            events(.step(name: "upload", summary: "\(store.displayName) \(k) (\(Human.bytes(packSummary.size)), \(Human.rate(packSummary.size, seconds)))", seconds: seconds))
             packKey = k
         }
         let manifestKey = namespace.key(name.relative)
