@@ -123,6 +123,14 @@ def main():
         if user != "Store":
             for m in CONCRETE_CAST.finditer(text):
                 problems.append(f"{p}: casts to the concrete store {m.group(1)} (ask the store for a capability instead)")
+    # The CLI is above every layer; it too learns what a store can do from its capabilities.
+    cli = os.path.join(os.path.dirname(root.rstrip("/")), "laju-backup")
+    for d, _, names in os.walk(cli):
+        for n in names:
+            if n.endswith(".swift"):
+                p = os.path.join(d, n)
+                for m in CONCRETE_CAST.finditer(strip_comments(open(p, encoding="utf-8").read())):
+                    problems.append(f"{p}: casts to the concrete store {m.group(1)} (ask the store for a capability instead)")
     for line in problems:
         print(line)
     if problems:

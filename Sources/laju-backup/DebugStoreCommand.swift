@@ -36,11 +36,11 @@ struct DebugStoreCommand: ParsableCommand {
             let settings = try common.settings()
             let codec = try settings.compression()
             let level = try settings.compressionLevel(for: codec)
-            let s3 = (store as? S3Store)?.configuration
+            let needs = store.uploadDigestNeeds
             let sealed = try Envelope.seal(input: operands[0], output: operands[1], encryptionKey: try settings.encryptionKey(),
                                            options: Envelope.Options(codec: codec, level: level,
                                                                      threads: codec.encoderThreads(try settings.threads(), level: level),
-                                                                     partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false))
+                                                                     partSize: needs.partSize, sha256: needs.sha256))
             let digests = SealDigests(md5: sealed.md5.hexString, size: sealed.objectBytes, sha256: sealed.sha256?.hexString,
                                       partSize: sealed.parts?.partSize, partsMD5: sealed.parts?.md5.map(\.hexString),
                                       partsSHA256: sealed.parts?.sha256?.map(\.hexString))

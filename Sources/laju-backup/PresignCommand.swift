@@ -24,12 +24,12 @@ struct PresignCommand: ParsableCommand {
     func run() throws {
         let seconds = try PresignCommand.parseDuration(expires)
         let settings = try common.settings()
-        guard let store = try settings.makeStore(role: .read) as? S3Store else {
+        guard let store = try settings.makeStore(role: .read) as? PresigningStore else {
             throw LajuError(.usage, "presign needs S3 storage; BACKUP_STORAGE points at a local directory")
         }
         // A URL for a missing key would only fail later, in someone else's hands: check now.
         _ = try store.head(key: key)
-        let url = store.presignedGetURL(key: key, expires: seconds)
+        let url = store.presignedGetURL(key: key, expires: seconds, date: Date())
         if common.json {
             common.output().printJSON(Presigned(key: key, url: url, expiresInSeconds: seconds))
         } else {

@@ -73,9 +73,9 @@ public struct FullBackupJob {
         let snapBytes = fileSize(snapshotPath)
         let snapSeconds = stage.seconds
         let checkName = stage.checkName
-        let s3 = (store as? S3Store)?.configuration
+        let needs = store.uploadDigestNeeds
         let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
-                                       partSize: s3?.partSize ?? 0, sha256: s3?.signPayload ?? false,
+                                       partSize: needs.partSize, sha256: needs.sha256,
                                        macKey: check == .full ? try encryptionKey.integrityMACKey() : nil)
         let objectPath = ws.file("object\(codec.keySuffix)")
         let sealing = try timedStep("seal", events: events) { progress in

@@ -101,8 +101,8 @@ public struct DoctorJob {
             let store = try settings.makeStore()
             let prefix = try settings.prefix
             checks += probe(store: store, prefix: prefix)
-            if let s3 = store as? S3Store {
-                if let offset = try? s3.clockOffset() {
+            if let clock = store as? ServerClock {
+                if let offset = try? clock.clockOffset() {
                     if abs(offset) > 900 {
                         fail("clock", "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
                              "sync the clock (timedatectl set-ntp true, or chrony)", .storage)

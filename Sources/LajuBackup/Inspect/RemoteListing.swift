@@ -54,7 +54,7 @@ public struct RemoteListing {
         // Backups hidden behind delete markers (versioned buckets): shown, since restore can
         // still bring them back. Stores without versions, or identities that may not list
         // versions, have none to show.
-        for h in (try? store.hiddenBackups(prefix: scope.prefix)) ?? [] {
+        for h in (try? store.versions?.hiddenBackups(prefix: scope.prefix)) ?? [] {
             entries.append(Entry(key: h.key, size: h.size, lastModified: h.lastModified, inCatalog: known.contains(h.key),
                                  scope: scope.whyNotOurs(h.key) ?? "ours", hidden: true, versionId: h.versionID))
         }

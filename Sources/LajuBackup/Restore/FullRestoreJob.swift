@@ -200,7 +200,7 @@ public struct FullRestoreJob {
             } catch let e as LajuError where e.isNotFound {
                 // Deleted, or hidden behind a delete marker: a version may survive (S3 versioning,
                 // Object Lock). ListObjectVersions needs its own permission; without it, not found.
-                if let survivor = try? store.newestSurvivingVersion(key: sel.key) {
+                if let survivor = try? store.versions?.newestSurvivingVersion(key: sel.key) {
                     events(.warning("the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"))
                     info = survivor
                     sel.versionID = survivor.versionID
@@ -228,8 +228,8 @@ public struct FullRestoreJob {
             }
             sourceBytes = meta?.sourceBytes
             objectSize = info.size
-            if let local = store as? LocalStore {
-                objectPath = try local.path(sel.key)
+            if let files = store as? FileBackedStore {
+                objectPath = try files.localPath(key: sel.key)
             } else {
                 downloadWS = try Workspace(base: settings.tempBase, events: events)
                 objectPath = downloadWS!.file("object.db.gz.enc")

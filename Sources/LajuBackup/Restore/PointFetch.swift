@@ -9,19 +9,12 @@ struct FetchRequest: Sendable {
     var length: Int64
 }
 
-/// A store handed to the second fetch worker: both stores are safe to read from two threads
-/// (LocalStore reads with pread; S3Store keeps a pool of connections).
-final class StoreBox: @unchecked Sendable {
-    let store: ObjectStore
-    init(_ store: ObjectStore) { self.store = store }
-}
-
 /// What every fetch of a restore shares: the chain's packs, the key, the store, the file.
 struct FetchContext: Sendable {
     let packs: [PackRef]
     let pageSize: Int
     let keys: PointKeys
-    let store: StoreBox
+    let store: ObjectStore
     let namespace: PointNamespace
     let fd: Int32
     let partial: String
@@ -72,9 +65,9 @@ final class FetchQueue: Sendable {
             let packKey = c.namespace.key(pack)
             let data: [UInt8]
             do {
-                data = try c.store.store.getRange(key: packKey, offset: r.offset, length: r.length)
+                data = try c.store.getRange(key: packKey, offset: r.offset, length: r.length)
             } catch let e as LajuError where e.isNotFound {
-                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(c.store.store.displayName); points that depend on it: \(c.dependents[pack] ?? "?")",
+                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(c.store.displayName); points that depend on it: \(c.dependents[pack] ?? "?")",
                                 hint: "restore a point that does not use it (`laju-backup list --points`)", isNotFound: true)
             }
             bytes += Int64(data.count)

@@ -145,7 +145,7 @@ public struct PointRestoreJob {
 
         var messages: [String: String] = [:]
         for p in packs { messages[p.name] = dependents(p.name) }
-        let context = FetchContext(packs: packs, pageSize: summary.pageSize, keys: keys, store: StoreBox(store),
+        let context = FetchContext(packs: packs, pageSize: summary.pageSize, keys: keys, store: store,
                                    namespace: namespace, fd: fd, partial: partial, dependents: messages)
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
             try fetch(links: links, packs: table, context: context, workspace: workspace, progress: progress)

@@ -52,11 +52,19 @@ public struct PartialUpload: Sendable, Equatable, Codable {
 /// Every method throws `LajuError`; a missing object is reported with `isNotFound == true`.
 /// `put` is all-or-nothing: when it throws, nothing is visible under `key` (multipart uploads
 /// are aborted, partial files removed), so the catalog never points at a half-stored object.
-public protocol ObjectStore: AnyObject {
+/// A store is safe to use from several threads at once (restores fetch on two).
+///
+/// What only some stores can do is an optional protocol of its own (`VersionedStore`,
+/// `FileBackedStore`, `PresigningStore`, `ServerClock`), asked for with `as?`: a job learns what
+/// a store can do from those, never from its concrete type.
+public protocol ObjectStore: AnyObject, Sendable {
     /// Shown to users, never containing secrets (e.g. `file:///srv/backups`, `s3://bucket at https://host`).
     var displayName: String { get }
     /// The catalog's `storage` column value for objects in this store (`s3` for S3, as the original).
     var storageLabel: String { get }
+    /// The digests an upload to this store uses, so that the seal pass computes them on its way
+    /// and the upload never reads the object again to hash it.
+    var uploadDigestNeeds: UploadDigestNeeds { get }
     /// Cheap preflight, before any temp file exists: the store is reachable and accepts writes.
     func checkAccess() throws
     /// Stores `size` bytes of `file` under `key`; `digests` are the object's (Content-MD5, and
@@ -68,7 +76,7 @@ public protocol ObjectStore: AnyObject {
     /// Downloads `key` into the new file `file`. On failure `file` does not exist.
     func get(key: String, to file: String, progress: TransferProgress?) throws
     /// `length` bytes of `key` from `offset`, into memory (a ranged GET on S3): for the small
-    /// pieces incremental restores need. The caller bounds `length`; fewer bytes is an error.
+    /// pieces point restores need. The caller bounds `length`; fewer bytes is an error.
     func getRange(key: String, offset: Int64, length: Int64) throws -> [UInt8]
     /// Deletes `key`. Deleting an object that does not exist succeeds (returns false).
     @discardableResult
@@ -79,33 +87,83 @@ public protocol ObjectStore: AnyObject {
     func partialUploads(prefix: String) throws -> [PartialUpload]
     /// Removes (aborts) one of them.
     func removePartialUpload(_ upload: PartialUpload) throws
+}
 
-    /// Size and metadata of one version of `key` (nil: the current one).
-    func head(key: String, version: String?) throws -> ObjectInfo
-    /// Downloads one version of `key` (nil: the current one).
-    func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws
-    /// Retention's delete (S3 with Object Lock: every version once unlocked, and the markers).
-    func removeBackup(key: String) throws -> RemoveResult
+/// What an upload needs from the seal pass besides the MD5 (`ObjectStore.uploadDigestNeeds`).
+public struct UploadDigestNeeds: Sendable, Equatable {
+    /// The digests of each part of this size (a multipart upload); 0: one PUT, no parts.
+    public var partSize: Int64
+    /// The SHA-256 of the object and of each part (payloads signed into the request).
+    public var sha256: Bool
+
+    public init(partSize: Int64, sha256: Bool) {
+        self.partSize = partSize
+        self.sha256 = sha256
+    }
+
+    /// The MD5 alone.
+    public static let md5Only = UploadDigestNeeds(partSize: 0, sha256: false)
+}
+
+/// A store that keeps versions of an object (S3: versioned buckets, Object Lock), so that a
+/// deleted or overwritten backup may survive, and deleting one for good means every version.
+public protocol VersionedStore: ObjectStore {
+    /// Size and metadata of one version of `key`.
+    func head(key: String, versionID: String) throws -> ObjectInfo
+    /// Downloads one version of `key` into the new file `file`.
+    func get(key: String, versionID: String, to file: String, progress: TransferProgress?) throws
+    /// Retention's delete: every version once its lock has expired, then the delete markers.
+    func removeEveryVersion(key: String) throws -> RemoveResult
     /// When `key` is deleted (its current version a delete marker) but a version survives: the
-    /// newest surviving version. Stores without versions: nil.
+    /// newest surviving version.
     func newestSurvivingVersion(key: String) throws -> ObjectInfo?
     /// Backups under `prefix` hidden behind delete markers (newest surviving version each).
     func hiddenBackups(prefix: String) throws -> [ObjectInfo]
 }
 
-/// Stores without versions (a local directory).
+/// A store whose objects are files on this host: a restore reads one where it lies instead of
+/// downloading a copy.
+public protocol FileBackedStore: ObjectStore {
+    /// The file that holds `key` (the key is checked first: nothing outside the store).
+    func localPath(key: String) throws -> String
+}
+
+/// A store that can hand out a time-limited link to one object (an S3 presigned GET).
+public protocol PresigningStore: ObjectStore {
+    func presignedGetURL(key: String, expires: Int, date: Date) -> String
+}
+
+/// A store whose server checks this host's clock (S3 refuses signatures more than 15 minutes off).
+public protocol ServerClock: ObjectStore {
+    /// Seconds this host's clock is ahead of the server's (negative: behind).
+    func clockOffset() throws -> Double
+}
+
 extension ObjectStore {
+    /// The store's versions, when it keeps them.
+    public var versions: VersionedStore? { self as? VersionedStore }
+
+    /// Size and metadata of one version of `key` (nil: the current one). A store without versions
+    /// has only the current one.
     public func head(key: String, version: String?) throws -> ObjectInfo {
-        guard version == nil else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
-        return try head(key: key)
+        guard let version else { return try head(key: key) }
+        guard let versions else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
+        return try versions.head(key: key, versionID: version)
     }
+
+    /// Downloads one version of `key` (nil: the current one).
     public func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws {
-        guard version == nil else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
-        try get(key: key, to: file, progress: progress)
+        guard let version else { return try get(key: key, to: file, progress: progress) }
+        guard let versions else { throw LajuError(.storage, "\(displayName) keeps no versions", isNotFound: true) }
+        try versions.get(key: key, versionID: version, to: file, progress: progress)
     }
-    public func removeBackup(key: String) throws -> RemoveResult { try delete(key: key) ? .deleted : .absent }
-    public func newestSurvivingVersion(key: String) throws -> ObjectInfo? { nil }
-    public func hiddenBackups(prefix: String) throws -> [ObjectInfo] { [] }
+
+    /// Retention's delete: every version where the store keeps them (S3 with Object Lock: once
+    /// unlocked), else the object.
+    public func removeBackup(key: String) throws -> RemoveResult {
+        if let versions { return try versions.removeEveryVersion(key: key) }
+        return try delete(key: key) ? .deleted : .absent
+    }
 }
 
 /// The digests of an object to store. `md5` is always there (the format's `checksum`); the rest

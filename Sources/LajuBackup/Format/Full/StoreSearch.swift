@@ -64,7 +64,7 @@ struct StoreSearch {
         }
         // Nothing current: every backup may be hidden behind a delete marker (an intruder with
         // the server's credentials, or a mistaken delete) while its version survives.
-        let hidden = ((try? store.hiddenBackups(prefix: scope.prefix)) ?? [])
+        let hidden = ((try? store.versions?.hiddenBackups(prefix: scope.prefix)) ?? [])
             .filter { ObjectKey.problem($0.key) == nil && scope.ownsObject(key: $0.key) }
             .sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
         for h in hidden {

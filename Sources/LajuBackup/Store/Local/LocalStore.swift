@@ -3,7 +3,7 @@ internal import CSupport
 /// A store in a local directory (`BACKUP_STORAGE=file:///dir`): each object is a file at
 /// `dir/<key>`, its metadata in `dir/<key>.meta.json` beside it, so restore by key works
 /// without the catalog. Writes go to a hidden temp name and are renamed into place after fsync.
-public final class LocalStore: ObjectStore {
+public final class LocalStore: FileBackedStore {
     public let root: String
     static let metaSuffix = ".meta.json"
     /// Hidden files being written (`TempName`): `.laju-put-<pid>-<random>[.meta.json]`.
@@ -15,6 +15,9 @@ public final class LocalStore: ObjectStore {
 
     public var displayName: String { "file://\(root)" }
     public var storageLabel: String { "local" }
+    public var uploadDigestNeeds: UploadDigestNeeds { .md5Only }
+
+    public func localPath(key: String) throws -> String { try path(key) }
 
     func path(_ key: String) throws -> String {
         // Keys are hostile until checked: nothing may escape the root or name a directory.

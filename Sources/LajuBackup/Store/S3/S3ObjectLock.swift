@@ -107,7 +107,7 @@ extension S3Store {
         let all = try versions(prefix: key).filter { $0.key == key }
         guard all.contains(where: { $0.isLatest && $0.isDeleteMarker }) || !all.contains(where: \.isLatest) else { return nil }
         guard let v = all.filter({ !$0.isDeleteMarker }).max(by: { ($0.lastModified ?? 0) < ($1.lastModified ?? 0) }) else { return nil }
-        return try head(key: key, version: v.versionID)
+        return try head(key: key, versionID: v.versionID)
     }
 
     /// Backups under `prefix` whose current version is a delete marker but a version survives:
@@ -126,14 +126,14 @@ extension S3Store {
     /// Retention's delete. Without Object Lock, DeleteObject as always. With it, every version
     /// of `key` goes once its lock has expired, then the delete markers; a version still locked
     /// keeps everything (`locked`), and a later run deletes it.
-    public func removeBackup(key: String) throws -> RemoveResult {
+    public func removeEveryVersion(key: String) throws -> RemoveResult {
         guard configuration.objectLockMode != nil else { return try delete(key: key) ? .deleted : .absent }
         let all = try versions(prefix: key).filter { $0.key == key }
         if all.isEmpty { return .absent }
         let now = Double(LocalTime.nowMilliseconds()) / 1000
         var lockedUntil: Double?
         for v in all where !v.isDeleteMarker {
-            let info = try head(key: key, version: v.versionID)
+            let info = try head(key: key, versionID: v.versionID)
             if let until = info.lockedUntil, until > now {
                 lockedUntil = max(lockedUntil ?? 0, until)
             }

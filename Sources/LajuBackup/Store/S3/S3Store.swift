@@ -5,7 +5,7 @@
 /// disk and resume with `Range` after a dropped connection; every request is retried with back-off
 /// on server errors and broken connections (Retry.swift). Errors carry S3's Code, Message and
 /// RequestId, never a secret.
-public final class S3Store: ObjectStore, Sendable {
+public final class S3Store: VersionedStore, PresigningStore, ServerClock {
     public let configuration: S3Configuration
     let signer: SigV4Signer
     let pool = HTTPClientPool()
@@ -19,6 +19,9 @@ public final class S3Store: ObjectStore, Sendable {
 
     public var displayName: String { "s3://\(configuration.bucket)/ at \(configuration.endpointString)" }
     public var storageLabel: String { "s3" }
+    public var uploadDigestNeeds: UploadDigestNeeds {
+        UploadDigestNeeds(partSize: configuration.partSize, sha256: configuration.signPayload)
+    }
 
     // MARK: - ObjectStore
 
@@ -54,10 +57,12 @@ public final class S3Store: ObjectStore, Sendable {
         }
     }
 
-    public func head(key: String) throws -> ObjectInfo { try head(key: key, version: nil) }
+    public func head(key: String) throws -> ObjectInfo { try headObject(key: key, version: nil) }
+
+    public func head(key: String, versionID: String) throws -> ObjectInfo { try headObject(key: key, version: versionID) }
 
     /// HeadObject, of one version when `version` is given; Object Lock headers included.
-    public func head(key: String, version: String?) throws -> ObjectInfo {
+    func headObject(key: String, version: String?) throws -> ObjectInfo {
         let r = try send(operation: "HeadObject \(key)\(version.map { " version \($0)" } ?? "")", method: "HEAD", key: key,
                          query: version.map { [("versionId", $0)] } ?? [])
         var meta: [String: String] = [:]
@@ -179,10 +184,14 @@ public final class S3Store: ObjectStore, Sendable {
     /// download resumes with `Range: bytes=N-` and `If-Match` on the ETag (so a replaced object
     /// is never stitched together). On any failure `file` is removed.
     public func get(key: String, to file: String, progress: TransferProgress?) throws {
-        try get(key: key, version: nil, to: file, progress: progress)
+        try getObject(key: key, version: nil, to: file, progress: progress)
     }
 
-    public func get(key: String, version: String?, to file: String, progress: TransferProgress?) throws {
+    public func get(key: String, versionID: String, to file: String, progress: TransferProgress?) throws {
+        try getObject(key: key, version: versionID, to: file, progress: progress)
+    }
+
+    func getObject(key: String, version: String?, to file: String, progress: TransferProgress?) throws {
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno
