@@ -21,7 +21,7 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(help: ArgumentHelp("How the restored database is checked: auto (the default: no check to run when the backup recorded that its snapshot passed PRAGMA integrity_check and the restored bytes match that record; else as full), full (PRAGMA integrity_check always) or quick (PRAGMA quick_check: O(N), skips matching indexes against rows).", valueName: "auto|full|quick"))
-    var check: FullRestoreJob.Check = .auto
+    var check: RestoreCheck = .auto
 
     @Option(help: ArgumentHelp("Object key of the backup to restore (default: the newest in the catalog).", valueName: "key"))
     var key: String?
@@ -96,7 +96,7 @@ struct RestoreCommand: ParsableCommand {
     }
 }
 
-extension FullRestoreJob.Check: ExpressibleByArgument {}
+extension RestoreCheck: ExpressibleByArgument {}
 
 /// `--from-file` with its IV and tag: restore or verify an object downloaded by other means.
 struct FromFileOptions: ParsableArguments {

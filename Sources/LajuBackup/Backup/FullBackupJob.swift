@@ -106,25 +106,29 @@ public struct FullBackupJob {
                                   fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,
                                   uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
                                   encTag: Data(sealed.tag).base64EncodedString())
-        do {
-            try catalog.insert(record, location: store.displayName)
-        } catch {
-            // Keep bucket and catalog in step: an object without its row is removed again. A
-            // write-only identity (or Object Lock) cannot: then the object is named, with the
-            // ways to adopt or remove it.
-            let kind = (error as? LajuError)?.kind ?? .catalog
-            do {
-                try store.delete(key: objectKey)
-            } catch let deleteError {
-                throw LajuError(kind, "\(error); the uploaded object is now orphaned: \(objectKey) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
-                                hint: "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)")
-            }
-            throw LajuError(kind, "\(error) (the uploaded object was removed again)")
-        }
+        try insert(record, into: catalog, store: store)
         events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
         return Outcome(key: objectKey, compression: codec.rawValue, check: checkName, id: record.id, database: database, store: store.displayName,
                        databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
                        uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
                        uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// Writes the row of a stored object. Bucket and catalog stay in step: when the row cannot be
+    /// written, the object is removed again. A write-only identity (or Object Lock) cannot remove
+    /// it: then the object is named, with the ways to adopt or remove it.
+    func insert(_ record: BackupRecord, into catalog: Catalog, store: ObjectStore) throws {
+        do {
+            try catalog.insert(record, location: store.displayName)
+        } catch {
+            let kind = (error as? LajuError)?.kind ?? .catalog
+            do {
+                try store.delete(key: record.key)
+            } catch let deleteError {
+                throw LajuError(kind, "\(error); the uploaded object is now orphaned: \(record.key) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
+                                hint: "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)")
+            }
+            throw LajuError(kind, "\(error) (the uploaded object was removed again)")
+        }
     }
 }

@@ -101,23 +101,7 @@ public struct Migrator {
         outcome = Outcome(action: .created, catalog: path, createdCatalogFile: createdFile)
 
         // Decide the migration name before writing anything.
-        var name = options.migrationName
-        var fileToWrite: (path: String, text: String)?
-        if let dir = options.migrationsDirectory {
-            let found = try Self.findMigration(in: dir)
-            if let found {
-                name = found
-                if options.writeMigration { outcome!.warnings.append("\(dir)/\(found) already exists; not writing another") }
-            } else if options.writeMigration {
-                fileToWrite = try Self.migrationFile(in: dir, now: options.now())
-                name = fileToWrite!.path.lastPathComponentOf
-            } else {
-                throw LajuError(.usage, "no *_create_backup_files*.ts or .js migration in \(dir)",
-                                hint: "pass --write-migration to write one there (and record it), or --migration-name NAME")
-            }
-        } else if options.writeMigration {
-            throw LajuError(.usage, "--write-migration needs --migrations-dir DIR (the app's knex migrations folder)")
-        }
+        let (name, fileToWrite) = try migrationName(warnings: &outcome!.warnings)
 
         let knexTables = try wrap(path) { try tableNames(db) }.intersection([Self.migrationsTable, Self.lockTable])
         guard let name else {
@@ -153,6 +137,28 @@ public struct Migrator {
         }
         outcome!.migrationFile = written
         return outcome!
+    }
+
+    /// The knex migration that records the table: `--migration-name`, the one found in
+    /// `--migrations-dir`, or the file `--write-migration` will write there (returned too); nil
+    /// when no name is known.
+    func migrationName(warnings: inout [String]) throws -> (String?, (path: String, text: String)?) {
+        guard let dir = options.migrationsDirectory else {
+            if options.writeMigration {
+                throw LajuError(.usage, "--write-migration needs --migrations-dir DIR (the app's knex migrations folder)")
+            }
+            return (options.migrationName, nil)
+        }
+        if let found = try Self.findMigration(in: dir) {
+            if options.writeMigration { warnings.append("\(dir)/\(found) already exists; not writing another") }
+            return (found, nil)
+        }
+        guard options.writeMigration else {
+            throw LajuError(.usage, "no *_create_backup_files*.ts or .js migration in \(dir)",
+                            hint: "pass --write-migration to write one there (and record it), or --migration-name NAME")
+        }
+        let file = try Self.migrationFile(in: dir, now: options.now())
+        return (file.path.lastPathComponentOf, file)
     }
 
     /// The table exists: report its shape and what knex knows; change nothing.

@@ -22,18 +22,48 @@ public struct DoctorJob {
     public init(settings: Settings) { self.settings = settings }
 
     public func run() -> [Check] {
+        var list = CheckList()
+        settingsFiles(&list)
+        let encryptionKey = key(&list)
+        database(&list)
+        let ours = catalog(&list)
+        tempSpace(&list)
+        store(&list, ours: ours, encryptionKey: encryptionKey)
+        // The schedule and its log (installed by the Debian package).
+        if access(cronFile, F_OK) == 0 {
+            list.ok("cron", "\(cronFile) is installed")
+        } else {
+            list.warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
+        }
+        list.checks += restorePoints(encryptionKey: encryptionKey)
+        if access(logFile, F_OK) != 0 {
+            list.warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
+        } else if access(logFile, W_OK) != 0 {
+            list.warn("log", "\(logFile) is not writable by this user", "run the scheduled jobs as root")
+        } else {
+            list.ok("log", "\(logFile) is writable")
+        }
+        return list.checks
+    }
+
+    /// The checks so far, and the three ways to add one.
+    struct CheckList {
         var checks: [Check] = []
-        func ok(_ name: String, _ message: String) { checks.append(Check(name: name, level: .ok, message: message)) }
-        func warn(_ name: String, _ message: String, _ fix: String) { checks.append(Check(name: name, level: .warning, message: message, fix: fix)) }
-        func fail(_ name: String, _ message: String, _ fix: String?, _ kind: LajuError.Kind) {
+        mutating func ok(_ name: String, _ message: String) { checks.append(Check(name: name, level: .ok, message: message)) }
+        mutating func warn(_ name: String, _ message: String, _ fix: String) {
+            checks.append(Check(name: name, level: .warning, message: message, fix: fix))
+        }
+        mutating func fail(_ name: String, _ message: String, _ fix: String?, _ kind: LajuError.Kind) {
             checks.append(Check(name: name, level: .error, message: message, fix: fix, exitStatus: kind.exitCode))
         }
-        func fail(_ name: String, _ e: Error, _ fix: String? = nil) {
+        mutating func fail(_ name: String, _ e: Error, _ fix: String? = nil) {
             let le = e as? LajuError
             fail(name, le?.message ?? "\(e)", fix ?? le?.hint, le?.kind ?? .internal)
         }
+    }
 
-        // Settings files: those holding a secret must not be readable by others.
+    /// Settings files: those holding a secret must not be readable by others.
+    func settingsFiles(_ list: inout CheckList) {
         for layer in settings.environment.layers {
             guard let file = layer.file else { continue }
             var st = stat()
@@ -41,107 +71,104 @@ public struct DoctorJob {
             let secrets = EnvFile.secretNames.filter { layer.values[$0].map { !$0.isEmpty } ?? false }
             let mode = String(st.st_mode & 0o777, radix: 8)
             if !secrets.isEmpty && st.st_mode & 0o044 != 0 {
-                warn("settings file", "\(file) holds \(secrets.joined(separator: ", ")) and is mode \(mode) (readable by \(st.st_mode & 0o004 != 0 ? "every user" : "its group"))",
-                     "chmod 600 \(file)")
+                list.warn("settings file", "\(file) holds \(secrets.joined(separator: ", ")) and is mode \(mode) (readable by \(st.st_mode & 0o004 != 0 ? "every user" : "its group"))",
+                          "chmod 600 \(file)")
             } else {
-                ok("settings file", "\(file) (mode \(mode))")
+                list.ok("settings file", "\(file) (mode \(mode))")
             }
         }
+    }
 
-        // The key, and whether it is the key of the newest backup.
-        var encryptionKey: EncryptionKey?
+    /// The key; whether it is the key of the newest backup is checked with the store.
+    func key(_ list: inout CheckList) -> EncryptionKey? {
         do {
-            encryptionKey = try settings.encryptionKey()
-            ok("key", "BACKUP_ENCRYPTION_KEY decodes to 32 bytes, fingerprint \(encryptionKey!.fingerprint)")
-        } catch { fail("key", error) }
+            let encryptionKey = try settings.encryptionKey()
+            list.ok("key", "BACKUP_ENCRYPTION_KEY decodes to 32 bytes, fingerprint \(encryptionKey.fingerprint)")
+            return encryptionKey
+        } catch {
+            list.fail("key", error)
+            return nil
+        }
+    }
 
-        // The database.
+    /// The database: readable, and in WAL mode so that backups never block writers.
+    func database(_ list: inout CheckList) {
         let database = settings.databasePath
         do {
             try Snapshot.checkSource(database)
             let db = try Database(path: database, mode: .readOnly, busyTimeoutMilliseconds: 2000)
             let mode = try db.query("PRAGMA journal_mode").first?.values.first?.string ?? "?"
             if mode.lowercased() == "wal" {
-                ok("database", "\(database) is readable, journal mode wal")
+                list.ok("database", "\(database) is readable, journal mode wal")
             } else {
-                warn("database", "\(database) is in journal mode \(mode): writers wait while a backup reads it",
-                     "switch the application's database to WAL (PRAGMA journal_mode=WAL) so that backups never block writes")
+                list.warn("database", "\(database) is in journal mode \(mode): writers wait while a backup reads it",
+                          "switch the application's database to WAL (PRAGMA journal_mode=WAL) so that backups never block writes")
             }
         } catch let e as CError {
-            fail("database", "\(database): \(e.message)", "check that this user can read it", .source)
-        } catch { fail("database", error) }
+            list.fail("database", "\(database): \(e.message)", "check that this user can read it", .source)
+        } catch { list.fail("database", error) }
+    }
 
-        // The catalog table.
-        var ours: [BackupRecord] = []
+    /// The catalog table; this database's active rows, newest first.
+    func catalog(_ list: inout CheckList) -> [BackupRecord] {
         do {
             let catalog = try settings.openCatalog(readOnly: true)
             try catalog.requireTable(forWriting: true)
-            ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
-            ok("catalog", "\(catalog.path) has backup_files; \(ours.count) active backup(s) of this database")
-        } catch { fail("catalog", error) }
+            let ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
+            list.ok("catalog", "\(catalog.path) has backup_files; \(ours.count) active backup(s) of this database")
+            return ours
+        } catch {
+            list.fail("catalog", error)
+            return []
+        }
+    }
 
-        // Room for temporary files: a snapshot and an object of up to the database's size.
+    /// Room for temporary files: a snapshot and an object of up to the database's size.
+    func tempSpace(_ list: inout CheckList) {
         let base = settings.tempBase
+        let database = settings.databasePath
         var vfs = statvfs()
         if statvfs(base, &vfs) == 0 {
             let have = Int64(vfs.f_bavail) * Int64(vfs.f_frsize)
             let need = fileSize(database).addingSaturating(fileSize(database + "-wal")).multipliedSaturating(by: 2)
             if have < need {
-                fail("temp space", "\(base) has \(Human.bytes(have)) free; a backup needs about \(Human.bytes(need))",
-                     "free space there or set BACKUP_TMPDIR to a larger disk", .local)
+                list.fail("temp space", "\(base) has \(Human.bytes(have)) free; a backup needs about \(Human.bytes(need))",
+                          "free space there or set BACKUP_TMPDIR to a larger disk", .local)
             } else {
-                ok("temp space", "\(base) has \(Human.bytes(have)) free (a backup needs about \(Human.bytes(need)))")
+                list.ok("temp space", "\(base) has \(Human.bytes(have)) free (a backup needs about \(Human.bytes(need)))")
             }
         } else {
-            fail("temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
+            list.fail("temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
         }
+    }
 
-        // The store: each permission on its own, and the clock.
+    /// The store: each permission on its own, the clock, and the key of the newest backup.
+    func store(_ list: inout CheckList, ours: [BackupRecord], encryptionKey: EncryptionKey?) {
         do {
             let store = try settings.makeStore()
             let prefix = try settings.prefix
-            checks += probe(store: store, prefix: prefix)
-            if let clock = store as? ServerClock {
-                if let offset = try? clock.clockOffset() {
-                    if abs(offset) > 900 {
-                        fail("clock", "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
-                             "sync the clock (timedatectl set-ntp true, or chrony)", .storage)
-                    } else if abs(offset) > 60 {
-                        warn("clock", "this host's clock is \(Int(offset)) s off the S3 server's", "sync the clock (timedatectl set-ntp true, or chrony)")
-                    } else {
-                        ok("clock", "within \(Int(abs(offset))) s of the S3 server's")
-                    }
+            list.checks += probe(store: store, prefix: prefix)
+            if let clock = store as? ServerClock, let offset = try? clock.clockOffset() {
+                if abs(offset) > 900 {
+                    list.fail("clock", "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
+                              "sync the clock (timedatectl set-ntp true, or chrony)", .storage)
+                } else if abs(offset) > 60 {
+                    list.warn("clock", "this host's clock is \(Int(offset)) s off the S3 server's", "sync the clock (timedatectl set-ntp true, or chrony)")
+                } else {
+                    list.ok("clock", "within \(Int(abs(offset))) s of the S3 server's")
                 }
             }
-            // The newest backup was made with this key.
-            if let encryptionKey, let newest = ours.first {
-                do {
-                    let meta = try ObjectMetadata(pairs: try store.head(key: newest.key).metadata)
-                    if let fp = meta.keyFingerprint, fp != encryptionKey.fingerprint {
-                        fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(encryptionKey.fingerprint)",
-                             "put back the key that made the backups (restores need it)", .integrity)
-                    } else {
-                        ok("newest backup", "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
-                    }
-                } catch { fail("newest backup", error) }
-            }
-        } catch { fail("store", error) }
-
-        // The schedule and its log (installed by the Debian package).
-        if access(cronFile, F_OK) == 0 {
-            ok("cron", "\(cronFile) is installed")
-        } else {
-            warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
-        }
-        checks += restorePoints(encryptionKey: encryptionKey)
-        if access(logFile, F_OK) != 0 {
-            warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
-        } else if access(logFile, W_OK) != 0 {
-            warn("log", "\(logFile) is not writable by this user", "run the scheduled jobs as root")
-        } else {
-            ok("log", "\(logFile) is writable")
-        }
-        return checks
+            guard let encryptionKey, let newest = ours.first else { return }
+            do {
+                let meta = try ObjectMetadata(pairs: try store.head(key: newest.key).metadata)
+                if let fp = meta.keyFingerprint, fp != encryptionKey.fingerprint {
+                    list.fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(encryptionKey.fingerprint)",
+                              "put back the key that made the backups (restores need it)", .integrity)
+                } else {
+                    list.ok("newest backup", "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
+                }
+            } catch { list.fail("newest backup", error) }
+        } catch { list.fail("store", error) }
     }
 
     /// Where BACKUP_INCREMENTAL is true: the 15-minute cron line is on (it ships commented), and

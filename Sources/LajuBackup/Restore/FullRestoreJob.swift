@@ -1,31 +1,9 @@
-/// Restore and verify: find the backup (catalog, the store itself, or a downloaded file), check
-/// the key fingerprint before downloading, then in one pass over the object its MD5, the GCM tag,
-/// decompression (gzip, zstd or xz) into a temp file beside the target and the MAC of the
-/// plaintext; then the check (`Check`), and only then rename into place. `verify` does all of it
-/// and throws the result away.
+/// Restore and verify of a full backup: find the backup (catalog, the store itself, or a
+/// downloaded file), check the key fingerprint before downloading, then in one pass over the object
+/// its MD5, the GCM tag, decompression (gzip, zstd or xz) into a partial file beside the target and
+/// the MAC of the plaintext; then the check and the rename into place (`RestoreTail`). `verify`
+/// does all of it and throws the result away.
 public struct FullRestoreJob {
-    /// How the restored database is checked (`--check`).
-    public enum Check: String, Sendable, CaseIterable {
-        /// The default: when the object records that its snapshot passed `PRAGMA integrity_check`
-        /// at backup time (`ObjectMetadata.integrityMAC`) and the restored bytes have that very
-        /// MAC, the restored file is byte for byte a database that passed the full check: nothing
-        /// more to run. Otherwise (backups of the original scripts, of older versions, or made
-        /// with BACKUP_CHECK=quick) `PRAGMA integrity_check` runs, as with `full`.
-        case auto
-        /// `PRAGMA integrity_check` on the restored file, whatever the backup recorded.
-        case full
-        /// `PRAGMA quick_check` only (O(N): page structure, but not indexes against their rows).
-        case quick
-    }
-
-    public enum Target: Sendable {
-        /// Keep the result at `path`, or when `path` is nil at
-        /// `directory/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
-        case file(path: String?, directory: String, force: Bool)
-        /// Check only.
-        case verifyOnly
-    }
-
     /// Which backup.
     public enum Source: Sendable {
         /// The newest of this database: from the catalog, else (no catalog, or no row of this
@@ -61,18 +39,18 @@ public struct FullRestoreJob {
 
     public var settings: Settings
     public var source: Source
-    /// `auto` (the default), `full` or `quick`: see `Check`.
-    public var check: Check
+    /// `auto` (the default), `full` or `quick`: see `RestoreCheck`.
+    public var check: RestoreCheck
     public var events: JobEventSink
 
-    public init(settings: Settings, source: Source = .latest, check: Check = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, source: Source = .latest, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
         self.check = check
         self.events = events
     }
 
-    public init(settings: Settings, key: String?, check: Check = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, key: String?, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
         self.init(settings: settings, source: key.map(Source.key) ?? .latest, check: check, events: events)
     }
 
@@ -97,9 +75,6 @@ public struct FullRestoreJob {
     }
 
     /// The default output: `backups/restored-<YYYY-MM-DDTHH:mm of uploaded_at>.db`.
-    public static func defaultFileName(uploadedAt: Int64?) -> String {
-        "restored-\(LocalTime.minuteStamp(epochMilliseconds: uploadedAt ?? LocalTime.nowMilliseconds())).db"
-    }
 
     /// The backup to restore from the catalog: `--key` (the row when there is one), or the newest
     /// active row of this profile's scope (`BackupScope`). Rows of other databases or prefixes and
@@ -163,130 +138,31 @@ public struct FullRestoreJob {
         }
     }
 
-    public func run(target: Target) throws -> Outcome {
+
+    public func run(target: RestoreTarget) throws -> Outcome {
         let started = monotonicSeconds()
         let encryptionKey = try settings.encryptionKey()
         let scope = try settings.scope()
-        let protected = [settings.databasePath, settings.catalogPath]
         // Every check of the target that needs no download comes first.
-        var output: RestoreOutput?
-        if case .file(let path, _, let force) = target, let path {
-            output = RestoreOutput(path: path, force: force, protected: protected)
-            try prepareOutputDirectory(output!.directory)
-            try output!.check()
-        }
-
-        var sel: Selection
-        var objectPath: String
-        var objectSize: Int64
-        var sourceBytes: Int64?
-        var downloadSeconds = 0.0
-        var downloadWS: Workspace?
-        defer { downloadWS?.remove() }
-        if case .file(let path, let iv, let tag) = source {
-            (sel, objectSize) = try selectFile(path: path, iv: iv, tag: tag)
-            objectPath = absolutePath(path)
-        } else {
-            let store = try settings.makeStore(role: .read)
-            sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
-            if let recorded = sel.recordedLocation, recorded != store.displayName {
-                events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))
-            }
-            // The object must exist; its metadata fills what the catalog lacks and lets us say
-            // "wrong key" before downloading anything.
-            var info: ObjectInfo
-            do {
-                info = try store.head(key: sel.key, version: sel.versionID)
-            } catch let e as LajuError where e.isNotFound {
-                // Deleted, or hidden behind a delete marker: a version may survive (S3 versioning,
-                // Object Lock). ListObjectVersions needs its own permission; without it, not found.
-                if let survivor = try? store.versions?.newestSurvivingVersion(key: sel.key) {
-                    events(.warning("the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"))
-                    info = survivor
-                    sel.versionID = survivor.versionID
-                } else {
-                    guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
-                    throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
-                }
-            }
-            var meta: ObjectMetadata?
-            do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
-                if sel.iv == nil { throw error }
-                events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
-            }
-            if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
-            if let meta { sel.metadata = meta }
-            if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
-            if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
-                throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
-                                hint: "use the key that made this backup")
-            }
-            if sel.needsIdentityCheck, let id = meta?.sourceID, id != encryptionKey.sourceID(databasePath: settings.databasePath) {
-                events(.warning("\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"))
-            } else if sel.needsIdentityCheck, let why = scope.whyNotOurs(sel.key) {
-                events(.warning("\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
-            }
-            sourceBytes = meta?.sourceBytes
-            objectSize = info.size
-            if let files = store as? FileBackedStore {
-                objectPath = try files.localPath(key: sel.key)
-            } else {
-                downloadWS = try Workspace(base: settings.tempBase, events: events)
-                objectPath = downloadWS!.file("object.db.gz.enc")
-                try Workspace.checkFreeSpace(in: downloadWS!.path, needed: info.size)
-                let key = sel.key, version = sel.versionID
-                (_, downloadSeconds) = try timedStep("download", events: events) { progress in
-                    try store.get(key: key, version: version, to: objectPath, progress: progress)
-                }
-                events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Human.bytes(info.size)) (\(Human.rate(info.size, downloadSeconds)))", seconds: downloadSeconds))
-            }
-        }
+        let tail = try RestoreTail(target: target, settings: settings)
+        defer { tail.close() }
+        let object = try fetch(scope: scope, encryptionKey: encryptionKey)
+        defer { object.workspace?.remove() }
+        let sel = object.selection
         guard let iv = sel.iv, let tag = sel.tag else {
             throw LajuError(.integrity, "no IV/tag for \(Display.safe(sel.key)) in the catalog or the object's metadata")
         }
-
-        // Where the plaintext goes: a temp file beside the target (same filesystem, so the final
-        // rename is atomic), or inside a private workspace when only verifying.
-        var workspace: Workspace?
-        defer { workspace?.remove() }
-        let tempDir: String
-        switch target {
-        case .file(_, let directory, let force):
-            if output == nil {
-                output = RestoreOutput(path: "\(directory)/\(FullRestoreJob.defaultFileName(uploadedAt: sel.uploadedAt))",
-                                      force: force, protected: protected)
-                try prepareOutputDirectory(output!.directory)
-                try output!.check()
-            }
-            tempDir = output!.directory
-        case .verifyOnly:
-            workspace = try Workspace(base: settings.tempBase, events: events)
-            tempDir = workspace!.path
-        }
         // The restored file: its recorded size, else a guess of 4x the object.
-        try Workspace.checkFreeSpace(in: tempDir, needed: sourceBytes ?? objectSize.multipliedSaturating(by: 4))
+        try tail.prepare(time: sel.uploadedAt, needed: object.sourceBytes ?? object.size.multipliedSaturating(by: 4), events: events)
 
         // The codec: the catalog row's, else the object's metadata (`comp`), which must agree.
         let codec = try FullRestoreJob.codec(selection: sel)
-        // The MD5 is checked in the decrypting pass (no pass of its own): when the tag fails, it
-        // tells a damaged object from a wrong key.
-        let expectedMD5 = sel.checksum.flatMap { ObjectMetadata.hexBytes($0) }.flatMap { $0.count == 16 ? $0 : nil }
-        if sel.checksum != nil && expectedMD5 == nil {
-            throw LajuError(.integrity, "the recorded checksum of \(Display.safe(sel.key)) is not an MD5: \(Display.quoted(sel.checksum!))")
-        }
-        if expectedMD5 == nil { events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone")) }
+        let expectedMD5 = try expectedMD5(of: sel)
         let recordedMAC = sel.metadata?.integrityMAC
         let macKey = recordedMAC == nil ? nil : try encryptionKey.integrityMACKey()
-
-        let partial = try output?.partialPath(events: events) ?? "\(tempDir)/verify.db"
-        var keepPartial = false
-        CleanupRegistry.shared.add(partial)
-        defer {
-            CleanupRegistry.shared.remove(partial)
-            if !keepPartial { for p in [partial] + RestoreOutput.sideSuffixes.map({ partial + $0 }) { unlink(p) } }
-        }
+        let partial = try tail.partialFile(events: events)
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
-            try Envelope.open(input: objectPath, output: partial, encryptionKey: encryptionKey, iv: iv, tag: tag, codec: codec,
+            try Envelope.open(input: object.path, output: partial, encryptionKey: encryptionKey, iv: iv, tag: tag, codec: codec,
                               macKey: macKey, expectedMD5: expectedMD5, progress: progress)
         }
         if let expectedMD5, opened.md5 != expectedMD5 {
@@ -298,26 +174,113 @@ public struct FullRestoreJob {
         // The record of a full check at backup time, when there is one, must hold whatever the
         // level: the tag already proved the object authentic, so a MAC that differs means the
         // metadata was altered, and nothing it vouches for can be trusted.
-        let identity: Bool
-        if let recordedMAC {
-            guard opened.plainMAC == recordedMAC else {
-                throw LajuError(.integrity, "the restored bytes of \(sel.key) are not those whose integrity_check passed at backup time (the object's integrity-mac differs): its metadata was altered",
-                                hint: "restore another backup (`laju-backup list`)")
-            }
-            identity = true
-        } else {
-            identity = false
+        if let recordedMAC, opened.plainMAC != recordedMAC {
+            throw LajuError(.integrity, "the restored bytes of \(sel.key) are not those whose integrity_check passed at backup time (the object's integrity-mac differs): its metadata was altered",
+                            hint: "restore another backup (`laju-backup list`)")
         }
-        let finished = try FullRestoreJob.finish(partial: partial, output: output, check: check,
-                                             proof: identity ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
-                                             damagedHint: "the backup was taken from a damaged database; try an older backup",
-                                             liveDatabase: settings.databasePath, events: events)
-        keepPartial = output != nil
-        let (checkName, checkSeconds, ownership) = finished
-        return Outcome(key: sel.key, output: output?.path, source: sel.source, objectBytes: opened.objectBytes,
-                       restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: downloadSeconds,
+        let (checkName, checkSeconds, ownership) = try tail.finish(
+            check: check,
+            proof: recordedMAC != nil ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            damagedHint: "the backup was taken from a damaged database; try an older backup", events: events)
+        return Outcome(key: sel.key, output: tail.output?.path, source: sel.source, objectBytes: opened.objectBytes,
+                       restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: object.downloadSeconds,
                        openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
                        compression: codec.rawValue, check: checkName, ownership: ownership)
+    }
+
+    /// The object to open, as a file on this host, and what is known of it.
+    struct Fetched {
+        var selection: Selection
+        var path: String
+        var size: Int64
+        /// The size of the database it holds, from its metadata.
+        var sourceBytes: Int64?
+        var downloadSeconds = 0.0
+        /// The private folder of a download, removed when the restore ends.
+        var workspace: Workspace?
+    }
+
+    /// The object to restore: a file given as such, the local store's own file (read in place),
+    /// or a download into a private workspace.
+    func fetch(scope: BackupScope, encryptionKey: EncryptionKey) throws -> Fetched {
+        if case .file(let path, let iv, let tag) = source {
+            let (sel, size) = try selectFile(path: path, iv: iv, tag: tag)
+            return Fetched(selection: sel, path: absolutePath(path), size: size)
+        }
+        let store = try settings.makeStore(role: .read)
+        var sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
+        if let recorded = sel.recordedLocation, recorded != store.displayName {
+            events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))
+        }
+        // The object must exist; its metadata fills what the catalog lacks and lets us say
+        // "wrong key" before downloading anything.
+        let info = try locate(&sel, in: store)
+        let sourceBytes = try adoptMetadata(&sel, info: info, scope: scope, encryptionKey: encryptionKey)
+        if let files = store as? FileBackedStore {
+            return Fetched(selection: sel, path: try files.localPath(key: sel.key), size: info.size, sourceBytes: sourceBytes)
+        }
+        let ws = try Workspace(base: settings.tempBase, events: events)
+        var fetched = Fetched(selection: sel, path: ws.file("object.db.gz.enc"), size: info.size, sourceBytes: sourceBytes, workspace: ws)
+        try Workspace.checkFreeSpace(in: ws.path, needed: info.size)
+        let key = sel.key, version = sel.versionID, objectPath = fetched.path
+        let (_, seconds) = try timedStep("download", events: events) { progress in
+            try store.get(key: key, version: version, to: objectPath, progress: progress)
+        }
+        fetched.downloadSeconds = seconds
+        events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Human.bytes(info.size)) (\(Human.rate(info.size, seconds)))", seconds: seconds))
+        return fetched
+    }
+
+    /// HEAD of the selected object. A deleted object, or one hidden behind a delete marker, may
+    /// survive as a version (S3 versioning, Object Lock): then that version is selected.
+    /// ListObjectVersions needs its own permission; without it, not found.
+    func locate(_ sel: inout Selection, in store: ObjectStore) throws -> ObjectInfo {
+        do {
+            return try store.head(key: sel.key, version: sel.versionID)
+        } catch let e as LajuError where e.isNotFound {
+            if let survivor = try? store.versions?.newestSurvivingVersion(key: sel.key) {
+                events(.warning("the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"))
+                sel.versionID = survivor.versionID
+                return survivor
+            }
+            guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
+            throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
+        }
+    }
+
+    /// Fills what the selection lacks from the object's metadata (IV, tag, checksum), refuses an
+    /// object made with another key, and warns when `--key` names another database's backup.
+    /// Returns the size of the database the object holds, when recorded.
+    func adoptMetadata(_ sel: inout Selection, info: ObjectInfo, scope: BackupScope, encryptionKey: EncryptionKey) throws -> Int64? {
+        var meta: ObjectMetadata?
+        do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
+            if sel.iv == nil { throw error }
+            events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
+        }
+        if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
+        if let meta { sel.metadata = meta }
+        if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
+        if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
+            throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
+                            hint: "use the key that made this backup")
+        }
+        if sel.needsIdentityCheck, let id = meta?.sourceID, id != encryptionKey.sourceID(databasePath: settings.databasePath) {
+            events(.warning("\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"))
+        } else if sel.needsIdentityCheck, let why = scope.whyNotOurs(sel.key) {
+            events(.warning("\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
+        }
+        return meta?.sourceBytes
+    }
+
+    /// The MD5 the object must have, when one is recorded. It is checked in the decrypting pass
+    /// (no pass of its own): when the tag fails, it tells a damaged object from a wrong key.
+    func expectedMD5(of sel: Selection) throws -> [UInt8]? {
+        let expected = sel.checksum.flatMap { ObjectMetadata.hexBytes($0) }.flatMap { $0.count == 16 ? $0 : nil }
+        if sel.checksum != nil && expected == nil {
+            throw LajuError(.integrity, "the recorded checksum of \(Display.safe(sel.key)) is not an MD5: \(Display.quoted(sel.checksum!))")
+        }
+        if expected == nil { events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone")) }
+        return expected
     }
 
     /// `--from-file`: a downloaded object. IV and tag from the flags, else from the metadata file
@@ -378,57 +341,4 @@ public struct FullRestoreJob {
     /// The end every restore shares (full backups and points): the check, skipped only when
     /// `proof` shows these are the very bytes that passed `integrity_check` at backup time and no
     /// level was asked for; then the atomic rename into place, and the owner and mode of the file
-    /// it replaces. Returns the check's name and duration, and what was done about ownership.
-    static func finish(partial: String, output: RestoreOutput?, check: Check, proof: (name: String, summary: String)?,
-                       damagedHint: String, liveDatabase: String,
-                       events: @escaping JobEventSink) throws -> (check: String, seconds: Double, ownership: String?) {
-        var checkName: String
-        var checkSeconds = 0.0
-        if check == .auto, let proof {
-            checkName = proof.name
-            events(.step(name: proof.name, summary: proof.summary, seconds: 0))
-        } else {
-            (checkName, checkSeconds) = try checkRestored(partial, level: check == .quick ? .quick : .full,
-                                                          hint: damagedHint, events: events)
-        }
-        guard let output else { return (checkName, checkSeconds, nil) }
-        let reference = output.ownershipReference(liveDatabase: liveDatabase)
-        try output.install(partial: partial)
-        let ownership = output.adoptOwnership(from: reference)
-        if let ownership { events(.step(name: "ownership", summary: ownership, seconds: 0)) }
-        return (checkName, checkSeconds, ownership)
-    }
-
-    /// Runs `PRAGMA integrity_check` (or `quick_check`) on a restored file that is not in place
-    /// yet; throws (exit 4) with its findings. Returns the check's name and duration.
-    static func checkRestored(_ partial: String, level: Database.Check, hint: String,
-                              events: @escaping JobEventSink) throws -> (String, Double) {
-        let checkName = level == .full ? "integrity_check" : "quick_check"
-        let (problems, seconds) = try timedStep(checkName, events: events) { _ -> String? in
-            do {
-                let db = try Database(path: partial, mode: [.readOnly, .immutable])
-                return try db.integrityProblems(level)
-            } catch let e as CError {
-                return e.message
-            }
-        }
-        if let problems {
-            throw LajuError(.integrity, "restored database fails PRAGMA \(checkName): \(problems)", hint: hint)
-        }
-        events(.step(name: checkName, summary: "ok", seconds: seconds))
-        return (checkName, seconds)
-    }
-
-    func prepareOutputDirectory(_ dir: String) throws { try FullRestoreJob.prepareOutputDirectory(dir) }
-
-    static func prepareOutputDirectory(_ dir: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw LajuError(.local, "cannot create output directory \(Display.safe(dir))", hint: "check the path and its permissions")
-        }
-        guard access(dir, W_OK | X_OK) == 0 else {
-            throw LajuError(.local, "output directory \(dir) is not writable", hint: "choose another --output-dir or fix its permissions")
-        }
-    }
 }

@@ -35,7 +35,7 @@ public struct PointRestoreJob {
 
     public var settings: Settings
     public var at: At
-    public var check: FullRestoreJob.Check
+    public var check: RestoreCheck
     public var events: JobEventSink
 
     /// Blocks closer than this in a pack are fetched by one request; a request reads at most
@@ -43,26 +43,22 @@ public struct PointRestoreJob {
     static let coalesceGap: Int64 = 64 << 10
     static let maxRequest: Int64 = 4 << 20
 
-    public init(settings: Settings, at: At, check: FullRestoreJob.Check = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, at: At, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
         self.settings = settings
         self.at = at
         self.check = check
         self.events = events
     }
 
-    public func run(target: FullRestoreJob.Target) throws -> Outcome {
+    public func run(target: RestoreTarget) throws -> Outcome {
         let started = monotonicSeconds()
         let encryptionKey = try settings.encryptionKey()
         let keys = try PointKeys(encryptionKey)
         let scope = try settings.scope()
         let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
-        let protected = [settings.databasePath, settings.catalogPath]
-        var output: RestoreOutput?
-        if case .file(let path, _, let force) = target, let path {
-            output = RestoreOutput(path: path, force: force, protected: protected)
-            try FullRestoreJob.prepareOutputDirectory(output!.directory)
-            try output!.check()
-        }
+        // Every check of the target that needs nothing from the store comes first.
+        let tail = try RestoreTail(target: target, settings: settings)
+        defer { tail.close() }
 
         let store = try settings.makeStore(role: .read)
         // Manifests, the fetch plan and (for verify) the rebuilt file: a private workspace.
@@ -70,6 +66,33 @@ public struct PointRestoreJob {
         defer { workspace.remove() }
         let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
         let listing = try chain.listPoints()
+        let chosen = try choose(from: listing, scope: scope, store: store, namespace: namespace)
+        events(.step(name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0))
+        // Every manifest of the chain is downloaded, authenticated and linked before a block is read.
+        let links = try chain.links(to: chosen, listing: listing)
+        let summary = links[0].summary
+        let (table, dependents) = try packs(of: links, chosen: chosen)
+        try checkStoredPacks(table.packs, chain: chain, namespace: namespace, dependents: dependents)
+
+        // The file is assembled beside the target (atomic rename), or in the workspace.
+        let bytes = summary.databaseBytes
+        try tail.prepare(time: chosen.time, needed: bytes.addingSaturating(1 << 20), scratch: workspace.path, events: events)
+        let partial = try tail.partialFile(events: events)
+        let fetched = try rebuild(partial, links: links, table: table, keys: keys, store: store, namespace: namespace,
+                                  dependents: dependents, workspace: workspace)
+        let (checkName, _, ownership) = try tail.finish(
+            check: check,
+            proof: summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            damagedHint: "the point was taken from a damaged database; try an earlier point", events: events)
+        return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
+                       time: PointTime.rfc3339(chosen.time), output: tail.output?.path, restoredBytes: bytes, manifests: links.count,
+                       blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
+                       ownership: ownership, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// The newest point at or before `at`; a clear "none" that names the oldest one otherwise.
+    func choose(from listing: [PointChain.Listed], scope: BackupScope, store: ObjectStore,
+                namespace: PointNamespace) throws -> PointName {
         let candidates: [PointChain.Listed]
         switch at {
         case .latest: candidates = listing
@@ -82,10 +105,12 @@ public struct PointRestoreJob {
                             hint: listing.isEmpty ? "make one with `laju-backup backup --incremental`" : "the oldest is \(PointTime.rfc3339(listing[0].name.time)); see `laju-backup list --points`",
                             isNotFound: true)
         }
-        events(.step(name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0))
-        // Every manifest of the chain is downloaded, authenticated and linked before a block is read.
-        let links = try chain.links(to: chosen, listing: listing)
-        let summary = links[0].summary
+        return chosen
+    }
+
+    /// The packs the chain's manifests name, in one table, and for each the points that depend
+    /// on it (for messages).
+    func packs(of links: [PointChain.Loaded], chosen: PointName) throws -> (PackTable, [String: String]) {
         var users: [String: [PointName]] = [:]
         var table = PackTable()
         for link in links.reversed() {
@@ -97,78 +122,56 @@ public struct PointRestoreJob {
                 }
             }
         }
-        let packs = table.packs
-        func dependents(_ pack: String) -> String {
-            var names = users[pack] ?? []
+        var dependents: [String: String] = [:]
+        for p in table.packs {
+            var names = users[p.name] ?? []
             if !names.contains(chosen) { names.append(chosen) }
-            return PointChain.display(names)
+            dependents[p.name] = PointChain.display(names)
         }
+        return (table, dependents)
+    }
+
+    /// Every pack the chain needs is in the store with the size the points recorded.
+    func checkStoredPacks(_ packs: [PackRef], chain: PointChain, namespace: PointNamespace,
+                          dependents: [String: String]) throws {
         let stored = try chain.listPacks()
         for p in packs {
             guard let size = stored[p.name] else {
-                throw chain.missing(namespace.key(p.name), dependents: dependents(p.name), what: "pack")
+                throw chain.missing(namespace.key(p.name), dependents: dependents[p.name] ?? "?", what: "pack")
             }
             guard size == p.size else {
-                throw LajuError(.integrity, "pack \(Display.safe(namespace.key(p.name))) is damaged: it has \(size) bytes, the points recorded \(p.size); points that depend on it: \(dependents(p.name))",
+                throw LajuError(.integrity, "pack \(Display.safe(namespace.key(p.name))) is damaged: it has \(size) bytes, the points recorded \(p.size); points that depend on it: \(dependents[p.name] ?? "?")",
                                 hint: "restore a point that does not use it (`laju-backup list --points`)")
             }
         }
+    }
 
-        // Where the file is assembled: beside the target (atomic rename), or the workspace.
-        let tempDir: String
-        switch target {
-        case .file(_, let directory, let force):
-            if output == nil {
-                output = RestoreOutput(path: "\(directory)/\(FullRestoreJob.defaultFileName(uploadedAt: chosen.time))", force: force, protected: protected)
-                try FullRestoreJob.prepareOutputDirectory(output!.directory)
-                try output!.check()
-            }
-            tempDir = output!.directory
-        case .verifyOnly:
-            tempDir = workspace.path
-        }
+    /// Writes every page of the point into the new file `partial`, then checks the whole file,
+    /// as it is on disk, against the digest the point recorded.
+    func rebuild(_ partial: String, links: [PointChain.Loaded], table: PackTable, keys: PointKeys, store: ObjectStore,
+                 namespace: PointNamespace, dependents: [String: String],
+                 workspace: Workspace) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+        let summary = links[0].summary
         let bytes = summary.databaseBytes
-        try Workspace.checkFreeSpace(in: tempDir, needed: bytes.addingSaturating(1 << 20))
-        let partial = try output?.partialPath(events: events) ?? "\(tempDir)/verify.db"
-        var keepPartial = false
-        CleanupRegistry.shared.add(partial)
-        defer {
-            CleanupRegistry.shared.remove(partial)
-            if !keepPartial { for p in [partial] + RestoreOutput.sideSuffixes.map({ partial + $0 }) { unlink(p) } }
-        }
         let fd = open(partial, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LajuError(.local, "cannot create \(partial): \(String(cString: strerror(errno)))") }
         defer { closeDescriptor(fd) }
         guard ftruncate(fd, off_t(bytes)) == 0 else {
             throw LajuError(.local, "cannot size \(partial) to \(bytes) bytes: \(String(cString: strerror(errno)))")
         }
-
-        var messages: [String: String] = [:]
-        for p in packs { messages[p.name] = dependents(p.name) }
-        let context = FetchContext(packs: packs, pageSize: summary.pageSize, keys: keys, store: store,
-                                   namespace: namespace, fd: fd, partial: partial, dependents: messages)
+        let context = FetchContext(packs: table.packs, pageSize: summary.pageSize, keys: keys, store: store,
+                                   namespace: namespace, fd: fd, partial: partial, dependents: dependents)
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
             try fetch(links: links, packs: table, context: context, workspace: workspace, progress: progress)
         }
         events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Human.bytes(fetched.bytes)) (\(Human.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
         guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
-
-        // The whole file, as it is on disk, against the digest the point recorded.
         let sha = try Digest.hash(.sha256, fileDescriptor: fd)
         guard keys.fileDigest(sha256: sha, pageSize: summary.pageSize, pageCount: summary.pageCount) == summary.digest else {
-            throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(chosen)) does not match the digest the point recorded",
+            throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(links[0].name)) does not match the digest the point recorded",
                             hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
         }
-        let (checkName, _, ownership) = try FullRestoreJob.finish(
-            partial: partial, output: output, check: check,
-            proof: summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
-            damagedHint: "the point was taken from a damaged database; try an earlier point",
-            liveDatabase: settings.databasePath, events: events)
-        keepPartial = output != nil
-        return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
-                       time: PointTime.rfc3339(chosen.time), output: output?.path, restoredBytes: bytes, manifests: links.count,
-                       blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
-                       ownership: ownership, totalSeconds: monotonicSeconds() - started)
+        return fetched
     }
 
     /// Pages planned and fetched at once: their entries (36 bytes each, 1.2 MiB) are sorted by

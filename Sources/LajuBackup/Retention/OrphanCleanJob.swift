@@ -85,14 +85,13 @@ public struct OrphanCleanJob {
         let active = ours.filter { $0.deletedAt == nil && $0.storage == store.storageLabel }
         let activeKeys = Set(active.map(\.key))
         // Objects that rows of any scope still count on, and keys of bad rows: never deleted.
-        let protectedKeys = Set(scan.records.filter { $0.deletedAt == nil }.map(\.key) + scan.bad.compactMap(\.key))
-        let deletedKeys = Set(scan.records.filter { $0.deletedAt != nil }.map(\.key))
+        let named = NamedKeys(protected: Set(scan.records.filter { $0.deletedAt == nil }.map(\.key) + scan.bad.compactMap(\.key)),
+                              deleted: Set(scan.records.filter { $0.deletedAt != nil }.map(\.key)))
         var outcome = Outcome(store: store.displayName, prefix: prefix, objects: objects.count, activeRows: active.count,
                               badRows: scan.bad, graceSeconds: graceSeconds, dryRun: dryRun)
         for bad in scan.bad {
             events(.warning("catalog row \(Display.safe(bad.id)) skipped: \(bad.problem)"))
         }
-        let nowSeconds = Double(now()) / 1000
         // Objects without a row are looked at (one HEAD each): a valid backup of this database
         // under the current key is never deleted (`catalog sync` adopts it), and a backup of
         // another database with the same file name is not ours at all.
@@ -102,89 +101,111 @@ public struct OrphanCleanJob {
         } catch {
             events(.warning("cannot read object metadata without a usable BACKUP_ENCRYPTION_KEY (\(error)); objects without a row are only reported"))
         }
-
-        /// Unknown age counts as young: never delete what might be an upload in flight.
-        func oldEnough(_ t: Double?) -> Bool {
-            guard let t else { return false }
-            return nowSeconds - t >= graceSeconds
-        }
-
+        let nowSeconds = Double(now()) / 1000
         for o in objects where !activeKeys.contains(o.key) {
-            if let problem = ObjectKey.problem(o.key) {
-                // A legal S3 key that no command of ours can name safely (`..`, controls...):
-                // reported, never requested, never deleted.
-                outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                                         reason: "unusable key: \(problem)", action: "reported"))
-                continue
-            }
-            if !scope.ownsObject(key: o.key) {
-                switch scope.attribute(o.key) {
-                case .unnamed, .unrecognised:
-                    outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                                             reason: scope.whyNotOurs(o.key) ?? "not a usable key", action: "reported"))
-                default:
-                    outcome.otherObjects += 1
-                }
-                continue
-            }
-            var orphan = OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                      reason: deletedKeys.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
-            var keep = false
-            if !protectedKeys.contains(o.key) && !deletedKeys.contains(o.key) {
-                if let search {
-                    let (_, verdict) = try search.classify(key: o.key)
-                    switch verdict {
-                    case .ours:
-                        orphan.reason = "no row; a valid backup of this database under the current key"
-                        orphan.action = "kept: adopt it with `laju-backup catalog sync`"
-                        keep = true
-                    case .otherDatabase:
-                        outcome.otherObjects += 1
-                        continue
-                    default:
-                        orphan.reason = "no row; \(verdict.reason)"
-                    }
-                } else {
-                    keep = true
-                }
-            }
-            if protectedKeys.contains(o.key) {
-                orphan.reason = "an active row of another scope names it"
-            } else if deleteOrphans && !keep {
-                if !oldEnough(o.lastModified) {
-                    orphan.action = "kept: younger than grace"
-                } else if dryRun {
-                    orphan.action = "would delete"
-                } else {
-                    do {
-                        if case .locked(let until) = try store.removeBackup(key: o.key) {
-                            orphan.action = "kept: locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") by S3 Object Lock"
-                        } else {
-                            orphan.action = "deleted"
-                        }
-                    } catch let e as LajuError where e.isNotFound {
-                        orphan.action = "deleted"
-                    } catch {
-                        orphan.action = "failed: \(error)"
-                    }
-                }
-            }
-            outcome.orphanObjects.append(orphan)
+            try sort(o, scope: scope, search: search, named: named, store: store, now: nowSeconds, into: &outcome)
         }
 
         let listed = Set(objects.map(\.key))
         for r in active where !listed.contains(r.key) {
             outcome.missingObjects.append(MissingObject(key: r.key, id: r.id, uploadedAt: r.uploadedAt))
         }
+        outcome.partials = try partials(in: store, scope: scope, now: nowSeconds)
+        return outcome
+    }
 
-        for upload in try store.partialUploads(prefix: prefix) {
-            // S3: only uploads meant for this profile's keys; local: any dead run's file.
+    /// Keys the catalog names: by a row not marked deleted (of any scope) or a bad row
+    /// (`protected`), or by a row marked deleted.
+    struct NamedKeys {
+        var protected: Set<String>
+        var deleted: Set<String>
+    }
+
+    /// Unknown age counts as young: never delete what might be an upload in flight.
+    func oldEnough(_ t: Double?, now nowSeconds: Double) -> Bool {
+        guard let t else { return false }
+        return nowSeconds - t >= graceSeconds
+    }
+
+    /// One object under the prefix that no active row of this profile names: an object nobody
+    /// can attribute (reported), another database's or a deeper prefix's (counted), or an orphan
+    /// of this profile's (deleted when asked, old enough, and neither a valid backup of ours nor
+    /// named by any row).
+    func sort(_ o: ObjectInfo, scope: BackupScope, search: StoreSearch?, named: NamedKeys, store: ObjectStore,
+              now nowSeconds: Double, into outcome: inout Outcome) throws {
+        if let problem = ObjectKey.problem(o.key) {
+            // A legal S3 key that no command of ours can name safely (`..`, controls...):
+            // reported, never requested, never deleted.
+            outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
+                                                     reason: "unusable key: \(problem)", action: "reported"))
+            return
+        }
+        if !scope.ownsObject(key: o.key) {
+            switch scope.attribute(o.key) {
+            case .unnamed, .unrecognised:
+                outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
+                                                         reason: scope.whyNotOurs(o.key) ?? "not a usable key", action: "reported"))
+            default:
+                outcome.otherObjects += 1
+            }
+            return
+        }
+        var orphan = OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
+                                  reason: named.deleted.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
+        var keep = false
+        if !named.protected.contains(o.key) && !named.deleted.contains(o.key) {
+            if let search {
+                let (_, verdict) = try search.classify(key: o.key)
+                switch verdict {
+                case .ours:
+                    orphan.reason = "no row; a valid backup of this database under the current key"
+                    orphan.action = "kept: adopt it with `laju-backup catalog sync`"
+                    keep = true
+                case .otherDatabase:
+                    outcome.otherObjects += 1
+                    return
+                default:
+                    orphan.reason = "no row; \(verdict.reason)"
+                }
+            } else {
+                keep = true
+            }
+        }
+        if named.protected.contains(o.key) {
+            orphan.reason = "an active row of another scope names it"
+        } else if deleteOrphans && !keep {
+            orphan.action = remove(o, store: store, now: nowSeconds)
+        }
+        outcome.orphanObjects.append(orphan)
+    }
+
+    /// Deletes an orphan that may go, unless it is young or this is a dry run; what was done.
+    func remove(_ o: ObjectInfo, store: ObjectStore, now nowSeconds: Double) -> String {
+        if !oldEnough(o.lastModified, now: nowSeconds) { return "kept: younger than grace" }
+        if dryRun { return "would delete" }
+        do {
+            if case .locked(let until) = try store.removeBackup(key: o.key) {
+                return "kept: locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") by S3 Object Lock"
+            }
+            return "deleted"
+        } catch let e as LajuError where e.isNotFound {
+            return "deleted"
+        } catch {
+            return "failed: \(error)"
+        }
+    }
+
+    /// Uploads that never finished: S3's only when meant for this profile's keys; local: any dead
+    /// run's file. Removed when asked, unless their run may still be going.
+    func partials(in store: ObjectStore, scope: BackupScope, now nowSeconds: Double) throws -> [Partial] {
+        var out: [Partial] = []
+        for upload in try store.partialUploads(prefix: scope.prefix) {
             if upload.uploadID != nil && !scope.ownsObject(key: upload.key) { continue }
             var p = Partial(upload: upload, action: "reported")
             if deleteOrphans {
                 if upload.uploadID == nil && !upload.ownerGone {
                     p.action = "kept: its run is still going"
-                } else if !oldEnough(upload.started) && !upload.ownerGone {
+                } else if !oldEnough(upload.started, now: nowSeconds) && !upload.ownerGone {
                     p.action = "kept: younger than grace"
                 } else if dryRun {
                     p.action = "would remove"
@@ -197,8 +218,8 @@ public struct OrphanCleanJob {
                     }
                 }
             }
-            outcome.partials.append(p)
+            out.append(p)
         }
-        return outcome
+        return out
     }
 }

@@ -56,27 +56,7 @@ public struct PointCleanJob {
         let listing = try chain.listPoints()
         var outcome = Outcome(points: [], deletedPacks: [], keptPacks: 0, freedBytes: 0, dryRun: dryRun, failures: [])
         guard !listing.isEmpty else { return outcome }
-
-        // The policy, as for catalog rows (newest first, the newest always kept).
-        let records = listing.map {
-            BackupRecord(id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
-                         storage: store.storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
-        }
-        let plan = Retention.plan(records, policy: policy, now: now())
-        var reasons: [String: [String]] = [:]
-        for d in plan.decisions where d.keep { reasons[d.key] = d.reasons }
-        // A point stays while a later point of its chain stays (chains are linear, oldest first).
-        var keep = Set(reasons.keys)
-        var later: String?
-        for l in listing.reversed() {
-            let name = l.name.relative
-            if keep.contains(name), l.name.kind == .incremental { later = later ?? name }
-            if let later, !keep.contains(name) {
-                keep.insert(name)
-                reasons[name] = ["needed by \(PointChain.display(PointName.parse(later)!))"]
-            }
-            if l.name.kind == .base { later = nil }
-        }
+        let (keep, reasons) = keptPoints(listing, storageLabel: store.storageLabel)
 
         // Every pack a kept point's manifest names stays; reading a kept manifest must work.
         var neededPacks = Set<String>()
@@ -89,15 +69,7 @@ public struct PointCleanJob {
                                            keep: k, reasons: reasons[l.name.relative] ?? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"],
                                            bytes: l.size))
         }
-        let nowSeconds = Double(now()) / 1000
-        var packsToDelete: [ObjectInfo] = []
-        for o in try store.list(prefix: namespace.packs) where o.key.hasPrefix(namespace.root) {
-            let name = String(o.key.dropFirst(namespace.root.count))
-            if neededPacks.contains(name) { outcome.keptPacks += 1; continue }
-            // Unknown age counts as young: it may belong to a run in flight.
-            guard let t = o.lastModified, nowSeconds - t >= graceSeconds else { outcome.keptPacks += 1; continue }
-            packsToDelete.append(o)
-        }
+        let packsToDelete = try unneededPacks(store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
 
         var lockedPoints: [PointChain.Listed] = []
         for l in listing where !keep.contains(l.name.relative) {
@@ -119,7 +91,55 @@ public struct PointCleanJob {
                 return outcome
             }
         }
-        for o in packsToDelete where !neededPacks.contains(String(o.key.dropFirst(namespace.root.count))) {
+        deletePacks(packsToDelete, needed: neededPacks, store: store, namespace: namespace, outcome: &outcome)
+        return outcome
+    }
+
+    /// The points the policy keeps, as for catalog rows (newest first, the newest always kept),
+    /// and every point a kept point of its chain needs (chains are linear, oldest first); with the
+    /// reasons of each.
+    func keptPoints(_ listing: [PointChain.Listed], storageLabel: String) -> (Set<String>, [String: [String]]) {
+        let records = listing.map {
+            BackupRecord(id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
+                         storage: storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
+        }
+        let plan = Retention.plan(records, policy: policy, now: now())
+        var reasons: [String: [String]] = [:]
+        for d in plan.decisions where d.keep { reasons[d.key] = d.reasons }
+        var keep = Set(reasons.keys)
+        var later: String?
+        for l in listing.reversed() {
+            let name = l.name.relative
+            if keep.contains(name), l.name.kind == .incremental { later = later ?? name }
+            if let later, !keep.contains(name) {
+                keep.insert(name)
+                reasons[name] = ["needed by \(PointChain.display(PointName.parse(later)!))"]
+            }
+            if l.name.kind == .base { later = nil }
+        }
+        return (keep, reasons)
+    }
+
+    /// The packs no kept point needs and older than the grace period; the others are counted as
+    /// kept. Unknown age counts as young: a pack may belong to a run in flight.
+    func unneededPacks(store: ObjectStore, namespace: PointNamespace, needed: Set<String>,
+                       outcome: inout Outcome) throws -> [ObjectInfo] {
+        let nowSeconds = Double(now()) / 1000
+        var packs: [ObjectInfo] = []
+        for o in try store.list(prefix: namespace.packs) where o.key.hasPrefix(namespace.root) {
+            let name = String(o.key.dropFirst(namespace.root.count))
+            if needed.contains(name) { outcome.keptPacks += 1; continue }
+            guard let t = o.lastModified, nowSeconds - t >= graceSeconds else { outcome.keptPacks += 1; continue }
+            packs.append(o)
+        }
+        return packs
+    }
+
+    /// Deletes the candidate packs that are still not needed (a locked manifest may have claimed
+    /// some since), or counts them for a dry run.
+    func deletePacks(_ candidates: [ObjectInfo], needed: Set<String>, store: ObjectStore, namespace: PointNamespace,
+                     outcome: inout Outcome) {
+        for o in candidates where !needed.contains(String(o.key.dropFirst(namespace.root.count))) {
             if dryRun {
                 outcome.freedBytes += o.size
                 outcome.deletedPacks.append(o.key)
@@ -133,8 +153,7 @@ public struct PointCleanJob {
                 outcome.keptPacks += 1
             }
         }
-        outcome.keptPacks += packsToDelete.count(where: { neededPacks.contains(String($0.key.dropFirst(namespace.root.count))) })
-        return outcome
+        outcome.keptPacks += candidates.count(where: { needed.contains(String($0.key.dropFirst(namespace.root.count))) })
     }
 
     enum Removal { case removed, locked, failed }

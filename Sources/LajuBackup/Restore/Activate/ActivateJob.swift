@@ -37,11 +37,11 @@ public struct ActivateJob {
     public var source: FullRestoreJob.Source
     /// A restore point to activate instead of `source` (`restore --activate --at`).
     public var at: PointRestoreJob.At?
-    public var check: FullRestoreJob.Check
+    public var check: RestoreCheck
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: FullRestoreJob.Check = .auto,
+    public init(settings: Settings, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreCheck = .auto,
                 lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
         self.source = source
@@ -68,54 +68,88 @@ public struct ActivateJob {
         // 1. The verified database, in a private workspace (or a plain SQLite file as given).
         let ws = try Workspace(base: settings.tempBase, events: events)
         defer { ws.remove() }
-        let restored: String
-        var key: String, from: String, uploadedAt: Int64?
-        if let at {
-            // A point is rebuilt and checked exactly as `restore --at` does, into the workspace.
-            restored = ws.file("restored.db")
-            let r = try PointRestoreJob(settings: settings, at: at, check: check, events: events)
-                .run(target: .file(path: restored, directory: ws.path, force: false))
-            (key, from, uploadedAt) = (r.key, "restore point \(r.point)", PointTime.parse(r.time))
-        } else if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
-            restored = absolutePath(path)
-            key = restored.lastPathComponentOf
-            from = "file \(restored)"
-            if FileIdentity(path: restored + "-wal") != nil {
-                throw LajuError(.usage, "\(restored) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",
-                                hint: "stop what uses it, or run `sqlite3 \(restored) 'PRAGMA wal_checkpoint(TRUNCATE)'`, then try again")
-            }
-            // A plain file records no proof of an earlier check: auto means the full one.
-            let level: Database.Check = check == .quick ? .quick : .full
-            let checkName = level == .full ? "integrity_check" : "quick_check"
-            let (problems, seconds) = try timedStep(checkName, events: events) { _ in try Snapshot.problems(restored, check: level) }
-            if let problems {
-                throw LajuError(.integrity, "\(restored) fails PRAGMA \(checkName): \(problems)", hint: "choose another file or backup")
-            }
-            events(.step(name: checkName, summary: "plain SQLite file \(restored): ok", seconds: seconds))
-        } else {
-            restored = ws.file("restored.db")
-            let job = FullRestoreJob(settings: settings, source: source, check: check, events: events)
-            let r = try job.run(target: .file(path: restored, directory: ws.path, force: false))
-            (key, from, uploadedAt) = (r.key, r.source, r.uploadedAt)
-        }
-        if let a = FileIdentity(path: restored), let b = FileIdentity(path: live), a == b {
-            throw LajuError(.usage, "\(restored) is the live database \(live) itself; nothing to activate",
+        let restored = try restore(into: ws)
+        if let a = FileIdentity(path: restored.path), let b = FileIdentity(path: live), a == b {
+            throw LajuError(.usage, "\(restored.path) is the live database \(live) itself; nothing to activate",
                             hint: "name a backup, or a copy made before the change you want to undo")
         }
 
         // 2. What changes, then the operator's word.
-        let schema = try SchemaComparison.compare(live: live, restored: restored, busyTimeoutMilliseconds: busy)
+        let schema = try SchemaComparison.compare(live: live, restored: restored.path, busyTimeoutMilliseconds: busy)
         for d in schema.differences { events(.warning("schema differs: \(d)")) }
-        let restoredBytes = fileSize(restored)
-        let plan = Plan(key: key, source: from, live: live, uploadedAt: uploadedAt, restoredBytes: restoredBytes,
-                        schemaDifferences: schema.differences)
+        let restoredBytes = fileSize(restored.path)
+        let plan = Plan(key: restored.key, source: restored.from, live: live, uploadedAt: restored.uploadedAt,
+                        restoredBytes: restoredBytes, schemaDifferences: schema.differences)
         guard try confirm(plan) else {
             throw LajuError(.usage, "activation cancelled; the live database \(live) is unchanged")
         }
 
         // 3. The safety copy's file, then the switch.
+        let (result, safety) = try switchLive(to: restored, safetyDirectory: safetyDir, busy: busy)
+
+        // 4. The live database as the application now sees it.
+        let undo = "laju-backup restore --activate --from-file \(Display.safe(safety)) --database \(Display.safe(live))"
+        try checkLive(safety: safety, undo: undo, busy: busy)
+
+        // 5. A catalog inside the database went back to the backup's time: record the newer
+        // backups again, so that restore and clean see them.
+        let added = recordNewerBackups(after: restored.key)
+        return Outcome(key: restored.key, source: restored.from, live: live, safetyCopy: safety, pages: result.pages,
+                       pageSize: result.pageSize, restoredBytes: restoredBytes, uploadedAt: restored.uploadedAt,
+                       schemaDifferences: schema.differences, quickCheck: "ok", catalogRowsAdded: added, undo: undo,
+                       totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// The database to put in place: where it is, what it was (a backup's key or a file name),
+    /// where it came from, and its time.
+    struct Restored {
+        var path: String
+        var key: String
+        var from: String
+        var uploadedAt: Int64?
+    }
+
+    /// A point or a full backup is rebuilt and checked exactly as `restore` does, into the
+    /// workspace; a plain SQLite file is checked where it is.
+    func restore(into ws: Workspace) throws -> Restored {
+        let restored = ws.file("restored.db")
+        let target = RestoreTarget.file(path: restored, directory: ws.path, force: false)
+        if let at {
+            let r = try PointRestoreJob(settings: settings, at: at, check: check, events: events).run(target: target)
+            return Restored(path: restored, key: r.key, from: "restore point \(r.point)", uploadedAt: PointTime.parse(r.time))
+        }
+        if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
+            let file = absolutePath(path)
+            try checkPlainFile(file)
+            return Restored(path: file, key: file.lastPathComponentOf, from: "file \(file)")
+        }
+        let r = try FullRestoreJob(settings: settings, source: source, check: check, events: events).run(target: target)
+        return Restored(path: restored, key: r.key, from: r.source, uploadedAt: r.uploadedAt)
+    }
+
+    /// A plain SQLite file given with `--from-file`: not in use, and sound. It records no proof of
+    /// an earlier check, so `auto` means the full one.
+    func checkPlainFile(_ file: String) throws {
+        if FileIdentity(path: file + "-wal") != nil {
+            throw LajuError(.usage, "\(file) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",
+                            hint: "stop what uses it, or run `sqlite3 \(file) 'PRAGMA wal_checkpoint(TRUNCATE)'`, then try again")
+        }
+        let level: Database.Check = check == .quick ? .quick : .full
+        let checkName = level == .full ? "integrity_check" : "quick_check"
+        let (problems, seconds) = try timedStep(checkName, events: events) { _ in try Snapshot.problems(file, check: level) }
+        if let problems {
+            throw LajuError(.integrity, "\(file) fails PRAGMA \(checkName): \(problems)", hint: "choose another file or backup")
+        }
+        events(.step(name: checkName, summary: "plain SQLite file \(file): ok", seconds: seconds))
+    }
+
+    /// Creates the safety copy's file, then replaces the live database's content in place
+    /// (`LiveReplacement`), which first copies the state it replaces into it. A safety file of a
+    /// switch that did not happen is removed again.
+    func switchLive(to restored: Restored, safetyDirectory: String, busy: Int32) throws -> (LiveReplacement.Result, String) {
+        let live = settings.databasePath
         let liveBytes = fileSize(live).addingSaturating(fileSize(live + "-wal"))
-        let safety = try SafetyCopy.create(directory: safetyDir, databaseName: live.lastPathComponentOf, needed: liveBytes)
+        let safety = try SafetyCopy.create(directory: safetyDirectory, databaseName: live.lastPathComponentOf, needed: liveBytes)
         CleanupRegistry.shared.add(safety)
         var switched = false
         defer {
@@ -123,13 +157,16 @@ public struct ActivateJob {
             if !switched { unlink(safety) }
         }
         let (result, seconds) = try timedStep("activate", events: events) { _ in
-            try LiveReplacement.run(source: restored, live: live, safetyCopy: safety, busyTimeoutMilliseconds: busy)
+            try LiveReplacement.run(source: restored.path, live: live, safetyCopy: safety, busyTimeoutMilliseconds: busy)
         }
         switched = true
-        events(.step(name: "activate", summary: "\(live): \(result.pages) pages of \(key) in place; previous state (\(result.safetyPages) pages) in \(safety)", seconds: seconds))
+        events(.step(name: "activate", summary: "\(live): \(result.pages) pages of \(restored.key) in place; previous state (\(result.safetyPages) pages) in \(safety)", seconds: seconds))
+        return (result, safety)
+    }
 
-        // 4. The live database as the application now sees it.
-        let undo = "laju-backup restore --activate --from-file \(Display.safe(safety)) --database \(Display.safe(live))"
+    /// `PRAGMA quick_check` of the live database after the switch, through the application's locks.
+    func checkLive(safety: String, undo: String, busy: Int32) throws {
+        let live = settings.databasePath
         let problems: String?
         do {
             problems = try Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busy).integrityProblems(.quick)
@@ -141,19 +178,19 @@ public struct ActivateJob {
                             hint: "undo with `\(undo)`")
         }
         events(.step(name: "quick_check", summary: "\(live) ok", seconds: 0))
+    }
 
-        // 5. A catalog inside the database went back to the backup's time: record the newer
-        // backups again, so that restore and clean see them.
-        var added: Int?
-        if canonicalPath(settings.catalogPath) == canonicalPath(live) {
-            do {
-                added = try CatalogSyncJob(settings: settings, events: events).run().adopted.count
-            } catch {
-                events(.warning("the catalog in \(live) now lists only backups made before \(Display.safe(key)); recording the newer ones failed (\(error)): run `laju-backup catalog sync`"))
-            }
+    /// When the catalog is the database itself, it now lists only the backups made before the
+    /// activated one: the newer ones are recorded again (`catalog sync`). The number recorded, or
+    /// nil when the catalog is a file of its own (or recording failed, with a warning).
+    func recordNewerBackups(after key: String) -> Int? {
+        let live = settings.databasePath
+        guard canonicalPath(settings.catalogPath) == canonicalPath(live) else { return nil }
+        do {
+            return try CatalogSyncJob(settings: settings, events: events).run().adopted.count
+        } catch {
+            events(.warning("the catalog in \(live) now lists only backups made before \(Display.safe(key)); recording the newer ones failed (\(error)): run `laju-backup catalog sync`"))
+            return nil
         }
-        return Outcome(key: key, source: from, live: live, safetyCopy: safety, pages: result.pages, pageSize: result.pageSize,
-                       restoredBytes: restoredBytes, uploadedAt: uploadedAt, schemaDifferences: schema.differences,
-                       quickCheck: "ok", catalogRowsAdded: added, undo: undo, totalSeconds: monotonicSeconds() - started)
     }
 }
