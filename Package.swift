@@ -46,15 +46,20 @@ let package = Package(
             ],
             path: "Sources/laju-backup"
         ),
+        // What both test targets share: the real S3 server (SeaweedFS) they run against.
+        .target(
+            name: "TestSupport",
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "LajuBackupTests",
-            dependencies: ["LajuBackup", "CSupport"],
+            dependencies: ["LajuBackup", "CSupport", "TestSupport"],
             path: "Tests/LajuBackupTests",
             resources: [.copy("Resources")]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["laju-backup"],
+            dependencies: ["laju-backup", "TestSupport"],
             path: "Tests/EndToEndTests",
             exclude: ["Resources"]
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// An app database with knex's backup_files table, a store (a local directory or a bucket on the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `clean` against the SeaweedFS S3 server (real SigV4, real 403s).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 11: failures reach a person and staleness is visible. Health pings, the webhook and the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 13 against SeaweedFS: objects written with S3 Object Lock survive `clean` and a direct

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `backup --incremental`, `restore --at`, `verify --at` and `list --points` through the binary,

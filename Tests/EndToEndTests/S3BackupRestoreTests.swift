@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// backup → restore through a real S3 server (SeaweedFS verifying every signature).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Faults injected by Tests/tools/fault_proxy.py between laju-backup and SeaweedFS: 500/503,

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The SeaweedFS harness itself: the server verifies signatures and the reader identity is read-only.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 8: a hostile or broken S3 server, played by Tests/tools/fault_proxy.py in front of the

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The digests of a multipart upload come from the seal pass (one pass over the object): every

