@@ -54,6 +54,26 @@ final class CodecTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["backup"], env: f.env.merging(["BACKUP_COMPRESSION": "brotli"]) { $1 }).status, 2)
     }
 
+    /// `catalog sync` records what the object is: a zstd or xz backup it adopts gets a row that
+    /// names its codec, so that restoring it from the catalog works (a row saying gzip would be
+    /// refused as disagreeing with the object's metadata).
+    func testCatalogSyncRecordsTheObjectsCodec() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s, rows: 2000)
+        for codec in ["zstd", "xz"] {
+            XCTAssertEqual(try CLI.run(["backup", "--compression", codec], env: f.env).status, 0)
+            let key = try f.latestKey()
+            _ = try f.sql("DELETE FROM backup_files WHERE key = '\(key)';")
+            let sync = try CLI.run(["catalog", "sync"], env: f.env)
+            XCTAssertEqual(sync.status, 0, sync.output)
+            XCTAssertEqual(try f.sql("SELECT compression FROM backup_files WHERE key = '\(key)';"), "\(codec)\n")
+            let restored = s.url.appendingPathComponent("restored-\(codec).db").path
+            let r = try CLI.run(["restore", "--output", restored], env: f.env)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.stderr.contains(key), r.stderr)
+        }
+    }
+
     /// A zstd or xz stream that is truncated or corrupted inside an authentic envelope (sealed
     /// by the independent Python implementation, so that the tag verifies): exit 4, no output file.
     func testBrokenStreamInAuthenticEnvelopeIsRefused() throws {

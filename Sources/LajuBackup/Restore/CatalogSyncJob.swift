@@ -60,7 +60,8 @@ public struct CatalogSyncJob {
             var uploadedAt = Int64((o.lastModified ?? info.lastModified ?? 0) * 1000)
             if uploadedAt < BackupRecord.earliestMilliseconds { uploadedAt = LocalTime.nowMilliseconds() }
             let record = BackupRecord(id: UUID().uuidString.lowercased(), key: o.key, fileName: o.key.lastPathComponentOf,
-                                      fileSize: info.size, storage: store.storageLabel, checksum: meta.checksum,
+                                      fileSize: info.size, compression: meta.compression.rawValue,
+                                      storage: store.storageLabel, checksum: meta.checksum,
                                       uploadedAt: uploadedAt, encIV: Data(meta.iv).base64EncodedString(),
                                       encTag: Data(meta.tag).base64EncodedString())
             if !dryRun { try catalog.insert(record, location: store.displayName) }
