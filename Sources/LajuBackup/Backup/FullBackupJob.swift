@@ -24,11 +24,14 @@ public struct FullBackupJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var lockWait: Double = 0
     public var events: JobEventSink
 
-    public init(settings: Settings, lockWait: Double = 0, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
         self.events = events
     }
@@ -37,7 +40,7 @@ public struct FullBackupJob {
     /// `backup --if-older-than` (the catch-up run after boot: cron does not run jobs missed while
     /// the host was down).
     public func newestBackupAge() throws -> Double? {
-        let catalog = try settings.openCatalog(readOnly: true)
+        let catalog = try repository.catalog(readOnly: true)
         try catalog.requireTable(forWriting: false)
         let newest = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours.first
         return newest.map { Double(LocalTime.nowMilliseconds() - $0.uploadedAt) / 1000 }
@@ -55,9 +58,9 @@ public struct FullBackupJob {
         let check = try settings.backupCheck()
         let busy = try settings.busyTimeout()
         let prefix = try settings.prefix
-        let catalog = try settings.openCatalog()
+        let catalog = try repository.catalog()
         try catalog.requireTable(forWriting: true)
-        let store = try settings.makeStore()
+        let store = try repository.store()
         try store.checkAccess()
 
         // 2. Snapshot, and its check on a connection and thread of its own while it is sealed: a

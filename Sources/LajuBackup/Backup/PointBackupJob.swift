@@ -24,11 +24,14 @@ public struct PointBackupJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, lockWait: Double = 0, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
         self.events = events
     }
@@ -42,11 +45,11 @@ public struct PointBackupJob {
         let check = try settings.pointCheck()
         let busy = try settings.busyTimeout()
         let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
-        let store = try settings.makeStore()
+        let store = try repository.store()
         try store.checkAccess()
         // Points are read back (the chain, the pack listing): with the read identity when one is
         // configured (BACKUP_READ_ACCESS_KEY), since the nightly one may only write.
-        let readStore = try settings.makeStore(role: .read)
+        let readStore = try repository.store(role: .read)
 
         // 1. Snapshot, exactly as a full backup; its time is the point's.
         let stage = try SnapshotStage(settings: settings, database: database, check: check,

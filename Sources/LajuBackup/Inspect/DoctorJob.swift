@@ -15,11 +15,16 @@ public struct DoctorJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     /// The cron file and the log whose presence and permissions are checked.
     public var cronFile = "/etc/cron.d/laju-backup"
     public var logFile = "/var/log/laju-backup.log"
 
-    public init(settings: Settings) { self.settings = settings }
+    public init(settings: Settings, repository: Repository? = nil) {
+        self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
+    }
 
     public func run() -> [Check] {
         var list = CheckList()
@@ -112,7 +117,7 @@ public struct DoctorJob {
     /// The catalog table; this database's active rows, newest first.
     func catalog(_ list: inout CheckList) -> [BackupRecord] {
         do {
-            let catalog = try settings.openCatalog(readOnly: true)
+            let catalog = try repository.catalog(readOnly: true)
             try catalog.requireTable(forWriting: true)
             let ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
             list.ok("catalog", "\(catalog.path) has backup_files; \(ours.count) active backup(s) of this database")
@@ -145,7 +150,7 @@ public struct DoctorJob {
     /// The store: each permission on its own, the clock, and the key of the newest backup.
     func store(_ list: inout CheckList, ours: [BackupRecord], encryptionKey: EncryptionKey?) {
         do {
-            let store = try settings.makeStore()
+            let store = try repository.store()
             let prefix = try settings.prefix
             list.checks += probe(store: store, prefix: prefix)
             if let clock = store as? ServerClock, let offset = try? clock.clockOffset() {
@@ -191,7 +196,7 @@ public struct DoctorJob {
         }
         guard let encryptionKey else { return checks }
         do {
-            let chain = try PointChain(settings: settings, encryptionKey: encryptionKey, scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read), scratch: settings.tempBase)
             let namespace = chain.namespace, store = chain.store
             let listing = try chain.listPoints()
             guard let newest = listing.last else {

@@ -17,16 +17,19 @@ public struct PointListing {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var events: JobEventSink
 
-    public init(settings: Settings, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.events = events
     }
 
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
         // Only summaries are read (ranged GETs): nothing is downloaded.
-        let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), scratch: settings.tempBase)
+        let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read), scratch: settings.tempBase)
         let namespace = chain.namespace, store = chain.store
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {

@@ -15,10 +15,13 @@ public struct RemoteListing {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var events: JobEventSink
 
-    public init(settings: Settings, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.events = events
     }
 
@@ -27,12 +30,12 @@ public struct RemoteListing {
     /// `other`, not an orphan.
     public func run() throws -> (entries: [Entry], catalogReadable: Bool, store: String, prefix: String) {
         let scope = try settings.scope()
-        let store = try settings.makeStore(role: .read)
+        let store = try repository.store(role: .read)
         let objects = try store.list(prefix: scope.prefix)
         var known = Set<String>()
         var catalogReadable = true
         do {
-            let scan = try settings.openCatalog(readOnly: true).scan(includeDeleted: true)
+            let scan = try repository.catalog(readOnly: true).scan(includeDeleted: true)
             known = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
         } catch {
             catalogReadable = false

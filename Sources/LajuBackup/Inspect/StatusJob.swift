@@ -64,14 +64,17 @@ public struct StatusJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var profile: String
     public var maxAge: Double
     /// Age of the newest restore point beyond which status is WARNING (twice: CRITICAL), for
     /// databases with BACKUP_INCREMENTAL=true.
     public var maxPointAge: Double
 
-    public init(settings: Settings, profile: String, maxAge: Double, maxPointAge: Double = 3600) {
+    public init(settings: Settings, repository: Repository? = nil, profile: String, maxAge: Double, maxPointAge: Double = 3600) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.profile = profile
         self.maxAge = maxAge
         self.maxPointAge = maxPointAge
@@ -102,7 +105,7 @@ public struct StatusJob {
     func points(_ r: inout Report) -> (Level, String) {
         let now = LocalTime.nowMilliseconds()
         do {
-            let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), scratch: settings.tempBase)
+            let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read), scratch: settings.tempBase)
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
                 return (.critical, "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)")
@@ -129,7 +132,7 @@ public struct StatusJob {
         let catalog: Catalog
         let ours: [BackupRecord]
         do {
-            catalog = try settings.openCatalog(readOnly: true)
+            catalog = try repository.catalog(readOnly: true)
             try catalog.requireTable(forWriting: false)
             ours = try catalog.scan(includeDeleted: false).split(try settings.scope()).ours
         } catch let e as LajuError {
@@ -154,7 +157,7 @@ public struct StatusJob {
         let age = Double(now - newest.uploadedAt) / 1000
         r.newest = Backup(key: newest.key, uploadedAt: newest.uploadedAt, ageSeconds: age, bytes: newest.fileSize)
         do {
-            let store = try settings.makeStore(role: .read)
+            let store = try repository.store(role: .read)
             _ = try store.head(key: newest.key)
             r.storeReachable = true
             r.newestObjectPresent = true

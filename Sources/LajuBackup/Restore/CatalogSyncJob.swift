@@ -26,21 +26,24 @@ public struct CatalogSyncJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var dryRun: Bool
     public var events: JobEventSink
 
-    public init(settings: Settings, dryRun: Bool = false, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, dryRun: Bool = false, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.dryRun = dryRun
         self.events = events
     }
 
     public func run() throws -> Outcome {
         let encryptionKey = try settings.encryptionKey()
-        let catalog = try settings.openCatalog(readOnly: dryRun)
+        let catalog = try repository.catalog(readOnly: dryRun)
         try catalog.requireTable(forWriting: !dryRun)
         let scope = try settings.scope()
-        let store = try settings.makeStore(role: .read)
+        let store = try repository.store(role: .read)
         let scan = try catalog.scan(includeDeleted: true)
         let named = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
         let search = StoreSearch(store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)

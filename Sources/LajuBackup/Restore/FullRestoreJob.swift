@@ -38,20 +38,23 @@ public struct FullRestoreJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var source: Source
     /// `auto` (the default), `full` or `quick`: see `RestoreCheck`.
     public var check: RestoreCheck
     public var events: JobEventSink
 
-    public init(settings: Settings, source: Source = .latest, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, source: Source = .latest, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.source = source
         self.check = check
         self.events = events
     }
 
-    public init(settings: Settings, key: String?, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
-        self.init(settings: settings, source: key.map(Source.key) ?? .latest, check: check, events: events)
+    public init(settings: Settings, repository: Repository? = nil, key: String?, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
+        self.init(settings: settings, repository: repository, source: key.map(Source.key) ?? .latest, check: check, events: events)
     }
 
     /// What restore works from: the object's key, IV, tag and checksum.
@@ -81,7 +84,7 @@ public struct FullRestoreJob {
     /// rows that fail the checks are never "latest". Nil when the catalog cannot say (`why`).
     func selectFromCatalog(scope: BackupScope, key: String?) -> (Selection?, why: String?) {
         do {
-            let catalog = try settings.openCatalog(readOnly: true)
+            let catalog = try repository.catalog(readOnly: true)
             try catalog.requireTable(forWriting: false)
             let record: BackupRecord?
             if let key {
@@ -207,7 +210,7 @@ public struct FullRestoreJob {
             let (sel, size) = try selectFile(path: path, iv: iv, tag: tag)
             return Fetched(selection: sel, path: absolutePath(path), size: size)
         }
-        let store = try settings.makeStore(role: .read)
+        let store = try repository.store(role: .read)
         var sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
         if let recorded = sel.recordedLocation, recorded != store.displayName {
             events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))

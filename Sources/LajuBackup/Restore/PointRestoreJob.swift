@@ -34,6 +34,8 @@ public struct PointRestoreJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var at: At
     public var check: RestoreCheck
     public var events: JobEventSink
@@ -43,8 +45,9 @@ public struct PointRestoreJob {
     static let coalesceGap: Int64 = 64 << 10
     static let maxRequest: Int64 = 4 << 20
 
-    public init(settings: Settings, at: At, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, at: At, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.at = at
         self.check = check
         self.events = events
@@ -60,7 +63,7 @@ public struct PointRestoreJob {
         let tail = try RestoreTail(target: target, settings: settings)
         defer { tail.close() }
 
-        let store = try settings.makeStore(role: .read)
+        let store = try repository.store(role: .read)
         // Manifests, the fetch plan and (for verify) the rebuilt file: a private workspace.
         let workspace = try Workspace(base: settings.tempBase, events: events)
         defer { workspace.remove() }

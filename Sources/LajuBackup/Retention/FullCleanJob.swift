@@ -40,14 +40,17 @@ public struct FullCleanJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var policy: RetentionPolicy
     public var dryRun: Bool
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, policy: RetentionPolicy, dryRun: Bool = false,
+    public init(settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool = false,
                 now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.policy = policy
         self.dryRun = dryRun
         self.now = now
@@ -55,10 +58,10 @@ public struct FullCleanJob {
     }
 
     public func run() throws -> Outcome {
-        let catalog = try settings.openCatalog(readOnly: dryRun)
+        let catalog = try repository.catalog(readOnly: dryRun)
         try catalog.requireTable(forWriting: false)
         let scope = try settings.scope()
-        let store = try settings.makeStore(role: .clean)
+        let store = try repository.store(role: .clean)
         let scan = try catalog.scan(includeDeleted: false)
         var outcome = Outcome(policy: policy.summary, dryRun: dryRun, plan: RetentionPlan(decisions: []))
         outcome.badRows = scan.bad

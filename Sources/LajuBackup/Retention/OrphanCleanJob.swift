@@ -54,15 +54,18 @@ public struct OrphanCleanJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var deleteOrphans: Bool
     public var graceSeconds: Double
     public var dryRun: Bool
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, deleteOrphans: Bool = false, graceSeconds: Double = 86_400, dryRun: Bool = false,
+    public init(settings: Settings, repository: Repository? = nil, deleteOrphans: Bool = false, graceSeconds: Double = 86_400, dryRun: Bool = false,
                 now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.deleteOrphans = deleteOrphans
         self.graceSeconds = graceSeconds
         self.dryRun = dryRun
@@ -71,9 +74,9 @@ public struct OrphanCleanJob {
     }
 
     public func run() throws -> Outcome {
-        let catalog = try settings.openCatalog(readOnly: true)
+        let catalog = try repository.catalog(readOnly: true)
         try catalog.requireTable(forWriting: false)
-        let store = try settings.makeStore(role: .clean)
+        let store = try repository.store(role: .clean)
         let scope = try settings.scope()
         let prefix = scope.prefix
         if deleteOrphans && prefix.isEmpty {

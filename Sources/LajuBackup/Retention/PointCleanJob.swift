@@ -28,15 +28,18 @@ public struct PointCleanJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var policy: RetentionPolicy
     public var dryRun: Bool
     public var graceSeconds: Double
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, policy: RetentionPolicy, dryRun: Bool, graceSeconds: Double = 86_400,
+    public init(settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool, graceSeconds: Double = 86_400,
                 now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.policy = policy
         self.dryRun = dryRun
         self.graceSeconds = graceSeconds
@@ -48,7 +51,7 @@ public struct PointCleanJob {
         let encryptionKey = try settings.encryptionKey()
         let keys = try PointKeys(encryptionKey)
         let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
-        let store = try settings.makeStore(role: .clean)
+        let store = try repository.store(role: .clean)
         // Kept manifests are downloaded to learn their packs: one at a time, into a workspace.
         let workspace = try Workspace(base: settings.tempBase, events: events)
         defer { workspace.remove() }

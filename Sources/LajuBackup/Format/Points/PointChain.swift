@@ -173,8 +173,8 @@ struct PointChain {
 extension PointChain {
     /// The reader of the points of the database `settings` name (status, doctor, list: commands
     /// that read summaries only, with the read identity).
-    init(settings: Settings, encryptionKey: EncryptionKey, scratch: String) throws {
-        self.init(store: try settings.makeStore(role: .read), namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
+    init(settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, scratch: String) throws {
+        self.init(store: store, namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
                   keys: try PointKeys(encryptionKey), scratch: scratch)
     }
 }

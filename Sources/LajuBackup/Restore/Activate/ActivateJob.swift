@@ -34,6 +34,8 @@ public struct ActivateJob {
     }
 
     public var settings: Settings
+    /// Where the backups are kept and recorded (by default, where the settings say).
+    public var repository: Repository
     public var source: FullRestoreJob.Source
     /// A restore point to activate instead of `source` (`restore --activate --at`).
     public var at: PointRestoreJob.At?
@@ -41,9 +43,10 @@ public struct ActivateJob {
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreCheck = .auto,
+    public init(settings: Settings, repository: Repository? = nil, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreCheck = .auto,
                 lockWait: Double = 0, events: @escaping JobEventSink) {
         self.settings = settings
+        self.repository = repository ?? Repository(settings: settings)
         self.source = source
         self.at = at
         self.check = check
@@ -115,7 +118,7 @@ public struct ActivateJob {
         let restored = ws.file("restored.db")
         let target = RestoreTarget.file(path: restored, directory: ws.path, force: false)
         if let at {
-            let r = try PointRestoreJob(settings: settings, at: at, check: check, events: events).run(target: target)
+            let r = try PointRestoreJob(settings: settings, repository: repository, at: at, check: check, events: events).run(target: target)
             return Restored(path: restored, key: r.key, from: "restore point \(r.point)", uploadedAt: PointTime.parse(r.time))
         }
         if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
@@ -123,7 +126,7 @@ public struct ActivateJob {
             try checkPlainFile(file)
             return Restored(path: file, key: file.lastPathComponentOf, from: "file \(file)")
         }
-        let r = try FullRestoreJob(settings: settings, source: source, check: check, events: events).run(target: target)
+        let r = try FullRestoreJob(settings: settings, repository: repository, source: source, check: check, events: events).run(target: target)
         return Restored(path: restored, key: r.key, from: r.source, uploadedAt: r.uploadedAt)
     }
 
@@ -187,7 +190,7 @@ public struct ActivateJob {
         let live = settings.databasePath
         guard canonicalPath(settings.catalogPath) == canonicalPath(live) else { return nil }
         do {
-            return try CatalogSyncJob(settings: settings, events: events).run().adopted.count
+            return try CatalogSyncJob(settings: settings, repository: repository, events: events).run().adopted.count
         } catch {
             events(.warning("the catalog in \(live) now lists only backups made before \(Display.safe(key)); recording the newer ones failed (\(error)): run `laju-backup catalog sync`"))
             return nil
