@@ -6,10 +6,11 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 
-static int32_t gcm(int enc, const void *key32, const void *iv, size_t iv_len,
-                   const void *aad, size_t aad_len, const void *in, size_t len, void *out,
-                   void *tag, size_t tag_len, cs_error *err) {
-    if (!key32 || !iv || iv_len == 0 || tag_len < 4 || tag_len > 16 || len > 0x7fffffff || aad_len > 0x7fffffff)
+static int32_t gcm(int enc, const void *key32, const void *iv, size_t iv_len, const void *aad,
+                   size_t aad_len, const void *in, size_t len, void *out, void *tag, size_t tag_len,
+                   cs_error *err) {
+    if (!key32 || !iv || iv_len == 0 || tag_len < 4 || tag_len > 16 || len > 0x7fffffff ||
+        aad_len > 0x7fffffff)
         return cs_fail(err, CS_ERR_ARG, 0, "invalid AES-GCM parameters");
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx) return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
@@ -45,18 +46,17 @@ done:
     return status;
 }
 
-int32_t cs_aes256gcm_encrypt(const void *key32, const void *iv, size_t iv_len,
-                             const void *aad, size_t aad_len,
-                             const void *plain, size_t len, void *cipher_out,
+int32_t cs_aes256gcm_encrypt(const void *key32, const void *iv, size_t iv_len, const void *aad,
+                             size_t aad_len, const void *plain, size_t len, void *cipher_out,
                              void *tag_out, size_t tag_len, cs_error *err) {
     return gcm(1, key32, iv, iv_len, aad, aad_len, plain, len, cipher_out, tag_out, tag_len, err);
 }
 
-int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len,
-                             const void *aad, size_t aad_len,
-                             const void *cipher, size_t len, void *plain_out,
+int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len, const void *aad,
+                             size_t aad_len, const void *cipher, size_t len, void *plain_out,
                              const void *tag, size_t tag_len, cs_error *err) {
-    return gcm(0, key32, iv, iv_len, aad, aad_len, cipher, len, plain_out, (void *)tag, tag_len, err);
+    return gcm(0, key32, iv, iv_len, aad, aad_len, cipher, len, plain_out, (void *)tag, tag_len,
+               err);
 }
 
 struct cs_gcm {
@@ -90,7 +90,8 @@ cs_gcm *cs_gcm_new(int32_t encrypt, const void *key32, const void *iv, size_t iv
 }
 
 int32_t cs_gcm_update(cs_gcm *g, const void *in, size_t len, void *out, cs_error *err) {
-    if (!g || (len && (!in || !out)) || len > 0x7fffffff) return cs_fail(err, CS_ERR_ARG, 0, "invalid AES-GCM update");
+    if (!g || (len && (!in || !out)) || len > 0x7fffffff)
+        return cs_fail(err, CS_ERR_ARG, 0, "invalid AES-GCM update");
     int n = 0;
     if (len && (EVP_CipherUpdate(g->ctx, out, &n, in, (int)len) != 1 || (size_t)n != len))
         return cs_fail_openssl(err, "AES-256-GCM update");
@@ -98,7 +99,8 @@ int32_t cs_gcm_update(cs_gcm *g, const void *in, size_t len, void *out, cs_error
 }
 
 int32_t cs_gcm_final(cs_gcm *g, void *tag, size_t tag_len, cs_error *err) {
-    if (!g || !tag || tag_len < 4 || tag_len > 16) return cs_fail(err, CS_ERR_ARG, 0, "invalid AES-GCM tag");
+    if (!g || !tag || tag_len < 4 || tag_len > 16)
+        return cs_fail(err, CS_ERR_ARG, 0, "invalid AES-GCM tag");
     unsigned char last[16];
     int n = 0;
     if (!g->enc && EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_TAG, (int)tag_len, tag) != 1)

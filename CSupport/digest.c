@@ -1,5 +1,7 @@
-/* Digests, HMAC and randomness through OpenSSL EVP. The S3 signer (Swift) and the envelope use
- * these, so no other part of the project needs a hashing implementation of its own. */
+/* Digests, HMAC and randomness through OpenSSL EVP, for the Swift code (the S3 signer, the
+ * digests of files and upload parts), so that no other part of the project needs a hashing
+ * implementation of its own. The envelope computes its digests with EVP directly, in the same
+ * pass as its cipher (envelope.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -58,8 +60,8 @@ void cs_digest_free(cs_digest *d) {
     free(d);
 }
 
-int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_t length,
-                           void *out, size_t out_cap, cs_error *err) {
+int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_t length, void *out,
+                           size_t out_cap, cs_error *err) {
     cs_digest *d = cs_digest_new(algorithm);
     if (!d) return cs_fail(err, CS_ERR_ARG, 0, "unknown digest algorithm %d", algorithm);
     unsigned char *buf = malloc(CS_CHUNK);
@@ -80,7 +82,8 @@ int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_
             break;
         }
         if (n == 0) {
-            if (length >= 0) status = cs_fail(err, CS_ERR_IO, 0, "file ended %lld bytes early", (long long)left);
+            if (length >= 0)
+                status = cs_fail(err, CS_ERR_IO, 0, "file ended %lld bytes early", (long long)left);
             break;
         }
         cs_digest_update(d, buf, (size_t)n);
@@ -98,8 +101,8 @@ int32_t cs_hmac_sha256(const void *key, size_t key_len, const void *data, size_t
                        void *out, cs_error *err) {
     unsigned int n = 32;
     static const unsigned char empty = 0;
-    if (!HMAC(EVP_sha256(), key_len ? key : &empty, (int)key_len,
-              data_len ? data : &empty, data_len, out, &n))
+    if (!HMAC(EVP_sha256(), key_len ? key : &empty, (int)key_len, data_len ? data : &empty,
+              data_len, out, &n))
         return cs_fail_openssl(err, "HMAC-SHA256");
     return CS_OK;
 }

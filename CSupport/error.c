@@ -1,10 +1,11 @@
-/* Error plumbing: every failure crosses the ABI as a status plus a message buffer. */
+/* Error plumbing: every failure crosses the ABI as a status plus a message buffer (cs_error),
+ * filled here with the library's own code and text, so that Swift can build a typed error without
+ * calling back into C. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <openssl/err.h>
 
 static void vset(cs_error *err, int32_t status, int64_t lib_code, const char *fmt, va_list ap) {
@@ -40,26 +41,4 @@ int32_t cs_fail_openssl(cs_error *err, const char *what) {
     if (code) ERR_error_string_n(code, text, sizeof text);
     ERR_clear_error();
     return cs_fail(err, CS_ERR_CRYPTO, (int64_t)code, "%s failed: %s", what, text);
-}
-
-int cs_write_all(int fd, const void *buf, size_t len) {
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-long cs_read_some(int fd, void *buf, size_t len) {
-    for (;;) {
-        ssize_t n = read(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        return (long)n;
-    }
 }

@@ -5,10 +5,11 @@
  *   - bodies always have a known length: PUT uses CURLOPT_INFILESIZE_LARGE, POST
  *     CURLOPT_POSTFIELDSIZE_LARGE, so curl sends Content-Length and never chunked encoding;
  *   - `Expect: 100-continue` is disabled (some gateways mishandle it, and it costs a round trip);
- *   - the request body is read with pread() from an fd range, so a 10 GiB part never sits in memory,
- *     and a SEEKFUNCTION lets curl rewind when it transparently retries on a dead kept-alive connection;
- *   - a 2xx response body goes straight to an fd with pwrite(); any other body is buffered (bounded)
- *     for the caller's XML error parsing;
+ *   - the request body is read with pread() from an fd range, so a 10 GiB part never sits in
+ *     memory, and a SEEKFUNCTION lets curl rewind when it transparently retries on a dead
+ *     kept-alive connection;
+ *   - a 2xx response body goes straight to an fd with pwrite(); any other body is buffered
+ *     (bounded) for the caller's XML error parsing;
  *   - TLS verification stays on with the system CA bundle; only http and https are allowed, and
  *     redirects are not followed (a redirect from S3 is an error the caller must see). */
 #include "internal.h"
@@ -36,15 +37,15 @@ struct cs_http {
 typedef struct transfer {
     cs_http *h;
     const cs_http_request *req;
-    int64_t sent;          /* request body bytes handed to curl */
-    int64_t out_pos;       /* next pwrite position in response_fd */
-    int64_t received;      /* response body bytes accepted (written or buffered) */
-    int write_errno;       /* errno of a failed response write, reported after curl returns */
-    int read_errno;        /* errno of a failed request body read */
-    int truncated_once;    /* a 200 to a ranged request restarted the output file */
-    int body_truncated;    /* a buffered body was longer than the cap */
-    int deadline_hit;      /* the transfer ran past its size-dependent deadline */
-    double started;        /* CLOCK_MONOTONIC seconds at the start of the request */
+    int64_t sent;       /* request body bytes handed to curl */
+    int64_t out_pos;    /* next pwrite position in response_fd */
+    int64_t received;   /* response body bytes accepted (written or buffered) */
+    int write_errno;    /* errno of a failed response write, reported after curl returns */
+    int read_errno;     /* errno of a failed request body read */
+    int truncated_once; /* a 200 to a ranged request restarted the output file */
+    int body_truncated; /* a buffered body was longer than the cap */
+    int deadline_hit;   /* the transfer ran past its size-dependent deadline */
+    double started;     /* CLOCK_MONOTONIC seconds at the start of the request */
 } transfer;
 
 static double mono_seconds(void) {
@@ -63,7 +64,10 @@ cs_http *cs_http_new(void) {
     cs_http *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->curl = curl_easy_init();
-    if (!h->curl) { free(h); return NULL; }
+    if (!h->curl) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 
@@ -106,9 +110,17 @@ static size_t read_cb(char *dst, size_t size, size_t nitems, void *userdata) {
         if (left <= 0) return 0;
         if ((int64_t)want > left) want = (size_t)left;
         ssize_t n;
-        do { n = pread(r->body_fd, dst, want, r->body_fd_offset + t->sent); } while (n < 0 && errno == EINTR);
-        if (n < 0) { t->read_errno = errno; return CURL_READFUNC_ABORT; }
-        if (n == 0) { t->read_errno = EIO; return CURL_READFUNC_ABORT; }  /* file shrank under us */
+        do {
+            n = pread(r->body_fd, dst, want, r->body_fd_offset + t->sent);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            t->read_errno = errno;
+            return CURL_READFUNC_ABORT;
+        }
+        if (n == 0) {
+            t->read_errno = EIO;
+            return CURL_READFUNC_ABORT;
+        } /* file shrank under us */
         t->sent += n;
         return (size_t)n;
     }
@@ -120,7 +132,8 @@ static size_t read_cb(char *dst, size_t size, size_t nitems, void *userdata) {
     return want;
 }
 
-/* curl rewinds the body when it retries a request on a kept-alive connection that turned out dead. */
+/* curl rewinds the body when it retries a request on a kept-alive connection that turned out
+ * dead. */
 static int seek_cb(void *userdata, curl_off_t offset, int origin) {
     transfer *t = userdata;
     if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
@@ -136,7 +149,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
     if (r->response_fd >= 0 && code >= 200 && code < 300) {
         /* A server that ignores Range answers 200 with the whole object: start the file over. */
         if (code == 200 && t->out_pos > 0 && !t->truncated_once && t->received == 0) {
-            if (ftruncate(r->response_fd, 0) != 0) { t->write_errno = errno; return 0; }
+            if (ftruncate(r->response_fd, 0) != 0) {
+                t->write_errno = errno;
+                return 0;
+            }
             t->out_pos = 0;
             t->truncated_once = 1;
         }
@@ -146,7 +162,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
             if (w < 0) {
                 if (errno == EINTR) continue;
                 t->write_errno = errno;
-                return 0;  /* makes curl fail with CURLE_WRITE_ERROR */
+                return 0; /* makes curl fail with CURLE_WRITE_ERROR */
             }
             done += (size_t)w;
             t->out_pos += w;
@@ -160,7 +176,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
     size_t room = r->response_buffer_cap > h->body_len ? r->response_buffer_cap - h->body_len : 0;
     size_t keep = n < room ? n : room;
     if (keep < n) t->body_truncated = 1;
-    if (keep > 0 && append((char **)&h->body, &h->body_len, &h->body_cap, data, keep) != 0) return 0;
+    if (keep > 0 && append((char **)&h->body, &h->body_len, &h->body_cap, data, keep) != 0)
+        return 0;
     t->received += (int64_t)n;
     return n;
 }
@@ -187,11 +204,13 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *userdata) 
     if (!colon) return n;
     for (char *p = line; p < colon; p++) *p = (char)tolower((unsigned char)*p);
     if (append(&h->headers, &h->headers_len, &h->headers_cap, line, len) != 0 ||
-        append(&h->headers, &h->headers_len, &h->headers_cap, "\n", 1) != 0) return 0;
+        append(&h->headers, &h->headers_len, &h->headers_cap, "\n", 1) != 0)
+        return 0;
     return n;
 }
 
-static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
     transfer *t = userdata;
     const cs_http_request *r = t->req;
     if (r->min_rate > 0) {
@@ -209,26 +228,13 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
     return r->progress(r->progress_ctx, done, total) != 0;
 }
 
-int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *result,
-                        cs_error *err) {
-    if (!h || !req || !req->method || !req->url || !result)
-        return cs_fail(err, CS_ERR_ARG, 0, "cs_http_perform: missing handle, request or result");
-    memset(result, 0, sizeof *result);
-    h->headers_len = 0;
-    if (h->headers) h->headers[0] = 0;
-    h->body_len = 0;
+/* ------------------------------------------------------------------------------------------------
+ * One request, in the order cs_http_perform takes the steps
+ * ---------------------------------------------------------------------------------------------- */
 
-    CURL *c = h->curl;
-    curl_easy_reset(c);   /* options only: live connections, DNS and TLS session caches stay */
-    transfer t = { .h = h, .req = req, .out_pos = req->response_fd >= 0 ? req->response_fd_offset : 0,
-                   .started = mono_seconds() };
-    h->errbuf[0] = 0;
-
-    int has_body = req->body_fd >= 0 || req->body_length > 0;
-    int64_t body_len = req->body_fd >= 0 ? req->body_fd_length : (int64_t)req->body_length;
-    if (req->body_fd >= 0 && (req->body_fd_offset < 0 || req->body_fd_length < 0))
-        return cs_fail(err, CS_ERR_ARG, 0, "cs_http_perform: negative body range");
-
+/* The caller's headers, plus empty ones that stop curl from adding its own: no 100-continue round
+ * trip, no chunked bodies, no form content type curl would add on POST. NULL when out of memory. */
+static struct curl_slist *request_headers(const cs_http_request *req) {
     struct curl_slist *list = NULL, *tmp;
     int has_content_type = 0;
     for (size_t i = 0; i < req->header_count; i++) {
@@ -236,7 +242,6 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
         if (!(tmp = curl_slist_append(list, req->headers[i]))) goto nomem;
         list = tmp;
     }
-    /* No 100-continue round trip, no chunked bodies, no form content type curl would add on POST. */
     if (!(tmp = curl_slist_append(list, "Expect:"))) goto nomem;
     list = tmp;
     if (!(tmp = curl_slist_append(list, "Transfer-Encoding:"))) goto nomem;
@@ -245,16 +250,25 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
         if (!(tmp = curl_slist_append(list, "Content-Type:"))) goto nomem;
         list = tmp;
     }
+    return list;
+nomem:
+    curl_slist_free_all(list);
+    return NULL;
+}
 
+/* Where the request goes and how: protocols, TLS, timeouts. Fails only when this libcurl cannot
+ * restrict the protocols. */
+static int32_t set_connection_options(CURL *c, cs_http *h, const cs_http_request *req,
+                                      struct curl_slist *list, cs_error *err) {
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);               /* threads: no SIGALRM for DNS timeouts */
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
     /* Only http and https (7.85+ spells this CURLOPT_PROTOCOLS_STR); refuse to run otherwise. */
-    if (curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
-        curl_slist_free_all(list);
-        return cs_fail(err, CS_ERR_CURL, CURLE_UNKNOWN_OPTION, "this libcurl cannot restrict protocols to http and https (needs 7.85 or later)");
-    }
+    if (curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+        return cs_fail(err, CS_ERR_CURL, CURLE_UNKNOWN_OPTION,
+                       "this libcurl cannot restrict protocols to http and https "
+                       "(needs 7.85 or later)");
     /* Keys are sent exactly as signed: no dot-segment removal ("a/../b" must never become "b"). */
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -264,23 +278,36 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
     curl_easy_setopt(c, CURLOPT_USERAGENT, "laju-backup");
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
     curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->connect_timeout_s > 0 ? req->connect_timeout_s : 15));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(req->low_speed_time_s > 0 ? req->low_speed_time_s : 60));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)(req->low_speed_limit > 0 ? req->low_speed_limit : 1));
+    long connect = req->connect_timeout_s > 0 ? req->connect_timeout_s : 15;
+    long low_speed_time = req->low_speed_time_s > 0 ? req->low_speed_time_s : 60;
+    long low_speed_limit = req->low_speed_limit > 0 ? req->low_speed_limit : 1;
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, low_speed_time);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, low_speed_limit);
     if (req->total_timeout_s > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)req->total_timeout_s);
+    return CS_OK;
+}
 
+/* The callbacks above, all given the transfer's state. */
+static void set_callbacks(CURL *c, transfer *t) {
+    const cs_http_request *req = t->req;
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-    curl_easy_setopt(c, CURLOPT_READDATA, &t);
+    curl_easy_setopt(c, CURLOPT_READDATA, t);
     curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
-    curl_easy_setopt(c, CURLOPT_SEEKDATA, &t);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, t);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, (req->progress || req->min_rate > 0) ? 0L : 1L);
+}
 
+/* The verb, and the body's length announced up front (Content-Length, never chunked). */
+static void set_method(CURL *c, const cs_http_request *req) {
+    int has_body = req->body_fd >= 0 || req->body_length > 0;
+    int64_t body_len = req->body_fd >= 0 ? req->body_fd_length : (int64_t)req->body_length;
     const char *m = req->method;
     if (strcmp(m, "GET") == 0) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
@@ -300,41 +327,74 @@ int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *
             curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);
         }
     }
+}
 
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(list);
-
+/* What the transfer did, whether or not it succeeded. */
+static void collect_result(cs_http *h, const transfer *t, cs_http_result *result) {
     result->status = (int32_t)response_code(h);
-    result->bytes_received = t.received;
-    result->bytes_sent = t.sent;
-    result->body_truncated = t.body_truncated;
+    result->bytes_received = t->received;
+    result->bytes_sent = t->sent;
+    result->body_truncated = t->body_truncated;
     double secs = 0;
-    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &secs);
+    curl_easy_getinfo(h->curl, CURLINFO_TOTAL_TIME, &secs);
     result->total_seconds = secs;
-    /* Never keep a pointer to the caller's header strings or our stack beyond this call. */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+}
 
+/* curl's result as a status: our own callbacks' failures first, as they say more than curl. */
+static int32_t transfer_status(cs_http *h, const transfer *t, CURLcode rc, cs_error *err) {
     if (rc == CURLE_OK) return CS_OK;
-    if (rc == CURLE_WRITE_ERROR && t.write_errno)
-        return cs_fail_errno(err, t.write_errno, "writing the downloaded body");
-    if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR) && t.read_errno)
-        return cs_fail_errno(err, t.read_errno, "reading the request body");
-    if (rc == CURLE_ABORTED_BY_CALLBACK && t.deadline_hit)
+    if (rc == CURLE_WRITE_ERROR && t->write_errno)
+        return cs_fail_errno(err, t->write_errno, "writing the downloaded body");
+    if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR) && t->read_errno)
+        return cs_fail_errno(err, t->read_errno, "reading the request body");
+    if (rc == CURLE_ABORTED_BY_CALLBACK && t->deadline_hit)
         return cs_fail(err, CS_ERR_CURL, CURLE_OPERATION_TIMEDOUT,
-                       "transfer too slow: no answer within %.0f s (%lld bytes sent, %lld received)",
-                       mono_seconds() - t.started, (long long)t.sent, (long long)t.received);
+                       "transfer too slow: no answer within %.0f s "
+                       "(%lld bytes sent, %lld received)",
+                       mono_seconds() - t->started, (long long)t->sent, (long long)t->received);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
         return cs_fail(err, CS_ERR_CANCELLED, rc, "transfer cancelled");
     return cs_fail(err, CS_ERR_CURL, rc, "%s", h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+}
 
-nomem:
+int32_t cs_http_perform(cs_http *h, const cs_http_request *req, cs_http_result *result,
+                        cs_error *err) {
+    if (!h || !req || !req->method || !req->url || !result)
+        return cs_fail(err, CS_ERR_ARG, 0, "cs_http_perform: missing handle, request or result");
+    memset(result, 0, sizeof *result);
+    h->headers_len = 0;
+    if (h->headers) h->headers[0] = 0;
+    h->body_len = 0;
+
+    CURL *c = h->curl;
+    curl_easy_reset(c); /* options only: live connections, DNS and TLS session caches stay */
+    transfer t = {.h = h,
+                  .req = req,
+                  .out_pos = req->response_fd >= 0 ? req->response_fd_offset : 0,
+                  .started = mono_seconds()};
+    h->errbuf[0] = 0;
+    if (req->body_fd >= 0 && (req->body_fd_offset < 0 || req->body_fd_length < 0))
+        return cs_fail(err, CS_ERR_ARG, 0, "cs_http_perform: negative body range");
+
+    struct curl_slist *list = request_headers(req);
+    if (!list) return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory building request headers");
+    int32_t status = set_connection_options(c, h, req, list, err);
+    if (status != CS_OK) {
+        curl_slist_free_all(list);
+        return status;
+    }
+    set_callbacks(c, &t);
+    set_method(c, req);
+
+    CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(list);
-    return cs_fail(err, CS_ERR_NOMEM, 0, "out of memory building request headers");
+    collect_result(h, &t, result);
+    /* Never keep a pointer to the caller's header strings or our stack beyond this call. */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    return transfer_status(h, &t, rc, err);
 }
 
-const char *cs_http_response_headers(cs_http *h) {
-    return h && h->headers ? h->headers : "";
-}
+const char *cs_http_response_headers(cs_http *h) { return h && h->headers ? h->headers : ""; }
 
 const void *cs_http_response_body(cs_http *h, size_t *length) {
     if (length) *length = h ? h->body_len : 0;

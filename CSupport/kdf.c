@@ -8,7 +8,8 @@
 #include <openssl/params.h>
 
 int32_t cs_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t salt_len,
-                       const void *info, size_t info_len, void *out, size_t out_len, cs_error *err) {
+                       const void *info, size_t info_len, void *out, size_t out_len,
+                       cs_error *err) {
     /* RFC 5869: L <= 255 * HashLen. */
     if (!out || out_len == 0 || out_len > 255 * 32 || (ikm_len && !ikm) || (salt_len && !salt) ||
         (info_len && !info))
@@ -22,14 +23,19 @@ int32_t cs_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t
     OSSL_PARAM params[5];
     int i = 0;
     params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(ikm_len ? ikm : &empty), ikm_len);
+    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                    (void *)(ikm_len ? ikm : &empty), ikm_len);
     /* An absent salt is RFC 5869's default (HashLen zero bytes); OpenSSL applies it when no salt
      * parameter is given. */
-    if (salt_len) params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
-    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)(info_len ? info : &empty), info_len);
+    if (salt_len)
+        params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
+                                                        salt_len);
+    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                    (void *)(info_len ? info : &empty), info_len);
     params[i] = OSSL_PARAM_construct_end();
     int32_t status = CS_OK;
-    if (EVP_KDF_derive(kctx, out, out_len, params) != 1) status = cs_fail_openssl(err, "HKDF-SHA256");
+    if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
+        status = cs_fail_openssl(err, "HKDF-SHA256");
     EVP_KDF_CTX_free(kctx);
     return status;
 }

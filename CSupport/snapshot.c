@@ -7,35 +7,6 @@
 #include "internal.h"
 
 #include <sqlite3.h>
-#include <time.h>
-
-int32_t cs_fail_db(cs_error *err, sqlite3 *db, int rc, const char *what, const char *path) {
-    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    int32_t status = CS_ERR_SQLITE;
-    if ((rc & 0xff) == SQLITE_NOTADB) status = CS_ERR_NOTDB;
-    else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) status = CS_ERR_BUSY;
-    else if ((rc & 0xff) == SQLITE_FULL) status = CS_ERR_NOSPC;
-    return cs_fail(err, status, rc, "%s %s: %s (SQLite code %d)", what, path, msg, rc);
-}
-
-/* Monotonic milliseconds: the retry budget is wall time, because every attempt already spends up
- * to the busy timeout inside SQLite's busy handler before it reports SQLITE_BUSY. */
-int64_t cs_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int32_t cs_fail_locked(cs_error *err, int code, const char *src_path, int64_t waited) {
-    return cs_fail(err, CS_ERR_BUSY, code,
-                   "database %s stayed locked for %lld ms; the application holds a write "
-                   "lock too long (raise BACKUP_BUSY_TIMEOUT)", src_path, (long long)waited);
-}
-
-void cs_sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_timeout_ms,
                     cs_snapshot_result *result, cs_error *err) {
@@ -57,8 +28,7 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
             status = cs_fail_locked(err, rc, src_path, cs_now_ms() - started);
-        else
-            status = cs_fail_db(err, src, rc, "cannot read database", src_path);
+        else status = cs_fail_db(err, src, rc, "cannot read database", src_path);
         goto done;
     }
     rc = sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -73,7 +43,8 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
         attempts++;
         sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
         if (!b) {
-            status = cs_fail_db(err, dst, sqlite3_errcode(dst), "cannot start snapshot of", src_path);
+            status = cs_fail_db(err, dst, sqlite3_errcode(dst), "cannot start snapshot of",
+                                src_path);
             goto done;
         }
         rc = sqlite3_backup_step(b, -1);
@@ -110,5 +81,3 @@ done:
     if (src) sqlite3_close_v2(src);
     return status;
 }
-
-/* Page size and journal mode of an open database. */

@@ -7,16 +7,17 @@
 #include <string.h>
 #include <sqlite3.h>
 
-struct cs_db { sqlite3 *db; };
-struct cs_stmt { sqlite3_stmt *st; sqlite3 *db; };
+struct cs_db {
+    sqlite3 *db;
+};
+struct cs_stmt {
+    sqlite3_stmt *st;
+    sqlite3 *db;
+};
 
 static int32_t fail_rc(cs_error *err, sqlite3 *db, int rc) {
-    int32_t status = CS_ERR_SQLITE;
-    int primary = rc & 0xff;
-    if (primary == SQLITE_NOTADB) status = CS_ERR_NOTDB;
-    else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) status = CS_ERR_BUSY;
-    else if (primary == SQLITE_FULL) status = CS_ERR_NOSPC;
-    return cs_fail(err, status, rc, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return cs_fail(err, cs_sqlite_status(rc), rc, "%s",
+                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
 /* immutable=1 needs a URI. "file:" + an absolute path is read as "file://authority/..." when the
@@ -122,7 +123,9 @@ int32_t cs_stmt_step(cs_stmt *st, cs_error *err) {
     return fail_rc(err, st->db, rc);
 }
 
-int32_t cs_stmt_reset(cs_stmt *st) { return sqlite3_reset(st->st) == SQLITE_OK ? CS_OK : CS_ERR_SQLITE; }
+int32_t cs_stmt_reset(cs_stmt *st) {
+    return sqlite3_reset(st->st) == SQLITE_OK ? CS_OK : CS_ERR_SQLITE;
+}
 int32_t cs_stmt_column_count(cs_stmt *st) { return sqlite3_column_count(st->st); }
 
 int32_t cs_stmt_column_type(cs_stmt *st, int32_t index) {
@@ -135,9 +138,15 @@ int32_t cs_stmt_column_type(cs_stmt *st, int32_t index) {
     }
 }
 
-const char *cs_stmt_column_name(cs_stmt *st, int32_t index) { return sqlite3_column_name(st->st, index); }
-int64_t cs_stmt_column_int64(cs_stmt *st, int32_t index) { return sqlite3_column_int64(st->st, index); }
-double cs_stmt_column_double(cs_stmt *st, int32_t index) { return sqlite3_column_double(st->st, index); }
+const char *cs_stmt_column_name(cs_stmt *st, int32_t index) {
+    return sqlite3_column_name(st->st, index);
+}
+int64_t cs_stmt_column_int64(cs_stmt *st, int32_t index) {
+    return sqlite3_column_int64(st->st, index);
+}
+double cs_stmt_column_double(cs_stmt *st, int32_t index) {
+    return sqlite3_column_double(st->st, index);
+}
 const char *cs_stmt_column_text(cs_stmt *st, int32_t index) {
     return (const char *)sqlite3_column_text(st->st, index);
 }

@@ -15,11 +15,21 @@ struct cs_zblock {
 };
 
 cs_zblock *cs_zblock_new(int32_t level, cs_error *err) {
-    if (level < -1 || level > 9) { cs_fail(err, CS_ERR_ARG, 0, "zlib level %d out of range", level); return NULL; }
+    if (level < -1 || level > 9) {
+        cs_fail(err, CS_ERR_ARG, 0, "zlib level %d out of range", level);
+        return NULL;
+    }
     cs_zblock *z = calloc(1, sizeof *z);
-    if (!z) { cs_fail(err, CS_ERR_NOMEM, 0, "out of memory"); return NULL; }
+    if (!z) {
+        cs_fail(err, CS_ERR_NOMEM, 0, "out of memory");
+        return NULL;
+    }
     int rc = deflateInit(&z->def, level);
-    if (rc != Z_OK) { free(z); cs_fail(err, CS_ERR_ZLIB, rc, "deflateInit failed (%d)", rc); return NULL; }
+    if (rc != Z_OK) {
+        free(z);
+        cs_fail(err, CS_ERR_ZLIB, rc, "deflateInit failed (%d)", rc);
+        return NULL;
+    }
     z->def_ready = 1;
     rc = inflateInit(&z->inf);
     if (rc != Z_OK) {

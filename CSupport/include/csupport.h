@@ -24,7 +24,9 @@ extern "C" {
  * ---------------------------------------------------------------------------------------------- */
 
 /* Status codes returned by every fallible cs_ call. Plain integers (not an enum) so that the
- * values are stable across compilers and import into Swift as Int32 constants. */
+ * values are stable across compilers and import into Swift as Int32 constants. cs_error.lib_code
+ * carries the failing library's own code: errno, SQLite's extended result code, zlib's code,
+ * ERR_get_error(), the CURLcode or archive_errno(). */
 #define CS_OK            0
 #define CS_ERR_ARG       1  /* a caller bug: bad argument */
 #define CS_ERR_IO        2  /* read/write/open failed; lib_code holds errno */
@@ -32,20 +34,19 @@ extern "C" {
 #define CS_ERR_SQLITE    4  /* lib_code holds the extended SQLite result code */
 #define CS_ERR_NOTDB     5  /* the file is not a SQLite database */
 #define CS_ERR_BUSY      6  /* the database stayed locked for longer than allowed */
-#define CS_ERR_ZLIB      7  /* the gzip stream is corrupt or truncated; lib_code holds zlib's code */
+#define CS_ERR_ZLIB      7  /* a gzip/zlib stream is corrupt or truncated; lib_code: zlib's code */
 #define CS_ERR_CRYPTO    8  /* an OpenSSL call failed; lib_code holds ERR_get_error() */
 #define CS_ERR_AUTH      9  /* the AES-GCM tag did not verify */
-#define CS_ERR_CURL     10  /* a transfer failed; lib_code holds the CURLcode */
-#define CS_ERR_NOMEM    11
+#define CS_ERR_CURL      10 /* a transfer failed; lib_code holds the CURLcode */
+#define CS_ERR_NOMEM     11
 #define CS_ERR_CANCELLED 12 /* a progress callback asked to stop */
-#define CS_ERR_ARCHIVE  13  /* a zstd/xz stream is corrupt or truncated, or libarchive failed;
-                               lib_code holds archive_errno() */
+#define CS_ERR_ARCHIVE   13 /* a zstd/xz stream is corrupt or truncated, or libarchive failed */
 
 /* SQLite step results, re-exported because the SQLite macros are not visible to Swift. */
-#define CS_ROW          100
-#define CS_DONE         101
+#define CS_ROW  100
+#define CS_DONE 101
 
-#define CS_MESSAGE_MAX  512
+#define CS_MESSAGE_MAX 512
 
 /* Filled by a failing call. `message` is NUL-terminated, human-readable, and never contains key
  * material or credentials (nothing secret is ever passed to a formatting call). */
@@ -78,8 +79,8 @@ void cs_digest_free(cs_digest *d);
 
 /* Digest of a byte range of an open file (length -1: to the end), without loading it in memory.
  * Used for Content-MD5 / x-amz-content-sha256 of multipart parts and for checking objects. */
-int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_t length,
-                           void *out, size_t out_cap, cs_error *err);
+int32_t cs_digest_fd_range(int32_t algorithm, int32_t fd, int64_t offset, int64_t length, void *out,
+                           size_t out_cap, cs_error *err);
 
 /* HMAC-SHA256 (the SigV4 signing primitive). `out` receives 32 bytes. */
 int32_t cs_hmac_sha256(const void *key, size_t key_len, const void *data, size_t data_len,
@@ -96,15 +97,13 @@ int32_t cs_hkdf_sha256(const void *ikm, size_t ikm_len, const void *salt, size_t
  * streaming envelope below.
  * ---------------------------------------------------------------------------------------------- */
 
-int32_t cs_aes256gcm_encrypt(const void *key32, const void *iv, size_t iv_len,
-                             const void *aad, size_t aad_len,
-                             const void *plain, size_t len, void *cipher_out,
+int32_t cs_aes256gcm_encrypt(const void *key32, const void *iv, size_t iv_len, const void *aad,
+                             size_t aad_len, const void *plain, size_t len, void *cipher_out,
                              void *tag_out, size_t tag_len, cs_error *err);
 
 /* Returns CS_ERR_AUTH when the tag does not verify; `plain_out` must then be discarded. */
-int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len,
-                             const void *aad, size_t aad_len,
-                             const void *cipher, size_t len, void *plain_out,
+int32_t cs_aes256gcm_decrypt(const void *key32, const void *iv, size_t iv_len, const void *aad,
+                             size_t aad_len, const void *cipher, size_t len, void *plain_out,
                              const void *tag, size_t tag_len, cs_error *err);
 
 /* Streaming AES-256-GCM over one message fed in pieces: for messages too large to hold at once
@@ -117,23 +116,25 @@ typedef struct cs_gcm cs_gcm;
 cs_gcm *cs_gcm_new(int32_t encrypt, const void *key32, const void *iv, size_t iv_len,
                    const void *aad, size_t aad_len, cs_error *err);
 int32_t cs_gcm_update(cs_gcm *g, const void *in, size_t len, void *out, cs_error *err);
-/* Sealing: writes the tag into `tag`. Opening: checks `tag`, CS_ERR_AUTH when it does not verify. */
+/* Sealing: writes the tag into `tag`. Opening: checks `tag` (CS_ERR_AUTH when it does not
+ * verify). */
 int32_t cs_gcm_final(cs_gcm *g, void *tag, size_t tag_len, cs_error *err);
 void cs_gcm_free(cs_gcm *g);
 
 /* ------------------------------------------------------------------------------------------------
- * The Laju envelope: gzip (zlib) then AES-256-GCM (12-byte IV, 16-byte tag, no AAD, tag not
- * appended), streamed file to file in bounded memory, with the MD5 of the object bytes computed in
- * the same pass.
+ * The Laju envelope: the file compressed (gzip, zstd or xz) then encrypted with AES-256-GCM
+ * (12-byte IV, 16-byte tag, no AAD, tag not appended), streamed file to file in bounded memory,
+ * with the digests of the object (MD5, optionally SHA-256 and per-part digests) and the MAC of the
+ * plaintext computed in the same pass.
  * ---------------------------------------------------------------------------------------------- */
 
 typedef struct cs_seal_result {
     uint8_t tag[16];
-    uint8_t md5[16];        /* MD5 of the ciphertext, i.e. of the object as stored */
+    uint8_t md5[16]; /* MD5 of the ciphertext, i.e. of the object as stored */
     int64_t plain_bytes;
-    int64_t object_bytes;   /* ciphertext length = gzip length */
-    uint8_t sha256[32];     /* SHA-256 of the object, when cs_seal_options.sha256 asked for it */
-    uint8_t plain_mac[32];  /* HMAC-SHA256 of the plaintext, when cs_seal_options.mac_key is set */
+    int64_t object_bytes;  /* ciphertext length = compressed length */
+    uint8_t sha256[32];    /* SHA-256 of the object, when cs_seal_options.sha256 asked for it */
+    uint8_t plain_mac[32]; /* HMAC-SHA256 of the plaintext, when cs_seal_options.mac_key is set */
 } cs_seal_result;
 
 /* Compression inside the envelope. gzip is the Laju format (zlib, parallel deflate); zstd and xz
@@ -150,56 +151,41 @@ typedef int32_t (*cs_part_fn)(void *ctx, int64_t index, int64_t offset, int64_t 
                               const void *md5, const void *sha256);
 
 typedef struct cs_seal_options {
-    int32_t codec;          /* CS_CODEC_* */
-    int32_t level;          /* gzip 0..9 (-1: zlib's default), zstd 1..19, xz 0..9 */
-    int32_t threads;        /* 1..64: gzip blocks deflated at once, zstd/xz encoder threads */
-    int64_t part_size;      /* > 0: digests of every part_size piece of the object, via part_fn */
-    int32_t sha256;         /* 1: SHA-256 of the whole object and of each part too */
-    const void *mac_key;    /* NULL, or 32 bytes: HMAC-SHA256 of the plaintext as it is read */
+    int32_t codec;       /* CS_CODEC_* */
+    int32_t level;       /* gzip 0..9 (-1: zlib's default), zstd 1..19, xz 0..9 */
+    int32_t threads;     /* 1..64: gzip blocks deflated at once, zstd/xz encoder threads */
+    int64_t part_size;   /* > 0: digests of every part_size piece of the object, via part_fn */
+    int32_t sha256;      /* 1: SHA-256 of the whole object and of each part too */
+    const void *mac_key; /* NULL, or 32 bytes: HMAC-SHA256 of the plaintext as it is read */
     cs_part_fn part_fn;
     void *part_ctx;
 } cs_seal_options;
 
-/* Seals `in_path` into a new file `out_path` (created exclusively, mode 0600). On failure
- * `out_path` is removed. `level` is the zlib level 0..9 (-1: zlib's default); `threads` (1..64)
- * is how many blocks are deflated at once. */
-int32_t cs_seal_file(const char *in_path, const char *out_path,
-                     const void *key32, const void *iv12, int32_t level, int32_t threads,
-                     cs_progress_fn progress, void *ctx,
-                     cs_seal_result *result, cs_error *err);
-
-/* Seals with a choice of codec and the digests an upload needs, all in the one pass over the
- * input. Same guarantees as cs_seal_file (which is this with gzip and no extra digests). */
-int32_t cs_seal_file_ex(const char *in_path, const char *out_path,
-                        const void *key32, const void *iv12, const cs_seal_options *options,
-                        cs_progress_fn progress, void *ctx,
-                        cs_seal_result *result, cs_error *err);
+/* Seals `in_path` into a new file `out_path` (created exclusively, mode 0600) with the codec,
+ * level and threads of `options`, and computes the digests an upload needs, all in the one pass
+ * over the input. On failure `out_path` is removed. A gzip object does not depend on `threads`
+ * (the deflate pool's blocks are cut the same way whatever the number of workers). */
+int32_t cs_seal_file_ex(const char *in_path, const char *out_path, const void *key32,
+                        const void *iv12, const cs_seal_options *options, cs_progress_fn progress,
+                        void *ctx, cs_seal_result *result, cs_error *err);
 
 typedef struct cs_open_result {
-    uint8_t md5[16];        /* MD5 of the object bytes read (filled even when the tag fails) */
+    uint8_t md5[16]; /* MD5 of the object bytes read (filled even when the tag fails) */
     int64_t object_bytes;
     int64_t plain_bytes;
-    uint8_t plain_mac[32];  /* HMAC-SHA256 of the plaintext written, when a mac_key was given */
+    uint8_t plain_mac[32]; /* HMAC-SHA256 of the plaintext written, when a mac_key was given */
 } cs_open_result;
 
-/* Opens an object: decrypts and gunzips `in_path` into a new file `out_path` (created exclusively,
- * mode 0600). Returns CS_ERR_AUTH when the tag does not verify (wrong key, wrong IV/tag, tampered
- * or truncated object), CS_ERR_ZLIB when an authentic object holds a broken gzip stream. On any
- * failure `out_path` is removed, so unauthenticated plaintext never outlives the call. */
-int32_t cs_open_file(const char *in_path, const char *out_path,
-                     const void *key32, const void *iv12, const void *tag16,
-                     cs_progress_fn progress, void *ctx,
-                     cs_open_result *result, cs_error *err);
-
-/* cs_open_file for every codec: `codec` is the one the object's metadata names (the stream must be
- * of that kind: CS_ERR_ARCHIVE / CS_ERR_ZLIB otherwise); with `mac_key` (32 bytes) the HMAC-SHA256
- * of the plaintext is computed as it is written. CS_ERR_ARCHIVE: an authentic object holds a
- * corrupt or truncated zstd/xz stream. */
-int32_t cs_open_file_ex(const char *in_path, const char *out_path,
-                        const void *key32, const void *iv12, const void *tag16,
-                        int32_t codec, const void *mac_key,
-                        cs_progress_fn progress, void *ctx,
-                        cs_open_result *result, cs_error *err);
+/* Opens an object: decrypts and decompresses `in_path` into a new file `out_path` (created
+ * exclusively, mode 0600). `codec` is the one the object's metadata names, and the stream must be
+ * of that kind; with `mac_key` (32 bytes) the HMAC-SHA256 of the plaintext is computed as it is
+ * written. Returns CS_ERR_AUTH when the tag does not verify (wrong key, wrong IV/tag, tampered or
+ * truncated object); CS_ERR_ZLIB (gzip) or CS_ERR_ARCHIVE (zstd, xz) when an authentic object
+ * holds a corrupt, truncated or mislabelled stream. On any failure `out_path` is removed, so
+ * unauthenticated plaintext never outlives the call. */
+int32_t cs_open_file_ex(const char *in_path, const char *out_path, const void *key32,
+                        const void *iv12, const void *tag16, int32_t codec, const void *mac_key,
+                        cs_progress_fn progress, void *ctx, cs_open_result *result, cs_error *err);
 
 /* ------------------------------------------------------------------------------------------------
  * zlib blocks: independent small buffers (pages of incremental backups), compressed one by one
@@ -239,7 +225,7 @@ int32_t cs_fsync_path(const char *path, cs_error *err);
 typedef struct cs_snapshot_result {
     int64_t pages;
     int64_t page_size;
-    int32_t attempts;       /* 1 unless the source stayed busy and the copy was retried */
+    int32_t attempts; /* 1 unless the source stayed busy and the copy was retried */
 } cs_snapshot_result;
 
 /* Consistent copy of the live database `src_path` into a new database `dst_path` with the
@@ -250,9 +236,9 @@ int32_t cs_snapshot(const char *src_path, const char *dst_path, int32_t busy_tim
                     cs_snapshot_result *result, cs_error *err);
 
 typedef struct cs_activate_result {
-    int64_t pages;          /* pages of the database put in place */
+    int64_t pages; /* pages of the database put in place */
     int64_t page_size;
-    int64_t safety_pages;   /* pages of the safety copy of the previous live state */
+    int64_t safety_pages; /* pages of the safety copy of the previous live state */
 } cs_activate_result;
 
 /* Replaces the content of the live database `live_path` with the verified database `src_path`,
@@ -261,8 +247,9 @@ typedef struct cs_activate_result {
  * First the live database's write lock is taken (waiting up to busy_timeout_ms, as the
  * application's writers wait); while it is held, so that no commit can slip in between, a
  * consistent copy of the live state is written to `safety_path` (an empty file the caller created
- * exclusively, with the mode it wants); then the pages are replaced. CS_ERR_BUSY when the lock cannot be had in time: then nothing changed and no safety
- * copy exists. On any failure the live database is unchanged and `safety_path` is removed. */
+ * exclusively, with the mode it wants); then the pages are replaced. CS_ERR_BUSY when the lock
+ * cannot be had in time: then nothing changed and no safety copy exists. On any failure the live
+ * database is unchanged and `safety_path` is removed. */
 int32_t cs_activate(const char *src_path, const char *live_path, const char *safety_path,
                     int32_t busy_timeout_ms, cs_activate_result *result, cs_error *err);
 
@@ -311,12 +298,12 @@ const char *cs_sqlite_version(void);
  * HTTP (libcurl): one request per call, no variadic curl_easy_setopt reaching Swift.
  * ---------------------------------------------------------------------------------------------- */
 
-typedef struct cs_http cs_http;   /* one reusable easy handle: keeps connections alive */
+typedef struct cs_http cs_http; /* one reusable easy handle: keeps connections alive */
 
 typedef struct cs_http_request {
-    const char *method;               /* "GET", "PUT", "HEAD", "POST", "DELETE" */
+    const char *method; /* "GET", "PUT", "HEAD", "POST", "DELETE" */
     const char *url;
-    const char *const *headers;       /* "Name: value" strings */
+    const char *const *headers; /* "Name: value" strings */
     size_t header_count;
     /* Body, either from memory ... */
     const void *body;
@@ -333,23 +320,23 @@ typedef struct cs_http_request {
      * A 200 answer to a ranged request truncates the file and starts over at 0. */
     int64_t response_fd_offset;
     size_t response_buffer_cap;
-    int32_t connect_timeout_s;        /* 0: default 15 */
-    int32_t low_speed_time_s;         /* abort when under low_speed_limit B/s for this long; 0: 60 */
-    int32_t low_speed_limit;          /* 0: 1 byte/s */
-    int32_t total_timeout_s;          /* 0: none */
+    int32_t connect_timeout_s; /* 0: default 15 */
+    int32_t low_speed_time_s;  /* abort when under low_speed_limit B/s this long; 0: 60 */
+    int32_t low_speed_limit;   /* 0: 1 byte/s */
+    int32_t total_timeout_s;   /* 0: none */
     /* Deadline that grows with the transfer: abort (CS_ERR_CURL, lib_code 28 = timed out) when
      * the request has run longer than deadline_base_s + (bytes to move) / min_rate seconds, the
      * bytes being the larger of the upload size and the announced download size. 0: off. */
     int64_t min_rate;
     int32_t deadline_base_s;
-    cs_progress_fn progress;          /* optional */
+    cs_progress_fn progress; /* optional */
     void *progress_ctx;
 } cs_http_request;
 
 typedef struct cs_http_result {
-    int32_t status;                   /* HTTP status, 0 when no response was received */
-    int64_t bytes_received;           /* body bytes received (written to fd or buffered) */
-    int32_t body_truncated;           /* 1 when a buffered body exceeded response_buffer_cap */
+    int32_t status;         /* HTTP status, 0 when no response was received */
+    int64_t bytes_received; /* body bytes received (written to fd or buffered) */
+    int32_t body_truncated; /* 1 when a buffered body exceeded response_buffer_cap */
     int64_t bytes_sent;
     double total_seconds;
 } cs_http_result;
@@ -366,6 +353,23 @@ const char *cs_http_response_headers(cs_http *h);
 const void *cs_http_response_body(cs_http *h, size_t *length);
 /* libcurl's version string. */
 const char *cs_http_version(void);
+
+/* ------------------------------------------------------------------------------------------------
+ * For tests and fuzzing only: product code calls cs_seal_file_ex and cs_open_file_ex. These are
+ * the gzip-only entry points from before the codec could be chosen, kept as thin wrappers over
+ * the _ex functions for the unit tests (GzipPoolTests) and the fuzz harnesses.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* cs_seal_file_ex with gzip at `level` (0..9, -1: zlib's default) on `threads` (1..64) deflate
+ * workers, and no digests beyond the MD5. */
+int32_t cs_seal_file(const char *in_path, const char *out_path, const void *key32, const void *iv12,
+                     int32_t level, int32_t threads, cs_progress_fn progress, void *ctx,
+                     cs_seal_result *result, cs_error *err);
+
+/* cs_open_file_ex for a gzip object, without a MAC. */
+int32_t cs_open_file(const char *in_path, const char *out_path, const void *key32, const void *iv12,
+                     const void *tag16, cs_progress_fn progress, void *ctx, cs_open_result *result,
+                     cs_error *err);
 
 #ifdef __cplusplus
 }

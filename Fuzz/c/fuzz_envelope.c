@@ -1,9 +1,9 @@
-/* libFuzzer target for opening a Laju envelope: cs_open_file (CSupport/envelope.c) decrypts
- * AES-256-GCM and gunzips, streaming file to file, and must leave no plaintext behind unless the
- * tag verified and the stream was whole.
+/* libFuzzer target for opening a Laju envelope: cs_open_file_ex (CSupport/envelope_open.c)
+ * decrypts AES-256-GCM and decompresses (gzip, zstd or xz), streaming file to file, and must leave
+ * no plaintext behind unless the tag verified and the stream was whole.
  *
- * One source, two targets (scripts/fuzz.sh builds both with clang -fsanitize=fuzzer,address,undefined
- * against the CSupport sources):
+ * One source, two targets (scripts/fuzz.sh builds both with clang
+ * -fsanitize=fuzzer,address,undefined against the CSupport sources):
  *
  *   fuzz-envelope (default): the input is what an AUTHENTIC object holds. Byte 0 picks the codec
  *     (see `codecs` below: gzip, zstd, xz), the rest is that codec's stream. The harness encrypts
@@ -47,8 +47,8 @@
  * ---------------------------------------------------------------------------------------------- */
 typedef struct codec {
     const char *name;
-    int32_t id;       /* CS_CODEC_*, what cs_open_file_ex is given */
-    int32_t damaged;  /* the status of an authentic object holding a broken stream */
+    int32_t id;      /* CS_CODEC_*, what cs_open_file_ex is given */
+    int32_t damaged; /* the status of an authentic object holding a broken stream */
 } codec;
 
 static const codec codecs[] = {
@@ -58,10 +58,11 @@ static const codec codecs[] = {
 };
 #define N_CODECS (sizeof codecs / sizeof codecs[0])
 
-static const uint8_t KEY[32] = {
-    0x60, 0x3d, 0xeb, 0x10, 0x15, 0xca, 0x71, 0xbe, 0x2b, 0x73, 0xae, 0xf0, 0x85, 0x7d, 0x77, 0x81,
-    0x1f, 0x35, 0x2c, 0x07, 0x3b, 0x61, 0x08, 0xd7, 0x2d, 0x98, 0x10, 0xa3, 0x09, 0x14, 0xdf, 0xf4};
-static const uint8_t IV[12] = {0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88};
+static const uint8_t KEY[32] = {0x60, 0x3d, 0xeb, 0x10, 0x15, 0xca, 0x71, 0xbe, 0x2b, 0x73, 0xae,
+                                0xf0, 0x85, 0x7d, 0x77, 0x81, 0x1f, 0x35, 0x2c, 0x07, 0x3b, 0x61,
+                                0x08, 0xd7, 0x2d, 0x98, 0x10, 0xa3, 0x09, 0x14, 0xdf, 0xf4};
+static const uint8_t IV[12] = {0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce,
+                               0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88};
 
 static char dir[256], in_path[300], out_path[300];
 static int baseline_fd = -1;
@@ -69,7 +70,7 @@ static int baseline_fd = -1;
 #define CHECK(cond, ...)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz invariant violated at %s:%d: ", __FILE__, __LINE__);              \
+            fprintf(stderr, "fuzz invariant violated at %s:%d: ", __FILE__, __LINE__);             \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fprintf(stderr, "\n");                                                                 \
             abort();                                                                               \
@@ -148,7 +149,8 @@ static int32_t open_envelope(const codec *k, const uint8_t key[32], const uint8_
 #ifndef FUZZ_TAMPER
 
 /* What the object should open to: zlib's inflate over the whole stream at once, member after
- * member, nothing allowed after the last. Returns 0 and the plaintext in *out (malloc'ed), or -1. */
+ * member, nothing allowed after the last. Returns 0 and the plaintext in *out (malloc'ed), or -1
+ * when zlib refuses the stream. */
 static int reference_gunzip(const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) {
     z_stream z;
     memset(&z, 0, sizeof z);
@@ -170,7 +172,10 @@ static int reference_gunzip(const uint8_t *data, size_t len, uint8_t **out, size
         int zr = inflate(&z, Z_NO_FLUSH);
         used = cap - z.avail_out;
         if (zr == Z_STREAM_END) {
-            if (z.avail_in == 0) { ok = 0; break; }
+            if (z.avail_in == 0) {
+                ok = 0;
+                break;
+            }
             inflateReset(&z); /* another member follows */
             continue;
         }
@@ -179,7 +184,10 @@ static int reference_gunzip(const uint8_t *data, size_t len, uint8_t **out, size
         break;                                               /* corrupt, or input ends early */
     }
     inflateEnd(&z);
-    if (ok != 0) { free(buf); return -1; }
+    if (ok != 0) {
+        free(buf);
+        return -1;
+    }
     *out = buf;
     *out_len = used;
     return 0;
@@ -211,7 +219,10 @@ static int reference_unzstd(const uint8_t *data, size_t len, uint8_t **out, size
         ZSTD_outBuffer ob = {o.p + o.used, o.cap - o.used, 0};
         ret = ZSTD_decompressStream(d, &ob, &in);
         o.used += ob.pos;
-        if (ZSTD_isError(ret)) { ok = -1; break; }
+        if (ZSTD_isError(ret)) {
+            ok = -1;
+            break;
+        }
         if (ob.pos == 0 && in.pos == in.size) break;
     }
     /* Flush what the last frame still holds. */
@@ -223,7 +234,10 @@ static int reference_unzstd(const uint8_t *data, size_t len, uint8_t **out, size
         if (ZSTD_isError(ret) || (ob.pos == 0 && ret != 0)) ok = -1;
     }
     ZSTD_freeDCtx(d);
-    if (ok != 0) { free(o.p); return -1; }
+    if (ok != 0) {
+        free(o.p);
+        return -1;
+    }
     *out = o.p ? o.p : malloc(1);
     *out_len = o.used;
     return 0;
@@ -244,17 +258,24 @@ static int reference_unxz(const uint8_t *data, size_t len, uint8_t **out, size_t
         size_t before = z.avail_out;
         lzma_ret r = lzma_code(&z, z.avail_in ? LZMA_RUN : LZMA_FINISH);
         o.used += before - z.avail_out;
-        if (r == LZMA_STREAM_END) { ok = 0; break; }
+        if (r == LZMA_STREAM_END) {
+            ok = 0;
+            break;
+        }
         if (r != LZMA_OK) break;
     }
     lzma_end(&z);
-    if (ok != 0) { free(o.p); return -1; }
+    if (ok != 0) {
+        free(o.p);
+        return -1;
+    }
     *out = o.p;
     *out_len = o.used;
     return 0;
 }
 
-static int reference_decode(const codec *k, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len) {
+static int reference_decode(const codec *k, const uint8_t *data, size_t len, uint8_t **out,
+                            size_t *out_len) {
     switch (k->id) {
     case CS_CODEC_ZSTD: return reference_unzstd(data, len, out, out_len);
     case CS_CODEC_XZ: return reference_unxz(data, len, out, out_len);
@@ -287,8 +308,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t expected_len = 0;
     int reference = reference_decode(k, stream, len, &expected, &expected_len);
 
-    CHECK(status != CS_ERR_AUTH, "an authentic %s envelope failed authentication: %s", k->name, err.message);
-    CHECK(status == CS_OK || status == k->damaged, "unexpected status %d for %s: %s", status, k->name, err.message);
+    CHECK(status != CS_ERR_AUTH, "an authentic %s envelope failed authentication: %s", k->name,
+          err.message);
+    CHECK(status == CS_OK || status == k->damaged, "unexpected status %d for %s: %s", status,
+          k->name, err.message);
     if (status == CS_OK) {
         CHECK(reference == 0, "opened a %s stream that its reference library rejects", k->name);
         struct stat st;
@@ -319,7 +342,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         unlink(out_path);
     } else {
-        CHECK(reference != 0 || k->id != CS_CODEC_GZIP, "refused a %s stream that zlib accepts: %s", k->name, err.message);
+        CHECK(reference != 0 || k->id != CS_CODEC_GZIP, "refused a %s stream that zlib accepts: %s",
+              k->name, err.message);
         CHECK(!exists(out_path), "a damaged %s stream left the output file behind", k->name);
         CHECK(err.status == status, "err.status %d for status %d", err.status, status);
     }
@@ -367,8 +391,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cs_error err;
     memset(&err, 0, sizeof err);
     int32_t status = open_envelope(&codecs[0], key, iv, tag, &result, &err);
-    CHECK(status == CS_ERR_AUTH, "damage %d: status %d instead of CS_ERR_AUTH: %s", damage, status, err.message);
-    CHECK(!exists(out_path), "damage %d: unauthenticated plaintext left in the output file", damage);
+    CHECK(status == CS_ERR_AUTH, "damage %d: status %d instead of CS_ERR_AUTH: %s", damage, status,
+          err.message);
+    CHECK(!exists(out_path), "damage %d: unauthenticated plaintext left in the output file",
+          damage);
     free(cipher);
     CHECK(lowest_free_fd() == baseline_fd, "a file descriptor leaked");
     return 0;
