@@ -17,7 +17,7 @@ let package = Package(
     name: "laju-backup",
     products: [
         .executable(name: "laju-backup", targets: ["laju-backup"]),
-        .library(name: "LajuBackup", targets: ["LajuBackup"]),  // for the fuzz targets in Fuzz/
+        .library(name: "LajuBackup", targets: ["LajuBackup"])  // for the fuzz targets in Fuzz/
     ],
     dependencies: [argumentParser],
     targets: [
@@ -30,7 +30,7 @@ let package = Package(
                 .linkedLibrary("crypto"),  // EVP lives in libcrypto; libssl would be a useless dependency
                 .linkedLibrary("z"),
                 .linkedLibrary("curl"),
-                .linkedLibrary("archive"),  // zstd and xz (BACKUP_COMPRESSION), through its raw format
+                .linkedLibrary("archive")  // zstd and xz (BACKUP_COMPRESSION), through its raw format
             ]
         ),
         .target(
@@ -42,7 +42,7 @@ let package = Package(
             name: "laju-backup",
             dependencies: [
                 "LajuBackup",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             path: "Sources/laju-backup"
         ),
@@ -62,7 +62,7 @@ let package = Package(
             dependencies: ["laju-backup", "TestSupport"],
             path: "Tests/EndToEndTests",
             exclude: ["Resources"]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )

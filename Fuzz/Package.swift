@@ -14,16 +14,17 @@ let swiftTargets = ["xml", "s3error", "http", "metadata-headers", "metadata-json
 let package = Package(
     name: "laju-backup-fuzz",
     dependencies: [
-        .package(name: "laju-backup", path: ".."),
+        .package(name: "laju-backup", path: "..")
     ],
     targets: [
-        .target(name: "FuzzSupport", path: "Sources/FuzzSupport"),
-    ] + swiftTargets.map { name in
-        .executableTarget(
-            name: "fuzz-\(name)",
-            dependencies: ["FuzzSupport", .product(name: "LajuBackup", package: "laju-backup")],
-            path: "Sources/fuzz-\(name)"
-        )
-    },
+        .target(name: "FuzzSupport", path: "Sources/FuzzSupport")
+    ]
+        + swiftTargets.map { name in
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: ["FuzzSupport", .product(name: "LajuBackup", package: "laju-backup")],
+                path: "Sources/fuzz-\(name)"
+            )
+        },
     swiftLanguageModes: [.v6]
 )

@@ -14,34 +14,62 @@ struct BackupCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: ArgumentHelp("Compression inside the envelope: gzip (the Laju format, the only one the original restore.ts reads), zstd or xz (default: BACKUP_COMPRESSION, else gzip).", valueName: "gzip|zstd|xz"))
+    @Option(
+        help: ArgumentHelp(
+            "Compression inside the envelope: gzip (the Laju format, the only one the original restore.ts reads), zstd or xz (default: BACKUP_COMPRESSION, else gzip).",
+            valueName: "gzip|zstd|xz"))
     var compression: Codec?
 
-    @Option(help: ArgumentHelp("Compression level of the codec in use: gzip 0-9, zstd 1-19, xz 0-9 (default: BACKUP_GZIP_LEVEL 6, BACKUP_ZSTD_LEVEL 3, BACKUP_XZ_LEVEL 3).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Compression level of the codec in use: gzip 0-9, zstd 1-19, xz 0-9 (default: BACKUP_GZIP_LEVEL 6, BACKUP_ZSTD_LEVEL 3, BACKUP_XZ_LEVEL 3).",
+            valueName: "n"))
     var level: Int?
 
-    @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Wait up to this many seconds for another run on the same database instead of failing at once.", valueName: "seconds"))
+    @Option(
+        name: .customLong("lock-wait"),
+        help: ArgumentHelp(
+            "Wait up to this many seconds for another run on the same database instead of failing at once.",
+            valueName: "seconds"))
     var lockWait: Double = 0
 
-    @Option(name: .customLong("if-older-than"), help: ArgumentHelp("Back up only when this database's newest backup is older than this (e.g. 24h; for a catch-up run after boot); otherwise say so and exit 0.", valueName: "duration"))
+    @Option(
+        name: .customLong("if-older-than"),
+        help: ArgumentHelp(
+            "Back up only when this database's newest backup is older than this (e.g. 24h; for a catch-up run after boot); otherwise say so and exit 0.",
+            valueName: "duration"))
     var ifOlderThan: String?
 
-    @Flag(help: "Record a restore point instead of a full backup: upload only the pages that changed since the newest point (see laju-backup-backup(1), INCREMENTAL).")
+    @Flag(
+        help:
+            "Record a restore point instead of a full backup: upload only the pages that changed since the newest point (see laju-backup-backup(1), INCREMENTAL)."
+    )
     var incremental = false
 
-    @Flag(name: .customLong("if-enabled"), help: "With --incremental: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the 15-minute cron line).")
+    @Flag(
+        name: .customLong("if-enabled"),
+        help:
+            "With --incremental: do nothing (exit 0) unless BACKUP_INCREMENTAL is true for this database (for the 15-minute cron line)."
+    )
     var ifEnabled = false
 
     func validate() throws {
         if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
-            throw ValidationError("--incremental takes no --compression, --level or --if-older-than (points use zlib per page)")
+            throw ValidationError(
+                "--incremental takes no --compression, --level or --if-older-than (points use zlib per page)")
         }
         if ifEnabled && !incremental { throw ValidationError("--if-enabled goes with --incremental") }
         if let ifOlderThan {
-            do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError { throw ValidationError("--if-older-than: \(e.description)") }
+            do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError {
+                throw ValidationError("--if-older-than: \(e.description)")
+            }
         }
-        if let level, !(0...19).contains(level) { throw ValidationError("--level must be 0 to 19 (gzip and xz 0-9, zstd 1-19)") }
-        if !(lockWait.isFinite && (0...86_400).contains(lockWait)) { throw ValidationError("--lock-wait must be between 0 and 86400 seconds") }
+        if let level, !(0...19).contains(level) {
+            throw ValidationError("--level must be 0 to 19 (gzip and xz 0-9, zstd 1-19)")
+        }
+        if !(lockWait.isFinite && (0...86_400).contains(lockWait)) {
+            throw ValidationError("--lock-wait must be between 0 and 86400 seconds")
+        }
     }
 
     func run() throws {
@@ -53,7 +81,9 @@ struct BackupCommand: ParsableCommand {
         let settings = try common.settings(extra)
         if incremental {
             if ifEnabled, !(try settings.bool("BACKUP_INCREMENTAL", default: false)) {
-                out.log("backup skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)")
+                out.log(
+                    "backup skipped: incremental backups are off for \(settings.databasePath) (BACKUP_INCREMENTAL is not true)"
+                )
                 return
             }
             // Monitored as a command of its own: its metrics series, webhook payloads and ping URL
@@ -64,7 +94,9 @@ struct BackupCommand: ParsableCommand {
                 return o
             }
             if let point = o.point {
-                out.log("backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Human.bytes(o.uploadedBytes)) for a \(Human.bytes(o.databaseBytes)) database (\(Human.seconds(o.totalSeconds)))")
+                out.log(
+                    "backup ok: \(o.kind?.rawValue ?? "") point \(point): \(o.changedPages) of \(o.pages) pages changed, uploaded \(Human.bytes(o.uploadedBytes)) for a \(Human.bytes(o.databaseBytes)) database (\(Human.seconds(o.totalSeconds)))"
+                )
             } else {
                 out.log("backup ok: no changes since \(o.parent ?? "the newest point"); no point recorded")
             }
@@ -73,7 +105,9 @@ struct BackupCommand: ParsableCommand {
         }
         let job = FullBackupJob(settings: settings, lockWait: lockWait, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
-            out.log("backup skipped: the newest backup of \(settings.databasePath) is \(Human.seconds(age)) old, younger than \(ifOlderThan)")
+            out.log(
+                "backup skipped: the newest backup of \(settings.databasePath) is \(Human.seconds(age)) old, younger than \(ifOlderThan)"
+            )
             return
         }
         let outcome = try monitored(settings, "backup", out) { monitor in
@@ -81,7 +115,9 @@ struct BackupCommand: ParsableCommand {
             monitor.succeeded(key: o.key, storedBytes: o.objectBytes, sourceBytes: o.databaseBytes)
             return o
         }
-        out.log("backup ok: \(outcome.key) (\(Human.bytes(outcome.databaseBytes)) -> \(Human.bytes(outcome.objectBytes)), \(Human.seconds(outcome.totalSeconds)))")
+        out.log(
+            "backup ok: \(outcome.key) (\(Human.bytes(outcome.databaseBytes)) -> \(Human.bytes(outcome.objectBytes)), \(Human.seconds(outcome.totalSeconds)))"
+        )
         if common.json { out.printJSON(outcome) }
     }
 }

@@ -12,7 +12,8 @@ struct CatalogCommand: ParsableCommand {
 struct CatalogSyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Add a row for every valid backup of this database that the store holds and the catalog does not name.",
+        abstract:
+            "Add a row for every valid backup of this database that the store holds and the catalog does not name.",
         discussion: """
             Lists the store under BACKUP_PREFIX and reads the metadata of each object named for this \
             database that no row names. One that is a backup of this database under the current key \
@@ -38,6 +39,8 @@ struct CatalogSyncCommand: ParsableCommand {
                 print(Table.render(header: ["NOT ADOPTED", "WHY"], rows: o.skipped.map { [$0.key, $0.reason] }))
             }
         }
-        out.log("catalog sync\(dryRun ? " (dry run)" : ""): \(o.adopted.count) backup(s) \(dryRun ? "would be added" : "added") to \(o.catalog), \(o.skipped.count) object(s) not adopted")
+        out.log(
+            "catalog sync\(dryRun ? " (dry run)" : ""): \(o.adopted.count) backup(s) \(dryRun ? "would be added" : "added") to \(o.catalog), \(o.skipped.count) object(s) not adopted"
+        )
     }
 }

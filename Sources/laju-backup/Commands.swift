@@ -16,5 +16,5 @@ let commandList: [ParsableCommand.Type] = [
     ProfilesCommand.self,
     StatusCommand.self,
     DoctorCommand.self,
-    DebugStoreCommand.self,
+    DebugStoreCommand.self
 ]

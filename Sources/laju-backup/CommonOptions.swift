@@ -3,19 +3,36 @@ import LajuBackup
 
 /// Options every command that reads settings, the database or the catalog shares.
 struct CommonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("SQLite database to back up (default: BACKUP_DATABASE, else ./data/<dev|production|test>.sqlite3 from DB_CONNECTION).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "SQLite database to back up (default: BACKUP_DATABASE, else ./data/<dev|production|test>.sqlite3 from DB_CONNECTION).",
+            valueName: "path"))
     var database: String?
 
-    @Option(help: ArgumentHelp("SQLite file holding the backup_files table (default: BACKUP_CATALOG, else the database itself).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "SQLite file holding the backup_files table (default: BACKUP_CATALOG, else the database itself).",
+            valueName: "path"))
     var catalog: String?
 
-    @Option(help: ArgumentHelp("Where backups are stored: file:///absolute/dir or s3 (default: BACKUP_STORAGE, else s3).", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "Where backups are stored: file:///absolute/dir or s3 (default: BACKUP_STORAGE, else s3).", valueName: "url"
+        ))
     var storage: String?
 
-    @Option(name: .customLong("app-dir"), help: ArgumentHelp("The Laju application's folder: its .env supplies what laju-backup's own settings leave unset, and relative paths resolve against it (default: BACKUP_APP_DIR).", valueName: "dir"))
+    @Option(
+        name: .customLong("app-dir"),
+        help: ArgumentHelp(
+            "The Laju application's folder: its .env supplies what laju-backup's own settings leave unset, and relative paths resolve against it (default: BACKUP_APP_DIR).",
+            valueName: "dir"))
     var appDir: String?
 
-    @Option(name: .customLong("env-file"), help: ArgumentHelp("Read settings from this dotenv file (repeatable; later files win; the process environment wins over all files).", valueName: "file"))
+    @Option(
+        name: .customLong("env-file"),
+        help: ArgumentHelp(
+            "Read settings from this dotenv file (repeatable; later files win; the process environment wins over all files).",
+            valueName: "file"))
     var envFiles: [String] = []
 
     @Flag(help: "Print the result as JSON on stdout (log lines still go to stderr).")

@@ -22,9 +22,12 @@ struct ConfigCommand: ParsableCommand {
         if common.json {
             out.printJSON(report)
         } else {
-            print(Table.render(header: ["SETTING", "VALUE", "FROM"], rows: report.settings.map {
-                [$0.name, $0.value ?? "-", $0.source]
-            }))
+            print(
+                Table.render(
+                    header: ["SETTING", "VALUE", "FROM"],
+                    rows: report.settings.map {
+                        [$0.name, $0.value ?? "-", $0.source]
+                    }))
             print("")
             var lines = ["database: \(report.database)", "catalog:  \(report.catalog)"]
             if let a = report.appDirectory { lines.append("app dir:  \(a)") }

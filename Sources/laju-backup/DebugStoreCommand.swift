@@ -31,19 +31,24 @@ struct DebugStoreCommand: ParsableCommand {
             var st = stat()
             guard stat(operands[0], &st) == 0 else { throw LajuError(.local, "cannot stat \(operands[0])") }
             bytes = Int64(st.st_size)
-            try store.put(key: operands[1], file: operands[0], size: bytes, md5: md5, metadata: ["checksum": md5.hexString], progress: nil)
+            try store.put(
+                key: operands[1], file: operands[0], size: bytes, md5: md5, metadata: ["checksum": md5.hexString],
+                progress: nil)
         case ("seal", 2):
             let settings = try common.settings()
             let codec = try settings.compression()
             let level = try settings.compressionLevel(for: codec)
             let needs = store.uploadDigestNeeds
-            let sealed = try Envelope.seal(input: operands[0], output: operands[1], encryptionKey: try settings.encryptionKey(),
-                                           options: Envelope.Options(codec: codec, level: level,
-                                                                     threads: codec.encoderThreads(try settings.threads(), level: level),
-                                                                     partSize: needs.partSize, sha256: needs.sha256))
-            let digests = SealDigests(md5: sealed.md5.hexString, size: sealed.objectBytes, sha256: sealed.sha256?.hexString,
-                                      partSize: sealed.parts?.partSize, partsMD5: sealed.parts?.md5.map(\.hexString),
-                                      partsSHA256: sealed.parts?.sha256?.map(\.hexString))
+            let sealed = try Envelope.seal(
+                input: operands[0], output: operands[1], encryptionKey: try settings.encryptionKey(),
+                options: Envelope.Options(
+                    codec: codec, level: level,
+                    threads: codec.encoderThreads(try settings.threads(), level: level),
+                    partSize: needs.partSize, sha256: needs.sha256))
+            let digests = SealDigests(
+                md5: sealed.md5.hexString, size: sealed.objectBytes, sha256: sealed.sha256?.hexString,
+                partSize: sealed.parts?.partSize, partsMD5: sealed.parts?.md5.map(\.hexString),
+                partsSHA256: sealed.parts?.sha256?.map(\.hexString))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             try encoder.encode(digests).write(to: URL(fileURLWithPath: operands[1] + ".digests.json"))
@@ -51,32 +56,39 @@ struct DebugStoreCommand: ParsableCommand {
         case ("put-sealed", 2):
             let data = try Data(contentsOf: URL(fileURLWithPath: operands[0] + ".digests.json"))
             guard let d = try? JSONDecoder().decode(SealDigests.self, from: data),
-                  let md5 = DebugStoreCommand.hex(d.md5) else {
+                let md5 = DebugStoreCommand.hex(d.md5)
+            else {
                 throw LajuError(.usage, "\(operands[0]).digests.json is not what `debug-store seal` writes")
             }
             let size = d.size
             var parts: PartDigests?
             if let partSize = d.partSize, let m = d.partsMD5 {
-                parts = PartDigests(partSize: partSize, md5: m.compactMap(DebugStoreCommand.hex),
-                                    sha256: d.partsSHA256?.compactMap(DebugStoreCommand.hex))
+                parts = PartDigests(
+                    partSize: partSize, md5: m.compactMap(DebugStoreCommand.hex),
+                    sha256: d.partsSHA256?.compactMap(DebugStoreCommand.hex))
             }
             bytes = size
-            try store.put(key: operands[1], file: operands[0], size: size,
-                          digests: ObjectDigests(md5: md5, sha256: d.sha256.flatMap(DebugStoreCommand.hex), parts: parts),
-                          metadata: ["checksum": md5.hexString], progress: nil)
+            try store.put(
+                key: operands[1], file: operands[0], size: size,
+                digests: ObjectDigests(md5: md5, sha256: d.sha256.flatMap(DebugStoreCommand.hex), parts: parts),
+                metadata: ["checksum": md5.hexString], progress: nil)
         case ("get", 2):
             try store.get(key: operands[0], to: operands[1], progress: nil)
             var st = stat()
             if stat(operands[1], &st) == 0 { bytes = Int64(st.st_size) }
         case ("head", 1):
             let info = try store.head(key: operands[0])
-            print("\(info.key) \(info.size) \(info.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+            print(
+                "\(info.key) \(info.size) \(info.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            )
             return
         case ("delete", 1):
             print(try store.delete(key: operands[0]) ? "deleted" : "absent")
             return
         default:
-            throw ValidationError("usage: debug-store put FILE KEY | get KEY FILE | head KEY | delete KEY | seal FILE OBJECT | put-sealed OBJECT KEY")
+            throw ValidationError(
+                "usage: debug-store put FILE KEY | get KEY FILE | head KEY | delete KEY | seal FILE OBJECT | put-sealed OBJECT KEY"
+            )
         }
         let seconds = monotonicSeconds() - started
         print("\(operation) \(bytes) bytes in \(Human.seconds(seconds)) (\(Human.rate(bytes, seconds)))")
@@ -107,7 +119,8 @@ extension DebugStoreCommand {
         var i = 0
         while i < u.count {
             guard let hi = UInt8(String(decoding: u[i...i], as: UTF8.self), radix: 16),
-                  let lo = UInt8(String(decoding: u[(i + 1)...(i + 1)], as: UTF8.self), radix: 16) else { return nil }
+                let lo = UInt8(String(decoding: u[(i + 1)...(i + 1)], as: UTF8.self), radix: 16)
+            else { return nil }
             out.append(hi << 4 | lo)
             i += 2
         }

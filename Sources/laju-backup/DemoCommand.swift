@@ -5,10 +5,13 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Back up and restore a sample database through a local-directory store (no S3 account needed).",
-        discussion: "Creates DIR with a sample app database, a fresh key, a file:// store and a restored copy, then checks that the restored rows equal the original's."
+        discussion:
+            "Creates DIR with a sample app database, a fresh key, a file:// store and a restored copy, then checks that the restored rows equal the original's."
     )
 
-    @Option(help: ArgumentHelp("Working directory for the demo (created; must not hold an earlier demo).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp("Working directory for the demo (created; must not hold an earlier demo).", valueName: "dir")
+    )
     var dir: String = "laju-backup-demo"
 
     @Option(help: ArgumentHelp("Rows in the sample table.", valueName: "n"))
@@ -38,12 +41,17 @@ struct DemoCommand: ParsableCommand {
         out.log("demo: creating \(dbPath) with \(rows) rows")
         try SampleDatabase.create(at: dbPath, rows: rows)
         let key = try EncryptionKey.generate()
-        let env = Environment(layers: [(source: "demo", values: [
-            "BACKUP_DATABASE": dbPath,
-            "BACKUP_STORAGE": "file://\(root)/store",
-            "BACKUP_ENCRYPTION_KEY": Data(key.bytes).base64EncodedString(),
-            "BACKUP_TMPDIR": root + "/tmp",
-        ])])
+        let env = Environment(layers: [
+            (
+                source: "demo",
+                values: [
+                    "BACKUP_DATABASE": dbPath,
+                    "BACKUP_STORAGE": "file://\(root)/store",
+                    "BACKUP_ENCRYPTION_KEY": Data(key.bytes).base64EncodedString(),
+                    "BACKUP_TMPDIR": root + "/tmp"
+                ]
+            )
+        ])
         let settings = Settings(environment: env)
         let backup = try FullBackupJob(settings: settings, events: out.sink).run()
         let restoredPath = root + "/restored.sqlite3"
@@ -53,7 +61,8 @@ struct DemoCommand: ParsableCommand {
         guard same else {
             throw LajuError(.integrity, "demo: the restored database differs from the original")
         }
-        print("""
+        print(
+            """
             demo ok: backed up \(Human.bytes(backup.databaseBytes)) to \(backup.store)/\(backup.key)
                      (\(Human.bytes(backup.objectBytes)) stored) and restored it to \(restored.output ?? "-");
                      the restored rows equal the original's.

@@ -32,10 +32,13 @@ struct DoctorCommand: ParsableCommand {
         }
         let errors = checks.filter { $0.level == .error }
         if let first = errors.first {
-            out.warn("doctor: \(errors.count) check(s) failed, \(checks.filter { $0.level == .warning }.count) warning(s)")
+            out.warn(
+                "doctor: \(errors.count) check(s) failed, \(checks.filter { $0.level == .warning }.count) warning(s)")
             throw ExitCode(first.exitStatus ?? 1)
         }
-        out.log("doctor: all \(checks.count) checks passed\(checks.contains { $0.level == .warning } ? " (with warnings)" : "")")
+        out.log(
+            "doctor: all \(checks.count) checks passed\(checks.contains { $0.level == .warning } ? " (with warnings)" : "")"
+        )
     }
 
     struct Report: Encodable { var checks: [DoctorJob.Check] }

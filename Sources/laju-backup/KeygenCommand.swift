@@ -11,7 +11,8 @@ struct KeygenCommand: ParsableCommand {
         let key = try EncryptionKey.generate()
         print(Data(key.bytes).base64EncodedString())
         if isatty(1) == 1 || isatty(2) == 1 {
-            Output.writeError("""
+            Output.writeError(
+                """
                 Store it as BACKUP_ENCRYPTION_KEY=<key> in /etc/laju-backup/laju-backup.env (mode 0600): every run,
                 cron's included, reads it there. A key kept only in a Laju app's .env is found only by runs whose
                 profile sets BACKUP_APP_DIR to that app's folder (or that pass --app-dir).

@@ -30,7 +30,7 @@ struct LajuBackupCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                exit(withError: error)   // --help, --version
+                exit(withError: error)  // --help, --version
             }
             if code == .validationFailure {
                 // Usage errors: ArgumentParser's message, our exit status for configuration errors.

@@ -30,26 +30,47 @@ struct ListCommand: ParsableCommand {
         if points {
             let listing = try PointListing(settings: settings, events: out.sink).run()
             if common.json { out.printJSON(Points(points: listing.entries)); return }
-            print(Table.render(header: ["TIME", "KIND", "UPLOADED", "DATABASE", "POINT"], rows: listing.entries.map {
-                [$0.time, $0.kind.rawValue, $0.uploadedBytes.map(Human.bytes) ?? "-", $0.databaseBytes.map(Human.bytes) ?? "-",
-                 $0.point + ($0.problem.map { " (\($0))" } ?? "")]
-            }))
-            print(Display.safe("\(listing.entries.count) restore point(s) of \(scope.databaseName) in \(listing.store) under \(listing.namespace)"))
+            print(
+                Table.render(
+                    header: ["TIME", "KIND", "UPLOADED", "DATABASE", "POINT"],
+                    rows: listing.entries.map {
+                        [
+                            $0.time, $0.kind.rawValue, $0.uploadedBytes.map(Human.bytes) ?? "-",
+                            $0.databaseBytes.map(Human.bytes) ?? "-",
+                            $0.point + ($0.problem.map { " (\($0))" } ?? "")
+                        ]
+                    }))
+            print(
+                Display.safe(
+                    "\(listing.entries.count) restore point(s) of \(scope.databaseName) in \(listing.store) under \(listing.namespace)"
+                ))
             return
         }
         if remote {
             let listing = try RemoteListing(settings: settings, events: out.sink).run()
             let entries = listing.entries
             if common.json { out.printJSON(Objects(objects: entries)); return }
-            print(Table.render(header: ["MODIFIED", "SIZE", "CATALOG", "KEY"], rows: entries.map {
-                [$0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
-                 Human.bytes($0.size),
-                 $0.hidden ? "hidden" : $0.scope != "ours" ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?",
-                 $0.key + ($0.hidden ? " (deleted; version \($0.versionId ?? "?") survives)" : "")]
-            }))
+            print(
+                Table.render(
+                    header: ["MODIFIED", "SIZE", "CATALOG", "KEY"],
+                    rows: entries.map {
+                        [
+                            $0.lastModified.map { LocalTime.minuteStamp(epochMilliseconds: Int64($0) * 1000) } ?? "-",
+                            Human.bytes($0.size),
+                            $0.hidden
+                                ? "hidden"
+                                : $0.scope != "ours"
+                                    ? "other" : listing.catalogReadable ? ($0.inCatalog ? "yes" : "orphan") : "?",
+                            $0.key + ($0.hidden ? " (deleted; version \($0.versionId ?? "?") survives)" : "")
+                        ]
+                    }))
             let others = entries.filter { $0.scope != "ours" }.count
-            print(Display.safe("\(entries.count) object(s) in \(listing.store) under \(listing.prefix)"
-                + (others > 0 ? "; \(others) marked other belong to other databases or deeper prefixes, or are not backup names" : "")))
+            print(
+                Display.safe(
+                    "\(entries.count) object(s) in \(listing.store) under \(listing.prefix)"
+                        + (others > 0
+                            ? "; \(others) marked other belong to other databases or deeper prefixes, or are not backup names"
+                            : "")))
             return
         }
         let catalog = try settings.openCatalog(readOnly: true)
@@ -58,10 +79,15 @@ struct ListCommand: ParsableCommand {
         for bad in scan.bad { out.warn("catalog row \(bad.id) skipped: \(bad.problem)") }
         let (rows, others) = scan.split(scope)
         if common.json { out.printJSON(Backups(backups: rows, otherRows: others.count, badRows: scan.bad)); return }
-        print(Table.render(header: ["UPLOADED", "SIZE", "STATE", "KEY"], rows: rows.map {
-            [LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Human.bytes($0.fileSize),
-             $0.deletedAt == nil ? "active" : "deleted", $0.key]
-        }))
+        print(
+            Table.render(
+                header: ["UPLOADED", "SIZE", "STATE", "KEY"],
+                rows: rows.map {
+                    [
+                        LocalTime.minuteStamp(epochMilliseconds: $0.uploadedAt), Human.bytes($0.fileSize),
+                        $0.deletedAt == nil ? "active" : "deleted", $0.key
+                    ]
+                }))
         var summary = "\(rows.count) backup(s) of \(scope.databaseName) under \(scope.prefix) in \(catalog.path)"
         if !others.isEmpty { summary += "; \(others.count) row(s) of other databases or prefixes not shown" }
         print(Display.safe(summary))

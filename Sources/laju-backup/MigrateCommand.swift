@@ -28,13 +28,24 @@ struct MigrateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .customLong("migration-name"), help: ArgumentHelp("Record the table in knex_migrations under this file name (with extension, as in the app's migrations folder).", valueName: "name"))
+    @Option(
+        name: .customLong("migration-name"),
+        help: ArgumentHelp(
+            "Record the table in knex_migrations under this file name (with extension, as in the app's migrations folder).",
+            valueName: "name"))
     var migrationName: String?
 
-    @Option(name: .customLong("migrations-dir"), help: ArgumentHelp("The app's knex migrations folder: use its *_create_backup_files*.ts/.js file name.", valueName: "dir"))
+    @Option(
+        name: .customLong("migrations-dir"),
+        help: ArgumentHelp(
+            "The app's knex migrations folder: use its *_create_backup_files*.ts/.js file name.", valueName: "dir"))
     var migrationsDir: String?
 
-    @Flag(name: .customLong("write-migration"), help: "With --migrations-dir and no such file there: write the guide's migration file into it and record that name.")
+    @Flag(
+        name: .customLong("write-migration"),
+        help:
+            "With --migrations-dir and no such file there: write the guide's migration file into it and record that name."
+    )
     var writeMigration = false
 
     func validate() throws {
@@ -49,28 +60,40 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         let out = common.output()
         let settings = try common.settings()
-        let options = Migrator.Options(catalogPath: settings.catalogPath,
-                                       databasePath: settings.databasePath,
-                                       migrationName: migrationName, migrationsDirectory: migrationsDir.map(absolutePath),
-                                       writeMigration: writeMigration)
+        let options = Migrator.Options(
+            catalogPath: settings.catalogPath,
+            databasePath: settings.databasePath,
+            migrationName: migrationName, migrationsDirectory: migrationsDir.map(absolutePath),
+            writeMigration: writeMigration)
         let o = try Migrator(options: options).run()
         for w in o.warnings { out.warn(w) }
         switch o.action {
         case .existing:
-            let shape = o.variant.map { $0 == .guide ? "the guide's schema" : "Laju's migration schema" } ?? "an unrecognised but usable schema"
+            let shape =
+                o.variant.map { $0 == .guide ? "the guide's schema" : "Laju's migration schema" }
+                ?? "an unrecognised but usable schema"
             out.log("migrate: backup_files already exists in \(o.catalog) (\(shape)); nothing changed")
             if let n = o.migrationName { out.log("migrate: knex_migrations records it as \(n)") }
         case .created:
             if o.createdCatalogFile { out.log("migrate: created catalog file \(o.catalog)") }
             if o.alreadyRecorded {
-                out.log("migrate: re-created backup_files in \(o.catalog); knex_migrations already records \(o.migrationName ?? "-")")
+                out.log(
+                    "migrate: re-created backup_files in \(o.catalog); knex_migrations already records \(o.migrationName ?? "-")"
+                )
             } else {
-                out.log("migrate: created backup_files and index backup_files_key_unique in \(o.catalog) (knex's DDL); nothing recorded in knex_migrations")
+                out.log(
+                    "migrate: created backup_files and index backup_files_key_unique in \(o.catalog) (knex's DDL); nothing recorded in knex_migrations"
+                )
             }
         case .createdAndRecorded:
             if let f = o.migrationFile { out.log("migrate: wrote \(f)") }
-            if !o.createdTrackingTables.isEmpty { out.log("migrate: created \(o.createdTrackingTables.joined(separator: " and ")) (knex's DDL, lock at 0)") }
-            out.log("migrate: created backup_files and index backup_files_key_unique in \(o.catalog); recorded \(o.migrationName ?? "-") in knex_migrations (batch \(o.batch ?? 0))")
+            if !o.createdTrackingTables.isEmpty {
+                out.log(
+                    "migrate: created \(o.createdTrackingTables.joined(separator: " and ")) (knex's DDL, lock at 0)")
+            }
+            out.log(
+                "migrate: created backup_files and index backup_files_key_unique in \(o.catalog); recorded \(o.migrationName ?? "-") in knex_migrations (batch \(o.batch ?? 0))"
+            )
         }
         if common.json { out.printJSON(o) }
     }

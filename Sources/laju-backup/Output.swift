@@ -100,8 +100,11 @@ final class Output {
 
     /// With --json a failure is a JSON object on stdout too (the error line still goes to stderr).
     static func printJSONError(_ error: LajuError) {
-        printJSONObject(ErrorObject(error: .init(kind: "\(error.kind)", exitStatus: error.kind.exitCode,
-                                                 message: error.message, hint: error.hint)))
+        printJSONObject(
+            ErrorObject(
+                error: .init(
+                    kind: "\(error.kind)", exitStatus: error.kind.exitCode,
+                    message: error.message, hint: error.hint)))
     }
 
     struct ErrorObject: Encodable {

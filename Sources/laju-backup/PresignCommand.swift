@@ -16,7 +16,9 @@ struct PresignCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Object key, as `laju-backup list` shows it.", valueName: "key"))
     var key: String
 
-    @Option(help: ArgumentHelp("How long the URL stays valid: seconds, or a number with s, m, h or d (max 7d).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "How long the URL stays valid: seconds, or a number with s, m, h or d (max 7d).", valueName: "duration"))
     var expires: String = "1h"
 
     func validate() throws { try validateKey(key) }

@@ -19,7 +19,9 @@ struct ProfilesCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let main = ProcessInfo.processInfo.environment["LAJU_BACKUP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? Environment.systemFile
+        let main =
+            ProcessInfo.processInfo.environment["LAJU_BACKUP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? Environment.systemFile
         switch try Profiles.discover(main: main) {
         case .notConfigured:
             if json { Output(json: true, quiet: false).printJSON(ProfileList(profiles: [])) }

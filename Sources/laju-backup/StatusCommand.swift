@@ -4,7 +4,8 @@ import LajuBackup
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Report whether each database has a recent backup, as a monitoring plugin (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+        abstract:
+            "Report whether each database has a recent backup, as a monitoring plugin (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
         discussion: """
             For every profile (see `laju-backup profiles`), or for the database the options and environment \
             name: the newest backup (age, size, key), the newest one that verified, the active backups, \
@@ -20,15 +21,26 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .customLong("max-age"), help: ArgumentHelp("Age of the newest backup beyond which status is WARNING (twice that: CRITICAL).", valueName: "duration"))
+    @Option(
+        name: .customLong("max-age"),
+        help: ArgumentHelp(
+            "Age of the newest backup beyond which status is WARNING (twice that: CRITICAL).", valueName: "duration"))
     var maxAge: String = "26h"
 
-    @Option(name: .customLong("max-point-age"), help: ArgumentHelp("Age of the newest restore point beyond which status is WARNING (twice that: CRITICAL); only for databases with BACKUP_INCREMENTAL=true.", valueName: "duration"))
+    @Option(
+        name: .customLong("max-point-age"),
+        help: ArgumentHelp(
+            "Age of the newest restore point beyond which status is WARNING (twice that: CRITICAL); only for databases with BACKUP_INCREMENTAL=true.",
+            valueName: "duration"))
     var maxPointAge: String = "1h"
 
     func validate() throws {
-        do { _ = try DurationText.seconds(maxAge) } catch let e as LajuError { throw ValidationError("--max-age: \(e.description)") }
-        do { _ = try DurationText.seconds(maxPointAge) } catch let e as LajuError { throw ValidationError("--max-point-age: \(e.description)") }
+        do { _ = try DurationText.seconds(maxAge) } catch let e as LajuError {
+            throw ValidationError("--max-age: \(e.description)")
+        }
+        do { _ = try DurationText.seconds(maxPointAge) } catch let e as LajuError {
+            throw ValidationError("--max-point-age: \(e.description)")
+        }
     }
 
     /// Options or environment that name one database: then only that one is checked.
@@ -47,10 +59,17 @@ struct StatusCommand: ParsableCommand {
         do {
             if namesOneDatabase {
                 let settings = try common.settings()
-                reports.append(StatusJob(settings: settings, profile: settings.environment["BACKUP_PROFILE"] ?? (settings.databasePath.split(separator: "/").last.map(String.init) ?? "database"),
-                                         maxAge: max, maxPointAge: maxPoint).run())
+                reports.append(
+                    StatusJob(
+                        settings: settings,
+                        profile: settings.environment["BACKUP_PROFILE"]
+                            ?? (settings.databasePath.split(separator: "/").last.map(String.init) ?? "database"),
+                        maxAge: max, maxPointAge: maxPoint
+                    ).run())
             } else {
-                let main = ProcessInfo.processInfo.environment["LAJU_BACKUP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? Environment.systemFile
+                let main =
+                    ProcessInfo.processInfo.environment["LAJU_BACKUP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+                    ?? Environment.systemFile
                 switch try Profiles.discover(main: main) {
                 case .notConfigured:
                     unknown = "nothing is configured in \(main)"
@@ -60,10 +79,16 @@ struct StatusCommand: ParsableCommand {
                     for p in list {
                         do {
                             let env = try Environment.load(envFiles: p.envFiles).overriding(["BACKUP_PROFILE": p.name])
-                            reports.append(StatusJob(settings: Settings(environment: env), profile: p.name, maxAge: max, maxPointAge: maxPoint).run())
+                            reports.append(
+                                StatusJob(
+                                    settings: Settings(environment: env), profile: p.name, maxAge: max,
+                                    maxPointAge: maxPoint
+                                ).run())
                         } catch {
-                            reports.append(StatusJob.Report(profile: p.name, database: "?", level: .unknown,
-                                                            message: "configuration: \(error)", activeBackups: 0))
+                            reports.append(
+                                StatusJob.Report(
+                                    profile: p.name, database: "?", level: .unknown,
+                                    message: "configuration: \(error)", activeBackups: 0))
                         }
                     }
                 }
@@ -74,14 +99,28 @@ struct StatusCommand: ParsableCommand {
         var level = reports.map(\.level).max() ?? .ok
         if unknown != nil { level = Swift.max(level, .unknown) }
         if common.json {
-            out.printJSON(StatusOutput(status: level, exitStatus: level.exitStatus, message: unknown, databases: reports))
+            out.printJSON(
+                StatusOutput(status: level, exitStatus: level.exitStatus, message: unknown, databases: reports))
         } else {
             let summary = unknown ?? reports.map { "\($0.profile): \($0.message)" }.joined(separator: "; ")
-            let perf = reports.compactMap { r in r.newest.map { "'age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(max));\(Int(2 * max)) 'active_\(r.profile)'=\(r.activeBackups)" } }
-                + reports.compactMap { r in r.newestPoint.map { "'point_age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(maxPoint));\(Int(2 * maxPoint))" } }
-            print(Display.safe("\(level.rawValue.uppercased()) - \(summary)") + (perf.isEmpty ? "" : " | " + perf.joined(separator: " ")))
+            let perf =
+                reports.compactMap { r in
+                    r.newest.map {
+                        "'age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(max));\(Int(2 * max)) 'active_\(r.profile)'=\(r.activeBackups)"
+                    }
+                }
+                + reports.compactMap { r in
+                    r.newestPoint.map {
+                        "'point_age_\(r.profile)'=\(Int($0.ageSeconds))s;\(Int(maxPoint));\(Int(2 * maxPoint))"
+                    }
+                }
+            print(
+                Display.safe("\(level.rawValue.uppercased()) - \(summary)")
+                    + (perf.isEmpty ? "" : " | " + perf.joined(separator: " ")))
             if reports.count > 1 {
-                for r in reports { print(Display.safe("\(r.profile) (\(r.database)): \(r.level.rawValue.uppercased()) - \(r.message)")) }
+                for r in reports {
+                    print(Display.safe("\(r.profile) (\(r.database)): \(r.level.rawValue.uppercased()) - \(r.message)"))
+                }
             }
         }
         if level != .ok { throw ExitCode(level.exitStatus) }

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// `restore --activate` (issue 13): the verified backup goes into the live database in place
+/// `restore --activate`: the verified backup goes into the live database in place
 /// while the application keeps writing and reading, a safety copy holds the state it replaced, a
 /// lock held too long leaves everything untouched (exit 7), and the safety copy undoes it.
 final class ActivateTests: XCTestCase {
@@ -53,7 +53,8 @@ final class ActivateTests: XCTestCase {
         print("%d %d" % (reads, bad))
         """
 
-    static let invariant = "SELECT (SELECT count(*) FROM ledger) = n AND (SELECT max(id) FROM ledger) = n AND (SELECT sum(v) FROM ledger) = s FROM totals"
+    static let invariant =
+        "SELECT (SELECT count(*) FROM ledger) = n AND (SELECT max(id) FROM ledger) = n AND (SELECT sum(v) FROM ledger) = s FROM totals"
 
     struct Ledger {
         let f: LocalFixture
@@ -65,7 +66,8 @@ final class ActivateTests: XCTestCase {
             safety = try s.sub("safety", create: false)
             env = f.env
             env["BACKUP_SAFETY_DIR"] = safety.path
-            try sql("""
+            try sql(
+                """
                 CREATE TABLE ledger(id INTEGER PRIMARY KEY, v INTEGER NOT NULL, seq INTEGER NOT NULL, pad BLOB);
                 CREATE TABLE totals(n INTEGER NOT NULL, s INTEGER NOT NULL);
                 WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i < \(rows))
@@ -76,12 +78,14 @@ final class ActivateTests: XCTestCase {
 
         @discardableResult
         func sql(_ text: String, _ db: String? = nil) throws -> String {
-            try sh("sqlite3 '\(db ?? f.database.path)' <<'SQL'\n\(text)\nSQL").trimmingCharacters(in: .whitespacesAndNewlines)
+            try sh("sqlite3 '\(db ?? f.database.path)' <<'SQL'\n\(text)\nSQL").trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
 
         /// A digest of the rows of `where`, in id order.
         func digest(_ db: String, where cond: String = "1") throws -> String {
-            try sh("sqlite3 '\(db)' \"SELECT id, v, seq, hex(pad) FROM ledger WHERE \(cond) ORDER BY id\" | md5sum").trimmingCharacters(in: .whitespacesAndNewlines)
+            try sh("sqlite3 '\(db)' \"SELECT id, v, seq, hex(pad) FROM ledger WHERE \(cond) ORDER BY id\" | md5sum")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         func safetyFiles() -> [String] { Scratch.files(in: safety) }
@@ -93,7 +97,9 @@ final class ActivateTests: XCTestCase {
 
     func testActivateWhileTheApplicationWritesAndReadsWAL() throws { try activateUnderLoad(journalMode: "wal") }
 
-    func testActivateWhileTheApplicationWritesAndReadsRollbackJournal() throws { try activateUnderLoad(journalMode: "delete") }
+    func testActivateWhileTheApplicationWritesAndReadsRollbackJournal() throws {
+        try activateUnderLoad(journalMode: "delete")
+    }
 
     func activateUnderLoad(journalMode: String, _ name: String = #function) throws {
         let s = try Scratch(name)
@@ -106,7 +112,8 @@ final class ActivateTests: XCTestCase {
         let r = try CLI.run(["restore", "--key", key, "--output", reference], env: l.env)
         XCTAssertEqual(r.status, 0, r.output)
 
-        let writerScript = s.url.appendingPathComponent("writer.py"), readerScript = s.url.appendingPathComponent("reader.py")
+        let writerScript = s.url.appendingPathComponent("writer.py"),
+            readerScript = s.url.appendingPathComponent("reader.py")
         try Self.writer.write(to: writerScript, atomically: true, encoding: .utf8)
         try Self.reader.write(to: readerScript, atomically: true, encoding: .utf8)
         let stop = s.url.appendingPathComponent("stop").path, progress = s.url.appendingPathComponent("progress").path
@@ -137,7 +144,7 @@ final class ActivateTests: XCTestCase {
         let a = try CLI.run(["restore", "--activate", "--yes", "--json"], env: l.env, timeout: 120)
         XCTAssertEqual(a.status, 0, a.output)
         let atSwitch = written()
-        waitFor(atSwitch + 100)   // the application goes on writing into the new state
+        waitFor(atSwitch + 100)  // the application goes on writing into the new state
         _ = FileManager.default.createFile(atPath: stop, contents: nil)
         writer.waitUntilExit()
         reader.waitUntilExit()
@@ -151,7 +158,8 @@ final class ActivateTests: XCTestCase {
         let readerParts = readerResult.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
         XCTAssertEqual(readerParts.count, 2, readerResult)
         XCTAssertGreaterThan(readerParts.first ?? 0, 0, "the reader never read")
-        XCTAssertEqual(readerParts.last, 0, "the reader saw \(readerParts.last ?? -1) states that mix old and new pages")
+        XCTAssertEqual(
+            readerParts.last, 0, "the reader saw \(readerParts.last ?? -1) states that mix old and new pages")
 
         let outcome = try json(a)
         let safety = try XCTUnwrap(outcome["safety_copy"] as? String)
@@ -174,8 +182,11 @@ final class ActivateTests: XCTestCase {
         let seedMax = Int(try l.sql("SELECT max(id) FROM ledger", reference)) ?? -1
         XCTAssertEqual(try l.digest(l.f.database.path, where: "id <= \(seedMax)"), try l.digest(reference))
         XCTAssertEqual(try l.sql("SELECT count(*) FROM ledger WHERE id <= \(seedMax) AND seq > 0"), "0")
-        let after = try l.sql("SELECT count(*), min(seq), max(seq) FROM ledger WHERE seq > 0").split(separator: "|").map(String.init)
-        XCTAssertEqual(after, [String(finalSeq - ks), String(ks + 1), String(finalSeq)], "writes after the switch: \(after), safety copy up to \(ks), writer ended at \(finalSeq)")
+        let after = try l.sql("SELECT count(*), min(seq), max(seq) FROM ledger WHERE seq > 0").split(separator: "|")
+            .map(String.init)
+        XCTAssertEqual(
+            after, [String(finalSeq - ks), String(ks + 1), String(finalSeq)],
+            "writes after the switch: \(after), safety copy up to \(ks), writer ended at \(finalSeq)")
         XCTAssertGreaterThan(finalSeq, ks)
         XCTAssertEqual(try l.sql(Self.invariant), "1")
         XCTAssertEqual(try l.sql("PRAGMA integrity_check"), "ok")
@@ -202,7 +213,9 @@ final class ActivateTests: XCTestCase {
         let ready = s.url.appendingPathComponent("ready").path
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = ["python3", "-c", """
+        holder.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             con = sqlite3.connect(sys.argv[1], isolation_level=None)
             con.execute("BEGIN IMMEDIATE")
@@ -210,7 +223,8 @@ final class ActivateTests: XCTestCase {
             open(sys.argv[2], "w").close()
             time.sleep(8)
             con.execute("ROLLBACK")
-            """, l.f.database.path, ready]
+            """, l.f.database.path, ready
+        ]
         try holder.run()
         defer { if holder.isRunning { holder.terminate() } }
         let t = Date()
@@ -241,7 +255,8 @@ final class ActivateTests: XCTestCase {
         var r = try CLI.run(["restore", "--activate"], env: l.env)
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.stderr.contains("--yes"), r.stderr)
-        r = try CLI.run(["restore", "--activate", "--yes", "--output", s.url.appendingPathComponent("x.db").path], env: l.env)
+        r = try CLI.run(
+            ["restore", "--activate", "--yes", "--output", s.url.appendingPathComponent("x.db").path], env: l.env)
         XCTAssertEqual(r.status, 2, r.output)
         // The live database given as the backup to activate.
         r = try CLI.run(["restore", "--activate", "--yes", "--from-file", l.f.database.path], env: l.env)
@@ -254,7 +269,8 @@ final class ActivateTests: XCTestCase {
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.stderr.contains("is the live database"), r.stderr)
         // A plain SQLite file is for --activate only.
-        r = try CLI.run(["restore", "--from-file", hard, "--output", s.url.appendingPathComponent("y.db").path], env: l.env)
+        r = try CLI.run(
+            ["restore", "--from-file", hard, "--output", s.url.appendingPathComponent("y.db").path], env: l.env)
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.stderr.contains("plain SQLite database"), r.stderr)
         // No live database: nothing to replace; the hint says how to restore into a new file.
@@ -267,7 +283,8 @@ final class ActivateTests: XCTestCase {
         XCTAssertEqual(l.safetyFiles(), [])
 
         // The application migrated after the backup: the activation says what differs.
-        try l.sql("""
+        try l.sql(
+            """
             PRAGMA user_version = 7;
             CREATE TABLE knex_migrations(id INTEGER PRIMARY KEY, name TEXT, batch INTEGER, migration_time DATETIME);
             INSERT INTO knex_migrations(name, batch) VALUES ('20261101_add_orders.ts', 1), ('20261120_add_index.ts', 2);
@@ -292,7 +309,8 @@ final class ActivateTests: XCTestCase {
         r = try CLI.run(["restore", "--activate", "--yes", "--from-file", safety], env: l.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try l.sql("PRAGMA user_version"), "7")
-        XCTAssertEqual(try l.sql("SELECT group_concat(name) FROM knex_migrations"), "20261101_add_orders.ts,20261120_add_index.ts")
+        XCTAssertEqual(
+            try l.sql("SELECT group_concat(name) FROM knex_migrations"), "20261101_add_orders.ts,20261120_add_index.ts")
     }
 
     /// On a terminal it asks after verifying; anything but "yes" leaves the database alone.
@@ -304,7 +322,9 @@ final class ActivateTests: XCTestCase {
         try l.sql("INSERT INTO ledger(v, seq) VALUES (1, 1)")
         let before = try l.digest(l.f.database.path)
         let envLine = l.env.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
-        let out = try sh("echo no | script -qec \"env \(envLine) '\(CLI.binary.path)' restore --activate\" /dev/null || rc=$?; echo \"rc=${rc:-0}\"")
+        let out = try sh(
+            "echo no | script -qec \"env \(envLine) '\(CLI.binary.path)' restore --activate\" /dev/null || rc=$?; echo \"rc=${rc:-0}\""
+        )
         XCTAssertTrue(out.contains("Type yes to go on"), out)
         XCTAssertTrue(out.contains("activation cancelled"), out)
         XCTAssertTrue(out.contains("rc=2"), out)

@@ -32,9 +32,12 @@ final class BackupRestoreTests: XCTestCase {
         let r = try CLI.run(["restore", "--output", restored.path], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         let query = "SELECT count(*), sum(qty), group_concat(name) FROM items"
-        XCTAssertEqual(try sh("sqlite3 '\(restored.path)' '\(query)'"), try sh("sqlite3 '\(f.database.path)' '\(query)'"))
-        XCTAssertEqual(try sh("sqlite3 '\(restored.path)' 'PRAGMA integrity_check; PRAGMA journal_mode'"), "ok\ndelete\n")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: f.database.path + "-wal"), "backup switched the source to WAL")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(restored.path)' '\(query)'"), try sh("sqlite3 '\(f.database.path)' '\(query)'"))
+        XCTAssertEqual(
+            try sh("sqlite3 '\(restored.path)' 'PRAGMA integrity_check; PRAGMA journal_mode'"), "ok\ndelete\n")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: f.database.path + "-wal"), "backup switched the source to WAL")
         try f.assertNothingLeft(rows: 1)
     }
 
@@ -55,20 +58,26 @@ final class BackupRestoreTests: XCTestCase {
         let key = try XCTUnwrap(cols["key"])
         let object = f.objectPath(key)
         let uuid = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-        XCTAssertNotNil(key.range(of: "^backups/app\\.sqlite3-\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}-\(uuid)\\.db\\.gz\\.enc$", options: .regularExpression), key)
+        XCTAssertNotNil(
+            key.range(
+                of: "^backups/app\\.sqlite3-\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}-\(uuid)\\.db\\.gz\\.enc$",
+                options: .regularExpression), key)
         XCTAssertNotNil(cols["id"]?.range(of: "^\(uuid)$", options: .regularExpression), cols["id"] ?? "")
         XCTAssertFalse(key.contains(cols["id"]!), "the row id is a fresh UUID, not the key's")
         XCTAssertEqual(cols["file_name"], String(key.split(separator: "/").last!))
-        XCTAssertEqual(cols["file_size"], try sh("stat -c %s '\(object)'").trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(
+            cols["file_size"], try sh("stat -c %s '\(object)'").trimmingCharacters(in: .whitespacesAndNewlines))
         XCTAssertEqual(cols["compression"], "gzip")
         XCTAssertEqual(cols["encryption"], "aes-256-gcm")
-        XCTAssertEqual(cols["checksum"], try sh("md5sum '\(object)' | cut -c1-32").trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(
+            cols["checksum"], try sh("md5sum '\(object)' | cut -c1-32").trimmingCharacters(in: .whitespacesAndNewlines))
         let uploaded = try XCTUnwrap(Int64(cols["uploaded_at"] ?? ""))
         XCTAssertTrue((before...after).contains(uploaded), "uploaded_at \(uploaded) is not milliseconds of the run")
         XCTAssertEqual(cols["deleted_at"], "")
         XCTAssertEqual(cols["enc_iv"]?.count, 16)
         XCTAssertEqual(cols["enc_tag"]?.count, 24)
-        let meta = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: object + ".meta.json")))
+        let meta = try JSONDecoder().decode(
+            [String: String].self, from: Data(contentsOf: URL(fileURLWithPath: object + ".meta.json")))
         XCTAssertEqual(meta["iv"], cols["enc_iv"])
         XCTAssertEqual(meta["tag"], cols["enc_tag"])
         XCTAssertEqual(meta["checksum"], cols["checksum"])
@@ -87,7 +96,9 @@ final class BackupRestoreTests: XCTestCase {
         XCTAssertTrue(ok.stderr.contains("verify ok"), ok.stderr)
         // The backup ran integrity_check on its snapshot and recorded it: verify proves that the
         // restored bytes are those, and `--check full` runs the check again all the same.
-        XCTAssertTrue(ok.stderr.contains("integrity_mac: the restored bytes are the snapshot that passed integrity_check"), ok.stderr)
+        XCTAssertTrue(
+            ok.stderr.contains("integrity_mac: the restored bytes are the snapshot that passed integrity_check"),
+            ok.stderr)
         let full = try CLI.run(["verify", "--check", "full"], env: f.env)
         XCTAssertEqual(full.status, 0, full.output)
         XCTAssertTrue(full.stderr.contains("integrity_check: ok"), full.stderr)
@@ -103,7 +114,7 @@ final class BackupRestoreTests: XCTestCase {
         let f = try LocalFixture(scratch: s, rows: 200)
         for _ in 0..<3 {
             XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
-            usleep(5_000)   // distinct millisecond timestamps
+            usleep(5_000)  // distinct millisecond timestamps
         }
         let l = try CLI.run(["list", "--json"], env: f.env)
         XCTAssertEqual(l.status, 0, l.output)
@@ -111,13 +122,17 @@ final class BackupRestoreTests: XCTestCase {
         XCTAssertEqual(list["version"] as? Int, 1, "the JSON contract's version")
         let rows = try XCTUnwrap(list["backups"] as? [[String: Any]])
         XCTAssertEqual(rows.count, 3)
-        let twelve: Set<String> = ["id", "key", "file_name", "file_size", "compression", "storage", "checksum",
-                                   "uploaded_at", "deleted_at", "encryption", "enc_iv", "enc_tag"]
+        let twelve: Set<String> = [
+            "id", "key", "file_name", "file_size", "compression", "storage", "checksum",
+            "uploaded_at", "deleted_at", "encryption", "enc_iv", "enc_tag"
+        ]
         for row in rows { XCTAssertEqual(Set(row.keys), twelve, "\(row.keys.sorted())") }
         let times = rows.compactMap { ($0["uploaded_at"] as? NSNumber)?.int64Value }
         XCTAssertEqual(times.count, 3)
         XCTAssertEqual(times, times.sorted(by: >), "newest first")
-        let keysNewestFirst = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at DESC;").split(separator: "\n").map(String.init)
+        let keysNewestFirst = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at DESC;").split(
+            separator: "\n"
+        ).map(String.init)
         XCTAssertEqual(rows.compactMap { $0["key"] as? String }, keysNewestFirst)
 
         let human = try CLI.run(["list"], env: f.env)
@@ -132,13 +147,16 @@ final class BackupRestoreTests: XCTestCase {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 100)
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
-        let ms = Int64(try f.sql("SELECT uploaded_at FROM backup_files;").trimmingCharacters(in: .whitespacesAndNewlines))!
-        let stamp = try sh("TZ=UTC date -d @\(ms / 1000) +%Y-%m-%dT%H:%M").trimmingCharacters(in: .whitespacesAndNewlines)
+        let ms = Int64(
+            try f.sql("SELECT uploaded_at FROM backup_files;").trimmingCharacters(in: .whitespacesAndNewlines))!
+        let stamp = try sh("TZ=UTC date -d @\(ms / 1000) +%Y-%m-%dT%H:%M").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let work = try s.sub("app")
         let r = try CLI.run(["restore"], env: f.env, cwd: work)
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("backups/restored-\(stamp).db").path),
-                      "\(Scratch.files(in: work))")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: work.appendingPathComponent("backups/restored-\(stamp).db").path),
+            "\(Scratch.files(in: work))")
 
         let k = try CLI.run(["keygen"])
         XCTAssertEqual(k.status, 0, k.output)

@@ -11,7 +11,8 @@ final class CheckModeTests: XCTestCase {
     /// Stores `database` in the fixture's local store under `key`, as the original script would.
     func plant(_ database: URL, key: String, in f: LocalFixture) throws {
         let object = f.store.appendingPathComponent(key)
-        try FileManager.default.createDirectory(at: object.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: object.deletingLastPathComponent(), withIntermediateDirectories: true)
         let gz = f.scratch.url.appendingPathComponent("planted.gz")
         try sh("gzip -6 -c '\(database.path)' > '\(gz.path)'")
         let sealed = try sh("python3 '\(Self.tools)/laju_envelope.py' seal-gz '\(gz.path)' '\(object.path)' '\(f.key)'")
@@ -26,7 +27,8 @@ final class CheckModeTests: XCTestCase {
         // Index `ti` holds entries for column b, but the schema now says it indexes column a:
         // page structure is sound, index content is wrong.
         let bad = s.url.appendingPathComponent("bad.sqlite3")
-        try sh("""
+        try sh(
+            """
             sqlite3 '\(bad.path)' <<'SQL'
             CREATE TABLE t (a INTEGER, b TEXT);
             CREATE INDEX ti ON t(b);
@@ -36,8 +38,11 @@ final class CheckModeTests: XCTestCase {
             UPDATE sqlite_master SET sql = 'CREATE INDEX ti ON t(a)' WHERE name = 'ti';
             SQL
             """)
-        XCTAssertEqual(try sh("sqlite3 '\(bad.path)' 'PRAGMA quick_check'").trimmingCharacters(in: .whitespacesAndNewlines), "ok")
-        XCTAssertNotEqual(try sh("sqlite3 '\(bad.path)' 'PRAGMA integrity_check'").trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(bad.path)' 'PRAGMA quick_check'").trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+        XCTAssertNotEqual(
+            try sh("sqlite3 '\(bad.path)' 'PRAGMA integrity_check'").trimmingCharacters(in: .whitespacesAndNewlines),
+            "ok")
         let key = "backups/bad.sqlite3-2026-01-01T00:00-11111111-2222-4333-8444-555555555555.db.gz.enc"
         try plant(bad, key: key, in: f)
 

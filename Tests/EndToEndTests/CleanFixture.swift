@@ -59,7 +59,8 @@ final class CleanFixture {
         }
         let hex = fnv(14_695_981_039_346_656_037) + fnv(1_099_511_628_211)
         let u = Array(hex)
-        let uuid = "\(String(u[0..<8]))-\(String(u[8..<12]))-\(String(u[12..<16]))-\(String(u[16..<20]))-\(String(u[20..<32]))"
+        let uuid =
+            "\(String(u[0..<8]))-\(String(u[8..<12]))-\(String(u[12..<16]))-\(String(u[16..<20]))-\(String(u[20..<32]))"
         return "\(prefix)\(database)-2025-01-01T00:00-\(uuid).db.gz.enc"
     }
 
@@ -78,7 +79,8 @@ final class CleanFixture {
     func plant(_ plants: [Plant]) throws {
         var sql = "BEGIN;\n"
         for p in plants {
-            sql += "INSERT INTO backup_files VALUES ('id-\(p.name)', '\(p.key)', '\(p.key.split(separator: "/").last!)', \(p.size), 'gzip', '\(label)', 'md5-\(p.name)', \(p.uploadedAt), NULL, 'aes-256-gcm', 'aXZpdml2aXZpdml2', 'dGFndGFndGFndGFndGFnIQ==');\n"
+            sql +=
+                "INSERT INTO backup_files VALUES ('id-\(p.name)', '\(p.key)', '\(p.key.split(separator: "/").last!)', \(p.size), 'gzip', '\(label)', 'md5-\(p.name)', \(p.uploadedAt), NULL, 'aes-256-gcm', 'aXZpdml2aXZpdml2', 'dGFndGFndGFndGFndGFnIQ==');\n"
         }
         sql += "COMMIT;\n"
         try sh("sqlite3 '\(database.path)' <<'SQL'\n\(sql)SQL")
@@ -92,12 +94,14 @@ final class CleanFixture {
         case .local:
             for o in objects {
                 let url = storeDir.appendingPathComponent(o.key)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data((0..<o.size).map { _ in UInt8.random(in: 0...255) }).write(to: url)
             }
         case .s3:
             let list = objects.map { "(\"\($0.key)\", \($0.size))" }.joined(separator: ", ")
-            try boto("""
+            try boto(
+                """
                 import os
                 for key, size in [\(list)]:
                     s3.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(size))
@@ -111,7 +115,8 @@ final class CleanFixture {
         case .local:
             return Scratch.files(in: storeDir).filter { !$0.hasSuffix(".meta.json") }
         case .s3:
-            let out = try boto("""
+            let out = try boto(
+                """
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
                     for o in page.get("Contents", []):
                         print(o["Key"])
@@ -142,7 +147,9 @@ final class CleanFixture {
     func activeKeys() throws -> [String] { try rows().filter { $0.value == nil }.map(\.key).sorted() }
 
     /// The catalog table, byte-comparable.
-    func catalogDump() throws -> String { try sh("sqlite3 '\(database.path)' 'SELECT * FROM backup_files ORDER BY key'") }
+    func catalogDump() throws -> String {
+        try sh("sqlite3 '\(database.path)' 'SELECT * FROM backup_files ORDER BY key'")
+    }
 
     @discardableResult
     private func boto(_ body: String) throws -> String {

@@ -18,12 +18,17 @@ final class CleanS3Tests: XCTestCase {
     func testForbiddenDeleteLeavesRowsAndExitsNonZero() throws {
         let f = try fixture()
         typealias P = CleanFixture.Plant
-        try f.plant([P(name: "new", uploadedAt: CleanFixture.daysAgo(1)), P(name: "locked", uploadedAt: CleanFixture.daysAgo(60)),
-                     P(name: "old", uploadedAt: CleanFixture.daysAgo(70))])
+        try f.plant([
+            P(name: "new", uploadedAt: CleanFixture.daysAgo(1)),
+            P(name: "locked", uploadedAt: CleanFixture.daysAgo(60)),
+            P(name: "old", uploadedAt: CleanFixture.daysAgo(70))
+        ])
         let before = (try f.catalogDump(), try f.keys())
         try CleanScenarios.refusedDelete(f, env: f.readOnlyEnv, expectedInMessage: "2 of 2")
         let r = try CLI.run(["clean", "--retention-days", "30"], env: f.readOnlyEnv)
-        XCTAssertTrue(["403", "AccessDenied", "Forbidden"].contains { r.stderr.contains($0) }, "the store's refusal is named: \(r.stderr)")
+        XCTAssertTrue(
+            ["403", "AccessDenied", "Forbidden"].contains { r.stderr.contains($0) },
+            "the store's refusal is named: \(r.stderr)")
         XCTAssertEqual(try f.catalogDump(), before.0, "no row changes when every delete is refused")
         XCTAssertEqual(try f.keys(), before.1)
         let out = try CLI.run(["clean"], env: f.readOnlyEnv)

@@ -8,9 +8,11 @@ enum CleanScenarios {
 
     /// The original's rule: uploaded_at < now - N days goes, from the flag or BACKUP_RETENTION_DAYS.
     static func retentionDays(_ f: CleanFixture) throws {
-        try f.plant([P(name: "d1", uploadedAt: CleanFixture.daysAgo(1)), P(name: "d10", uploadedAt: CleanFixture.daysAgo(10)),
-                     P(name: "d29", uploadedAt: CleanFixture.daysAgo(29)), P(name: "d31", uploadedAt: CleanFixture.daysAgo(31)),
-                     P(name: "d60", uploadedAt: CleanFixture.daysAgo(60)), P(name: "d120", uploadedAt: CleanFixture.daysAgo(120))])
+        try f.plant([
+            P(name: "d1", uploadedAt: CleanFixture.daysAgo(1)), P(name: "d10", uploadedAt: CleanFixture.daysAgo(10)),
+            P(name: "d29", uploadedAt: CleanFixture.daysAgo(29)), P(name: "d31", uploadedAt: CleanFixture.daysAgo(31)),
+            P(name: "d60", uploadedAt: CleanFixture.daysAgo(60)), P(name: "d120", uploadedAt: CleanFixture.daysAgo(120))
+        ])
         var env = f.env
         env["BACKUP_RETENTION_DAYS"] = "50"
         let started = Int64(Date().timeIntervalSince1970 * 1000)
@@ -36,11 +38,13 @@ enum CleanScenarios {
     /// GFS over a fixed calendar (UTC): 2025-06-30 is a Monday of ISO week 27.
     static func gfs(_ f: CleanFixture) throws {
         let u = CleanFixture.utc
-        let plants = [P(name: "A", uploadedAt: u(2025, 6, 30, 12)), P(name: "B", uploadedAt: u(2025, 6, 29, 12)),
-                      P(name: "C", uploadedAt: u(2025, 6, 29, 8)), P(name: "D", uploadedAt: u(2025, 6, 23, 12)),
-                      P(name: "E", uploadedAt: u(2025, 6, 10, 12)), P(name: "F", uploadedAt: u(2025, 5, 20, 12)),
-                      P(name: "G", uploadedAt: u(2025, 5, 2, 12)), P(name: "H", uploadedAt: u(2025, 4, 15, 12)),
-                      P(name: "I", uploadedAt: u(2025, 3, 1, 12))]
+        let plants = [
+            P(name: "A", uploadedAt: u(2025, 6, 30, 12)), P(name: "B", uploadedAt: u(2025, 6, 29, 12)),
+            P(name: "C", uploadedAt: u(2025, 6, 29, 8)), P(name: "D", uploadedAt: u(2025, 6, 23, 12)),
+            P(name: "E", uploadedAt: u(2025, 6, 10, 12)), P(name: "F", uploadedAt: u(2025, 5, 20, 12)),
+            P(name: "G", uploadedAt: u(2025, 5, 2, 12)), P(name: "H", uploadedAt: u(2025, 4, 15, 12)),
+            P(name: "I", uploadedAt: u(2025, 3, 1, 12))
+        ]
         try f.plant(plants)
         let key = { (n: String) in P(name: n, uploadedAt: 0).key }
         let r = try CLI.run(["clean", "--keep-daily", "2", "--keep-weekly", "3", "--keep-monthly", "3"], env: f.env)
@@ -61,8 +65,10 @@ enum CleanScenarios {
 
     /// --dry-run prints the plan and changes neither the catalog nor the store.
     static func dryRun(_ f: CleanFixture) throws {
-        try f.plant([P(name: "new", uploadedAt: CleanFixture.daysAgo(2)), P(name: "old1", uploadedAt: CleanFixture.daysAgo(40)),
-                     P(name: "old2", uploadedAt: CleanFixture.daysAgo(400))])
+        try f.plant([
+            P(name: "new", uploadedAt: CleanFixture.daysAgo(2)), P(name: "old1", uploadedAt: CleanFixture.daysAgo(40)),
+            P(name: "old2", uploadedAt: CleanFixture.daysAgo(400))
+        ])
         let before = (try f.catalogDump(), try f.keys())
         let dbBytes = try Data(contentsOf: f.database)
         let r = try CLI.run(["clean", "--dry-run"], env: f.env)
@@ -81,7 +87,10 @@ enum CleanScenarios {
 
     /// An object already gone counts as deleted: the row is marked, exit 0.
     static func alreadyGone(_ f: CleanFixture) throws {
-        try f.plant([P(name: "new", uploadedAt: CleanFixture.daysAgo(1)), P(name: "gone", uploadedAt: CleanFixture.daysAgo(90), object: false)])
+        try f.plant([
+            P(name: "new", uploadedAt: CleanFixture.daysAgo(1)),
+            P(name: "gone", uploadedAt: CleanFixture.daysAgo(90), object: false)
+        ])
         let r = try CLI.run(["clean"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertNotNil(try f.rows()[P(name: "gone", uploadedAt: 0).key] ?? nil, "row of the missing object is marked")
@@ -108,9 +117,11 @@ enum CleanScenarios {
     /// Never delete the newest backup, nor the newest whose object exists with its size.
     static func neverDeleteTheLast(_ f: CleanFixture) throws {
         let key = { (n: String) in P(name: n, uploadedAt: 0).key }
-        try f.plant([P(name: "newest-missing", uploadedAt: CleanFixture.daysAgo(100), object: false),
-                     P(name: "verified", uploadedAt: CleanFixture.daysAgo(200)),
-                     P(name: "older", uploadedAt: CleanFixture.daysAgo(300))])
+        try f.plant([
+            P(name: "newest-missing", uploadedAt: CleanFixture.daysAgo(100), object: false),
+            P(name: "verified", uploadedAt: CleanFixture.daysAgo(200)),
+            P(name: "older", uploadedAt: CleanFixture.daysAgo(300))
+        ])
         let r = try CLI.run(["clean", "--retention-days", "30"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try f.activeKeys(), [key("newest-missing"), key("verified")].sorted())
@@ -127,8 +138,10 @@ enum CleanScenarios {
     /// Orphans on both sides are reported; nothing changes without --delete-orphans.
     static func reconcileReports(_ f: CleanFixture) throws {
         let key = { (n: String) in P(name: n, uploadedAt: 0).key }
-        try f.plant([P(name: "ok", uploadedAt: CleanFixture.daysAgo(1)),
-                     P(name: "lost", uploadedAt: CleanFixture.daysAgo(2), object: false)])
+        try f.plant([
+            P(name: "ok", uploadedAt: CleanFixture.daysAgo(1)),
+            P(name: "lost", uploadedAt: CleanFixture.daysAgo(2), object: false)
+        ])
         try f.putObjects([(key("stray"), 10), ("elsewhere/not-ours.bin", 5)])
         let before = (try f.catalogDump(), try f.keys())
         let r = try CLI.run(["clean", "--orphans", "--json"], env: f.env)
@@ -148,8 +161,10 @@ enum CleanScenarios {
     /// --delete-orphans removes orphans only past the grace period; rows never change.
     static func reconcileDeletesPastGrace(_ f: CleanFixture) throws {
         let key = { (n: String) in P(name: n, uploadedAt: 0).key }
-        try f.plant([P(name: "ok", uploadedAt: CleanFixture.daysAgo(1)),
-                     P(name: "lost", uploadedAt: CleanFixture.daysAgo(2), object: false)])
+        try f.plant([
+            P(name: "ok", uploadedAt: CleanFixture.daysAgo(1)),
+            P(name: "lost", uploadedAt: CleanFixture.daysAgo(2), object: false)
+        ])
         try f.putObjects([(key("fresh-orphan"), 10)])
         let catalog = try f.catalogDump()
         if f.kind == .local {
@@ -177,10 +192,14 @@ enum CleanScenarios {
 
     /// Option mistakes are usage errors (exit 2) and touch nothing.
     static func usageErrors(_ f: CleanFixture) throws {
-        try f.plant([P(name: "old", uploadedAt: CleanFixture.daysAgo(100)), P(name: "new", uploadedAt: CleanFixture.daysAgo(1))])
+        try f.plant([
+            P(name: "old", uploadedAt: CleanFixture.daysAgo(100)), P(name: "new", uploadedAt: CleanFixture.daysAgo(1))
+        ])
         let before = try f.catalogDump()
-        for args in [["clean", "--keep-last", "0"], ["clean", "--orphans", "--keep-last", "2"],
-                     ["clean", "--orphans", "--grace", "soon"]] {
+        for args in [
+            ["clean", "--keep-last", "0"], ["clean", "--orphans", "--keep-last", "2"],
+            ["clean", "--orphans", "--grace", "soon"]
+        ] {
             let r = try CLI.run(args, env: f.env)
             XCTAssertEqual(r.status, 2, "\(args): \(r.output)")
         }

@@ -8,7 +8,8 @@ final class CodecTests: XCTestCase {
         .appendingPathComponent("tools").path
 
     func meta(_ f: LocalFixture, _ key: String) throws -> [String: String] {
-        try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: f.objectPath(key) + ".meta.json")))
+        try JSONDecoder().decode(
+            [String: String].self, from: Data(contentsOf: URL(fileURLWithPath: f.objectPath(key) + ".meta.json")))
     }
 
     /// Each codec: the key suffix, the row's `compression` and the metadata's `comp` name it; the
@@ -18,7 +19,9 @@ final class CodecTests: XCTestCase {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 20000)
         var keys: [String: String] = [:]
-        for (codec, suffix, tool) in [("gzip", ".db.gz.enc", "gzip -dc"), ("zstd", ".db.zst.enc", "zstd -q -dc"), ("xz", ".db.xz.enc", "xz -dc")] {
+        for (codec, suffix, tool) in [
+            ("gzip", ".db.gz.enc", "gzip -dc"), ("zstd", ".db.zst.enc", "zstd -q -dc"), ("xz", ".db.xz.enc", "xz -dc")
+        ] {
             let b = try CLI.run(["backup", "--compression", codec], env: f.env)
             XCTAssertEqual(b.status, 0, b.output)
             let key = try f.latestKey()
@@ -32,13 +35,21 @@ final class CodecTests: XCTestCase {
             XCTAssertTrue(b.stderr.contains("integrity_check: snapshot ok"), b.stderr)
 
             let restored = s.url.appendingPathComponent("restored-\(codec).db").path
-            let r = try CLI.run(["restore", "--key", key, "--output", restored], env: f.env.merging(["BACKUP_COMPRESSION": "gzip"]) { $1 })
+            let r = try CLI.run(
+                ["restore", "--key", key, "--output", restored],
+                env: f.env.merging(["BACKUP_COMPRESSION": "gzip"]) { $1 })
             XCTAssertEqual(r.status, 0, r.output)
-            XCTAssertTrue(r.stderr.contains("integrity_mac: the restored bytes are the snapshot that passed integrity_check"), r.stderr)
+            XCTAssertTrue(
+                r.stderr.contains("integrity_mac: the restored bytes are the snapshot that passed integrity_check"),
+                r.stderr)
             let independent = s.url.appendingPathComponent("independent-\(codec).db").path
-            try sh("python3 '\(Self.tools)/laju_envelope.py' open-raw '\(f.objectPath(key))' '\(f.key)' '\(m["iv"]!)' '\(m["tag"]!)' | \(tool) > '\(independent)'")
+            try sh(
+                "python3 '\(Self.tools)/laju_envelope.py' open-raw '\(f.objectPath(key))' '\(f.key)' '\(m["iv"]!)' '\(m["tag"]!)' | \(tool) > '\(independent)'"
+            )
             try sh("cmp '\(restored)' '\(independent)'")
-            XCTAssertEqual(try sh("md5sum < '\(f.objectPath(key))' | cut -c1-32").trimmingCharacters(in: .whitespacesAndNewlines), m["checksum"])
+            XCTAssertEqual(
+                try sh("md5sum < '\(f.objectPath(key))' | cut -c1-32").trimmingCharacters(in: .whitespacesAndNewlines),
+                m["checksum"])
             XCTAssertEqual(try sh("sqlite3 '\(restored)' 'SELECT count(*) FROM items'"), "20000\n")
         }
         // zstd and xz make smaller objects than gzip on this data; the level setting is read.
@@ -83,15 +94,22 @@ final class CodecTests: XCTestCase {
             let stream = s.url.appendingPathComponent("good.\(codec)").path
             try sh("\(tool) '\(f.database.path)' > '\(stream)'")
             let size = try FileManager.default.attributesOfItem(atPath: stream)[.size] as! Int
-            for (shape, make) in [("truncated", "head -c \(size * 2 / 3) '\(stream)'"),
-                                  ("corrupted", "python3 -c \"import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b) // 2] ^= 0x55; sys.stdout.buffer.write(b)\" '\(stream)'")] {
+            for (shape, make) in [
+                ("truncated", "head -c \(size * 2 / 3) '\(stream)'"),
+                (
+                    "corrupted",
+                    "python3 -c \"import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b) // 2] ^= 0x55; sys.stdout.buffer.write(b)\" '\(stream)'"
+                )
+            ] {
                 let label = "\(codec) \(shape)"
                 let key = "backups/app.sqlite3-2026-01-01T00:00-\(UUID().uuidString.lowercased())\(suffix)"
                 let object = f.objectPath(key)
-                try FileManager.default.createDirectory(atPath: (object as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    atPath: (object as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 let broken = s.url.appendingPathComponent("broken").path
                 try sh("\(make) > '\(broken)'")
-                let sealed = try sh("python3 '\(Self.tools)/laju_envelope.py' seal-gz '\(broken)' '\(object)' '\(f.key)'")
+                let sealed = try sh(
+                    "python3 '\(Self.tools)/laju_envelope.py' seal-gz '\(broken)' '\(object)' '\(f.key)'")
                 var m = try JSONSerialization.jsonObject(with: Data(sealed.utf8)) as! [String: String]
                 m["algo"] = "aes-256-gcm"
                 m["comp"] = codec
@@ -106,7 +124,8 @@ final class CodecTests: XCTestCase {
                 XCTAssertEqual(try CLI.run(["verify", "--key", key], env: f.env).status, 4, label)
                 // The same object named as gzip is refused too: never passed through as it is.
                 try f.editMeta(key) { $0["comp"] = "gzip" }
-                XCTAssertEqual(try CLI.run(["restore", "--key", key, "--output", out.path], env: f.env).status, 4, label)
+                XCTAssertEqual(
+                    try CLI.run(["restore", "--key", key, "--output", out.path], env: f.env).status, 4, label)
                 XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), label)
             }
         }
@@ -119,7 +138,8 @@ final class CodecTests: XCTestCase {
     func testFullCheckAtBackupTimeKeepsADamagedDatabaseOut() throws {
         let s = try Scratch()
         var f = try LocalFixture(scratch: s, rows: 500)
-        try f.sql("""
+        try f.sql(
+            """
             CREATE TABLE t (a INTEGER, b TEXT);
             CREATE INDEX ti ON t(b);
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 500)
@@ -184,7 +204,8 @@ final class CodecTests: XCTestCase {
         try f.editMeta(key) { $0["integrity-mac"] = "not hex" }
         let malformed = try CLI.run(["restore", "--output", out.path], env: f.env)
         XCTAssertEqual(malformed.status, 0, malformed.output)
-        XCTAssertTrue(malformed.stderr.contains("not used") && malformed.stderr.contains("integrity_check: ok"), malformed.stderr)
+        XCTAssertTrue(
+            malformed.stderr.contains("not used") && malformed.stderr.contains("integrity_check: ok"), malformed.stderr)
         try FileManager.default.removeItem(at: out)
         try f.editMeta(key) { $0["integrity-mac"] = nil }
         let none = try CLI.run(["restore", "--output", out.path], env: f.env)

@@ -53,7 +53,7 @@ final class FailureTests: XCTestCase {
     func testMalformedKeyIsRefusedWithoutEchoingIt() throws {
         let s = try Scratch()
         var f = try LocalFixture(scratch: s)
-        f.env["BACKUP_ENCRYPTION_KEY"] = "3q2+7wAAAAAAAAAAAAAAAAAAAA=="   // the guide's own example: 19 bytes
+        f.env["BACKUP_ENCRYPTION_KEY"] = "3q2+7wAAAAAAAAAAAAAAAAAAAA=="  // the guide's own example: 19 bytes
         let r = try CLI.run(["backup"], env: f.env)
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.stderr.contains("as base64: 19 bytes, as hex: 0 bytes, as text: 28 bytes"), r.stderr)
@@ -89,7 +89,9 @@ final class FailureTests: XCTestCase {
     func testCatalogInsertFailureRemovesTheObject() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s)
-        try f.sql("CREATE TRIGGER refuse BEFORE INSERT ON backup_files BEGIN SELECT RAISE(ABORT, 'catalog is read-only today'); END;")
+        try f.sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON backup_files BEGIN SELECT RAISE(ABORT, 'catalog is read-only today'); END;"
+        )
         let r = try CLI.run(["backup"], env: f.env)
         XCTAssertEqual(r.status, 8, r.output)
         XCTAssertTrue(r.stderr.contains("catalog is read-only today"), r.stderr)
@@ -144,7 +146,8 @@ final class FailureTests: XCTestCase {
         let (s, f0, key) = try backedUp()
         var f = f0
         try f.editMeta(key) { $0["key-fingerprint"] = nil }
-        f.env["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        f.env["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         try f.assertRestoreRefused(s, exit: 4, message: "backup does not authenticate")
     }
 
@@ -241,14 +244,17 @@ final class FailureTests: XCTestCase {
         let ready = s.url.appendingPathComponent("locked-\(UUID().uuidString.prefix(4))").path
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = ["python3", "-c", """
+        holder.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
             con.execute("BEGIN EXCLUSIVE")
             open(sys.argv[2], "w").close()
             time.sleep(int(sys.argv[3]))
             con.execute("COMMIT")
-            """, f.database.path, ready, String(seconds)]
+            """, f.database.path, ready, String(seconds)
+        ]
         try holder.run()
         let start = Date()
         while !FileManager.default.fileExists(atPath: ready) && Date().timeIntervalSince(start) < 10 { usleep(20_000) }
@@ -293,7 +299,9 @@ final class FailureTests: XCTestCase {
         let forced = try CLI.run(["restore", "--output", out.path, "--force"], env: f.env)
         XCTAssertEqual(forced.status, 0, forced.output)
         XCTAssertEqual(try sh("sqlite3 '\(out.path)' 'SELECT count(*) FROM items'"), "2000\n")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path + "-wal"), "a stale -wal beside the replaced file would corrupt it")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: out.path + "-wal"),
+            "a stale -wal beside the replaced file would corrupt it")
         XCTAssertEqual(try f.partials(near: out), [])
     }
 
@@ -310,7 +318,8 @@ final class FailureTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("not enough free space for temporary files: need "), r.stderr)
         XCTAssertTrue(r.stderr.contains(" in \(small.path)"), r.stderr)
         XCTAssertEqual(Scratch.files(in: URL(fileURLWithPath: small.path)).filter { !$0.hasSuffix(".lock") }, [])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: small.path).filter { !$0.hasSuffix(".lock") }, [])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: small.path).filter { !$0.hasSuffix(".lock") }, [])
         try f.assertNothingLeft(rows: 0)
     }
 
@@ -332,7 +341,9 @@ final class FailureTests: XCTestCase {
     func testRestoreHitsENOSPCAndLeavesNoPartial() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s)
-        try f.sql("CREATE TABLE zeros(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 48) INSERT INTO zeros SELECT zeroblob(65536) FROM n;")
+        try f.sql(
+            "CREATE TABLE zeros(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 48) INSERT INTO zeros SELECT zeroblob(65536) FROM n;"
+        )
         let b = try CLI.run(["backup", "--json"], env: f.env)
         XCTAssertEqual(b.status, 0, b.output)
         let key = try f.latestKey()
@@ -370,18 +381,22 @@ extension LocalFixture {
     }
 
     func latestKey() throws -> String {
-        try sql("SELECT key FROM backup_files ORDER BY uploaded_at DESC LIMIT 1;").trimmingCharacters(in: .whitespacesAndNewlines)
+        try sql("SELECT key FROM backup_files ORDER BY uploaded_at DESC LIMIT 1;").trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     func objectPath(_ key: String) -> String { store.path + "/" + key }
 
     /// Adds about `megabytes` MiB of incompressible rows.
     func grow(megabytes: Int) throws {
-        try sql("CREATE TABLE IF NOT EXISTS filler(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(megabytes * 16)) INSERT INTO filler SELECT randomblob(65536) FROM n;")
+        try sql(
+            "CREATE TABLE IF NOT EXISTS filler(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(megabytes * 16)) INSERT INTO filler SELECT randomblob(65536) FROM n;"
+        )
     }
 
     func flipByte(_ key: String, at offset: Int) throws {
-        try sh("""
+        try sh(
+            """
             python3 - '\(objectPath(key))' \(offset) <<'PY'
             import sys
             p, o = sys.argv[1], int(sys.argv[2])
@@ -407,32 +422,42 @@ extension LocalFixture {
     /// Nothing left in BACKUP_TMPDIR but lock files, no hidden temp in the store, `rows` catalog rows.
     func assertNothingLeft(rows: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let tmpEntries = (try? FileManager.default.contentsOfDirectory(atPath: env["BACKUP_TMPDIR"] ?? tmp.path)) ?? []
-        XCTAssertEqual(tmpEntries.filter { !($0.hasPrefix("laju-backup-") && $0.hasSuffix(".lock")) }, [],
-                       "left in BACKUP_TMPDIR", file: file, line: line)
-        XCTAssertEqual(Scratch.files(in: store).filter { $0.contains(".partial") || $0.lastPathComponentOfTest.hasPrefix(".") }, [],
-                       "temp files in the store", file: file, line: line)
+        XCTAssertEqual(
+            tmpEntries.filter { !($0.hasPrefix("laju-backup-") && $0.hasSuffix(".lock")) }, [],
+            "left in BACKUP_TMPDIR", file: file, line: line)
+        XCTAssertEqual(
+            Scratch.files(in: store).filter { $0.contains(".partial") || $0.lastPathComponentOfTest.hasPrefix(".") },
+            [],
+            "temp files in the store", file: file, line: line)
         if FileManager.default.fileExists(atPath: database.path) {
             XCTAssertEqual(try rowCount(), rows, "catalog rows", file: file, line: line)
         }
-        XCTAssertEqual(Scratch.files(in: store).filter { $0.hasSuffix(".enc") }.count, rows,
-                       "objects in the store (one per row)", file: file, line: line)
+        XCTAssertEqual(
+            Scratch.files(in: store).filter { $0.hasSuffix(".enc") }.count, rows,
+            "objects in the store (one per row)", file: file, line: line)
     }
 
     /// Restore must fail with `exit` and `message`, leave no output and no `.partial`.
     @discardableResult
-    func assertRestoreRefused(_ s: Scratch, exit: Int32, message: String,
-                              file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+    func assertRestoreRefused(
+        _ s: Scratch, exit: Int32, message: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> CLI.Result {
         let out = s.url.appendingPathComponent("restore-out/restored.db")
         let r = try CLI.run(["restore", "--output", out.path], env: env)
         XCTAssertEqual(r.status, exit, r.output, file: file, line: line)
         XCTAssertTrue(r.stderr.contains(message), r.stderr, file: file, line: line)
-        XCTAssertTrue(r.stderr.hasSuffix("\n") && r.stderr.split(separator: "\n").last!.contains("error: "), r.stderr, file: file, line: line)
+        XCTAssertTrue(
+            r.stderr.hasSuffix("\n") && r.stderr.split(separator: "\n").last!.contains("error: "), r.stderr, file: file,
+            line: line)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "output written", file: file, line: line)
         if FileManager.default.fileExists(atPath: out.deletingLastPathComponent().path) {
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path), [],
-                           "partial files left", file: file, line: line)
+            XCTAssertEqual(
+                try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path), [],
+                "partial files left", file: file, line: line)
         }
-        XCTAssertEqual(Scratch.files(in: tmp).filter { !$0.hasSuffix(".lock") }, [], "temp left", file: file, line: line)
+        XCTAssertEqual(
+            Scratch.files(in: tmp).filter { !$0.hasSuffix(".lock") }, [], "temp left", file: file, line: line)
         return r
     }
 }
@@ -458,7 +483,9 @@ final class Tmpfs {
         p.arguments = ["-t", "tmpfs", "-o", opts, "laju-test", path]
         try p.run()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here (mount exit \(p.terminationStatus))") }
+        guard p.terminationStatus == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here (mount exit \(p.terminationStatus))")
+        }
     }
     deinit {
         let p = Process()

@@ -1,16 +1,20 @@
 import Foundation
 import XCTest
 
-/// Hostile or careless input that once crashed the tool or was silently misread (issue 8, cases
-/// 12, 14, 15, 16): numbers out of range, a catalog of the wrong shape, a damaged source database,
+/// Hostile or careless input that once crashed the tool or was silently misread: numbers out of range, a catalog of the wrong shape, a damaged source database,
 /// settings with values that mean nothing, env file mistakes.
 final class InputHardeningTests: XCTestCase {
     /// The run ended by itself with a documented status and one error line, not a trap.
-    func assertCleanFailure(_ r: CLI.Result, _ status: Int32, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertCleanFailure(
+        _ r: CLI.Result, _ status: Int32, _ message: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(r.status, status, r.output, file: file, line: line)
-        XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("Backtrace"), r.stderr, file: file, line: line)
+        XCTAssertFalse(
+            r.stderr.contains("Fatal error") || r.stderr.contains("Backtrace"), r.stderr, file: file, line: line)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
-        XCTAssertTrue(last.contains("error:") && last.contains(message), "last line: \(last)\n\(r.stderr)", file: file, line: line)
+        XCTAssertTrue(
+            last.contains("error:") && last.contains(message), "last line: \(last)\n\(r.stderr)", file: file, line: line
+        )
     }
 
     /// Case 15: a database with a broken b-tree is not stored; the last good backup stays latest.
@@ -20,7 +24,8 @@ final class InputHardeningTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         let good = try f.latestKey()
         // Scribble over the middle of a table page: the header stays valid, the b-tree does not.
-        try sh("""
+        try sh(
+            """
             python3 - '\(f.database.path)' <<'PY'
             import sys
             p = sys.argv[1]
@@ -32,7 +37,8 @@ final class InputHardeningTests: XCTestCase {
             open(p, 'wb').write(b)
             PY
             """)
-        XCTAssertNotEqual(try sh("sqlite3 '\(f.database.path)' 'PRAGMA quick_check' || true").trimmingCharacters(in: .newlines), "ok")
+        XCTAssertNotEqual(
+            try sh("sqlite3 '\(f.database.path)' 'PRAGMA quick_check' || true").trimmingCharacters(in: .newlines), "ok")
         // The full check by default, the quick one on request: both keep the damaged copy out.
         let q = try CLI.run(["backup"], env: f.env.merging(["BACKUP_CHECK": "quick"]) { $1 })
         assertCleanFailure(q, 3, "is damaged: PRAGMA quick_check")
@@ -48,13 +54,16 @@ final class InputHardeningTests: XCTestCase {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s)
         // An extra NOT NULL column without a default: every insert of ours would fail.
-        try f.sql("""
+        try f.sql(
+            """
             DROP TABLE backup_files;
             CREATE TABLE backup_files (id varchar(255), key varchar(255) not null, file_name varchar(255) not null, file_size bigint not null, compression varchar(255) not null, storage varchar(255) not null, checksum varchar(255) not null, uploaded_at bigint not null, deleted_at bigint null, encryption varchar(255) not null, enc_iv varchar(255) not null, enc_tag varchar(255) not null, tenant text not null, primary key (id));
             """)
         let r = try CLI.run(["backup"], env: f.env)
         assertCleanFailure(r, 8, "unexpected shape")
-        XCTAssertFalse(r.stderr.contains("snapshot:") || r.stderr.contains("upload:"), "work started before the check: \(r.stderr)")
+        XCTAssertFalse(
+            r.stderr.contains("snapshot:") || r.stderr.contains("upload:"), "work started before the check: \(r.stderr)"
+        )
         try f.assertNothingLeft(rows: 0)
     }
 
@@ -72,20 +81,25 @@ final class InputHardeningTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("source-bytes"), r.stderr)
         // Without a catalog, the metadata is all there is: a clear integrity error.
         f.env["BACKUP_CATALOG"] = s.url.appendingPathComponent("no-catalog.sqlite3").path
-        let k = try CLI.run(["restore", "--key", key, "--output", s.url.appendingPathComponent("b.db").path], env: f.env)
+        let k = try CLI.run(
+            ["restore", "--key", key, "--output", s.url.appendingPathComponent("b.db").path], env: f.env)
         assertCleanFailure(k, 4, "source-bytes")
         f.env["BACKUP_CATALOG"] = nil
 
-        for args in [["clean", "--retention-days", "999999999999999999"], ["clean", "--keep-last", "99999999999"],
-                     ["clean", "--orphans", "--grace", "1e400"], ["clean", "--orphans", "--grace", "inf"],
-                     ["backup", "--lock-wait", "nan"], ["backup", "--lock-wait", "inf"], ["backup", "--lock-wait", "1e300"],
-                     ["demo", "--rows", "-5", "--dir", s.url.appendingPathComponent("demo").path]] {
+        for args in [
+            ["clean", "--retention-days", "999999999999999999"], ["clean", "--keep-last", "99999999999"],
+            ["clean", "--orphans", "--grace", "1e400"], ["clean", "--orphans", "--grace", "inf"],
+            ["backup", "--lock-wait", "nan"], ["backup", "--lock-wait", "inf"], ["backup", "--lock-wait", "1e300"],
+            ["demo", "--rows", "-5", "--dir", s.url.appendingPathComponent("demo").path]
+        ] {
             let u = try CLI.run(args, env: f.env)
             XCTAssertEqual(u.status, 2, "\(args): \(u.output)")
             XCTAssertFalse(u.stderr.contains("Fatal error"), u.stderr)
         }
-        for (name, value) in [("BACKUP_RETENTION_DAYS", "99999999999"), ("BACKUP_BUSY_TIMEOUT", "99999999999999999999"),
-                              ("BACKUP_GZIP_LEVEL", "-1")] {
+        for (name, value) in [
+            ("BACKUP_RETENTION_DAYS", "99999999999"), ("BACKUP_BUSY_TIMEOUT", "99999999999999999999"),
+            ("BACKUP_GZIP_LEVEL", "-1")
+        ] {
             var env = f.env
             env[name] = value
             let u = try CLI.run([name == "BACKUP_RETENTION_DAYS" ? "clean" : "backup"], env: env)
@@ -105,8 +119,10 @@ final class InputHardeningTests: XCTestCase {
             assertCleanFailure(r, 2, "BACKUP_THREADS")
         }
         var s3 = f.env
-        for (k, v) in ["BACKUP_STORAGE": "s3", "WASABI_ACCESS_KEY": "a", "WASABI_SECRET_KEY": "b", "WASABI_BUCKET": "bucket",
-                       "WASABI_ENDPOINT": "http://127.0.0.1:9", "BACKUP_SSE": "yes"] { s3[k] = v }
+        for (k, v) in [
+            "BACKUP_STORAGE": "s3", "WASABI_ACCESS_KEY": "a", "WASABI_SECRET_KEY": "b", "WASABI_BUCKET": "bucket",
+            "WASABI_ENDPOINT": "http://127.0.0.1:9", "BACKUP_SSE": "yes"
+        ] { s3[k] = v }
         assertCleanFailure(try CLI.run(["backup"], env: s3), 2, "BACKUP_SSE")
         s3["BACKUP_SSE"] = nil
         s3["BACKUP_S3_SIGN_PAYLOAD"] = "on"
@@ -134,7 +150,9 @@ final class InputHardeningTests: XCTestCase {
         try sh("chmod 0644 '\(keyFile.path)'")
         let open = try CLI.run(["backup", "--env-file", keyFile.path], env: env)
         XCTAssertEqual(open.status, 0, open.output)
-        XCTAssertTrue(open.stderr.contains("warning: \(keyFile.path) holds BACKUP_ENCRYPTION_KEY and is readable by every user"), open.stderr)
+        XCTAssertTrue(
+            open.stderr.contains("warning: \(keyFile.path) holds BACKUP_ENCRYPTION_KEY and is readable by every user"),
+            open.stderr)
         XCTAssertFalse(open.output.contains(f.key), "the key was printed")
         try sh("chmod 0600 '\(keyFile.path)'")
         let closed = try CLI.run(["backup", "--env-file", keyFile.path], env: env)

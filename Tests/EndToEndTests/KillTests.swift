@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// `kill -9` at random moments (issue 8, case 7, and the kill loop CI runs): whatever a killed run
+/// `kill -9` at random moments (and the kill loop CI runs): whatever a killed run
 /// left, one more run of any command that touches the place removes every plaintext and partial
 /// file, and every catalog row still names a stored object.
 final class KillTests: XCTestCase {
@@ -12,7 +12,10 @@ final class KillTests: XCTestCase {
         let p = Process()
         p.executableURL = CLI.binary
         p.arguments = arguments
-        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC", "LAJU_BACKUP_CONFIG": ""]
+        var environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
+            "LAJU_BACKUP_CONFIG": ""
+        ]
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         p.standardOutput = FileHandle.nullDevice
@@ -44,7 +47,8 @@ final class KillTests: XCTestCase {
     func leftovers(under dir: URL) -> [String] {
         Scratch.files(in: dir).filter {
             let name = $0.lastPathComponentOfTest
-            return name.hasPrefix(".laju-") || name == "snapshot.db" || name.contains(".partial") || name.contains("laju-backup.")
+            return name.hasPrefix(".laju-") || name == "snapshot.db" || name.contains(".partial")
+                || name.contains("laju-backup.")
         }
     }
 
@@ -59,10 +63,13 @@ final class KillTests: XCTestCase {
         XCTAssertGreaterThan(inFlight, Self.kills / 2, "most kills should hit a running restore")
         let r = try CLI.run(["restore", "--force", "--output", out], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outDir.path), ["restored.db"],
-                       "plaintext or partial files outlived the next restore")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: outDir.path), ["restored.db"],
+            "plaintext or partial files outlived the next restore")
         XCTAssertEqual(leftovers(under: s.url), [])
-        XCTAssertEqual(try sh("sqlite3 'file:\(out)?immutable=1' 'PRAGMA integrity_check'").trimmingCharacters(in: .newlines), "ok")
+        XCTAssertEqual(
+            try sh("sqlite3 'file:\(out)?immutable=1' 'PRAGMA integrity_check'").trimmingCharacters(in: .newlines), "ok"
+        )
     }
 
     func testKilledBackupsLeaveNothingAfterTheNextBackup() throws {
@@ -79,7 +86,9 @@ final class KillTests: XCTestCase {
         // between upload and row; clean --orphans reports them).
         let keys = try f.sql("SELECT key FROM backup_files;").split(separator: "\n").map(String.init)
         XCTAssertGreaterThanOrEqual(keys.count, 1)
-        for k in keys { XCTAssertTrue(FileManager.default.fileExists(atPath: f.objectPath(k)), "row without object: \(k)") }
+        for k in keys {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: f.objectPath(k)), "row without object: \(k)")
+        }
         let v = try CLI.run(["verify"], env: f.env)
         XCTAssertEqual(v.status, 0, v.output)
     }

@@ -9,8 +9,10 @@ final class LockAndTempTests: XCTestCase {
     /// sha256sum so the test does not share the code it checks.
     /// The lock is named after the database file's identity (device and inode, in hex), not its path.
     func lockPath(_ f: LocalFixture) throws -> String {
-        let id = try sh("python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(\"%x-%x\" % (s.st_dev, s.st_ino))' '\(f.database.path)'")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = try sh(
+            "python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(\"%x-%x\" % (s.st_dev, s.st_ino))' '\(f.database.path)'"
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         return "\(f.tmp.path)/laju-backup-\(id).lock"
     }
 
@@ -117,15 +119,18 @@ final class LockAndTempTests: XCTestCase {
         var workspace: String?
         let start = Date()
         while workspace == nil && Date().timeIntervalSince(start) < 20 {
-            workspace = (try? FileManager.default.contentsOfDirectory(atPath: f.tmp.path))?.first { $0.hasPrefix("laju-backup.") }
+            workspace = (try? FileManager.default.contentsOfDirectory(atPath: f.tmp.path))?.first {
+                $0.hasPrefix("laju-backup.")
+            }
             if workspace == nil { usleep(10_000) }
         }
         let dir = try XCTUnwrap(workspace, "the run never made its temp directory")
-        usleep(50_000)   // inside the snapshot or the seal of 24 MiB at gzip -9
+        usleep(50_000)  // inside the snapshot or the seal of 24 MiB at gzip -9
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationReason, .uncaughtSignal)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(f.tmp.path)/\(dir)"), "nothing to clean: the test proves nothing")
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: "\(f.tmp.path)/\(dir)"), "nothing to clean: the test proves nothing")
         XCTAssertEqual(try f.rowCount(), 0)
 
         f.env["BACKUP_GZIP_LEVEL"] = "1"
@@ -140,16 +145,20 @@ final class LockAndTempTests: XCTestCase {
         let s = try Scratch()
         var f = try LocalFixture(scratch: s)
         try f.grow(megabytes: 24)
-        f.env["BACKUP_GZIP_LEVEL"] = "9"   // slow enough to look inside while it runs
+        f.env["BACKUP_GZIP_LEVEL"] = "9"  // slow enough to look inside while it runs
         let seen = s.url.appendingPathComponent("seen").path
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: "/bin/bash")
-        watcher.arguments = ["-c", "for i in $(seq 1 400); do d=$(ls -d '\(f.tmp.path)'/laju-backup.*.* 2>/dev/null | head -1); if [ -n \"$d\" ]; then stat -c %a \"$d\" > '\(seen)'; exit 0; fi; sleep 0.01; done"]
+        watcher.arguments = [
+            "-c",
+            "for i in $(seq 1 400); do d=$(ls -d '\(f.tmp.path)'/laju-backup.*.* 2>/dev/null | head -1); if [ -n \"$d\" ]; then stat -c %a \"$d\" > '\(seen)'; exit 0; fi; sleep 0.01; done"
+        ]
         try watcher.run()
         let r = try CLI.run(["backup"], env: f.env)
         watcher.waitUntilExit()
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertEqual(try String(contentsOfFile: seen, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "700")
+        XCTAssertEqual(
+            try String(contentsOfFile: seen, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "700")
         try f.assertNothingLeft(rows: 1)
     }
 }

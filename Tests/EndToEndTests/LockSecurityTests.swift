@@ -1,12 +1,14 @@
 import Foundation
 import XCTest
 
-/// The run lock (issue 8, case 6): kept where only the running user can create files, opened
+/// The run lock: kept where only the running user can create files, opened
 /// without following symlinks, named after the database file itself (device and inode).
 final class LockSecurityTests: XCTestCase {
     func lockName(_ db: URL) throws -> String {
-        let id = try sh("python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(\"%x-%x\" % (s.st_dev, s.st_ino))' '\(db.path)'")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let id = try sh(
+            "python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(\"%x-%x\" % (s.st_dev, s.st_ino))' '\(db.path)'"
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
         return "laju-backup-\(id).lock"
     }
 
@@ -34,12 +36,14 @@ final class LockSecurityTests: XCTestCase {
         f.env["BACKUP_LOCK_DIR"] = locks.path
         let victim = s.url.appendingPathComponent("precious.conf")
         try Data("precious\n".utf8).write(to: victim)
-        try FileManager.default.createSymbolicLink(atPath: locks.appendingPathComponent(try lockName(f.database)).path,
-                                                   withDestinationPath: victim.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: locks.appendingPathComponent(try lockName(f.database)).path,
+            withDestinationPath: victim.path)
         let r = try CLI.run(["backup"], env: f.env)
         XCTAssertEqual(r.status, 6, r.output)
         XCTAssertTrue(r.stderr.contains("it is a symlink"), r.stderr)
-        XCTAssertEqual(try String(contentsOf: victim, encoding: .utf8), "precious\n", "the symlink's target was written")
+        XCTAssertEqual(
+            try String(contentsOf: victim, encoding: .utf8), "precious\n", "the symlink's target was written")
         try f.assertNothingLeft(rows: 0)
     }
 

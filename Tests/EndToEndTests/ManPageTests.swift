@@ -23,7 +23,7 @@ final class ManPageTests: XCTestCase {
         var out: [String: [String]] = [:]
         for sub in subs {
             let name = try XCTUnwrap(sub["commandName"] as? String)
-            if name == "help" { continue }   // the parser's own `help` command
+            if name == "help" { continue }  // the parser's own `help` command
             // Hidden commands and options (shouldDisplay false) are test hooks, not user interface.
             if sub["shouldDisplay"] as? Bool == false { continue }
             var longs: [String] = []
@@ -82,7 +82,9 @@ final class ManPageTests: XCTestCase {
         commands["no-such-command"] = ["database"]
         let problems = Self.problems(commands, in: Self.manDir)
         XCTAssertTrue(problems.contains("laju-backup-backup.1 does not mention --no-such-option"), "\(problems)")
-        XCTAssertTrue(problems.contains("subcommand no-such-command has no man page laju-backup-no-such-command.1"), "\(problems)")
+        XCTAssertTrue(
+            problems.contains("subcommand no-such-command has no man page laju-backup-no-such-command.1"), "\(problems)"
+        )
         // A prefix is not a mention: `--key` does not count as `--ke`.
         XCTAssertFalse(Self.mentions(".Fl -key Ar key", option: "ke"))
         XCTAssertTrue(Self.mentions(".It Fl -key Ar key", option: "key"))
@@ -94,7 +96,8 @@ final class ManPageTests: XCTestCase {
         let text = try String(contentsOf: Self.manDir.appendingPathComponent("laju-backup.1"), encoding: .utf8)
         for name in commands.keys.sorted() {
             XCTAssertTrue(text.contains(".It Cm \(name)\n"), "laju-backup.1 COMMANDS lacks \(name)")
-            XCTAssertTrue(text.contains(".Xr laju-backup-\(name) 1"), "laju-backup.1 does not refer to laju-backup-\(name)(1)")
+            XCTAssertTrue(
+                text.contains(".Xr laju-backup-\(name) 1"), "laju-backup.1 does not refer to laju-backup-\(name)(1)")
         }
         for section in ["CONFIGURATION", "ENVIRONMENT", "FILES", "EXIT STATUS", "EXAMPLES", "RESTORE DRILL"] {
             XCTAssertTrue(text.contains(".Sh \(section)\n"), "laju-backup.1 lacks section \(section)")
@@ -107,11 +110,13 @@ final class ManPageTests: XCTestCase {
     /// Every setting name the library reads (a string literal such as "BACKUP_PART_SIZE") is in
     /// the shipped template, so a new setting cannot go undocumented.
     func testTemplateListsEverySettingTheCodeReads() throws {
-        let template = try String(contentsOf: Self.repo.appendingPathComponent("packaging/laju-backup.env"), encoding: .utf8)
+        let template = try String(
+            contentsOf: Self.repo.appendingPathComponent("packaging/laju-backup.env"), encoding: .utf8)
         let sources = Self.repo.appendingPathComponent("Sources")
         let names = try NSRegularExpression(pattern: "\"((?:BACKUP|WASABI|AWS|DB)_[A-Z0-9_]+)\"")
         var used = Set<String>()
-        for case let path as String in FileManager.default.enumerator(atPath: sources.path)! where path.hasSuffix(".swift") {
+        for case let path as String in FileManager.default.enumerator(atPath: sources.path)!
+        where path.hasSuffix(".swift") {
             let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
             for m in names.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
                 used.insert((text as NSString).substring(with: m.range(at: 1)))
@@ -128,14 +133,18 @@ final class ManPageTests: XCTestCase {
         let sources = Self.repo.appendingPathComponent("Sources")
         let names = try NSRegularExpression(pattern: "\"((?:BACKUP|WASABI|AWS|DB|LAJU)_[A-Z0-9_]+)\"")
         var used = Set<String>()
-        for case let path as String in FileManager.default.enumerator(atPath: sources.path)! where path.hasSuffix(".swift") {
+        for case let path as String in FileManager.default.enumerator(atPath: sources.path)!
+        where path.hasSuffix(".swift") {
             let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
             for m in names.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
                 used.insert((text as NSString).substring(with: m.range(at: 1)))
             }
         }
-        let r = try CLI.run(["config", "--json"], env: ["BACKUP_STORAGE": "file:///nonexistent", "BACKUP_ENCRYPTION_KEY": String(repeating: "a", count: 32)])
-        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.output)
+        let r = try CLI.run(
+            ["config", "--json"],
+            env: ["BACKUP_STORAGE": "file:///nonexistent", "BACKUP_ENCRYPTION_KEY": String(repeating: "a", count: 32)])
+        let report = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.output)
         let shown = Set(((report["settings"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String })
         XCTAssertTrue(shown.contains("BACKUP_ENCRYPTION_KEY"), "\(shown)")
         XCTAssertEqual(used.subtracting(shown).sorted(), [], "settings the code reads but config does not show")
@@ -144,7 +153,8 @@ final class ManPageTests: XCTestCase {
     /// Every setting of the shipped template is documented in laju-backup.env(5), and the template
     /// ships nothing set (so no secret, and no value that would silently override a default).
     func testEnvPageDocumentsEveryTemplateSetting() throws {
-        let template = try String(contentsOf: Self.repo.appendingPathComponent("packaging/laju-backup.env"), encoding: .utf8)
+        let template = try String(
+            contentsOf: Self.repo.appendingPathComponent("packaging/laju-backup.env"), encoding: .utf8)
         let page = try String(contentsOf: Self.manDir.appendingPathComponent("laju-backup.env.5"), encoding: .utf8)
         var names: [String] = []
         for line in template.split(separator: "\n") {
@@ -152,10 +162,13 @@ final class ManPageTests: XCTestCase {
             XCTAssertTrue(trimmed.isEmpty || trimmed.hasPrefix("#"), "template sets a value: \(line)")
             guard trimmed.hasPrefix("#"), let eq = trimmed.firstIndex(of: "=") else { continue }
             let name = trimmed[trimmed.index(after: trimmed.startIndex)..<eq]
-            if !name.isEmpty, name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) { names.append(String(name)) }
+            if !name.isEmpty, name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) {
+                names.append(String(name))
+            }
         }
         XCTAssertGreaterThan(names.count, 20, "template settings not found: \(names)")
-        for required in ["BACKUP_DATABASE", "BACKUP_ENCRYPTION_KEY", "BACKUP_STORAGE", "WASABI_BUCKET", "BACKUP_TMPDIR"] {
+        for required in ["BACKUP_DATABASE", "BACKUP_ENCRYPTION_KEY", "BACKUP_STORAGE", "WASABI_BUCKET", "BACKUP_TMPDIR"]
+        {
             XCTAssertTrue(names.contains(required), "template lacks \(required)")
         }
         for name in names {

@@ -17,7 +17,9 @@ final class MonitoringTests: XCTestCase {
             log = s.url.appendingPathComponent("receiver-\(UUID().uuidString.prefix(6)).jsonl")
             process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", Receiver.script.path, "--log", log.path, "--mode", mode, "--lifetime", "300"]
+            process.arguments = [
+                "python3", Receiver.script.path, "--log", log.path, "--mode", mode, "--lifetime", "300"
+            ]
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
@@ -28,7 +30,10 @@ final class MonitoringTests: XCTestCase {
                 if d.isEmpty { break }
                 line += d
             }
-            port = Int(String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            port =
+                Int(
+                    String(decoding: line, as: UTF8.self).split(separator: " ").last?.trimmingCharacters(
+                        in: .whitespacesAndNewlines) ?? "") ?? 0
         }
         deinit { process.terminate(); process.waitUntilExit() }
 
@@ -39,8 +44,9 @@ final class MonitoringTests: XCTestCase {
             return try String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
                 let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
                 let h = o["headers"] as? [String: String] ?? [:]
-                return Request(method: o["method"] as! String, path: o["path"] as! String, body: o["body"] as? String ?? "",
-                               contentType: h["content-type"])
+                return Request(
+                    method: o["method"] as! String, path: o["path"] as! String, body: o["body"] as? String ?? "",
+                    contentType: h["content-type"])
             }
         }
 
@@ -53,7 +59,8 @@ final class MonitoringTests: XCTestCase {
     /// `name|command` -> value, for the series of `database`.
     func metrics(_ file: URL, database: URL) throws -> [String: Double] {
         // Prometheus' own parser: a file it cannot read fails here.
-        let out = try sh("""
+        let out = try sh(
+            """
             python3 - '\(file.path)' <<'PY'
             import sys
             from prometheus_client.parser import text_string_to_metric_families
@@ -89,7 +96,9 @@ final class MonitoringTests: XCTestCase {
         let outcome = try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as! [String: Any]
         let key = outcome["key"] as! String
         var reqs = try rx.requests()
-        XCTAssertEqual(reqs.map { "\($0.method) \($0.path)" }, ["POST /ping/0b1c2d3e-uuid/start", "POST /ping/0b1c2d3e-uuid", "POST /hook/T0K3N"])
+        XCTAssertEqual(
+            reqs.map { "\($0.method) \($0.path)" },
+            ["POST /ping/0b1c2d3e-uuid/start", "POST /ping/0b1c2d3e-uuid", "POST /hook/T0K3N"])
         XCTAssertTrue(reqs[1].body.contains(key), reqs[1].body)
         let hook = try JSONSerialization.jsonObject(with: Data(reqs[2].body.utf8)) as! [String: Any]
         XCTAssertEqual(reqs[2].contentType, "application/json")
@@ -112,27 +121,37 @@ final class MonitoringTests: XCTestCase {
         var bad = f.env; bad["BACKUP_ENCRYPTION_KEY"] = secret
         var gone = f.env; gone["BACKUP_DATABASE"] = s.url.appendingPathComponent("gone.sqlite3").path
         var down = f.env
-        for (k, v) in ["BACKUP_STORAGE": "s3", "WASABI_ENDPOINT": "http://127.0.0.1:9", "WASABI_BUCKET": "bucket",
-                       "WASABI_ACCESS_KEY": "AKIDEXAMPLE", "WASABI_SECRET_KEY": "s3cr3t-never-shown-\(UUID().uuidString)",
-                       "BACKUP_S3_RETRIES": "1"] { down[k] = v }
-        for (env, status, words) in [(bad, Int32(2), "BACKUP_ENCRYPTION_KEY"), (gone, Int32(3), "does not exist"), (down, Int32(5), "127.0.0.1:9")] {
+        for (k, v) in [
+            "BACKUP_STORAGE": "s3", "WASABI_ENDPOINT": "http://127.0.0.1:9", "WASABI_BUCKET": "bucket",
+            "WASABI_ACCESS_KEY": "AKIDEXAMPLE", "WASABI_SECRET_KEY": "s3cr3t-never-shown-\(UUID().uuidString)",
+            "BACKUP_S3_RETRIES": "1"
+        ] { down[k] = v }
+        for (env, status, words) in [
+            (bad, Int32(2), "BACKUP_ENCRYPTION_KEY"), (gone, Int32(3), "does not exist"),
+            (down, Int32(5), "127.0.0.1:9")
+        ] {
             let before = try rx.requests().count
             let r = try CLI.run(["backup"], env: env)
             XCTAssertEqual(r.status, status, r.output)
             reqs = Array(try rx.requests().dropFirst(before))
-            XCTAssertEqual(reqs.map { "\($0.method) \($0.path)" }, ["POST /ping/0b1c2d3e-uuid/start", "POST /ping/0b1c2d3e-uuid/fail", "POST /hook/T0K3N"], r.output)
+            XCTAssertEqual(
+                reqs.map { "\($0.method) \($0.path)" },
+                ["POST /ping/0b1c2d3e-uuid/start", "POST /ping/0b1c2d3e-uuid/fail", "POST /hook/T0K3N"], r.output)
             XCTAssertTrue(reqs[1].body.hasPrefix("exit status \(status): "), reqs[1].body)
             XCTAssertTrue(reqs[1].body.contains(words), reqs[1].body)
             let h = try JSONSerialization.jsonObject(with: Data(reqs[2].body.utf8)) as! [String: Any]
             XCTAssertEqual(h["event"] as? String, "failure")
             XCTAssertEqual(h["exit_status"] as? Int, Int(status))
             for r in reqs {
-                XCTAssertFalse(r.body.contains(secret) || r.body.contains(f.key) || r.body.contains("s3cr3t-never-shown"), "a secret was sent: \(r.body)")
+                XCTAssertFalse(
+                    r.body.contains(secret) || r.body.contains(f.key) || r.body.contains("s3cr3t-never-shown"),
+                    "a secret was sent: \(r.body)")
             }
         }
         m = try metrics(metricsFile, database: f.database)
         XCTAssertEqual(m["laju_backup_last_exit_code|backup"], 5, "the last failure's status")
-        XCTAssertEqual(m["laju_backup_last_success_timestamp_seconds|backup"], success, "a failure keeps the last success")
+        XCTAssertEqual(
+            m["laju_backup_last_success_timestamp_seconds|backup"], success, "a failure keeps the last success")
         XCTAssertEqual(m["laju_backup_last_stored_bytes|backup"], size)
 
         // verify and clean have their own series (and per-command ping URLs).
@@ -167,7 +186,8 @@ final class MonitoringTests: XCTestCase {
         f.env["BACKUP_PING_URL_INCREMENTAL"] = rx.url + "/ping/points"
         _ = try f.sql("INSERT INTO items(name, qty) VALUES ('x', 1);")
         XCTAssertEqual(try CLI.run(["backup", "--incremental"], env: f.env).status, 0)
-        XCTAssertEqual(try rx.requests().map { "\($0.method) \($0.path)" }, ["POST /ping/points/start", "POST /ping/points"])
+        XCTAssertEqual(
+            try rx.requests().map { "\($0.method) \($0.path)" }, ["POST /ping/points/start", "POST /ping/points"])
         XCTAssertEqual(try CLI.run(["verify", "--at", "latest"], env: f.env).status, 0)
         m = try metrics(metricsFile, database: f.database)
         XCTAssertEqual(m["laju_backup_last_exit_code|verify-points"], 0)
@@ -179,7 +199,9 @@ final class MonitoringTests: XCTestCase {
         let r = try CLI.run(["backup", "--incremental"], env: bad)
         XCTAssertEqual(r.status, 3, r.output)
         let reqs = Array(try rx.requests().dropFirst(before))
-        XCTAssertEqual(reqs.map { "\($0.method) \($0.path)" }, ["POST /ping/points/start", "POST /ping/points/fail", "POST /hook/T0K3N"])
+        XCTAssertEqual(
+            reqs.map { "\($0.method) \($0.path)" },
+            ["POST /ping/points/start", "POST /ping/points/fail", "POST /hook/T0K3N"])
         let hook = try JSONSerialization.jsonObject(with: Data(reqs[2].body.utf8)) as! [String: Any]
         XCTAssertEqual(hook["command"] as? String, "backup-incremental")
         XCTAssertEqual(hook["event"] as? String, "failure")
@@ -202,7 +224,8 @@ final class MonitoringTests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.output)
             // start + success ping, no webhook on success: 2 signals of at most 2 s, plus the backup.
             XCTAssertLessThan(took, 2 * 2 + 8, r.output)
-            XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.contains("warning: start ping") }.count, 1, r.stderr)
+            XCTAssertEqual(
+                r.stderr.split(separator: "\n").filter { $0.contains("warning: start ping") }.count, 1, r.stderr)
             XCTAssertFalse(r.stderr.contains("/ping/x"), "the ping URL (a credential) was printed: \(r.stderr)")
             let g = try CLI.run(["backup", "--database", s.url.appendingPathComponent("gone.db").path], env: f.env)
             XCTAssertEqual(g.status, 3, g.output)
@@ -290,12 +313,17 @@ final class MonitoringTests: XCTestCase {
         let f = try LocalFixture(scratch: s)
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         let etc = try s.sub("etc")
-        try FileManager.default.createDirectory(at: etc.appendingPathComponent("conf.d"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: etc.appendingPathComponent("conf.d"), withIntermediateDirectories: true)
         let main = etc.appendingPathComponent("laju-backup.env").path
-        try "BACKUP_ENCRYPTION_KEY=\(f.key)\nBACKUP_STORAGE=file://\(f.store.path)\nBACKUP_DATABASE=\(f.database.path)\n".write(toFile: main, atomically: true, encoding: .utf8)
+        try
+            "BACKUP_ENCRYPTION_KEY=\(f.key)\nBACKUP_STORAGE=file://\(f.store.path)\nBACKUP_DATABASE=\(f.database.path)\n"
+            .write(toFile: main, atomically: true, encoding: .utf8)
         try "BACKUP_DATABASE=\(s.url.appendingPathComponent("never-backed-up.sqlite3").path)\n".write(
             to: etc.appendingPathComponent("conf.d/blog.env"), atomically: true, encoding: .utf8)
-        try sh("sqlite3 '\(s.url.appendingPathComponent("never-backed-up.sqlite3").path)' < '\(LocalFixture.knexDDL.path)'")
+        try sh(
+            "sqlite3 '\(s.url.appendingPathComponent("never-backed-up.sqlite3").path)' < '\(LocalFixture.knexDDL.path)'"
+        )
         let r = try CLI.run(["status"], env: ["LAJU_BACKUP_CONFIG": main])
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.stdout.contains("main (") && r.stdout.contains("blog ("), r.stdout)
@@ -312,7 +340,10 @@ final class MonitoringTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         let healthy = try CLI.run(["doctor"], env: f.env)
         XCTAssertEqual(healthy.status, 0, healthy.output)
-        for check in ["key:", "database:", "catalog:", "temp space:", "store write:", "store read:", "store list:", "store delete:"] {
+        for check in [
+            "key:", "database:", "catalog:", "temp space:", "store write:", "store read:", "store list:",
+            "store delete:"
+        ] {
             XCTAssertTrue(healthy.stdout.contains("OK      \(check)"), "\(check)\n\(healthy.stdout)")
         }
         let keyFile = s.url.appendingPathComponent("key.env")
@@ -322,10 +353,12 @@ final class MonitoringTests: XCTestCase {
         viaFile["BACKUP_ENCRYPTION_KEY"] = nil
         let open = try CLI.run(["doctor", "--env-file", keyFile.path], env: viaFile)
         XCTAssertEqual(open.status, 0, open.output)
-        XCTAssertTrue(open.stdout.contains("WARNING settings file: \(keyFile.path) holds BACKUP_ENCRYPTION_KEY"), open.stdout)
+        XCTAssertTrue(
+            open.stdout.contains("WARNING settings file: \(keyFile.path) holds BACKUP_ENCRYPTION_KEY"), open.stdout)
         XCTAssertFalse(open.output.contains(f.key))
         var wrong = f.env
-        wrong["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        wrong["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let w = try CLI.run(["doctor"], env: wrong)
         XCTAssertEqual(w.status, 4, w.output)
         XCTAssertTrue(w.stdout.contains("ERROR   key: the newest backup"), w.stdout)
@@ -353,10 +386,13 @@ final class MonitoringTests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.output)
         XCTAssertTrue(ok.stdout.contains("OK      restore points: 1 point(s)"), ok.stdout)
         var wrong = f.env
-        wrong["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        wrong["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let w = try CLI.run(["doctor"], env: wrong)
         XCTAssertEqual(w.status, 4, w.output)
-        XCTAssertTrue(w.stdout.contains("WARNING restore points: no restore point made with this key") && w.stdout.contains("1 other namespace"), w.stdout)
+        XCTAssertTrue(
+            w.stdout.contains("WARNING restore points: no restore point made with this key")
+                && w.stdout.contains("1 other namespace"), w.stdout)
         XCTAssertFalse(w.output.contains(f.key))
     }
 
@@ -371,7 +407,8 @@ final class MonitoringTests: XCTestCase {
         let r = try CLI.run(["doctor"], env: f.env)
         XCTAssertEqual(r.status, 5, r.output)
         XCTAssertTrue(r.stdout.contains("OK      store write:"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("ERROR   store list: list denied") || r.stdout.contains("ERROR   store list:"), r.stdout)
+        XCTAssertTrue(
+            r.stdout.contains("ERROR   store list: list denied") || r.stdout.contains("ERROR   store list:"), r.stdout)
         XCTAssertTrue(r.stdout.contains("store delete:"), r.stdout)
         XCTAssertFalse(r.output.contains(f.s3.writerSecretKey))
     }
@@ -388,9 +425,11 @@ final class MonitoringTests: XCTestCase {
         XCTAssertEqual(verified.count, 3)
         XCTAssertEqual(Set(verified).count, 3)
         XCTAssertEqual(verified.first, try f.latestKey())
-        XCTAssertEqual(try f.sql("SELECT count(*) FROM laju_backup_verifications;").trimmingCharacters(in: .newlines), "3")
+        XCTAssertEqual(
+            try f.sql("SELECT count(*) FROM laju_backup_verifications;").trimmingCharacters(in: .newlines), "3")
         // A damaged sampled backup fails the run, after the others were checked.
-        let oldest = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at LIMIT 1;").trimmingCharacters(in: .newlines)
+        let oldest = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at LIMIT 1;").trimmingCharacters(
+            in: .newlines)
         try f.flipByte(oldest, at: 100)
         let bad = try CLI.run(["verify", "--sample", "3"], env: f.env)
         XCTAssertEqual(bad.status, 4, bad.output)

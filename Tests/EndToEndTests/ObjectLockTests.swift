@@ -18,7 +18,8 @@ final class ObjectLockTests: XCTestCase {
     /// Versions and delete markers of `key` (awscli's view).
     func versions(_ f: S3Fixture, _ key: String) throws -> (versions: [[String: Any]], markers: [[String: Any]]) {
         let out = try f.aws("s3api list-object-versions --bucket \(f.bucket) --prefix '\(key)' --output json")
-        let obj = (try JSONSerialization.jsonObject(with: Data((out.isEmpty ? "{}" : out).utf8)) as? [String: Any]) ?? [:]
+        let obj =
+            (try JSONSerialization.jsonObject(with: Data((out.isEmpty ? "{}" : out).utf8)) as? [String: Any]) ?? [:]
         let v = (obj["Versions"] as? [[String: Any]] ?? []).filter { $0["Key"] as? String == key }
         let m = (obj["DeleteMarkers"] as? [[String: Any]] ?? []).filter { $0["Key"] as? String == key }
         return (v, m)
@@ -36,7 +37,10 @@ final class ObjectLockTests: XCTestCase {
         let newest = try f.backup()
 
         // The object carries the lock, about BACKUP_OBJECT_LOCK_DAYS from now.
-        let head = try JSONSerialization.jsonObject(with: Data(try f.aws("s3api head-object --bucket \(f.bucket) --key '\(old)' --output json").utf8)) as? [String: Any]
+        let head =
+            try JSONSerialization.jsonObject(
+                with: Data(try f.aws("s3api head-object --bucket \(f.bucket) --key '\(old)' --output json").utf8))
+            as? [String: Any]
         XCTAssertEqual(head?["ObjectLockMode"] as? String, "GOVERNANCE", "\(head ?? [:])")
         let until = try XCTUnwrap(head?["ObjectLockRetainUntilDate"] as? String)
         let untilDate = try XCTUnwrap(ISO8601DateFormatter().date(from: String(until.prefix(19)) + "Z"), until)
@@ -44,7 +48,9 @@ final class ObjectLockTests: XCTestCase {
 
         // An intruder with the bucket's credentials cannot destroy the version.
         let versionID = try XCTUnwrap(try versions(f, old).versions.first?["VersionId"] as? String)
-        let refused = try sh("aws --endpoint-url \(f.s3.endpoint) s3api delete-object --bucket \(f.bucket) --key '\(old)' --version-id '\(versionID)' 2>&1 || echo REFUSED", env: f.s3.awsEnv())
+        let refused = try sh(
+            "aws --endpoint-url \(f.s3.endpoint) s3api delete-object --bucket \(f.bucket) --key '\(old)' --version-id '\(versionID)' 2>&1 || echo REFUSED",
+            env: f.s3.awsEnv())
         XCTAssertTrue(refused.contains("REFUSED") && refused.contains("AccessDenied"), refused)
         XCTAssertEqual(try versions(f, old).versions.count, 1)
 
@@ -56,21 +62,28 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertTrue(c1.stderr.contains("1 still locked"), c1.stderr)
         let o1 = try JSONSerialization.jsonObject(with: Data(c1.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((o1?["locked"] as? [[String: Any]])?.first?["key"] as? String, old, c1.stdout)
-        XCTAssertEqual(try sh("sqlite3 '\(f.database.path)' \"SELECT deleted_at IS NULL FROM backup_files WHERE key = '\(old)'\"").trimmingCharacters(in: .newlines), "1", "a locked object's row was marked deleted")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(f.database.path)' \"SELECT deleted_at IS NULL FROM backup_files WHERE key = '\(old)'\"")
+                .trimmingCharacters(in: .newlines), "1", "a locked object's row was marked deleted")
         XCTAssertEqual(try versions(f, old).versions.count, 1)
         XCTAssertEqual(try versions(f, old).markers.count, 0, "clean left a delete marker on a locked object")
 
         // The lock expires (shortened by the bucket's owner, as GOVERNANCE allows): the next
         // clean removes the version itself, and nothing of the object is left.
         let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(2))
-        try f.aws("s3api put-object-retention --bucket \(f.bucket) --key '\(old)' --version-id '\(versionID)' --bypass-governance-retention --retention 'Mode=GOVERNANCE,RetainUntilDate=\(soon)'")
+        try f.aws(
+            "s3api put-object-retention --bucket \(f.bucket) --key '\(old)' --version-id '\(versionID)' --bypass-governance-retention --retention 'Mode=GOVERNANCE,RetainUntilDate=\(soon)'"
+        )
         sleep(3)
         let c2 = try CLI.run(["clean"], env: f.env)
         XCTAssertEqual(c2.status, 0, c2.output)
         XCTAssertTrue(c2.stderr.contains("clean ok: deleted 1"), c2.stderr)
         let left = try versions(f, old)
         XCTAssertEqual(left.versions.count + left.markers.count, 0, "left in the bucket: \(left)")
-        XCTAssertEqual(try sh("sqlite3 '\(f.database.path)' \"SELECT deleted_at IS NOT NULL FROM backup_files WHERE key = '\(old)'\"").trimmingCharacters(in: .newlines), "1")
+        XCTAssertEqual(
+            try sh(
+                "sqlite3 '\(f.database.path)' \"SELECT deleted_at IS NOT NULL FROM backup_files WHERE key = '\(old)'\""
+            ).trimmingCharacters(in: .newlines), "1")
         XCTAssertEqual(try versions(f, newest).versions.count, 1, "the newest backup was touched")
     }
 
@@ -94,10 +107,15 @@ final class ObjectLockTests: XCTestCase {
         let manifests = keys.filter { $0.contains("/points/") }, packs = keys.filter { $0.contains("/packs/") }
         XCTAssertEqual(manifests.count, 3, "\(keys)")
         for k in [manifests[0], packs[0]] {
-            let head = try JSONSerialization.jsonObject(with: Data(try f.aws("s3api head-object --bucket \(f.bucket) --key '\(k)' --output json").utf8)) as? [String: Any]
+            let head =
+                try JSONSerialization.jsonObject(
+                    with: Data(try f.aws("s3api head-object --bucket \(f.bucket) --key '\(k)' --output json").utf8))
+                as? [String: Any]
             XCTAssertEqual(head?["ObjectLockMode"] as? String, "GOVERNANCE", "\(k): \(head ?? [:])")
             let versionID = try XCTUnwrap(try versions(f, k).versions.first?["VersionId"] as? String)
-            let refused = try sh("aws --endpoint-url \(f.s3.endpoint) s3api delete-object --bucket \(f.bucket) --key '\(k)' --version-id '\(versionID)' 2>&1 || echo REFUSED", env: f.s3.awsEnv())
+            let refused = try sh(
+                "aws --endpoint-url \(f.s3.endpoint) s3api delete-object --bucket \(f.bucket) --key '\(k)' --version-id '\(versionID)' 2>&1 || echo REFUSED",
+                env: f.s3.awsEnv())
             XCTAssertTrue(refused.contains("REFUSED"), refused)
         }
 
@@ -110,7 +128,9 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertEqual((o["failures"] as? [String])?.count, 0, c.stdout)
         // Nothing that a locked point needs is gone: every point still restores.
         XCTAssertEqual(try f.keys().filter { $0.contains("/incremental/") }.sorted(), keys.sorted())
-        let listed = try JSONSerialization.jsonObject(with: Data(try CLI.run(["list", "--points", "--json"], env: f.env).stdout.utf8)) as? [String: Any]
+        let listed =
+            try JSONSerialization.jsonObject(
+                with: Data(try CLI.run(["list", "--points", "--json"], env: f.env).stdout.utf8)) as? [String: Any]
         let times = (listed?["points"] as? [[String: Any]] ?? []).compactMap { $0["time"] as? String }
         XCTAssertEqual(times.count, 3)
         for t in times {
@@ -125,7 +145,9 @@ final class ObjectLockTests: XCTestCase {
         f.env["BACKUP_OBJECT_LOCK_MODE"] = "COMPLIANCE"
         let r = try CLI.run(["backup"], env: f.env)
         XCTAssertEqual(r.status, 5, r.output)
-        XCTAssertTrue(r.stderr.contains("cannot lock objects: it has no Object Lock configuration; nothing was uploaded"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.contains("cannot lock objects: it has no Object Lock configuration; nothing was uploaded"),
+            r.stderr)
         XCTAssertTrue(r.stderr.contains("--object-lock-enabled-for-bucket"), r.stderr)
         XCTAssertEqual(try f.keys(), [])
         XCTAssertEqual(try f.rowCount(), 0)
@@ -157,8 +179,12 @@ final class ObjectLockTests: XCTestCase {
 
         let l = try CLI.run(["list", "--remote", "--json"], env: f.env)
         XCTAssertEqual(l.status, 0, l.output)
-        let listed = (try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["objects"] as? [[String: Any]] ?? []
-        XCTAssertEqual(Set(listed.filter { $0["hidden"] as? Bool == true }.compactMap { $0["key"] as? String }), [first, second], l.stdout)
+        let listed =
+            (try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["objects"]
+            as? [[String: Any]] ?? []
+        XCTAssertEqual(
+            Set(listed.filter { $0["hidden"] as? Bool == true }.compactMap { $0["key"] as? String }), [first, second],
+            l.stdout)
 
         let out1 = s.url.appendingPathComponent("latest.db")
         let r1 = try CLI.run(["restore", "--output", out1.path], env: f.env)
@@ -169,7 +195,8 @@ final class ObjectLockTests: XCTestCase {
         let out2 = s.url.appendingPathComponent("first.db")
         let r2 = try CLI.run(["restore", "--key", first, "--output", out2.path], env: f.env)
         XCTAssertEqual(r2.status, 0, r2.output)
-        XCTAssertEqual(try sh("sqlite3 '\(out2.path)' 'PRAGMA integrity_check'").trimmingCharacters(in: .newlines), "ok")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(out2.path)' 'PRAGMA integrity_check'").trimmingCharacters(in: .newlines), "ok")
 
         // Disaster: the database (and so the catalog) is gone.
         try FileManager.default.removeItem(at: f.database)
@@ -231,7 +258,8 @@ final class ObjectLockTests: XCTestCase {
         let w = try CLI.run(["backup"], env: wrong)
         XCTAssertEqual(w.status, 5, w.output)
         XCTAssertTrue(w.stderr.contains("SignatureDoesNotMatch") || w.stderr.contains("InvalidAccessKeyId"), w.stderr)
-        XCTAssertFalse(w.stderr.contains("snapshot:"), "a snapshot was taken before the credentials were checked: \(w.stderr)")
+        XCTAssertFalse(
+            w.stderr.contains("snapshot:"), "a snapshot was taken before the credentials were checked: \(w.stderr)")
         XCTAssertEqual(f.tempFiles(), [])
         XCTAssertEqual(try f.keys(), before)
     }
@@ -243,7 +271,9 @@ final class ObjectLockTests: XCTestCase {
         var f = try S3Fixture(scratch: s, rows: 100)
         f.env["WASABI_ACCESS_KEY"] = f.s3.writerAccessKey
         f.env["WASABI_SECRET_KEY"] = f.s3.writerSecretKey
-        try sh("sqlite3 '\(f.database.path)' \"CREATE TRIGGER no_rows BEFORE INSERT ON backup_files BEGIN SELECT RAISE(ABORT, 'catalog is refusing rows'); END;\"")
+        try sh(
+            "sqlite3 '\(f.database.path)' \"CREATE TRIGGER no_rows BEFORE INSERT ON backup_files BEGIN SELECT RAISE(ABORT, 'catalog is refusing rows'); END;\""
+        )
         let r = try CLI.run(["backup"], env: f.env)
         XCTAssertNotEqual(r.status, 0, r.output)
         let keys = try f.keys()

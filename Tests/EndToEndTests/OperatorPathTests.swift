@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The operator's path (issue 9): settings that do not depend on where you stand, a Laju app
+/// The operator's path: settings that do not depend on where you stand, a Laju app
 /// configured in one line, a disaster restore that needs only the key and the bucket, a catalog
 /// rebuilt from the store, two apps with the same database file name, keep rules and catch-up runs
 /// from the settings, and hints that point the right way.
@@ -15,10 +15,12 @@ final class OperatorPathTests: XCTestCase {
 
         init(_ s: Scratch, name: String = "shop", rows: Int = 500) throws {
             dir = try s.sub(name)
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
             database = dir.appendingPathComponent("data/production.sqlite3")
             key = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
-            try sh("""
+            try sh(
+                """
                 sqlite3 '\(database.path)' <<'SQL'
                 PRAGMA journal_mode=wal;
                 CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER);
@@ -29,12 +31,12 @@ final class OperatorPathTests: XCTestCase {
             try sh("sqlite3 '\(database.path)' < '\(LocalFixture.knexDDL.path)'")
             // The app's own settings: its asset bucket, which backups must never go to.
             try """
-                NODE_ENV=production
-                DB_CONNECTION=production
-                BACKUP_ENCRYPTION_KEY=\(key)
-                WASABI_BUCKET=\(name)-assets
-                BACKUP_STORAGE=file://\(dir.path)/assets-store
-                """.write(to: dir.appendingPathComponent(".env"), atomically: true, encoding: .utf8)
+            NODE_ENV=production
+            DB_CONNECTION=production
+            BACKUP_ENCRYPTION_KEY=\(key)
+            WASABI_BUCKET=\(name)-assets
+            BACKUP_STORAGE=file://\(dir.path)/assets-store
+            """.write(to: dir.appendingPathComponent(".env"), atomically: true, encoding: .utf8)
             try sh("chmod 0600 '\(dir.path)/.env'")
         }
     }
@@ -67,15 +69,20 @@ final class OperatorPathTests: XCTestCase {
             XCTAssertEqual(r.status, 0, "from \(cwd.path): \(r.output)")
         }
         XCTAssertEqual(objects(store).count, 2)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: app.dir.appendingPathComponent("assets-store").path), "a backup went to the app's asset store")
-        XCTAssertEqual(try sh("sqlite3 '\(app.database.path)' 'SELECT count(*) FROM backup_files'").trimmingCharacters(in: .newlines), "2")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: app.dir.appendingPathComponent("assets-store").path),
+            "a backup went to the app's asset store")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(app.database.path)' 'SELECT count(*) FROM backup_files'").trimmingCharacters(
+                in: .newlines), "2")
 
         // config names every source, hides the key, shows its fingerprint.
         let c = try CLI.run(["config", "--json"], env: e, cwd: URL(fileURLWithPath: "/"))
         XCTAssertEqual(c.status, 0, c.output)
         XCTAssertFalse(c.output.contains(app.key), "config printed the key")
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any])
-        let entries = Dictionary(uniqueKeysWithValues: ((report["settings"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0) })
+        let entries = Dictionary(
+            uniqueKeysWithValues: ((report["settings"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0) })
         XCTAssertEqual(entries["BACKUP_STORAGE"]?["source"] as? String, "\(system):2")
         XCTAssertEqual(entries["BACKUP_APP_DIR"]?["source"] as? String, "\(system):1")
         XCTAssertEqual(entries["BACKUP_ENCRYPTION_KEY"]?["source"] as? String, "\(app.dir.path)/.env:3")
@@ -109,7 +116,7 @@ final class OperatorPathTests: XCTestCase {
         let f = try LocalFixture(scratch: s)
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         try f.sql("INSERT INTO items (name, qty) VALUES ('after first backup', 1);")
-        usleep(1_100_000)   // distinct times in the store, whatever its clock resolution
+        usleep(1_100_000)  // distinct times in the store, whatever its clock resolution
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         let newest = try f.latestKey()
         let expected = try SQLiteContent.of(f.database)
@@ -122,8 +129,9 @@ final class OperatorPathTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains(newest), r.stderr)
         XCTAssertEqual(try SQLiteContent.of(f.database, immutable: false), expected)
         if getuid() == 0 {
-            XCTAssertEqual(try sh("stat -c %U '\(f.database.path)'").trimmingCharacters(in: .newlines), "nobody",
-                           "the restored file did not get its folder's owner")
+            XCTAssertEqual(
+                try sh("stat -c %U '\(f.database.path)'").trimmingCharacters(in: .newlines), "nobody",
+                "the restored file did not get its folder's owner")
         }
         // The restored catalog knows the first backup (its row was written before the second
         // snapshot) but not the one it was restored from.
@@ -152,7 +160,8 @@ final class OperatorPathTests: XCTestCase {
         let f = try LocalFixture(scratch: s)
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
         XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
-        let first = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at LIMIT 1;").trimmingCharacters(in: .newlines)
+        let first = try f.sql("SELECT key FROM backup_files ORDER BY uploaded_at LIMIT 1;").trimmingCharacters(
+            in: .newlines)
         try f.sql("DELETE FROM backup_files WHERE key = '\(first)';")
         try sh("find '\(f.store.path)' -type f -exec touch -d '-3 days' {} +")
         let r = try CLI.run(["clean", "--orphans", "--delete-orphans", "--grace", "0"], env: f.env)
@@ -176,10 +185,11 @@ final class OperatorPathTests: XCTestCase {
         XCTAssertEqual(try CLI.run(["backup"], env: e1).status, 0)
         usleep(1_100_000)
         XCTAssertEqual(try CLI.run(["backup"], env: e2).status, 0)
-        let twoKey = try sh("sqlite3 '\(two.database.path)' 'SELECT key FROM backup_files'").trimmingCharacters(in: .newlines)
+        let twoKey = try sh("sqlite3 '\(two.database.path)' 'SELECT key FROM backup_files'").trimmingCharacters(
+            in: .newlines)
         XCTAssertTrue(twoKey.contains("production.sqlite3-"), twoKey)
         try sh("find '\(store.path)' -type f -exec touch -d '-3 days' {} +")
-        try sh("touch -d '-1 days' '\(store.path)/\(twoKey)'")   // two's backup is the newest
+        try sh("touch -d '-1 days' '\(store.path)/\(twoKey)'")  // two's backup is the newest
 
         let l = try CLI.run(["list", "--remote"], env: e1)
         XCTAssertEqual(l.status, 0, l.output)
@@ -196,7 +206,8 @@ final class OperatorPathTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("skipped \(twoKey): a backup of another database"), r.stderr)
         XCTAssertTrue(try sh("sqlite3 '\(one.database.path)' 'SELECT name FROM items LIMIT 1'").contains("one item"))
         // Naming two's backup explicitly works, and says whose it is.
-        let k = try CLI.run(["restore", "--key", twoKey, "--output", s.url.appendingPathComponent("k.db").path], env: e1)
+        let k = try CLI.run(
+            ["restore", "--key", twoKey, "--output", s.url.appendingPathComponent("k.db").path], env: e1)
         XCTAssertEqual(k.status, 0, k.output)
         XCTAssertTrue(k.stderr.contains("is a backup of another database"), k.stderr)
     }
@@ -229,11 +240,16 @@ final class OperatorPathTests: XCTestCase {
         let dl = try s.sub("downloads")
         let obj = dl.appendingPathComponent("object.enc").path
         try FileManager.default.copyItem(atPath: f.objectPath(key), toPath: obj)
-        let noMeta = try CLI.run(["restore", "--from-file", obj, "--output", s.url.appendingPathComponent("a.db").path], env: f.env)
+        let noMeta = try CLI.run(
+            ["restore", "--from-file", obj, "--output", s.url.appendingPathComponent("a.db").path], env: f.env)
         XCTAssertEqual(noMeta.status, 2, noMeta.output)
-        let row = try f.sql("SELECT enc_iv || ' ' || enc_tag FROM backup_files;").trimmingCharacters(in: .newlines).split(separator: " ")
-        let r = try CLI.run(["restore", "--from-file", obj, "--iv", String(row[0]), "--tag", String(row[1]),
-                             "--output", s.url.appendingPathComponent("b.db").path], env: f.env)
+        let row = try f.sql("SELECT enc_iv || ' ' || enc_tag FROM backup_files;").trimmingCharacters(in: .newlines)
+            .split(separator: " ")
+        let r = try CLI.run(
+            [
+                "restore", "--from-file", obj, "--iv", String(row[0]), "--tag", String(row[1]),
+                "--output", s.url.appendingPathComponent("b.db").path
+            ], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try SQLiteContent.of(s.url.appendingPathComponent("b.db")), try SQLiteContent.of(f.database))
         try FileManager.default.copyItem(atPath: f.objectPath(key) + ".meta.json", toPath: obj + ".meta.json")
@@ -252,7 +268,9 @@ final class OperatorPathTests: XCTestCase {
         let r = try CLI.run(["restore", "--output", s.url.appendingPathComponent("r.db").path], env: f.env)
         XCTAssertEqual(r.status, 5, r.output)
         XCTAssertTrue(r.stderr.contains("was stored in file://\(f.store.path)"), r.stderr)
-        XCTAssertTrue(r.stderr.split(separator: "\n").last!.contains("the catalog recorded it in file://\(f.store.path)"), r.stderr)
+        XCTAssertTrue(
+            r.stderr.split(separator: "\n").last!.contains("the catalog recorded it in file://\(f.store.path)"),
+            r.stderr)
     }
 
     /// Item 8: hints that point the right way.
@@ -284,6 +302,7 @@ final class OperatorPathTests: XCTestCase {
         XCTAssertEqual(d.status, 0, d.output)
         let tryLine = try XCTUnwrap(d.stdout.split(separator: "\n").first { $0.contains("Try:") })
         let command = tryLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
-        XCTAssertEqual(try sh("LAJU_BACKUP_CONFIG= \(command) >/dev/null && echo ran").trimmingCharacters(in: .newlines), "ran")
+        XCTAssertEqual(
+            try sh("LAJU_BACKUP_CONFIG= \(command) >/dev/null && echo ran").trimmingCharacters(in: .newlines), "ran")
     }
 }

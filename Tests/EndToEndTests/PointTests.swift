@@ -12,7 +12,9 @@ final class PointTests: XCTestCase {
     func point(_ env: [String: String], file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
         let r = try CLI.run(["backup", "--incremental", "--json"], env: env)
         XCTAssertEqual(r.status, 0, r.output, file: file, line: line)
-        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.output, file: file, line: line)
+        return try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.output, file: file,
+            line: line)
     }
 
     /// A digest of everything in a database (schema and rows).
@@ -35,12 +37,16 @@ final class PointTests: XCTestCase {
     func roundTrip(env: [String: String], database: URL, scratch: Scratch) throws {
         let first = try CLI.run(["backup", "--incremental", "--json"], env: env)
         XCTAssertEqual(first.status, 0, first.output)
-        XCTAssertTrue(first.stderr.contains("first incremental backup") && first.stderr.contains("uploads every page"), first.stderr)
+        XCTAssertTrue(
+            first.stderr.contains("first incremental backup") && first.stderr.contains("uploads every page"),
+            first.stderr)
         let p1 = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(p1["kind"] as? String, "base")
         let d1 = try dump(database.path)
 
-        try sh("sqlite3 '\(database.path)' \"UPDATE items SET qty = qty + 1 WHERE id = 77; INSERT INTO items(name, qty) VALUES ('new', 5);\"")
+        try sh(
+            "sqlite3 '\(database.path)' \"UPDATE items SET qty = qty + 1 WHERE id = 77; INSERT INTO items(name, qty) VALUES ('new', 5);\""
+        )
         let p2 = try point(env)
         XCTAssertEqual(p2["kind"] as? String, "incremental")
         let changed = try XCTUnwrap(p2["changed_pages"] as? Int)
@@ -83,7 +89,8 @@ final class PointTests: XCTestCase {
         XCTAssertEqual(try restore(env, at: t2, to: out2, force: true).status, 0)
         let v = try CLI.run(["verify", "--at", t2], env: env)
         XCTAssertEqual(v.status, 0, v.output)
-        XCTAssertEqual(Scratch.files(in: scratch.url.appendingPathComponent("r")), ["p1.db", "p2.db"], "partial files left")
+        XCTAssertEqual(
+            Scratch.files(in: scratch.url.appendingPathComponent("r")), ["p1.db", "p2.db"], "partial files left")
         // The live database is never a target.
         let live = try restore(env, at: "latest", to: database.path, force: true)
         XCTAssertEqual(live.status, 2, live.output)
@@ -122,12 +129,18 @@ final class PointTests: XCTestCase {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 5000)
         try point(f.env)
-        let state = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: f.tmp.path).first { $0.hasPrefix("laju-backup-state.") })
+        let state = try XCTUnwrap(
+            try FileManager.default.contentsOfDirectory(atPath: f.tmp.path).first { $0.hasPrefix("laju-backup-state.") }
+        )
         let stateDir = f.tmp.appendingPathComponent(state)
         for forge in [false, true] {
             for name in try FileManager.default.contentsOfDirectory(atPath: stateDir.path) {
                 let p = stateDir.appendingPathComponent(name).path
-                if forge { try sh("printf 'X' | dd of='\(p)' bs=1 seek=40 conv=notrunc status=none") } else { try FileManager.default.removeItem(atPath: p) }
+                if forge {
+                    try sh("printf 'X' | dd of='\(p)' bs=1 seek=40 conv=notrunc status=none")
+                } else {
+                    try FileManager.default.removeItem(atPath: p)
+                }
             }
             try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = qty + 1 WHERE id = \(forge ? 10 : 20)\"")
             let r = try CLI.run(["backup", "--incremental", "--json"], env: f.env)
@@ -156,11 +169,15 @@ final class PointTests: XCTestCase {
     func writerScenario(journalMode: String) throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 3000, journalMode: journalMode)
-        try sh("sqlite3 '\(f.database.path)' 'CREATE TABLE commits (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, pad BLOB)'")
+        try sh(
+            "sqlite3 '\(f.database.path)' 'CREATE TABLE commits (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, pad BLOB)'"
+        )
         let stop = s.url.appendingPathComponent("stop").path
         let writer = Process()
         writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        writer.arguments = ["python3", "-c", """
+        writer.arguments = [
+            "python3", "-c",
+            """
             import os, sqlite3, sys, time
             db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
             i = 0
@@ -172,7 +189,8 @@ final class PointTests: XCTestCase {
                     db.execute("UPDATE items SET qty = qty + 1 WHERE id = ?", (i % 3000 + 1,))
                 db.execute("COMMIT")
                 time.sleep(0.003)
-            """, f.database.path, stop]
+            """, f.database.path, stop
+        ]
         try writer.run()
         defer { if writer.isRunning { writer.terminate() } }
         var taken: [[String: Any]] = []
@@ -182,14 +200,18 @@ final class PointTests: XCTestCase {
         }
         _ = FileManager.default.createFile(atPath: stop, contents: nil)
         writer.waitUntilExit()
-        XCTAssertEqual(taken.compactMap { $0["kind"] as? String }, ["base", "incremental", "incremental", "incremental", "incremental"])
+        XCTAssertEqual(
+            taken.compactMap { $0["kind"] as? String },
+            ["base", "incremental", "incremental", "incremental", "incremental"])
         var previous = 0
         for (n, p) in taken.enumerated() {
             let time = try XCTUnwrap(p["time"] as? String)
             let out = s.url.appendingPathComponent("p\(n).db").path
             let r = try restore(f.env, at: time, to: out)
             XCTAssertEqual(r.status, 0, r.output)
-            let stats = try sh("sqlite3 '\(out)' 'PRAGMA integrity_check; SELECT count(*), coalesce(max(id), 0), coalesce(min(id), 1) FROM commits'")
+            let stats = try sh(
+                "sqlite3 '\(out)' 'PRAGMA integrity_check; SELECT count(*), coalesce(max(id), 0), coalesce(min(id), 1) FROM commits'"
+            )
             let lines = stats.split(separator: "\n")
             XCTAssertEqual(lines.first, "ok")
             let parts = lines.last!.split(separator: "|").compactMap { Int($0) }
@@ -199,7 +221,9 @@ final class PointTests: XCTestCase {
             previous = parts[1]
             let pointMs = try XCTUnwrap(msOf(time))
             // Every commit stamped well before the snapshot began is in it ...
-            let before = Int(try sh("sqlite3 '\(f.database.path)' 'SELECT count(*) FROM commits WHERE at < \(pointMs - 300)'").trimmingCharacters(in: .whitespacesAndNewlines))!
+            let before = Int(
+                try sh("sqlite3 '\(f.database.path)' 'SELECT count(*) FROM commits WHERE at < \(pointMs - 300)'")
+                    .trimmingCharacters(in: .whitespacesAndNewlines))!
             XCTAssertGreaterThanOrEqual(parts[1], before, "point \(n) lacks commits made before it")
             // ... and none stamped after the next point began.
             if n + 1 < taken.count, let next = msOf(taken[n + 1]["time"] as? String ?? "") {
@@ -229,15 +253,21 @@ final class PointTests: XCTestCase {
             expected.append((o["time"] as! String, try dump(f.database.path)))
         }
         try take()
-        let pages0 = Int(try sh("sqlite3 '\(f.database.path)' 'PRAGMA page_count'").trimmingCharacters(in: .whitespacesAndNewlines))!
+        let pages0 = Int(
+            try sh("sqlite3 '\(f.database.path)' 'PRAGMA page_count'").trimmingCharacters(in: .whitespacesAndNewlines))!
         try sh("sqlite3 '\(f.database.path)' 'DELETE FROM items WHERE id > 5000; VACUUM;'")
-        let pages1 = Int(try sh("sqlite3 '\(f.database.path)' 'PRAGMA page_count'").trimmingCharacters(in: .whitespacesAndNewlines))!
+        let pages1 = Int(
+            try sh("sqlite3 '\(f.database.path)' 'PRAGMA page_count'").trimmingCharacters(in: .whitespacesAndNewlines))!
         XCTAssertLessThan(pages1, pages0 / 2, "the database did not shrink")
         try take()
-        try sh("sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=delete; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=wal;'")
+        try sh(
+            "sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=delete; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=wal;'"
+        )
         XCTAssertEqual(try sh("sqlite3 '\(f.database.path)' 'PRAGMA page_size'"), "8192\n")
         try take { XCTAssertTrue($0.contains("page size changed from 4096 to 8192"), $0) }
-        try sh("sqlite3 '\(f.database.path)' \"INSERT INTO items(name, qty) SELECT name || 'x', qty FROM items WHERE id < 2000\"")
+        try sh(
+            "sqlite3 '\(f.database.path)' \"INSERT INTO items(name, qty) SELECT name || 'x', qty FROM items WHERE id < 2000\""
+        )
         try take()
         let listed = try points(f.env)
         XCTAssertEqual(listed.map { $0["kind"] as? String }, ["incremental", "base", "incremental", "base"])
@@ -256,7 +286,11 @@ final class PointTests: XCTestCase {
         let f = try LocalFixture(scratch: s, rows: 5000)
         var times: [String] = [], packs: [String] = [], manifests: [String] = []
         for n in 0..<3 {
-            if n > 0 { try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET name = 'changed \(n)' WHERE id BETWEEN \(n * 1000) AND \(n * 1000 + 50)\"") }
+            if n > 0 {
+                try sh(
+                    "sqlite3 '\(f.database.path)' \"UPDATE items SET name = 'changed \(n)' WHERE id BETWEEN \(n * 1000) AND \(n * 1000 + 50)\""
+                )
+            }
             let o = try point(f.env)
             times.append(o["time"] as! String)
             packs.append(try XCTUnwrap(o["pack"] as? String))
@@ -332,7 +366,9 @@ final class PointTests: XCTestCase {
         for round in 1...63 {
             // Rows of the first 70% of the table change every round: most of the base pack is
             // superseded after the first round, the rest of it stays in use.
-            try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = qty + 1 WHERE id % 50 = \(round % 50) AND id <= 2800\"")
+            try sh(
+                "sqlite3 '\(f.database.path)' \"UPDATE items SET qty = qty + 1 WHERE id % 50 = \(round % 50) AND id <= 2800\""
+            )
             let o = try point(f.env)
             XCTAssertEqual(o["kind"] as? String, "incremental", "round \(round)")
             if round == 30 { middle = (try XCTUnwrap(o["time"] as? String), try dump(f.database.path)) }
@@ -343,8 +379,9 @@ final class PointTests: XCTestCase {
         let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(rollover.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(o["kind"] as? String, "base")
         XCTAssertTrue(rollover.stderr.contains("sealed again out of"), rollover.stderr)
-        XCTAssertLessThan(try XCTUnwrap(o["uploaded_bytes"] as? Int), try XCTUnwrap(first["uploaded_bytes"] as? Int),
-                          "the new base seals only what it takes from mostly superseded packs")
+        XCTAssertLessThan(
+            try XCTUnwrap(o["uploaded_bytes"] as? Int), try XCTUnwrap(first["uploaded_bytes"] as? Int),
+            "the new base seals only what it takes from mostly superseded packs")
         let latest = try dump(f.database.path)
         let out = s.url.appendingPathComponent("latest.db").path
         XCTAssertEqual(try restore(f.env, at: "latest", to: out).status, 0)
@@ -417,7 +454,9 @@ final class PointTests: XCTestCase {
         try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = 1 WHERE id = 3\"")
         try point(f.env)
         // A page-size change starts a new chain (a new base).
-        try sh("sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=delete; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=wal;'")
+        try sh(
+            "sqlite3 '\(f.database.path)' 'PRAGMA journal_mode=delete; PRAGMA page_size=8192; VACUUM; PRAGMA journal_mode=wal;'"
+        )
         times.append(try point(f.env)["time"] as! String)
         try sh("sqlite3 '\(f.database.path)' \"UPDATE items SET qty = 2 WHERE id = 4\"")
         times.append(try point(f.env)["time"] as! String)
@@ -431,7 +470,8 @@ final class PointTests: XCTestCase {
         XCTAssertEqual(c.status, 0, c.output)
         let listed = try points(f.env)
         XCTAssertEqual(listed.compactMap { $0["time"] as? String }, times.reversed())
-        XCTAssertEqual(Scratch.files(in: f.store).filter { $0.contains("/packs/") && !$0.hasSuffix(".meta.json") }.count, 2)
+        XCTAssertEqual(
+            Scratch.files(in: f.store).filter { $0.contains("/packs/") && !$0.hasSuffix(".meta.json") }.count, 2)
         for (n, t) in times.enumerated() {
             let out = s.url.appendingPathComponent("k\(n).db").path
             let r = try restore(f.env, at: t, to: out)
@@ -453,7 +493,8 @@ final class PointTests: XCTestCase {
         try f.grow(megabytes: 16)
         try point(f.env)
         func change(_ n: Int) throws {
-            try sh("sqlite3 '\(f.database.path)' \"UPDATE filler SET b = randomblob(65536) WHERE rowid % 5 = \(n % 5)\"")
+            try sh(
+                "sqlite3 '\(f.database.path)' \"UPDATE filler SET b = randomblob(65536) WHERE rowid % 5 = \(n % 5)\"")
         }
         let t0 = Date()
         try change(0)
@@ -479,7 +520,8 @@ final class PointTests: XCTestCase {
         try point(f.env)
         let left = Scratch.files(in: s.url).filter {
             let name = $0.split(separator: "/").last.map(String.init) ?? $0
-            return name.hasPrefix(".laju-") || name == "snapshot.db" || name == "pack" || name == "manifest" || $0.contains("/laju-backup.")
+            return name.hasPrefix(".laju-") || name == "snapshot.db" || name == "pack" || name == "manifest"
+                || $0.contains("/laju-backup.")
         }
         XCTAssertEqual(left, [], "temp files of killed runs survived the next run")
         for (n, p) in try points(f.env).enumerated() {
@@ -552,10 +594,13 @@ final class PointTests: XCTestCase {
         let f = try LocalFixture(scratch: s, rows: 2000)
         let p1 = try point(f.env)
         let before = try dump(f.database.path)
-        try sh("sqlite3 '\(f.database.path)' \"DELETE FROM items WHERE id > 100; INSERT INTO items(name, qty) VALUES ('after', 1);\"")
+        try sh(
+            "sqlite3 '\(f.database.path)' \"DELETE FROM items WHERE id > 100; INSERT INTO items(name, qty) VALUES ('after', 1);\""
+        )
         try point(f.env)
         XCTAssertNotEqual(try dump(f.database.path), before)
-        let r = try CLI.run(["restore", "--activate", "--yes", "--at", try XCTUnwrap(p1["time"] as? String), "--json"], env: f.env)
+        let r = try CLI.run(
+            ["restore", "--activate", "--yes", "--at", try XCTUnwrap(p1["time"] as? String), "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try dump(f.database.path), before)
         let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
@@ -571,12 +616,17 @@ final class PointTests: XCTestCase {
     func testUsageErrors() throws {
         let s = try Scratch()
         let f = try LocalFixture(scratch: s, rows: 10)
-        for args in [["restore", "--at", "yesterday"], ["restore", "--at", "2026-12-02T10:15:03"], ["restore", "--at", "latest", "--key", "backups/x"],
-                     ["verify", "--at", "2026-13-01T00:00:00Z"], ["backup", "--incremental", "--compression", "xz"], ["list", "--points", "--remote"]] {
+        for args in [
+            ["restore", "--at", "yesterday"], ["restore", "--at", "2026-12-02T10:15:03"],
+            ["restore", "--at", "latest", "--key", "backups/x"],
+            ["verify", "--at", "2026-13-01T00:00:00Z"], ["backup", "--incremental", "--compression", "xz"],
+            ["list", "--points", "--remote"]
+        ] {
             let r = try CLI.run(args, env: f.env)
             XCTAssertEqual(r.status, 2, "\(args): \(r.output)")
         }
-        let none = try CLI.run(["restore", "--at", "latest", "--output", s.url.appendingPathComponent("o.db").path], env: f.env)
+        let none = try CLI.run(
+            ["restore", "--at", "latest", "--output", s.url.appendingPathComponent("o.db").path], env: f.env)
         XCTAssertEqual(none.status, 5, none.output)
         XCTAssertTrue(none.stderr.contains("backup --incremental"), none.stderr)
     }

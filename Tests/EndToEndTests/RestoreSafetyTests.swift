@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Where a restore may write (issue 8, cases 1, 4, 8, 16): never over the live database by any
+/// Where a restore may write: never over the live database by any
 /// spelling, never beside stale `-wal`/`-shm` files, paths starting with `//`, dangling symlinks,
 /// long names.
 final class RestoreSafetyTests: XCTestCase {
@@ -14,7 +14,9 @@ final class RestoreSafetyTests: XCTestCase {
         let ready = s.url.appendingPathComponent("app-ready").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        p.arguments = [
+            "python3", "-c",
+            """
             import sqlite3, sys, time
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("PRAGMA wal_autocheckpoint=0")
@@ -22,7 +24,8 @@ final class RestoreSafetyTests: XCTestCase {
             c.executemany("INSERT INTO live VALUES (?)", [(i,) for i in range(500)])
             open(sys.argv[2], "w").close()
             time.sleep(120)
-            """, f.database.path, ready]
+            """, f.database.path, ready
+        ]
         try p.run()
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: ready) && Date() < deadline { usleep(50_000) }
@@ -43,14 +46,18 @@ final class RestoreSafetyTests: XCTestCase {
         let db = f.database.path
         let dir = f.database.deletingLastPathComponent().path
         let before = try digest([db, db + "-wal"])
-        try FileManager.default.createSymbolicLink(atPath: s.url.appendingPathComponent("link.db").path, withDestinationPath: db)
+        try FileManager.default.createSymbolicLink(
+            atPath: s.url.appendingPathComponent("link.db").path, withDestinationPath: db)
         try sh("ln '\(db)' '\(s.url.appendingPathComponent("hard.db").path)'")
-        try FileManager.default.createSymbolicLink(atPath: s.url.appendingPathComponent("dirlink").path, withDestinationPath: dir)
-        let spellings = [db, "/" + db, dir + "/./" + db.lastPathComponentOfTest,
-                         dir + "/../" + dir.lastPathComponentOfTest + "/" + db.lastPathComponentOfTest,
-                         s.url.appendingPathComponent("link.db").path, s.url.appendingPathComponent("hard.db").path,
-                         s.url.appendingPathComponent("dirlink").path + "/" + db.lastPathComponentOfTest,
-                         db + "-wal", db + "-shm", db + "-journal"]
+        try FileManager.default.createSymbolicLink(
+            atPath: s.url.appendingPathComponent("dirlink").path, withDestinationPath: dir)
+        let spellings = [
+            db, "/" + db, dir + "/./" + db.lastPathComponentOfTest,
+            dir + "/../" + dir.lastPathComponentOfTest + "/" + db.lastPathComponentOfTest,
+            s.url.appendingPathComponent("link.db").path, s.url.appendingPathComponent("hard.db").path,
+            s.url.appendingPathComponent("dirlink").path + "/" + db.lastPathComponentOfTest,
+            db + "-wal", db + "-shm", db + "-journal"
+        ]
         for out in spellings {
             let r = try CLI.run(["restore", "--force", "--output", out], env: f.env)
             XCTAssertEqual(r.status, 2, "\(out): \(r.output)")
@@ -58,12 +65,18 @@ final class RestoreSafetyTests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.contains("error:") }.count, 1, r.stderr)
         }
         // Relative to the working directory, too.
-        let rel = try CLI.run(["restore", "--force", "--output", db.lastPathComponentOfTest], env: f.env, cwd: f.database.deletingLastPathComponent())
+        let rel = try CLI.run(
+            ["restore", "--force", "--output", db.lastPathComponentOfTest], env: f.env,
+            cwd: f.database.deletingLastPathComponent())
         XCTAssertEqual(rel.status, 2, rel.output)
         XCTAssertEqual(try digest([db, db + "-wal"]), before, "the live database or its WAL changed")
-        XCTAssertEqual(try sh("sqlite3 '\(db)' 'SELECT count(*) FROM live'").trimmingCharacters(in: .whitespacesAndNewlines), "500")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(db)' 'SELECT count(*) FROM live'").trimmingCharacters(in: .whitespacesAndNewlines), "500"
+        )
         XCTAssertFalse(FileManager.default.fileExists(atPath: db + "-journal"))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".laju") }, [], "partial files left")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(".laju") }, [],
+            "partial files left")
     }
 
     /// Case 1, the catalog: a separate catalog file is live too.
@@ -91,7 +104,8 @@ final class RestoreSafetyTests: XCTestCase {
         let outDir = try s.sub("out")
         let out = outDir.appendingPathComponent("restored.db").path
         // An earlier database at that name, killed with its WAL full of frames.
-        try sh("""
+        try sh(
+            """
             python3 - '\(s.url.appendingPathComponent("earlier.db").path)' '\(out)' <<'PY'
             import sqlite3, shutil, sys
             src, target = sys.argv[1], sys.argv[2]
@@ -106,13 +120,17 @@ final class RestoreSafetyTests: XCTestCase {
         let refused = try CLI.run(["restore", "--output", out], env: f.env)
         XCTAssertEqual(refused.status, 6, refused.output)
         XCTAssertTrue(refused.stderr.contains("restored.db-wal is left beside"), refused.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "restored file appeared although the restore was refused")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: out), "restored file appeared although the restore was refused")
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "-wal"), "without --force nothing is removed")
 
         let forced = try CLI.run(["restore", "--force", "--output", out], env: f.env)
         XCTAssertEqual(forced.status, 0, forced.output)
-        XCTAssertEqual(try sh("sqlite3 '\(out)' 'PRAGMA integrity_check'").trimmingCharacters(in: .whitespacesAndNewlines), "ok")
-        XCTAssertEqual(try SQLiteContent.of(URL(fileURLWithPath: out), immutable: false), expected, "the file as opened is the backup")
+        XCTAssertEqual(
+            try sh("sqlite3 '\(out)' 'PRAGMA integrity_check'").trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+        XCTAssertEqual(
+            try SQLiteContent.of(URL(fileURLWithPath: out), immutable: false), expected,
+            "the file as opened is the backup")
     }
 
     /// Case 8: paths starting with // are plain paths (SQLite must not read them as a URI
@@ -124,7 +142,8 @@ final class RestoreSafetyTests: XCTestCase {
         let out = "/" + s.url.appendingPathComponent("out/restored.db").path
         let r = try CLI.run(["restore", "--output", out], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertEqual(try SQLiteContent.of(URL(fileURLWithPath: String(out.dropFirst()))), try SQLiteContent.of(f.database))
+        XCTAssertEqual(
+            try SQLiteContent.of(URL(fileURLWithPath: String(out.dropFirst()))), try SQLiteContent.of(f.database))
         f.env["BACKUP_TMPDIR"] = "/" + f.tmp.path
         let v = try CLI.run(["verify"], env: f.env)
         XCTAssertEqual(v.status, 0, v.output)
@@ -144,7 +163,8 @@ final class RestoreSafetyTests: XCTestCase {
         let r = try CLI.run(["restore", "--output", out], env: f.env)
         XCTAssertEqual(r.status, 6, r.output)
         XCTAssertTrue(r.stderr.contains("already exists (a symlink)"), r.stderr)
-        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: out), nowhere, "the symlink was touched")
+        XCTAssertEqual(
+            try FileManager.default.destinationOfSymbolicLink(atPath: out), nowhere, "the symlink was touched")
         let forced = try CLI.run(["restore", "--force", "--output", out], env: f.env)
         XCTAssertEqual(forced.status, 0, forced.output)
         XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: out), "still a symlink")

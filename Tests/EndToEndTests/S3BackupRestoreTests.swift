@@ -48,8 +48,9 @@ final class S3BackupRestoreTests: XCTestCase {
         let r = try CLI.run(["restore", "--key", key, "--output", restored.path], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try S3Fixture.content(f.database), try S3Fixture.content(restored))
-        XCTAssertEqual(try sh("sqlite3 '\(restored.path)' 'SELECT count(*), sum(length(data)) FROM blobs'"),
-                       try sh("sqlite3 '\(f.database.path)' 'SELECT count(*), sum(length(data)) FROM blobs'"))
+        XCTAssertEqual(
+            try sh("sqlite3 '\(restored.path)' 'SELECT count(*), sum(length(data)) FROM blobs'"),
+            try sh("sqlite3 '\(f.database.path)' 'SELECT count(*), sum(length(data)) FROM blobs'"))
         XCTAssertEqual(f.tempFiles(), [])
     }
 
@@ -143,7 +144,9 @@ final class S3BackupRestoreTests: XCTestCase {
         let v = try CLI.run(["verify", "--key", key], env: f.env)
         XCTAssertEqual(v.status, 0, v.output)
 
-        let missing = try CLI.run(["restore", "--key", "backups/does-not-exist:1", "--output", s.url.appendingPathComponent("y.db").path], env: f.env)
+        let missing = try CLI.run(
+            ["restore", "--key", "backups/does-not-exist:1", "--output", s.url.appendingPathComponent("y.db").path],
+            env: f.env)
         XCTAssertEqual(missing.status, 5, missing.output)
         XCTAssertTrue(missing.stderr.contains("not found"), missing.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.url.appendingPathComponent("y.db").path))
@@ -156,12 +159,17 @@ final class S3BackupRestoreTests: XCTestCase {
         let key = try f.backup()
         let orphanFile = s.url.appendingPathComponent("orphan.bin")
         try Data(repeating: 7, count: 1234).write(to: orphanFile)
-        try f.aws("s3api put-object --bucket \(f.bucket) --key 'backups/orphan:1.db.gz.enc' --body '\(orphanFile.path)' >/dev/null")
-        try f.aws("s3api put-object --bucket \(f.bucket) --key 'elsewhere/not-listed' --body '\(orphanFile.path)' >/dev/null")
+        try f.aws(
+            "s3api put-object --bucket \(f.bucket) --key 'backups/orphan:1.db.gz.enc' --body '\(orphanFile.path)' >/dev/null"
+        )
+        try f.aws(
+            "s3api put-object --bucket \(f.bucket) --key 'elsewhere/not-listed' --body '\(orphanFile.path)' >/dev/null")
 
         let r = try CLI.run(["list", "--remote", "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        let entries = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"] as! [[String: Any]]
+        let entries =
+            (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"]
+            as! [[String: Any]]
         let byKey = Dictionary(uniqueKeysWithValues: entries.map { ($0["key"] as! String, $0) })
         XCTAssertEqual(Set(byKey.keys), [key, "backups/orphan:1.db.gz.enc"])
         XCTAssertEqual(byKey[key]?["in_catalog"] as? Bool, true)
@@ -186,7 +194,9 @@ final class S3BackupRestoreTests: XCTestCase {
         try f.aws("s3 sync '\(dir.path)' s3://\(f.bucket)/many/ --only-show-errors")
         let r = try CLI.run(["list", "--remote", "--json"], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
-        let entries = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"] as! [[String: Any]]
+        let entries =
+            (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["objects"]
+            as! [[String: Any]]
         XCTAssertEqual(entries.count, 1003)
     }
 

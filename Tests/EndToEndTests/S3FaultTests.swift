@@ -34,16 +34,20 @@ final class S3FaultTests: XCTestCase {
         let key = try f.backup()
         let expected = try S3Fixture.content(f.database)
         for (fault, count) in [("reset", 2), ("503", 2), ("stall", 1)] {
-            let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: fault, count: count, methods: "GET", stallSeconds: 20)
+            let proxy = try FaultProxy(
+                upstream: f.s3.endpoint, fault: fault, count: count, methods: "GET", stallSeconds: 20)
             let restored = s.url.appendingPathComponent("restored-\(fault).db")
-            let r = try CLI.run(["restore", "--key", key, "--output", restored.path],
-                                env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint]) { $1 })
+            let r = try CLI.run(
+                ["restore", "--key", key, "--output", restored.path],
+                env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint]) { $1 })
             let faults = proxy.stop()
             XCTAssertEqual(r.status, 0, "\(fault): \(r.output)")
             XCTAssertEqual(faults.count, count, "\(fault): \(faults)")
             if fault != "503" {
                 // A broken body resumes where it stopped instead of starting over.
-                XCTAssertTrue(proxy.requests.contains { $0.hasPrefix("REQ GET") && $0.contains("range=bytes=") }, "\(proxy.requests)")
+                XCTAssertTrue(
+                    proxy.requests.contains { $0.hasPrefix("REQ GET") && $0.contains("range=bytes=") },
+                    "\(proxy.requests)")
             }
             XCTAssertEqual(try S3Fixture.content(restored), expected)
         }
@@ -85,8 +89,9 @@ final class S3FaultTests: XCTestCase {
         let outDir = try s.sub("out")
         for fault in ["reset", "503"] {
             proxy = try FaultProxy(upstream: f.s3.endpoint, fault: fault, count: -1, methods: "GET")
-            r = try CLI.run(["restore", "--key", key, "--output", outDir.appendingPathComponent("r.db").path],
-                            env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_RETRIES": "2"]) { $1 })
+            r = try CLI.run(
+                ["restore", "--key", key, "--output", outDir.appendingPathComponent("r.db").path],
+                env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_RETRIES": "2"]) { $1 })
             XCTAssertFalse(proxy.stop().isEmpty)
             XCTAssertEqual(r.status, 5, "\(fault): \(r.output)")
             XCTAssertTrue(r.stderr.contains("GetObject"), r.output)

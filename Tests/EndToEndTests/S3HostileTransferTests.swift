@@ -25,16 +25,22 @@ final class S3HostileTransferTests: XCTestCase {
         // Here: 4 rounds of 2 + 2 + ~1.5 s, about 28 s in all; before the fix it took size / 2 s.
         let perRound = connect + stall + size / minRate
         let bound = 2 * retries * perRound + retries * 0.5 + 5
-        let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "trickle", count: -1, methods: "GET",
-                                   extra: ["--trickle-interval", "0.5"])
+        let proxy = try FaultProxy(
+            upstream: f.s3.endpoint, fault: "trickle", count: -1, methods: "GET",
+            extra: ["--trickle-interval", "0.5"])
         let out = try s.sub("out")
-        let r = try CLI.run(["restore", "--key", key, "--output", out.appendingPathComponent("r.db").path],
-                            env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_CONNECT_TIMEOUT": "2",
-                                                "BACKUP_S3_STALL_TIMEOUT": "2", "BACKUP_S3_MIN_RATE": "1024",
-                                                "BACKUP_S3_RETRIES": "2"]) { $1 },
-                            timeout: bound + 15)
+        let r = try CLI.run(
+            ["restore", "--key", key, "--output", out.appendingPathComponent("r.db").path],
+            env: f.env.merging([
+                "WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_CONNECT_TIMEOUT": "2",
+                "BACKUP_S3_STALL_TIMEOUT": "2", "BACKUP_S3_MIN_RATE": "1024",
+                "BACKUP_S3_RETRIES": "2"
+            ]) { $1 },
+            timeout: bound + 15)
         let faults = proxy.stop()
-        print("trickle: object \(Int(size)) B, gave up after \(String(format: "%.1f", r.seconds)) s (bound \(String(format: "%.1f", bound)) s), exit \(r.status)")
+        print(
+            "trickle: object \(Int(size)) B, gave up after \(String(format: "%.1f", r.seconds)) s (bound \(String(format: "%.1f", bound)) s), exit \(r.status)"
+        )
         XCTAssertFalse(faults.isEmpty, "the proxy never trickled a body")
         XCTAssertFalse(r.timedOut, "still downloading after \(Int(bound + 15)) s (killed); object \(Int(size)) bytes")
         XCTAssertLessThan(r.seconds, bound, "gave up after \(r.seconds) s; the deadline allows \(bound) s: \(r.stderr)")
@@ -52,11 +58,13 @@ final class S3HostileTransferTests: XCTestCase {
         let s = try Scratch()
         let f = try S3Fixture(scratch: s, rows: 50)
         let key = try f.backup()
-        let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "header", count: -1, methods: "HEAD",
-                                   extra: ["--header", "Content-Length: 99999999999999999999"])
+        let proxy = try FaultProxy(
+            upstream: f.s3.endpoint, fault: "header", count: -1, methods: "HEAD",
+            extra: ["--header", "Content-Length: 99999999999999999999"])
         let out = try s.sub("out")
-        let r = try CLI.run(["restore", "--key", key, "--output", out.appendingPathComponent("r.db").path],
-                            env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint]) { $1 }, timeout: 60)
+        let r = try CLI.run(
+            ["restore", "--key", key, "--output", out.appendingPathComponent("r.db").path],
+            env: f.env.merging(["WASABI_ENDPOINT": proxy.endpoint]) { $1 }, timeout: 60)
         XCTAssertFalse(proxy.stop().isEmpty, "the proxy never rewrote a HEAD answer")
         r.assertNoCrash()
         XCTAssertEqual(r.status, 5, r.output)
@@ -74,7 +82,8 @@ final class S3HostileTransferTests: XCTestCase {
         let f = try S3Fixture(scratch: s, rows: 50)
         let key = try f.backup()
         // The same bytes stored again under the same key, with the other metadata copied.
-        try sh("""
+        try sh(
+            """
             cd '\(s.path)'
             aws --endpoint-url \(f.s3.endpoint) s3api get-object --bucket \(f.bucket) --key '\(key)' object.bin > head.json
             python3 -c 'import json; m = json.load(open("head.json"))["Metadata"]; m["source-bytes"] = "9223372036854775807"; json.dump(m, open("meta.json", "w"))'
@@ -85,19 +94,22 @@ final class S3HostileTransferTests: XCTestCase {
         XCTAssertTrue(meta.contains("\"source-bytes\": \"9223372036854775807\"") && meta.contains("\"iv\""), meta)
         let out = try s.sub("out")
 
-        var r = try CLI.run(["restore", "--key", key, "--output", out.appendingPathComponent("a.db").path],
-                            env: f.env.merging(["BACKUP_CATALOG": s.url.appendingPathComponent("missing/catalog.db").path]) { $1 },
-                            timeout: 60)
+        var r = try CLI.run(
+            ["restore", "--key", key, "--output", out.appendingPathComponent("a.db").path],
+            env: f.env.merging(["BACKUP_CATALOG": s.url.appendingPathComponent("missing/catalog.db").path]) { $1 },
+            timeout: 60)
         r.assertNoCrash()
         XCTAssertEqual(r.status, 4, r.output)
         r.assertOneErrorLine(containing: "source-bytes")
         XCTAssertEqual(Scratch.files(in: out), [])
 
-        r = try CLI.run(["restore", "--key", key, "--output", out.appendingPathComponent("b.db").path], env: f.env, timeout: 60)
+        r = try CLI.run(
+            ["restore", "--key", key, "--output", out.appendingPathComponent("b.db").path], env: f.env, timeout: 60)
         r.assertNoCrash()
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertTrue(r.stderr.split(separator: "\n").contains { $0.contains("warning: ") && $0.contains("source-bytes") },
-                      "no warning about the metadata: \(r.stderr)")
+        XCTAssertTrue(
+            r.stderr.split(separator: "\n").contains { $0.contains("warning: ") && $0.contains("source-bytes") },
+            "no warning about the metadata: \(r.stderr)")
         XCTAssertEqual(try S3Fixture.content(out.appendingPathComponent("b.db")), try S3Fixture.content(f.database))
         XCTAssertEqual(f.tempFiles(), [])
     }
@@ -109,10 +121,12 @@ final class S3HostileTransferTests: XCTestCase {
         let s = try Scratch()
         let f = try S3Fixture(scratch: s, rows: 50)
         try f.grow(megabytes: 30)
-        let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "stall", count: -1, methods: "PUT", stallSeconds: 120)
+        let proxy = try FaultProxy(
+            upstream: f.s3.endpoint, fault: "stall", count: -1, methods: "PUT", stallSeconds: 120)
         let run = try BackgroundRun(["backup"], env: f.multipartEnv(endpoint: proxy.endpoint))
-        XCTAssertTrue(proxy.waitForRequest(timeout: 90) { $0.hasPrefix("REQ PUT") && $0.contains("partNumber=") },
-                      "no UploadPart seen: \(proxy.requests)")
+        XCTAssertTrue(
+            proxy.waitForRequest(timeout: 90) { $0.hasPrefix("REQ PUT") && $0.contains("partNumber=") },
+            "no UploadPart seen: \(proxy.requests)")
         let signalled = Date()
         kill(run.process.processIdentifier, SIGTERM)
         let exited = run.wait(timeout: 15)
@@ -134,16 +148,20 @@ final class S3HostileTransferTests: XCTestCase {
         let s = try Scratch()
         let f = try S3Fixture(scratch: s, rows: 50)
         try f.grow(megabytes: 30)
-        let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "stall", count: -1, methods: "PUT", stallSeconds: 120)
+        let proxy = try FaultProxy(
+            upstream: f.s3.endpoint, fault: "stall", count: -1, methods: "PUT", stallSeconds: 120)
         let run = try BackgroundRun(["backup"], env: f.multipartEnv(endpoint: proxy.endpoint))
-        XCTAssertTrue(proxy.waitForRequest(timeout: 90) { $0.hasPrefix("REQ PUT") && $0.contains("partNumber=") },
-                      "no UploadPart seen: \(proxy.requests)")
+        XCTAssertTrue(
+            proxy.waitForRequest(timeout: 90) { $0.hasPrefix("REQ PUT") && $0.contains("partNumber=") },
+            "no UploadPart seen: \(proxy.requests)")
         kill(run.process.processIdentifier, SIGKILL)
         XCTAssertTrue(run.wait(timeout: 15))
         _ = proxy.stop()
         XCTAssertEqual(try f.pendingUploads(), 1, "kill -9 should leave the incomplete upload")
-        let pendingKey = try f.aws("s3api list-multipart-uploads --bucket \(f.bucket) --query 'Uploads[0].Key' --output text")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let pendingKey = try f.aws(
+            "s3api list-multipart-uploads --bucket \(f.bucket) --query 'Uploads[0].Key' --output text"
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
 
         var r = try CLI.run(["clean", "--orphans", "--json"], env: f.env, timeout: 60)
         XCTAssertEqual(r.status, 0, r.output)
@@ -203,8 +221,9 @@ final class BackgroundRun {
 extension S3Fixture {
     /// The object's size as the server reports it (awscli).
     func objectSize(_ key: String) throws -> Int {
-        Int(try aws("s3api head-object --bucket \(bucket) --key '\(key)' --query ContentLength --output text")
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        Int(
+            try aws("s3api head-object --bucket \(bucket) --key '\(key)' --query ContentLength --output text")
+                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 
     /// 5 MiB parts through `endpoint`, with a stall timeout long enough that nothing times out

@@ -45,12 +45,16 @@ final class S3InteropTests: XCTestCase {
         try f.aws("s3api head-object --bucket \(f.bucket) --key '\(key)' --output json > '\(headFile.path)'")
         let head = try JSONSerialization.jsonObject(with: Data(contentsOf: headFile)) as! [String: Any]
         let meta = try XCTUnwrap(head["Metadata"] as? [String: String])
-        for name in ["algo", "iv", "tag", "comp", "checksum"] { XCTAssertNotNil(meta[name], "metadata \(name) missing: \(meta)") }
+        for name in ["algo", "iv", "tag", "comp", "checksum"] {
+            XCTAssertNotNil(meta[name], "metadata \(name) missing: \(meta)")
+        }
         XCTAssertEqual(meta["iv"]?.count, 16)
         XCTAssertEqual(meta["tag"]?.count, 24)
         // The catalog row and the object metadata agree.
-        let row = try sh("sqlite3 '\(f.database.path)' 'SELECT enc_iv || \" \" || enc_tag || \" \" || checksum FROM backup_files'")
-        XCTAssertEqual(row.trimmingCharacters(in: .whitespacesAndNewlines), "\(meta["iv"]!) \(meta["tag"]!) \(meta["checksum"]!)")
+        let row = try sh(
+            "sqlite3 '\(f.database.path)' 'SELECT enc_iv || \" \" || enc_tag || \" \" || checksum FROM backup_files'")
+        XCTAssertEqual(
+            row.trimmingCharacters(in: .whitespacesAndNewlines), "\(meta["iv"]!) \(meta["tag"]!) \(meta["checksum"]!)")
 
         try f.aws("s3api get-object --bucket \(f.bucket) --key '\(key)' '\(objectFile.path)' >/dev/null")
         let script = s.url.appendingPathComponent("decrypt.py")
@@ -70,7 +74,9 @@ final class S3InteropTests: XCTestCase {
         let metadata = try sh("python3 '\(script.path)' '\(f.local.key)' '\(snapshot.path)' '\(sealed.path)'")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let key = "backups/production.sqlite3-2025-10-24T12:07-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed.db.gz.enc"
-        try f.aws("s3api put-object --bucket \(f.bucket) --key '\(key)' --body '\(sealed.path)' --content-type application/octet-stream --metadata '\(metadata)' >/dev/null")
+        try f.aws(
+            "s3api put-object --bucket \(f.bucket) --key '\(key)' --body '\(sealed.path)' --content-type application/octet-stream --metadata '\(metadata)' >/dev/null"
+        )
 
         f.env["BACKUP_DATABASE"] = s.url.appendingPathComponent("lost.sqlite3").path
         let restored = s.url.appendingPathComponent("restored.db")
@@ -80,7 +86,8 @@ final class S3InteropTests: XCTestCase {
         XCTAssertEqual(f.tempFiles(), [])
 
         // The same object with a wrong key: refused as an integrity failure, nothing written.
-        f.env["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
+        f.env["BACKUP_ENCRYPTION_KEY"] = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let other = s.url.appendingPathComponent("other.db")
         let w = try CLI.run(["restore", "--key", key, "--output", other.path], env: f.env)
         XCTAssertEqual(w.status, 4, w.output)

@@ -13,8 +13,10 @@ final class S3SealedPartsTests: XCTestCase {
         f.env["BACKUP_PART_SIZE"] = "5M"
         for sign in ["false", "true"] {
             let proxy = try FaultProxy(upstream: f.s3.endpoint, fault: "none", count: 0)
-            let key = try f.backup(env: ["WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_SIGN_PAYLOAD": sign,
-                                         "BACKUP_COMPRESSION": "gzip", "BACKUP_GZIP_LEVEL": "0"])
+            let key = try f.backup(env: [
+                "WASABI_ENDPOINT": proxy.endpoint, "BACKUP_S3_SIGN_PAYLOAD": sign,
+                "BACKUP_COMPRESSION": "gzip", "BACKUP_GZIP_LEVEL": "0"
+            ])
             _ = proxy.stop()
             let parts = proxy.requests.filter { $0.hasPrefix("REQ PUT") && $0.contains("partNumber=") }
             XCTAssertGreaterThanOrEqual(parts.count, 3, "sign=\(sign): \(proxy.requests)")
@@ -23,14 +25,16 @@ final class S3SealedPartsTests: XCTestCase {
             // Those are the MD5s of the stored object's 5 MiB ranges.
             let object = s.url.appendingPathComponent("object-\(sign)").path
             try f.aws("s3 cp --only-show-errors s3://\(f.bucket)/\(key) '\(object)'")
-            let expected = try sh("""
+            let expected = try sh(
+                """
                 python3 - '\(object)' <<'PY'
                 import base64, hashlib, sys
                 data = open(sys.argv[1], 'rb').read()
                 step = 5 << 20
                 print(" ".join(sorted(base64.b64encode(hashlib.md5(data[i:i + step]).digest()).decode() for i in range(0, len(data), step))))
                 PY
-                """).trimmingCharacters(in: .whitespacesAndNewlines)
+                """
+            ).trimmingCharacters(in: .whitespacesAndNewlines)
             XCTAssertEqual(sent.sorted().joined(separator: " "), expected, "sign=\(sign)")
             XCTAssertEqual(try CLI.run(["verify", "--key", key], env: f.env).status, 0)
         }
@@ -51,7 +55,9 @@ final class S3SealedPartsTests: XCTestCase {
             try sh("printf 'X' | dd of='\(object)' bs=1 seek=\((5 << 20) + 1234) conv=notrunc status=none")
             let r = try CLI.run(["debug-store", "put-sealed", object, "backups/changed-\(sign).db.zst.enc"], env: env)
             XCTAssertEqual(r.status, 5, "sign=\(sign): \(r.output)")
-            XCTAssertTrue(r.stderr.contains("BadDigest") || r.stderr.contains("XAmzContentSHA256Mismatch"), "sign=\(sign): \(r.stderr)")
+            XCTAssertTrue(
+                r.stderr.contains("BadDigest") || r.stderr.contains("XAmzContentSHA256Mismatch"),
+                "sign=\(sign): \(r.stderr)")
             XCTAssertEqual(try f.keys(), [], "sign=\(sign)")
             XCTAssertEqual(try f.pendingUploads(), 0, "the refused upload was aborted")
         }

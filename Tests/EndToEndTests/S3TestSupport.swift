@@ -47,7 +47,9 @@ struct S3Fixture {
 
     /// Rows in the catalog table.
     func rowCount() throws -> Int {
-        Int(try sh("sqlite3 '\(database.path)' 'SELECT count(*) FROM backup_files'").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        Int(
+            try sh("sqlite3 '\(database.path)' 'SELECT count(*) FROM backup_files'").trimmingCharacters(
+                in: .whitespacesAndNewlines)) ?? -1
     }
 
     /// Files left in the private temp dir, lock files aside.
@@ -56,7 +58,8 @@ struct S3Fixture {
     }
 
     /// `backup --json` that must succeed; returns the object key.
-    func backup(env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    func backup(env extra: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String
+    {
         let r = try CLI.run(["backup", "--json"], env: env.merging(extra) { $1 })
         XCTAssertEqual(r.status, 0, r.output, file: file, line: line)
         let outcome = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
@@ -70,7 +73,8 @@ struct S3Fixture {
 
     /// Adds incompressible rows so the sealed object is about `megabytes` large.
     func grow(megabytes: Int) throws {
-        try sh("""
+        try sh(
+            """
             sqlite3 '\(database.path)' <<'SQL'
             CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, data BLOB);
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < \(megabytes * 16))
@@ -91,15 +95,20 @@ final class FaultProxy: @unchecked Sendable {
     private let drained = DispatchSemaphore(value: 0)
 
     /// `extra`: more proxy options, e.g. `["--inject-key", "other/x"]` for the hostile modes.
-    init(upstream: String, fault: String, count: Int, methods: String = "", minBody: Int = 1,
-         stallSeconds: Int = 30, extra: [String] = []) throws {
+    init(
+        upstream: String, fault: String, count: Int, methods: String = "", minBody: Int = 1,
+        stallSeconds: Int = 30, extra: [String] = []
+    ) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("tools/fault_proxy.py")
         let host = upstream.replacingOccurrences(of: "http://", with: "")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, "--upstream", host, "--fault", fault, "--count", String(count),
-                             "--methods", methods, "--min-body", String(minBody),
-                             "--stall-seconds", String(stallSeconds), "--lifetime", "300"] + extra
+        process.arguments =
+            [
+                "python3", script.path, "--upstream", host, "--fault", fault, "--count", String(count),
+                "--methods", methods, "--min-body", String(minBody),
+                "--stall-seconds", String(stallSeconds), "--lifetime", "300"
+            ] + extra
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -114,10 +123,12 @@ final class FaultProxy: @unchecked Sendable {
         let text = String(decoding: line, as: UTF8.self)
         guard let p = text.split(separator: "\n").first?.split(separator: " ").last.flatMap({ Int($0) }) else {
             process.terminate()
-            throw NSError(domain: "FaultProxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "proxy did not start: \(text)"])
+            throw NSError(
+                domain: "FaultProxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "proxy did not start: \(text)"])
         }
         port = p
-        let rest = line.firstIndex(of: 0x0A).map { String(decoding: line[line.index(after: $0)...], as: UTF8.self) } ?? ""
+        let rest =
+            line.firstIndex(of: 0x0A).map { String(decoding: line[line.index(after: $0)...], as: UTF8.self) } ?? ""
         log.withLock { $0 = rest }
         let handle = output.fileHandleForReading
         Thread.detachNewThread { [self] in

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// Rows and objects belong to one database and one prefix (issue 8, cases 2, 3, 5, 14): a shared
+/// Rows and objects belong to one database and one prefix: a shared
 /// catalog, nested prefixes, rows outside the prefix, rows of the first Laju scripts, bad rows.
 final class ScopeTests: XCTestCase {
     /// Two apps (app.sqlite3 with an `items` table, blog.sqlite3 with `posts`) sharing one catalog
@@ -21,7 +21,9 @@ final class ScopeTests: XCTestCase {
             store = a.store
             appDB = a.database
             blogDB = try s.sub("blog").appendingPathComponent("blog.sqlite3")
-            try sh("sqlite3 '\(blogDB.path)' 'PRAGMA journal_mode=wal; CREATE TABLE posts(id INTEGER PRIMARY KEY, title TEXT); INSERT INTO posts(title) VALUES (\"hello\"), (\"world\");'")
+            try sh(
+                "sqlite3 '\(blogDB.path)' 'PRAGMA journal_mode=wal; CREATE TABLE posts(id INTEGER PRIMARY KEY, title TEXT); INSERT INTO posts(title) VALUES (\"hello\"), (\"world\");'"
+            )
             catalog = s.url.appendingPathComponent("catalog.sqlite3").path
             app = a.env
             app["BACKUP_CATALOG"] = catalog
@@ -31,8 +33,10 @@ final class ScopeTests: XCTestCase {
         }
 
         func rows() throws -> [String] {
-            try sh("sqlite3 '\(catalog)' 'SELECT key || \"|\" || ifnull(deleted_at, \"active\") FROM backup_files ORDER BY key'")
-                .split(separator: "\n").map(String.init)
+            try sh(
+                "sqlite3 '\(catalog)' 'SELECT key || \"|\" || ifnull(deleted_at, \"active\") FROM backup_files ORDER BY key'"
+            )
+            .split(separator: "\n").map(String.init)
         }
 
         func objects() -> [String] { Scratch.files(in: store).filter { $0.hasSuffix(".enc") } }
@@ -61,7 +65,9 @@ final class ScopeTests: XCTestCase {
         let r = try CLI.run(["restore", "--output", out], env: sh_.blog)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.stderr.contains(blog1), r.stderr)
-        XCTAssertEqual(try sh("sqlite3 'file:\(out)?immutable=1' 'SELECT group_concat(title) FROM posts'").trimmingCharacters(in: .newlines), "hello,world")
+        XCTAssertEqual(
+            try sh("sqlite3 'file:\(out)?immutable=1' 'SELECT group_concat(title) FROM posts'").trimmingCharacters(
+                in: .newlines), "hello,world")
 
         // keep-last 1 for blog keeps blog's only backup and touches nothing of app's.
         let cb = try CLI.run(["clean", "--keep-last", "1"], env: sh_.blog)
@@ -70,12 +76,16 @@ final class ScopeTests: XCTestCase {
         let ca = try CLI.run(["clean", "--keep-last", "1"], env: sh_.app)
         XCTAssertEqual(ca.status, 0, ca.output)
         XCTAssertEqual(Set(sh_.objects()), [app2, blog1])
-        XCTAssertEqual(try sh_.rows().filter { $0.hasSuffix("|active") }.map { String($0.split(separator: "|")[0]) }.sorted(), [app2, blog1].sorted())
+        XCTAssertEqual(
+            try sh_.rows().filter { $0.hasSuffix("|active") }.map { String($0.split(separator: "|")[0]) }.sorted(),
+            [app2, blog1].sorted())
 
         // list shows only this database's rows.
         let l = try CLI.run(["list", "--json"], env: sh_.blog)
         XCTAssertEqual(l.status, 0, l.output)
-        let listed = ((try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["backups"] as? [[String: Any]])?.compactMap { $0["key"] as? String }
+        let listed =
+            ((try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["backups"]
+            as? [[String: Any]])?.compactMap { $0["key"] as? String }
         XCTAssertEqual(listed, [blog1])
     }
 
@@ -93,12 +103,15 @@ final class ScopeTests: XCTestCase {
         // Real objects at both keys (copies of blog's backup), so a deletion would show.
         for key in [outside, unnamed] {
             let dst = sh_.store.appendingPathComponent(key)
-            try FileManager.default.createDirectory(at: dst.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: dst.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: sh_.store.appendingPathComponent(blog1), to: dst)
-            try FileManager.default.copyItem(at: sh_.store.appendingPathComponent(blog1 + ".meta.json"),
-                                             to: URL(fileURLWithPath: dst.path + ".meta.json"))
+            try FileManager.default.copyItem(
+                at: sh_.store.appendingPathComponent(blog1 + ".meta.json"),
+                to: URL(fileURLWithPath: dst.path + ".meta.json"))
         }
-        try sh("""
+        try sh(
+            """
             sqlite3 '\(sh_.catalog)' "INSERT INTO backup_files SELECT 'out-1', '\(outside)', 'x', file_size, compression, storage, checksum, \(old), NULL, encryption, enc_iv, enc_tag FROM backup_files WHERE key = '\(blog1)';
               INSERT INTO backup_files SELECT 'legacy-1', '\(unnamed)', 'x', file_size, compression, storage, checksum, \(newest), NULL, encryption, enc_iv, enc_tag FROM backup_files WHERE key = '\(blog1)';"
             """)
@@ -125,8 +138,11 @@ final class ScopeTests: XCTestCase {
         let key = try f.latestKey()
         let unnamed = "backups/2025-01-01T00:00-33333333-2222-4333-8444-555555555555.db.gz.enc"
         try FileManager.default.copyItem(atPath: f.objectPath(key), toPath: f.objectPath(unnamed))
-        try FileManager.default.copyItem(atPath: f.objectPath(key) + ".meta.json", toPath: f.objectPath(unnamed) + ".meta.json")
-        try f.sql("INSERT INTO backup_files SELECT 'legacy', '\(unnamed)', 'x', file_size, compression, storage, checksum, uploaded_at + 1000, NULL, encryption, enc_iv, enc_tag FROM backup_files WHERE key = '\(key)';")
+        try FileManager.default.copyItem(
+            atPath: f.objectPath(key) + ".meta.json", toPath: f.objectPath(unnamed) + ".meta.json")
+        try f.sql(
+            "INSERT INTO backup_files SELECT 'legacy', '\(unnamed)', 'x', file_size, compression, storage, checksum, uploaded_at + 1000, NULL, encryption, enc_iv, enc_tag FROM backup_files WHERE key = '\(key)';"
+        )
         let r = try CLI.run(["restore", "--output", s.url.appendingPathComponent("r.db").path], env: f.env)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertTrue(r.stderr.contains(unnamed), r.stderr)
@@ -146,7 +162,8 @@ final class ScopeTests: XCTestCase {
         blog["BACKUP_DATABASE"] = blogDB.path
         blog["BACKUP_PREFIX"] = "backups/blog/"
         XCTAssertEqual(try CLI.run(["backup"], env: blog).status, 0)
-        let blogKey = try sh("sqlite3 '\(blogDB.path)' 'SELECT key FROM backup_files'").trimmingCharacters(in: .newlines)
+        let blogKey = try sh("sqlite3 '\(blogDB.path)' 'SELECT key FROM backup_files'").trimmingCharacters(
+            in: .newlines)
         XCTAssertTrue(blogKey.hasPrefix("backups/blog/blog.sqlite3-"), blogKey)
         let foreign = "backups/shop.sqlite3-2025-01-01T00:00-44444444-2222-4333-8444-555555555555.db.gz.enc"
         try FileManager.default.copyItem(atPath: f.objectPath(blogKey), toPath: f.objectPath(foreign))
@@ -176,7 +193,8 @@ final class ScopeTests: XCTestCase {
         let decoy = "backups/app.sqlite3-2025-01-01T00:00-55555555-2222-4333-8444-555555555555.db.gz.enc"
         try Data("not a backup".utf8).write(to: URL(fileURLWithPath: f.objectPath(decoy)))
         let old = Int64(Date().timeIntervalSince1970 * 1000) - 400 * 86_400_000
-        try f.sql("""
+        try f.sql(
+            """
             INSERT INTO backup_files VALUES ('bad-empty', '', 'x', 1, 'gzip', 'local', 'x', \(old), NULL, 'aes-256-gcm', 'iv', 'tag');
             INSERT INTO backup_files VALUES ('bad-dots', 'backups/../escape', 'x', 1, 'gzip', 'local', 'x', \(old), NULL, 'aes-256-gcm', 'iv', 'tag');
             INSERT INTO backup_files VALUES ('bad-esc', 'backups/x' || char(27) || '[2J', 'x', 1, 'gzip', 'local', 'x', \(old), NULL, 'aes-256-gcm', 'iv', 'tag');
@@ -202,7 +220,9 @@ final class ScopeTests: XCTestCase {
         let c = try CLI.run(["clean", "--retention-days", "1"], env: f.env)
         XCTAssertEqual(c.status, 0, c.output)
         XCTAssertEqual(Set(Scratch.files(in: f.store)), storeBefore)
-        XCTAssertEqual(try f.sql("SELECT count(*) FROM backup_files WHERE deleted_at IS NOT NULL;").trimmingCharacters(in: .newlines), "0")
+        XCTAssertEqual(
+            try f.sql("SELECT count(*) FROM backup_files WHERE deleted_at IS NOT NULL;").trimmingCharacters(
+                in: .newlines), "0")
         // reconcile: an object a bad row names is never an orphan to delete.
         try sh("touch -d '-3 days' '\(f.objectPath(decoy))'")
         let o = try CLI.run(["clean", "--orphans", "--delete-orphans", "--grace", "0"], env: f.env)

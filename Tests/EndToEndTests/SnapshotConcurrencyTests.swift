@@ -42,7 +42,8 @@ final class SnapshotConcurrencyTests: XCTestCase {
     func snapshotUnderWrites(journalMode: String, _ name: String = #function) throws {
         let s = try Scratch(name)
         let f = try LocalFixture(scratch: s, rows: 100, journalMode: journalMode)
-        try f.sql("""
+        try f.sql(
+            """
             CREATE TABLE ledger(id INTEGER PRIMARY KEY, v INTEGER NOT NULL, pad BLOB);
             CREATE TABLE totals(n INTEGER NOT NULL, s INTEGER NOT NULL);
             WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM k WHERE i < 3000)
@@ -83,7 +84,9 @@ final class SnapshotConcurrencyTests: XCTestCase {
         let duringBackups = written()
         try "".write(toFile: stop, atomically: true, encoding: .utf8)
         writer.waitUntilExit()
-        XCTAssertEqual(writer.terminationStatus, 0, String(decoding: writerErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        XCTAssertEqual(
+            writer.terminationStatus, 0,
+            String(decoding: writerErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         let final = written()
         XCTAssertGreaterThan(final, 100)
         XCTAssertGreaterThanOrEqual(final, duringBackups)
@@ -93,12 +96,16 @@ final class SnapshotConcurrencyTests: XCTestCase {
             let r = try CLI.run(["restore", "--key", key, "--output", out.path], env: f.env)
             XCTAssertEqual(r.status, 0, r.output)
             XCTAssertEqual(try sh("sqlite3 '\(out.path)' 'PRAGMA integrity_check'"), "ok\n")
-            XCTAssertEqual(try sh("sqlite3 '\(out.path)' '\(Self.invariant)'"), "1\n", "restored \(key) is not a committed state")
-            let n = Int(try sh("sqlite3 '\(out.path)' 'SELECT n FROM totals'").trimmingCharacters(in: .whitespacesAndNewlines))!
-            XCTAssertGreaterThan(n, 3000 + 99, "the snapshot predates writes that had committed before the backup started")
+            XCTAssertEqual(
+                try sh("sqlite3 '\(out.path)' '\(Self.invariant)'"), "1\n", "restored \(key) is not a committed state")
+            let n = Int(
+                try sh("sqlite3 '\(out.path)' 'SELECT n FROM totals'").trimmingCharacters(in: .whitespacesAndNewlines))!
+            XCTAssertGreaterThan(
+                n, 3000 + 99, "the snapshot predates writes that had committed before the backup started")
             XCTAssertLessThanOrEqual(n, 3000 + final)
             // A backup never contains its own catalog row (it is written after the upload).
-            XCTAssertEqual(try sh("sqlite3 '\(out.path)' \"SELECT count(*) FROM backup_files WHERE key = '\(key)'\""), "0\n")
+            XCTAssertEqual(
+                try sh("sqlite3 '\(out.path)' \"SELECT count(*) FROM backup_files WHERE key = '\(key)'\""), "0\n")
         }
         // The live database is intact and consistent too.
         XCTAssertEqual(try f.sql(Self.invariant).trimmingCharacters(in: .whitespacesAndNewlines), "1")

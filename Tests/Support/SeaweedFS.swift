@@ -94,7 +94,7 @@ public final class SeaweedFS: Sendable {
             // Its unix sockets default to /tmp/seaweedfs-*.sock and outlive it: keep them in our folder.
             "-s3.localSocket=\(root.path)/tmp/s3.sock", "-filer.localSocket=\(root.path)/tmp/filer.sock",
             // Lets virtual-hosted-style requests (http://BUCKET.s3.localhost:PORT) reach buckets.
-            "-s3.domainName=s3.localhost",
+            "-s3.domainName=s3.localhost"
         ]
         // The watchdog: runs weed in the background and kills it when the test process is gone.
         let quoted = ([weed] + args).map { "'" + $0 + "'" }.joined(separator: " ")
@@ -137,8 +137,9 @@ public final class SeaweedFS: Sendable {
     /// S3 Object Lock enabled (and so versioning), as `create-bucket --object-lock-enabled-for-bucket`.
     public func makeBucket(_ name: String? = nil, objectLock: Bool = false) throws -> String {
         let bucket = name ?? "lb-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-        let code = try curlStatus(method: "PUT", path: "/" + bucket,
-                                  headers: objectLock ? ["x-amz-bucket-object-lock-enabled: true"] : [])
+        let code = try curlStatus(
+            method: "PUT", path: "/" + bucket,
+            headers: objectLock ? ["x-amz-bucket-object-lock-enabled: true"] : [])
         guard code == 200 else {
             XCTFail("creating bucket \(bucket) failed with HTTP \(code)")
             throw NSError(domain: "SeaweedFS", code: 3)
@@ -154,7 +155,7 @@ public final class SeaweedFS: Sendable {
             "WASABI_ACCESS_KEY": accessKey,
             "WASABI_SECRET_KEY": secretKey,
             "WASABI_BUCKET": bucket,
-            "WASABI_REGION": region,
+            "WASABI_REGION": region
         ]
     }
 
@@ -168,7 +169,7 @@ public final class SeaweedFS: Sendable {
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": "/dev/null",
             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-            "AWS_PAGER": "",
+            "AWS_PAGER": ""
         ]
     }
 
@@ -178,10 +179,12 @@ public final class SeaweedFS: Sendable {
     private func curlStatus(method: String, path: String, headers: [String] = []) throws -> Int {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time", "10",
-                       "--aws-sigv4", "aws:amz:\(region):s3", "--user", "\(accessKey):\(secretKey)",
-                       "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                       ] + headers.flatMap { ["-H", $0] } + [endpoint + path]
+        p.arguments =
+            [
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--max-time", "10",
+                "--aws-sigv4", "aws:amz:\(region):s3", "--user", "\(accessKey):\(secretKey)",
+                "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            ] + headers.flatMap { ["-H", $0] } + [endpoint + path]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -194,7 +197,8 @@ public final class SeaweedFS: Sendable {
     private static func stopAtExit() {
         let (watchdogPID, rootPath) = state.withLock { ($0.watchdogPID, $0.rootPath) }
         if let s = try? String(contentsOfFile: rootPath + "/weed.pid", encoding: .utf8),
-           let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
             kill(pid, SIGTERM)
             for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
             if kill(pid, 0) == 0 { kill(pid, SIGKILL) }

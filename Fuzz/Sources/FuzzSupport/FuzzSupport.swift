@@ -12,11 +12,14 @@ public typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> C
 private func LLVMFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<CInt>,
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: FuzzCallback) -> CInt
+    _ callback: FuzzCallback
+) -> CInt
 
 /// Runs libFuzzer with this process's arguments and `callback` as `LLVMFuzzerTestOneInput`.
-public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-                      _ callback: FuzzCallback) -> CInt {
+public func runFuzzer(
+    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+    _ callback: FuzzCallback
+) -> CInt {
     var count = argc
     var vector = argv
     return LLVMFuzzerRunDriver(&count, &vector, callback)
@@ -35,8 +38,10 @@ public func fuzzText(_ data: UnsafePointer<UInt8>?, _ size: Int) -> String {
 }
 
 /// A failed check: prints what broke and traps, so libFuzzer records the input as a crash.
-public func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
-                      file: StaticString = #fileID, line: UInt = #line) {
+public func fuzzCheck(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
     if !condition() {
         fatalError("fuzz invariant violated: \(message())", file: file, line: line)
     }

@@ -14,8 +14,9 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     do {
         let values = try EnvFile.parse(text, source: "fuzz.env")
         for name in values.keys {
-            fuzzCheck(!name.isEmpty && name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
-                      "accepted the variable name \(name.debugDescription)")
+            fuzzCheck(
+                !name.isEmpty && name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+                "accepted the variable name \(name.debugDescription)")
         }
     } catch let error as LajuError {
         // Every refusal names the file and the line.

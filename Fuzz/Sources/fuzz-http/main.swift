@@ -12,8 +12,10 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
 
 /// contentRangeTotal is an instance method; building a store does no I/O.
 let store: S3Store = {
-    let values = ["WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": "fuzz-secret", "WASABI_BUCKET": "laju-backups",
-                  "WASABI_ENDPOINT": "http://127.0.0.1:1"]
+    let values = [
+        "WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": "fuzz-secret", "WASABI_BUCKET": "laju-backups",
+        "WASABI_ENDPOINT": "http://127.0.0.1:1"
+    ]
     let settings = Settings(environment: Environment(layers: [(source: "fuzz", values: values)]))
     return try! S3Store(configuration: S3Configuration(settings: settings))
 }()

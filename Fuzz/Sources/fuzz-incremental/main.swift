@@ -14,8 +14,9 @@ import Foundation
 let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
 // Fuzzing runs on one thread: the sealer (and its zlib streams) is never shared.
 nonisolated(unsafe) let sealer = try! BlockSealer(keys: keys)
-let incremental = PointSummary(kind: .incremental, check: 2, pageSize: 4096, pageCount: 64, time: 1_700_000_000_000,
-                               uploadedBytes: 0, uploadedBlocks: 0, depth: 1, digest: Array(repeating: 0, count: 32))
+let incremental = PointSummary(
+    kind: .incremental, check: 2, pageSize: 4096, pageCount: 64, time: 1_700_000_000_000,
+    uploadedBytes: 0, uploadedBlocks: 0, depth: 1, digest: Array(repeating: 0, count: 32))
 var base: PointSummary { var s = incremental; s.kind = .base; s.depth = 0; return s }
 let point = PointName(time: 1_700_000_000_000, nonce: "00000000", kind: .incremental)
 let manifestPath = NSTemporaryDirectory() + "laju-fuzz-manifest.\(getpid())"
@@ -30,10 +31,16 @@ func checkBody(_ bytes: [UInt8], _ summary: PointSummary) {
     guard let body = try? PointBody.decode(bytes, summary: summary) else { return }
     fuzzCheck(body.encoded() == bytes, "an accepted body does not encode back to its bytes")
     for e in body.entries {
-        fuzzCheck(Int(e.page) < summary.pageCount && Int(e.location.pack) < body.packs.count, "an accepted entry is out of bounds")
-        fuzzCheck(e.location.offset + Int64(e.location.length) <= body.packs[Int(e.location.pack)].size, "an accepted block is past its pack's end")
+        fuzzCheck(
+            Int(e.page) < summary.pageCount && Int(e.location.pack) < body.packs.count,
+            "an accepted entry is out of bounds")
+        fuzzCheck(
+            e.location.offset + Int64(e.location.length) <= body.packs[Int(e.location.pack)].size,
+            "an accepted block is past its pack's end")
     }
-    if summary.kind == .base { fuzzCheck(body.entries.count == summary.pageCount, "a base that does not list every page") }
+    if summary.kind == .base {
+        fuzzCheck(body.entries.count == summary.pageCount, "a base that does not list every page")
+    }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -69,7 +76,8 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard !rest.isEmpty else { return 0 }
         let id = BlockID(hi: 1, lo: 2)
         let nonce = Array(repeating: UInt8(3), count: 12)
-        let (ct, tag) = try! AESGCM.seal(key: keys.block, iv: nonce, aad: BlockSealer.aadLabel + id.bytes, plaintext: rest)
+        let (ct, tag) = try! AESGCM.seal(
+            key: keys.block, iv: nonce, aad: BlockSealer.aadLabel + id.bytes, plaintext: rest)
         if case .success(let page) = sealer.open((nonce + ct + tag)[...], id: id, pageSize: 512) {
             fuzzCheck(page.count == 512, "an accepted block is not one page")
             fuzzCheck(page.withUnsafeBytes { keys.blockID($0) } == id, "an accepted block does not have its id")
@@ -77,7 +85,9 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     default:
         let text = String(decoding: rest, as: UTF8.self)
         if let n = PointName.parse(text) { fuzzCheck(n.relative == text, "an accepted point name does not print back") }
-        if let t = PointTime.parse(text) { fuzzCheck(PointTime.parse(PointTime.rfc3339(t)) == t, "a parsed time does not round-trip") }
+        if let t = PointTime.parse(text) {
+            fuzzCheck(PointTime.parse(PointTime.rfc3339(t)) == t, "a parsed time does not round-trip")
+        }
     }
     return 0
 }

@@ -16,15 +16,20 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // one byte per two characters.
     let b64 = EncryptionKey.nodeBase64(text)
     let hex = EncryptionKey.nodeHex(text)
-    fuzzCheck(b64.count <= text.utf16.count * 3 / 4 + 1, "base64 gave \(b64.count) bytes from \(text.utf16.count) code units")
+    fuzzCheck(
+        b64.count <= text.utf16.count * 3 / 4 + 1, "base64 gave \(b64.count) bytes from \(text.utf16.count) code units")
     fuzzCheck(hex.count <= text.utf16.count / 2, "hex gave \(hex.count) bytes from \(text.utf16.count) code units")
     do {
         let key = try EncryptionKey(parsing: text)
         fuzzCheck(key.bytes.count == 32, "a key of \(key.bytes.count) bytes was accepted")
         // The first decoding that gives 32 bytes wins, in the original's order.
-        if b64.count == 32 { fuzzCheck(key.bytes == b64, "base64 should win") }
-        else if hex.count == 32 { fuzzCheck(key.bytes == hex, "hex should win") }
-        else { fuzzCheck(key.bytes == Array(text.utf8), "raw text should win") }
+        if b64.count == 32 {
+            fuzzCheck(key.bytes == b64, "base64 should win")
+        } else if hex.count == 32 {
+            fuzzCheck(key.bytes == hex, "hex should win")
+        } else {
+            fuzzCheck(key.bytes == Array(text.utf8), "raw text should win")
+        }
         // Its description never shows the key (only the fingerprint).
         fuzzCheck(!key.description.contains(text) || text.isEmpty, "description shows the key text")
     } catch is LajuError {

@@ -25,7 +25,9 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 /// (as S3 headers and as the local store's JSON side file) and read back.
 func checkMetadata(_ pairs: [String: String]) {
     guard let meta = try? ObjectMetadata(pairs: pairs) else { return }
-    fuzzCheck(meta.iv.count == 12 && meta.tag.count == 16, "accepted an IV of \(meta.iv.count) or a tag of \(meta.tag.count) bytes")
+    fuzzCheck(
+        meta.iv.count == 12 && meta.tag.count == 16,
+        "accepted an IV of \(meta.iv.count) or a tag of \(meta.tag.count) bytes")
     let again = try? ObjectMetadata(pairs: meta.pairs)
     fuzzCheck(again == meta, "metadata changes when written and read again")
     if let json = try? JSONSerializationLite.encode(meta.pairs) {

@@ -19,7 +19,9 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         fuzzCheck((try? JSONSerializationLite.decode(json)) == pairs, "the side file does not round-trip")
     }
     guard let meta = try? ObjectMetadata(pairs: pairs) else { return 0 }
-    fuzzCheck(meta.iv.count == 12 && meta.tag.count == 16, "accepted an IV of \(meta.iv.count) or a tag of \(meta.tag.count) bytes")
+    fuzzCheck(
+        meta.iv.count == 12 && meta.tag.count == 16,
+        "accepted an IV of \(meta.iv.count) or a tag of \(meta.tag.count) bytes")
     fuzzCheck((try? ObjectMetadata(pairs: meta.pairs)) == meta, "metadata changes when written and read again")
     return 0
 }

@@ -10,9 +10,11 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
 }
 
 /// Every element name the project looks up, plus a few that S3 sends and we ignore.
-let names = ["ListBucketResult", "Contents", "Key", "Size", "LastModified", "ETag", "IsTruncated",
-             "NextContinuationToken", "KeyCount", "InitiateMultipartUploadResult", "UploadId",
-             "CompleteMultipartUploadResult", "Error", "Code", "Message", "RequestId"]
+let names = [
+    "ListBucketResult", "Contents", "Key", "Size", "LastModified", "ETag", "IsTruncated",
+    "NextContinuationToken", "KeyCount", "InitiateMultipartUploadResult", "UploadId",
+    "CompleteMultipartUploadResult", "Error", "Code", "Message", "RequestId"
+]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {

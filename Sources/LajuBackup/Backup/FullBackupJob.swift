@@ -29,7 +29,8 @@ public struct FullBackupJob {
     public var lockWait: Double = 0
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink)
+    {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
@@ -68,8 +69,9 @@ public struct FullBackupJob {
         // that a restore would then refuse. With the full check, the seal pass also computes a MAC
         // of the plaintext; recorded with the object, it lets restores prove they rebuilt exactly
         // these checked bytes instead of running the check again (see FullRestoreJob).
-        let stage = try SnapshotStage(settings: settings, database: database, check: check,
-                                      busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
+        let stage = try SnapshotStage(
+            settings: settings, database: database, check: check,
+            busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
         defer { stage.close() }
         let ws = stage.workspace
         let snapshotPath = stage.path
@@ -77,44 +79,63 @@ public struct FullBackupJob {
         let snapSeconds = stage.seconds
         let checkName = stage.checkName
         let needs = store.uploadDigestNeeds
-        let options = Envelope.Options(codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
-                                       partSize: needs.partSize, sha256: needs.sha256,
-                                       macKey: check == .full ? try encryptionKey.integrityMACKey() : nil)
+        let options = Envelope.Options(
+            codec: codec, level: level, threads: codec.encoderThreads(threads, level: level),
+            partSize: needs.partSize, sha256: needs.sha256,
+            macKey: check == .full ? try encryptionKey.integrityMACKey() : nil)
         let objectPath = ws.file("object\(codec.keySuffix)")
         let sealing = try timedStep("seal", events: events) { progress in
-            try Envelope.seal(input: snapshotPath, output: objectPath, encryptionKey: encryptionKey, options: options, progress: progress)
+            try Envelope.seal(
+                input: snapshotPath, output: objectPath, encryptionKey: encryptionKey, options: options,
+                progress: progress)
         }
         let (sealed, sealSeconds) = sealing
         try stage.requireSound(database: database, what: "backups", events: events)
-        events(.step(name: "seal", summary: "\(codec.rawValue) -\(level) + aes-256-gcm: \(Human.bytes(sealed.plainBytes)) -> \(Human.bytes(sealed.objectBytes)) (\(Human.rate(sealed.plainBytes, sealSeconds)))", seconds: sealSeconds))
+        events(
+            .step(
+                name: "seal",
+                summary:
+                    "\(codec.rawValue) -\(level) + aes-256-gcm: \(Human.bytes(sealed.plainBytes)) -> \(Human.bytes(sealed.objectBytes)) (\(Human.rate(sealed.plainBytes, sealSeconds)))",
+                seconds: sealSeconds))
 
         // 3. Put.
         let dbName = database.lastPathComponentOf
-        let objectKey = "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
+        let objectKey =
+            "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
         let checksum = sealed.md5.hexString
-        let metadata = ObjectMetadata(iv: sealed.iv, tag: sealed.tag, checksum: checksum,
-                                      keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
-                                      sourceBytes: snapBytes, sourceID: encryptionKey.sourceID(databasePath: database), tool: "laju-backup/\(LajuBackupVersion.string)",
-                                      compression: codec, integrityMAC: sealed.plainMAC)
+        let metadata = ObjectMetadata(
+            iv: sealed.iv, tag: sealed.tag, checksum: checksum,
+            keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
+            sourceBytes: snapBytes, sourceID: encryptionKey.sourceID(databasePath: database),
+            tool: "laju-backup/\(LajuBackupVersion.string)",
+            compression: codec, integrityMAC: sealed.plainMAC)
         let (_, putSeconds) = try timedStep("upload", events: events) { progress in
-            try store.put(key: objectKey, file: objectPath, size: sealed.objectBytes,
-                          digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
-                          metadata: metadata.pairs, progress: progress)
+            try store.put(
+                key: objectKey, file: objectPath, size: sealed.objectBytes,
+                digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
+                metadata: metadata.pairs, progress: progress)
         }
-        events(.step(name: "upload", summary: "\(store.displayName) \(objectKey) (\(Human.rate(sealed.objectBytes, putSeconds)))", seconds: putSeconds))
+        events(
+            .step(
+                name: "upload",
+                summary: "\(store.displayName) \(objectKey) (\(Human.rate(sealed.objectBytes, putSeconds)))",
+                seconds: putSeconds))
 
         // 4. Catalog row, only now that the object is stored.
         let uploadedAt = LocalTime.nowMilliseconds()
-        let record = BackupRecord(id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
-                                  fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,
-                                  uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
-                                  encTag: Data(sealed.tag).base64EncodedString())
+        let record = BackupRecord(
+            id: UUID().uuidString.lowercased(), key: objectKey, fileName: objectKey.lastPathComponentOf,
+            fileSize: sealed.objectBytes, compression: codec.rawValue, storage: store.storageLabel, checksum: checksum,
+            uploadedAt: uploadedAt, encIV: Data(sealed.iv).base64EncodedString(),
+            encTag: Data(sealed.tag).base64EncodedString())
         try insert(record, into: catalog, store: store)
         events(.step(name: "catalog", summary: "row \(record.id) in \(catalog.path)", seconds: 0))
-        return Outcome(key: objectKey, compression: codec.rawValue, check: checkName, id: record.id, database: database, store: store.displayName,
-                       databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
-                       uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
-                       uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+        return Outcome(
+            key: objectKey, compression: codec.rawValue, check: checkName, id: record.id, database: database,
+            store: store.displayName,
+            databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
+            uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
+            uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
     }
 
     /// Writes the row of a stored object. Bucket and catalog stay in step: when the row cannot be
@@ -128,8 +149,12 @@ public struct FullBackupJob {
             do {
                 try store.delete(key: record.key)
             } catch let deleteError {
-                throw LajuError(kind, "\(error); the uploaded object is now orphaned: \(record.key) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
-                                hint: "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)")
+                throw LajuError(
+                    kind,
+                    "\(error); the uploaded object is now orphaned: \(record.key) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
+                    hint:
+                        "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)"
+                )
             }
             throw LajuError(kind, "\(error) (the uploaded object was removed again)")
         }

@@ -35,8 +35,10 @@ final class PageScan {
 
     var sparseCount: Int { sparse.filter { $0 }.count }
 
-    init(parent: PageMap?, kind: PointKind, pageCount: Int, keys: PointKeys, newMap: FileWriter,
-         workspace: Workspace) throws {
+    init(
+        parent: PageMap?, kind: PointKind, pageCount: Int, keys: PointKeys, newMap: FileWriter,
+        workspace: Workspace
+    ) throws {
         self.keys = keys
         self.newMap = newMap
         var packs = parent?.packs ?? []
@@ -103,7 +105,9 @@ final class PageScan {
                 if same { resealed += 1 }
             }
             if !same {
-                try entries.append { PointBody.appendEntry(PageEntry(page: UInt32(index), id: id, location: location), to: &$0) }
+                try entries.append {
+                    PointBody.appendEntry(PageEntry(page: UInt32(index), id: id, location: location), to: &$0)
+                }
             }
         }
         usedPacks[Int(location.pack)] = true

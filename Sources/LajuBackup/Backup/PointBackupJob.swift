@@ -29,7 +29,8 @@ public struct PointBackupJob {
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink)
+    {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
@@ -52,8 +53,9 @@ public struct PointBackupJob {
         let readStore = try repository.store(role: .read)
 
         // 1. Snapshot, exactly as a full backup; its time is the point's.
-        let stage = try SnapshotStage(settings: settings, database: database, check: check,
-                                      busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
+        let stage = try SnapshotStage(
+            settings: settings, database: database, check: check,
+            busyTimeoutMilliseconds: busy, lockWait: lockWait, events: events)
         defer { stage.close() }
         let ws = stage.workspace
 
@@ -62,7 +64,8 @@ public struct PointBackupJob {
         let listing = try chain.listPoints()
         let pointTime = time(of: stage, after: listing.last)
         let cache = StateCache(directory: settings.pointStateDirectory, namespace: namespace, keys: keys)
-        var (parent, newChainReason) = try parentState(chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
+        var (parent, newChainReason) = try parentState(
+            chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
 
         // 3. Pages, one by one, from the snapshot.
         let reader = try PageReader(path: stage.path)
@@ -74,47 +77,65 @@ public struct PointBackupJob {
         }
         let kind: PointKind = parent == nil || parent!.summary.depth >= PointChain.maxDepth ? .base : .incremental
         if let newChainReason {
-            events(.step(name: "chain", summary: "\(newChainReason): this run starts a new chain and uploads every page it needs", seconds: 0))
+            events(
+                .step(
+                    name: "chain",
+                    summary: "\(newChainReason): this run starts a new chain and uploads every page it needs",
+                    seconds: 0))
         }
         let newMap = try cache.begin()
         defer { cache.discard() }
-        let scan = try PageScan(parent: parent, kind: kind, pageCount: pageCount, keys: keys, newMap: newMap, workspace: ws)
+        let scan = try PageScan(
+            parent: parent, kind: kind, pageCount: pageCount, keys: keys, newMap: newMap, workspace: ws)
         let sha256 = try scanPages(reader, into: scan)
-        let parentLink = parent.map { ParentLink(point: $0.point, summary: $0.summary, manifests: $0.manifests, pageCount: $0.pageCount) }
+        let parentLink = parent.map {
+            ParentLink(point: $0.point, summary: $0.summary, manifests: $0.manifests, pageCount: $0.pageCount)
+        }
         parent = nil
         try stage.requireSound(database: database, what: "points", events: events)
 
         if let parentLink, scan.changed == 0, parentLink.pageCount == pageCount {
-            events(.step(name: "point", summary: "no changes since \(PointChain.display(parentLink.point))", seconds: 0))
+            events(
+                .step(name: "point", summary: "no changes since \(PointChain.display(parentLink.point))", seconds: 0))
             // The cache now describes this snapshot too: the next run need not rebuild it.
-            try? cache.commit(newMap, point: parentLink.point, summary: parentLink.summary, packs: Array(scan.packs.dropLast()),
-                              manifests: parentLink.manifests)
-            return Outcome(unchangedSince: parentLink.point, pageSize: pageSize, pages: pageCount, check: stage.checkName,
-                           totalSeconds: monotonicSeconds() - started)
+            try? cache.commit(
+                newMap, point: parentLink.point, summary: parentLink.summary, packs: Array(scan.packs.dropLast()),
+                manifests: parentLink.manifests)
+            return Outcome(
+                unchangedSince: parentLink.point, pageSize: pageSize, pages: pageCount, check: stage.checkName,
+                totalSeconds: monotonicSeconds() - started)
         }
         scan.settlePacks()
 
         // 4. The manifest, then 5. the pack and the manifest in the store.
-        let summary = PointSummary(kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
-                                   time: pointTime, uploadedBytes: 0, uploadedBlocks: scan.newBlocks,
-                                   depth: kind == .base ? 0 : parentLink!.summary.depth + 1,
-                                   digest: keys.fileDigest(sha256: sha256, pageSize: pageSize, pageCount: pageCount))
+        let summary = PointSummary(
+            kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
+            time: pointTime, uploadedBytes: 0, uploadedBlocks: scan.newBlocks,
+            depth: kind == .base ? 0 : parentLink!.summary.depth + 1,
+            digest: keys.fileDigest(sha256: sha256, pageSize: pageSize, pageCount: pageCount))
         let name = try PointName.fresh(time: pointTime, kind: kind)
         let manifest = try writeManifest(name: name, summary: summary, scan: scan, parent: parentLink, workspace: ws)
-        let (packKey, manifestKey) = try upload(scan: scan, manifest: manifest, name: name, kind: kind, store: store,
-                                                namespace: namespace, fingerprint: encryptionKey.fingerprint)
+        let (packKey, manifestKey) = try upload(
+            scan: scan, manifest: manifest, name: name, kind: kind, store: store,
+            namespace: namespace, fingerprint: encryptionKey.fingerprint)
 
         // The cache is an optimisation: failing to write it costs the next run a rebuild.
-        let chainManifests = (kind == .base ? [] : parentLink?.manifests ?? []) + [PackRef(name: name.relative, size: manifest.size)]
-        do { try cache.commit(newMap, point: name, summary: manifest.summary, packs: scan.packs, manifests: chainManifests) } catch {
-            events(.warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
+        let chainManifests =
+            (kind == .base ? [] : parentLink?.manifests ?? []) + [PackRef(name: name.relative, size: manifest.size)]
+        do {
+            try cache.commit(
+                newMap, point: name, summary: manifest.summary, packs: scan.packs, manifests: chainManifests)
+        } catch {
+            events(
+                .warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
         }
-        return Outcome(point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
-                       parent: parentLink.map { PointChain.display($0.point) }, newChain: newChainReason,
-                       pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
-                       changedPages: scan.changed, uploadedBlocks: scan.newBlocks,
-                       uploadedBytes: manifest.summary.uploadedBytes, pack: packKey, check: stage.checkName,
-                       totalSeconds: monotonicSeconds() - started)
+        return Outcome(
+            point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
+            parent: parentLink.map { PointChain.display($0.point) }, newChain: newChainReason,
+            pageSize: pageSize, pages: pageCount, databaseBytes: Int64(pageSize) * Int64(pageCount),
+            changedPages: scan.changed, uploadedBlocks: scan.newBlocks,
+            uploadedBytes: manifest.summary.uploadedBytes, pack: packKey, check: stage.checkName,
+            totalSeconds: monotonicSeconds() - started)
     }
 
     /// Every page of the snapshot through `scan`; the SHA-256 of the whole snapshot.
@@ -123,12 +144,21 @@ public struct PointBackupJob {
         let (_, seconds) = try timedStep("pages", events: events) { progress in
             try reader.forEachPage { index, page in
                 try scan.add(index, page)
-                if index % 4096 == 0 { _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize)) }
+                if index % 4096 == 0 {
+                    _ = progress(Int64(index) * Int64(pageSize), Int64(pageCount) * Int64(pageSize))
+                }
             }
         }
         let sha256 = try scan.finish()
-        let compacted = scan.resealed > 0 ? ", \(scan.resealed) of them sealed again out of \(scan.sparseCount) mostly superseded pack(s)" : ""
-        events(.step(name: "pages", summary: "\(pageCount) pages of \(pageSize) bytes, \(scan.changed) changed, \(scan.newBlocks) new block(s)\(compacted) (\(Human.bytes(scan.packSize)) pack)", seconds: seconds))
+        let compacted =
+            scan.resealed > 0
+            ? ", \(scan.resealed) of them sealed again out of \(scan.sparseCount) mostly superseded pack(s)" : ""
+        events(
+            .step(
+                name: "pages",
+                summary:
+                    "\(pageCount) pages of \(pageSize) bytes, \(scan.changed) changed, \(scan.newBlocks) new block(s)\(compacted) (\(Human.bytes(scan.packSize)) pack)",
+                seconds: seconds))
         return sha256
     }
 
@@ -136,7 +166,10 @@ public struct PointBackupJob {
     /// (a point's name carries its time, and times must grow along a chain).
     func time(of stage: SnapshotStage, after newest: PointChain.Listed?) -> Int64 {
         guard let newest, stage.time <= newest.name.time else { return stage.time }
-        events(.warning("the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"))
+        events(
+            .warning(
+                "the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"
+            ))
         return newest.name.time + 1
     }
 
@@ -160,13 +193,17 @@ public struct PointBackupJob {
     /// The manifest (docs/format-incremental.md, 4): every page for a base (the new map's
     /// records), the changed ones otherwise (the entries file), sealed as it is written. A base
     /// names every pack its pages use; an incremental point only those of the changed pages.
-    func writeManifest(name: PointName, summary unsized: PointSummary, scan: PageScan, parent: ParentLink?,
-                       workspace: Workspace) throws -> WrittenManifest {
+    func writeManifest(
+        name: PointName, summary unsized: PointSummary, scan: PageScan, parent: ParentLink?,
+        workspace: Workspace
+    ) throws -> WrittenManifest {
         let kind = unsized.kind
         var used = scan.usedPacks
         if kind == .incremental {
             used = [Bool](repeating: false, count: used.count)
-            try EntryFile.read(scan.entries.path, count: scan.changed, chunk: 1 << 15) { for e in $0 { used[Int(e.location.pack)] = true } }
+            try EntryFile.read(scan.entries.path, count: scan.changed, chunk: 1 << 15) {
+                for e in $0 { used[Int(e.location.pack)] = true }
+            }
         }
         var localOf = [UInt32](repeating: 0, count: used.count)
         var manifestPacks: [PackRef] = []
@@ -176,17 +213,24 @@ public struct PointBackupJob {
         }
         let count = kind == .base ? unsized.pageCount : scan.changed
         let parentName = kind == .incremental ? parent?.point.relative : nil
-        let bodyLength = PointBody.encodedSize(parentLength: parentName?.utf8.count ?? 0, packs: manifestPacks, entryCount: count)
+        let bodyLength = PointBody.encodedSize(
+            parentLength: parentName?.utf8.count ?? 0, packs: manifestPacks, entryCount: count)
         var summary = unsized
-        summary.uploadedBytes = (scan.newBlocks > 0 ? scan.packSize : 0) + ManifestSeal.objectSize(bodyLength: bodyLength)
+        summary.uploadedBytes =
+            (scan.newBlocks > 0 ? scan.packSize : 0) + ManifestSeal.objectSize(bodyLength: bodyLength)
         let path = workspace.file("manifest")
-        let manifest = try ManifestWriter(path: path, name: name.relative, summary: summary, key: scan.keys.point, bodyLength: bodyLength)
+        let manifest = try ManifestWriter(
+            path: path, name: name.relative, summary: summary, key: scan.keys.point, bodyLength: bodyLength)
         try manifest.append {
-            PointBody.encodeHeader(into: &$0, parent: parentName, parentDigest: kind == .incremental ? parent?.summary.digest ?? [] : [],
-                                   packs: manifestPacks, entryCount: count)
+            PointBody.encodeHeader(
+                into: &$0, parent: parentName, parentDigest: kind == .incremental ? parent?.summary.digest ?? [] : [],
+                packs: manifestPacks, entryCount: count)
         }
         func local(_ e: PageEntry) -> PageEntry {
-            PageEntry(page: e.page, id: e.id, location: BlockLocation(pack: localOf[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
+            PageEntry(
+                page: e.page, id: e.id,
+                location: BlockLocation(
+                    pack: localOf[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
         }
         if kind == .base {
             try scan.newMap.flush()
@@ -208,8 +252,10 @@ public struct PointBackupJob {
 
     /// The pack first, then the manifest: a point exists only once all it names is stored.
     /// Returns the keys of both (no pack when no block was new).
-    func upload(scan: PageScan, manifest: WrittenManifest, name: PointName, kind: PointKind, store: ObjectStore,
-                namespace: PointNamespace, fingerprint: String) throws -> (pack: String?, manifest: String) {
+    func upload(
+        scan: PageScan, manifest: WrittenManifest, name: PointName, kind: PointKind, store: ObjectStore,
+        namespace: PointNamespace, fingerprint: String
+    ) throws -> (pack: String?, manifest: String) {
         let metadata = ["format": "laju-backup-incremental-v1", "key-fingerprint": fingerprint]
         var packKey: String?
         if scan.newBlocks > 0 {
@@ -218,33 +264,42 @@ public struct PointBackupJob {
             let (_, seconds) = try timedStep("upload", events: events) { progress in
                 try store.put(key: k, file: path, size: size, md5: md5, metadata: metadata, progress: progress)
             }
-            events(.step(name: "upload", summary: "\(store.displayName) \(k) (\(Human.bytes(size)), \(Human.rate(size, seconds)))", seconds: seconds))
+            events(
+                .step(
+                    name: "upload",
+                    summary: "\(store.displayName) \(k) (\(Human.bytes(size)), \(Human.rate(size, seconds)))",
+                    seconds: seconds))
             packKey = k
         }
         let manifestKey = namespace.key(name.relative)
-        try store.put(key: manifestKey, file: manifest.path, size: manifest.size, md5: manifest.md5,
-                      metadata: metadata, progress: nil)
+        try store.put(
+            key: manifestKey, file: manifest.path, size: manifest.size, md5: manifest.md5,
+            metadata: metadata, progress: nil)
         events(.step(name: "point", summary: "\(kind.rawValue) point \(manifestKey)", seconds: 0))
         return (packKey, manifestKey)
     }
 
     /// The newest point's page map: from the cache when it proves current, else rebuilt from the
     /// store's manifests. Nil (with the reason) when there is no usable chain.
-    func parentState(chain: PointChain, listing: [PointChain.Listed], cache: StateCache,
-                     store: ObjectStore, workspace: Workspace) throws -> (PageMap?, String?) {
+    func parentState(
+        chain: PointChain, listing: [PointChain.Listed], cache: StateCache,
+        store: ObjectStore, workspace: Workspace
+    ) throws -> (PageMap?, String?) {
         guard let newest = listing.last else {
             return (nil, "first incremental backup of this database in \(store.displayName)")
         }
         let packs = try chain.listPacks()
         func packsPresent(_ map: PageMap) -> String? {
             for p in map.packs where packs[p.name] != p.size {
-                return packs[p.name] == nil ? "pack \(p.name) is missing" : "pack \(p.name) has \(packs[p.name]!) bytes, not \(p.size)"
+                return packs[p.name] == nil
+                    ? "pack \(p.name) is missing" : "pack \(p.name) has \(packs[p.name]!) bytes, not \(p.size)"
             }
             return nil
         }
         let listed = Dictionary(listing.map { ($0.name.relative, $0.size) }, uniquingKeysWith: { a, _ in a })
         if let cached = cache.load(expecting: newest.name), packsPresent(cached) == nil,
-           !cached.manifests.isEmpty, cached.manifests.allSatisfy({ listed[$0.name] == $0.size }) {
+            !cached.manifests.isEmpty, cached.manifests.allSatisfy({ listed[$0.name] == $0.size })
+        {
             return (cached, nil)
         }
         do {
@@ -252,7 +307,11 @@ public struct PointBackupJob {
             if let problem = packsPresent(map) {
                 return (nil, "the chain ending at \(PointChain.display(newest.name)) cannot be used (\(problem))")
             }
-            events(.step(name: "chain", summary: "local state missing or stale: rebuilt from \(links.count) manifest(s) in the store", seconds: 0))
+            events(
+                .step(
+                    name: "chain",
+                    summary: "local state missing or stale: rebuilt from \(links.count) manifest(s) in the store",
+                    seconds: 0))
             return (map, nil)
         } catch let e as FormatError {
             return (nil, "the chain ending at \(PointChain.display(newest.name)) cannot be used (\(e.message))")
@@ -265,8 +324,9 @@ public struct PointBackupJob {
 extension PointBackupJob.Outcome {
     /// A run that found nothing changed since `parent`: no point, nothing uploaded.
     init(unchangedSince parent: PointName, pageSize: Int, pages: Int, check: String, totalSeconds: Double) {
-        self.init(point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(parent), newChain: nil,
-                  pageSize: pageSize, pages: pages, databaseBytes: Int64(pageSize) * Int64(pages),
-                  changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: check, totalSeconds: totalSeconds)
+        self.init(
+            point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(parent), newChain: nil,
+            pageSize: pageSize, pages: pages, databaseBytes: Int64(pageSize) * Int64(pages),
+            changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: check, totalSeconds: totalSeconds)
     }
 }

@@ -20,15 +20,18 @@ final class SnapshotStage {
     private var checked = false
 
     /// Takes the lock, checks free space, takes the snapshot and starts its check.
-    init(settings: Settings, database: String, check: Database.Check, busyTimeoutMilliseconds busy: Int32,
-         lockWait: Double, events: @escaping JobEventSink) throws {
+    init(
+        settings: Settings, database: String, check: Database.Check, busyTimeoutMilliseconds busy: Int32,
+        lockWait: Double, events: @escaping JobEventSink
+    ) throws {
         let base = settings.tempBase
         lock = try RunLock(directory: settings.lockDirectory, database: database, wait: lockWait)
         // A snapshot can be as large as the database plus its WAL; what is made of it (a sealed
         // object, a pack of incompressible pages) at most as large again, and both exist together
         // for a moment.
         let sourceBytes = fileSize(database).addingSaturating(fileSize(database + "-wal"))
-        try Workspace.checkFreeSpace(in: base, needed: sourceBytes.multipliedSaturating(by: 2).addingSaturating(16 << 20))
+        try Workspace.checkFreeSpace(
+            in: base, needed: sourceBytes.multipliedSaturating(by: 2).addingSaturating(16 << 20))
         let ws = try Workspace(base: base, events: events)
         workspace = ws
         path = ws.file("snapshot.db")
@@ -42,7 +45,12 @@ final class SnapshotStage {
             ws.remove()
             throw error
         }
-        events(.step(name: "snapshot", summary: "\(database): \(Human.bytes(fileSize(path))), \(snapshot.pages) pages\(snapshot.attempts > 1 ? ", \(snapshot.attempts) attempts" : "")", seconds: seconds))
+        events(
+            .step(
+                name: "snapshot",
+                summary:
+                    "\(database): \(Human.bytes(fileSize(path))), \(snapshot.pages) pages\(snapshot.attempts > 1 ? ", \(snapshot.attempts) attempts" : "")",
+                seconds: seconds))
         self.check = check
         checking = BackgroundTask { () -> (String?, Double) in
             let started = monotonicSeconds()
@@ -58,8 +66,12 @@ final class SnapshotStage {
         checked = true
         unlink(path)
         if let problems {
-            throw LajuError(.source, "database \(database) is damaged: PRAGMA \(checkName) on its snapshot says: \(problems); nothing was stored",
-                            hint: "the previous \(what) are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good \(what.dropLast())")
+            throw LajuError(
+                .source,
+                "database \(database) is damaged: PRAGMA \(checkName) on its snapshot says: \(problems); nothing was stored",
+                hint:
+                    "the previous \(what) are untouched; repair the database (sqlite3 DB '.recover'), or restore the last good \(what.dropLast())"
+            )
         }
         events(.step(name: checkName, summary: "snapshot ok", seconds: checkSeconds))
     }

@@ -17,9 +17,11 @@ public struct BackupRecord: Sendable, Equatable, Codable {
     /// Base64 of the 16-byte tag.
     public var encTag: String
 
-    public init(id: String, key: String, fileName: String, fileSize: Int64, compression: String = "gzip",
-                storage: String, checksum: String, uploadedAt: Int64, deletedAt: Int64? = nil,
-                encryption: String = "aes-256-gcm", encIV: String, encTag: String) {
+    public init(
+        id: String, key: String, fileName: String, fileSize: Int64, compression: String = "gzip",
+        storage: String, checksum: String, uploadedAt: Int64, deletedAt: Int64? = nil,
+        encryption: String = "aes-256-gcm", encIV: String, encTag: String
+    ) {
         self.id = id
         self.key = key
         self.fileName = fileName
@@ -36,7 +38,7 @@ public struct BackupRecord: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, key, fileName = "file_name", fileSize = "file_size", compression, storage, checksum,
-             uploadedAt = "uploaded_at", deletedAt = "deleted_at", encryption, encIV = "enc_iv", encTag = "enc_tag"
+            uploadedAt = "uploaded_at", deletedAt = "deleted_at", encryption, encIV = "enc_iv", encTag = "enc_tag"
     }
 
     /// All twelve columns, `deleted_at` as `null` while the backup is live (the synthesized
@@ -61,7 +63,8 @@ public struct BackupRecord: Sendable, Equatable, Codable {
     /// with nullable columns, say).
     public var ivAndTag: (iv: [UInt8], tag: [UInt8])? {
         guard let iv = Data(base64Encoded: encIV), iv.count == 12,
-              let tag = Data(base64Encoded: encTag), tag.count == 16 else { return nil }
+            let tag = Data(base64Encoded: encTag), tag.count == 16
+        else { return nil }
         return (Array(iv), Array(tag))
     }
 
@@ -78,7 +81,9 @@ public struct BackupRecord: Sendable, Equatable, Codable {
     /// object's metadata at restore).
     public static func decode(_ r: Database.Row) -> Result<BackupRecord, BadRow> {
         let id = r["id"]?.string
-        let key = r["key"].flatMap { v -> String? in if case .text(let t) = v { return t }; return nil }
+        let key = r["key"].flatMap { v -> String? in
+            if case .text(let t) = v { return t }; return nil
+        }
         func bad(_ problem: String) -> Result<BackupRecord, BadRow> {
             .failure(BadRow(id: id ?? "(null)", key: key, problem: problem))
         }
@@ -86,10 +91,13 @@ public struct BackupRecord: Sendable, Equatable, Codable {
         guard let key else { return bad("key is not text") }
         if let p = ObjectKey.problem(key) { return bad(p) }
         guard case .integer(let uploadedAt) = r["uploaded_at"] ?? .null else {
-            return bad("uploaded_at is not a whole number of milliseconds (\(Display.safe(r["uploaded_at"]?.string ?? "NULL")))")
+            return bad(
+                "uploaded_at is not a whole number of milliseconds (\(Display.safe(r["uploaded_at"]?.string ?? "NULL")))"
+            )
         }
         guard (earliestMilliseconds...latestMilliseconds).contains(uploadedAt) else {
-            return bad("uploaded_at \(uploadedAt) is not a time in milliseconds since 1970 (seconds instead of milliseconds?)")
+            return bad(
+                "uploaded_at \(uploadedAt) is not a time in milliseconds since 1970 (seconds instead of milliseconds?)")
         }
         var deletedAt: Int64?
         switch r["deleted_at"] ?? .null {
@@ -107,12 +115,14 @@ public struct BackupRecord: Sendable, Equatable, Codable {
             if case .text(let t) = r[name] ?? .null { return t }
             return fallback
         }
-        return .success(BackupRecord(id: id, key: key, fileName: text("file_name", key.lastPathComponentOf),
-                                     fileSize: fileSize, compression: text("compression", "gzip"),
-                                     storage: text("storage", "s3"), checksum: text("checksum", ""),
-                                     uploadedAt: uploadedAt, deletedAt: deletedAt,
-                                     encryption: text("encryption", "aes-256-gcm"),
-                                     encIV: text("enc_iv", ""), encTag: text("enc_tag", "")))
+        return .success(
+            BackupRecord(
+                id: id, key: key, fileName: text("file_name", key.lastPathComponentOf),
+                fileSize: fileSize, compression: text("compression", "gzip"),
+                storage: text("storage", "s3"), checksum: text("checksum", ""),
+                uploadedAt: uploadedAt, deletedAt: deletedAt,
+                encryption: text("encryption", "aes-256-gcm"),
+                encIV: text("enc_iv", ""), encTag: text("enc_tag", "")))
     }
 }
 

@@ -67,7 +67,10 @@ public struct BackupScope: Sendable, Equatable {
         if let problem = ObjectKey.problem(key) { return "unusable key: \(problem)" }
         switch attribute(key) {
         case .ours: return nil
-        case .unnamed: return catalogIsDatabase ? nil : "unnamed key of the first Laju scripts in a shared catalog: cannot tell which database it belongs to"
+        case .unnamed:
+            return catalogIsDatabase
+                ? nil
+                : "unnamed key of the first Laju scripts in a shared catalog: cannot tell which database it belongs to"
         case .otherDatabase(let d): return "a backup of another database (\(Display.safe(d)))"
         case .nested: return "under a deeper prefix (another profile's)"
         case .outsidePrefix: return "outside the prefix \(Display.safe(prefix))"
@@ -110,8 +113,9 @@ public struct BackupName: Equatable, Sendable {
             guard rest >= 2, u[rest - 1] == UInt8(ascii: "-") else { return nil }
             database = String(decoding: u[0..<(rest - 1)], as: UTF8.self)
         }
-        return BackupName(database: database, stamp: String(decoding: stamp, as: UTF8.self),
-                          uuid: String(decoding: uuid, as: UTF8.self), codecExtension: codec)
+        return BackupName(
+            database: database, stamp: String(decoding: stamp, as: UTF8.self),
+            uuid: String(decoding: uuid, as: UTF8.self), codecExtension: codec)
     }
 
     /// 8-4-4-4-12 hex digits, either case.
@@ -147,10 +151,12 @@ extension Settings {
     public func scope() throws -> BackupScope {
         let database = databasePath
         let catalog = catalogPath
-        let same = catalog == database || {
-            guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
-            return a == b
-        }()
+        let same =
+            catalog == database
+            || {
+                guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
+                return a == b
+            }()
         return BackupScope(prefix: try prefix, databaseName: database.lastPathComponentOf, catalogIsDatabase: same)
     }
 }

@@ -23,9 +23,11 @@ public struct Migrator {
         /// Clock for `migration_time` and the written file's timestamp (ms since the epoch).
         public var now: @Sendable () -> Int64
 
-        public init(catalogPath: String, databasePath: String, migrationName: String? = nil,
-                    migrationsDirectory: String? = nil, writeMigration: Bool = false,
-                    now: @escaping @Sendable () -> Int64 = { LocalTime.nowMilliseconds() }) {
+        public init(
+            catalogPath: String, databasePath: String, migrationName: String? = nil,
+            migrationsDirectory: String? = nil, writeMigration: Bool = false,
+            now: @escaping @Sendable () -> Int64 = { LocalTime.nowMilliseconds() }
+        ) {
             self.catalogPath = catalogPath
             self.databasePath = databasePath
             self.migrationName = migrationName
@@ -76,15 +78,21 @@ public struct Migrator {
         let path = options.catalogPath
         let separate = path != options.databasePath
         if separate && (options.migrationName != nil || options.migrationsDirectory != nil) {
-            throw LajuError(.usage, "--migration-name/--migrations-dir record the table in the app's knex_migrations, but the catalog is a separate file (\(path)) that knex never reads",
-                            hint: "drop those options to create the table in \(path), or drop --catalog to keep it in the app's database")
+            throw LajuError(
+                .usage,
+                "--migration-name/--migrations-dir record the table in the app's knex_migrations, but the catalog is a separate file (\(path)) that knex never reads",
+                hint:
+                    "drop those options to create the table in \(path), or drop --catalog to keep it in the app's database"
+            )
         }
         if let n = options.migrationName { try Self.validate(name: n) }
 
         var createdFile = false
         if access(path, F_OK) != 0 {
             guard separate else {
-                throw LajuError(.source, "database \(path) does not exist", hint: "check --database / BACKUP_DATABASE (migrate never creates an app database)")
+                throw LajuError(
+                    .source, "database \(path) does not exist",
+                    hint: "check --database / BACKUP_DATABASE (migrate never creates an app database)")
             }
             createdFile = true
         }
@@ -106,8 +114,12 @@ public struct Migrator {
         let knexTables = try wrap(path) { try tableNames(db) }.intersection([Self.migrationsTable, Self.lockTable])
         guard let name else {
             if !knexTables.isEmpty {
-                throw LajuError(.catalog, "\(path) is managed by knex (it has \(knexTables.sorted().joined(separator: ", "))) and no migration name is known, so creating backup_files now would make the app's next `knex migrate:latest` fail",
-                                hint: "either add the backup_files migration to the app and run `npx knex migrate:latest`, or run `laju-backup migrate --migrations-dir <app>/migrations [--write-migration]` (or --migration-name <file name with extension>) so the table and its knex_migrations row are created together")
+                throw LajuError(
+                    .catalog,
+                    "\(path) is managed by knex (it has \(knexTables.sorted().joined(separator: ", "))) and no migration name is known, so creating backup_files now would make the app's next `knex migrate:latest` fail",
+                    hint:
+                        "either add the backup_files migration to the app and run `npx knex migrate:latest`, or run `laju-backup migrate --migrations-dir <app>/migrations [--write-migration]` (or --migration-name <file name with extension>) so the table and its knex_migrations row are created together"
+                )
             }
             try wrap(path) {
                 try transaction(db) {
@@ -145,7 +157,8 @@ public struct Migrator {
     func migrationName(warnings: inout [String]) throws -> (String?, (path: String, text: String)?) {
         guard let dir = options.migrationsDirectory else {
             if options.writeMigration {
-                throw LajuError(.usage, "--write-migration needs --migrations-dir DIR (the app's knex migrations folder)")
+                throw LajuError(
+                    .usage, "--write-migration needs --migrations-dir DIR (the app's knex migrations folder)")
             }
             return (options.migrationName, nil)
         }
@@ -154,8 +167,9 @@ public struct Migrator {
             return (found, nil)
         }
         guard options.writeMigration else {
-            throw LajuError(.usage, "no *_create_backup_files*.ts or .js migration in \(dir)",
-                            hint: "pass --write-migration to write one there (and record it), or --migration-name NAME")
+            throw LajuError(
+                .usage, "no *_create_backup_files*.ts or .js migration in \(dir)",
+                hint: "pass --write-migration to write one there (and record it), or --migration-name NAME")
         }
         let file = try Self.migrationFile(in: dir, now: options.now())
         return (file.path.lastPathComponentOf, file)
@@ -164,21 +178,29 @@ public struct Migrator {
     /// The table exists: report its shape and what knex knows; change nothing.
     func inspectExisting(_ db: Database) throws -> Outcome? {
         guard let check = try SchemaCheck.check(db) else { return nil }
-        var o = Outcome(action: .existing, catalog: options.catalogPath, variant: check.variant, differences: check.differences)
+        var o = Outcome(
+            action: .existing, catalog: options.catalogPath, variant: check.variant, differences: check.differences)
         guard check.isUsable else {
-            throw LajuError(.catalog, "table backup_files in \(options.catalogPath) has an unexpected shape: \(check.blocking.joined(separator: "; "))",
-                            hint: "compare it with the app's migration; laju-backup needs the twelve columns of the Laju format")
+            throw LajuError(
+                .catalog,
+                "table backup_files in \(options.catalogPath) has an unexpected shape: \(check.blocking.joined(separator: "; "))",
+                hint: "compare it with the app's migration; laju-backup needs the twelve columns of the Laju format")
         }
         if !check.differences.isEmpty {
-            o.warnings.append("backup_files matches neither known schema (\(check.differences.joined(separator: "; "))); it is usable, nothing was changed")
+            o.warnings.append(
+                "backup_files matches neither known schema (\(check.differences.joined(separator: "; "))); it is usable, nothing was changed"
+            )
         }
         let names = try tableNames(db)
         if names.contains(Self.migrationsTable) {
-            let rows = try db.query("SELECT name FROM knex_migrations WHERE name LIKE '%create_backup_files%' ORDER BY id")
+            let rows = try db.query(
+                "SELECT name FROM knex_migrations WHERE name LIKE '%create_backup_files%' ORDER BY id")
             if let n = rows.first?["name"]?.string {
                 o.migrationName = n
             } else {
-                o.warnings.append("knex_migrations names no *create_backup_files* migration: if the app's migrations folder has one, its next `knex migrate:latest` will fail with \"table already exists\"")
+                o.warnings.append(
+                    "knex_migrations names no *create_backup_files* migration: if the app's migrations folder has one, its next `knex migrate:latest` will fail with \"table already exists\""
+                )
             }
         }
         return o
@@ -188,7 +210,9 @@ public struct Migrator {
     func recordedCreate(_ db: Database, name: String, outcome: inout Outcome) throws {
         let names = try tableNames(db)
         if names.contains(Catalog.table) {
-            throw LajuError(.busy, "backup_files appeared while migrate was starting (another migration running?)", hint: "run migrate again")
+            throw LajuError(
+                .busy, "backup_files appeared while migrate was starting (another migration running?)",
+                hint: "run migrate again")
         }
         // knex creates knex_migrations, then the lock table with its single row at 0.
         if !names.contains(Self.migrationsTable) {
@@ -201,8 +225,12 @@ public struct Migrator {
         }
         let locks = try db.query("SELECT is_locked FROM knex_migrations_lock")
         if locks.contains(where: { ($0["is_locked"]?.int64 ?? 0) != 0 }) {
-            throw LajuError(.busy, "knex_migrations_lock is held (is_locked = 1) in \(options.catalogPath): a knex migration is running or one crashed; nothing was changed",
-                            hint: "wait for it, or if none is running release it with `npx knex migrate:unlock`, then run migrate again")
+            throw LajuError(
+                .busy,
+                "knex_migrations_lock is held (is_locked = 1) in \(options.catalogPath): a knex migration is running or one crashed; nothing was changed",
+                hint:
+                    "wait for it, or if none is running release it with `npx knex migrate:unlock`, then run migrate again"
+            )
         }
         if locks.isEmpty {
             // What knex itself does when the lock table has no row.
@@ -216,13 +244,15 @@ public struct Migrator {
             outcome.batch = row["batch"]?.int64
             outcome.migrationName = name
             outcome.action = .created
-            outcome.warnings.append("knex_migrations already records \(name); the table was re-created and no second row added")
+            outcome.warnings.append(
+                "knex_migrations already records \(name); the table was re-created and no second row added")
             return
         }
         let batch = (try db.query("SELECT max(batch) AS b FROM knex_migrations").first?["b"]?.int64 ?? 0) + 1
         let time = options.now()
-        try db.query("insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (?, ?, ?)",
-                     [.integer(batch), .integer(time), .text(name)])
+        try db.query(
+            "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (?, ?, ?)",
+            [.integer(batch), .integer(time), .text(name)])
         outcome.action = .createdAndRecorded
         outcome.migrationName = name
         outcome.batch = batch
@@ -246,7 +276,11 @@ public struct Migrator {
 
     func wrap<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as CError {
-            if e.status == .busy { throw LajuError(.busy, "\(path) is locked by another connection: \(e.message)", hint: "try again when the app's write finished") }
+            if e.status == .busy {
+                throw LajuError(
+                    .busy, "\(path) is locked by another connection: \(e.message)",
+                    hint: "try again when the app's write finished")
+            }
             throw LajuError(.catalog, "\(path): \(e.message)")
         }
     }
@@ -256,8 +290,10 @@ public struct Migrator {
     /// knex records the file name with its extension; anything else breaks `migrate:latest`.
     static func validate(name: String) throws {
         guard !name.contains("/"), extensions.contains(where: { name.hasSuffix($0) && name.count > $0.count }) else {
-            throw LajuError(.usage, "migration name \(name) must be the migration's file name with its extension, as in the app's migrations folder",
-                            hint: "e.g. --migration-name 20250110123456_create_backup_files_table.ts")
+            throw LajuError(
+                .usage,
+                "migration name \(name) must be the migration's file name with its extension, as in the app's migrations folder",
+                hint: "e.g. --migration-name 20250110123456_create_backup_files_table.ts")
         }
     }
 
@@ -272,8 +308,9 @@ public struct Migrator {
                 && n.split(separator: "_", maxSplits: 1).count == 2 && n.contains("_create_backup_files")
         }.sorted()
         if hits.count > 1 {
-            throw LajuError(.usage, "\(dir) has several backup_files migrations: \(hits.joined(separator: ", "))",
-                            hint: "pass the one knex should see with --migration-name")
+            throw LajuError(
+                .usage, "\(dir) has several backup_files migrations: \(hits.joined(separator: ", "))",
+                hint: "pass the one knex should see with --migration-name")
         }
         return hits.first
     }
@@ -287,7 +324,8 @@ public struct Migrator {
         var tm = tm()
         localtime_r(&t, &tm)
         let p = LocalTime.pad
-        let stamp = "\(p(Int(tm.tm_year) + 1900, 4))\(p(Int(tm.tm_mon) + 1, 2))\(p(Int(tm.tm_mday), 2))\(p(Int(tm.tm_hour), 2))\(p(Int(tm.tm_min), 2))\(p(Int(tm.tm_sec), 2))"
+        let stamp =
+            "\(p(Int(tm.tm_year) + 1900, 4))\(p(Int(tm.tm_mon) + 1, 2))\(p(Int(tm.tm_mday), 2))\(p(Int(tm.tm_hour), 2))\(p(Int(tm.tm_min), 2))\(p(Int(tm.tm_sec), 2))"
         let name = "\(stamp)_create_backup_files_table.\(jsOnly ? "js" : "ts")"
         return ("\(dir.hasSuffix("/") ? String(dir.dropLast()) : dir)/\(name)", jsOnly ? migrationJS : migrationTS)
     }

@@ -25,18 +25,21 @@ public struct TableShape: Equatable, Sendable {
 
     /// Reads the shape of `table`; `nil` when there is no such table.
     public static func read(_ db: Database, table: String = Catalog.table) throws -> TableShape? {
-        let cols = try db.query("SELECT name, type, \"notnull\" AS nn, dflt_value, pk FROM pragma_table_info(?)", [.text(table)])
+        let cols = try db.query(
+            "SELECT name, type, \"notnull\" AS nn, dflt_value, pk FROM pragma_table_info(?)", [.text(table)])
         guard !cols.isEmpty else { return nil }
         let columns = cols.map {
-            Column(name: $0["name"]?.string ?? "", type: ($0["type"]?.string ?? "").lowercased(),
-                   notNull: ($0["nn"]?.int64 ?? 0) != 0, defaultValue: $0["dflt_value"]?.string,
-                   primaryKey: ($0["pk"]?.int64 ?? 0) != 0)
+            Column(
+                name: $0["name"]?.string ?? "", type: ($0["type"]?.string ?? "").lowercased(),
+                notNull: ($0["nn"]?.int64 ?? 0) != 0, defaultValue: $0["dflt_value"]?.string,
+                primaryKey: ($0["pk"]?.int64 ?? 0) != 0)
         }
         var indexes: [Index] = []
         for ix in try db.query("SELECT name, \"unique\" AS u, origin FROM pragma_index_list(?)", [.text(table)]) {
             guard ix["origin"]?.string != "pk", let name = ix["name"]?.string else { continue }
             let cols = try db.query("SELECT name FROM pragma_index_info(?) ORDER BY seqno", [.text(name)])
-            indexes.append(Index(name: name, unique: (ix["u"]?.int64 ?? 0) != 0, columns: cols.compactMap { $0["name"]?.string }))
+            indexes.append(
+                Index(name: name, unique: (ix["u"]?.int64 ?? 0) != 0, columns: cols.compactMap { $0["name"]?.string }))
         }
         return TableShape(columns: columns, indexes: indexes.sorted { $0.name < $1.name })
     }
@@ -106,32 +109,44 @@ public struct SchemaCheck: Sendable {
                 let d = "missing column \(want.name)"
                 diffs.append(d); blocking.append(d); continue
             }
-            if have.type != want.type { diffs.append("column \(want.name) is \(have.type.isEmpty ? "untyped" : have.type), expected \(want.type)") }
+            if have.type != want.type {
+                diffs.append(
+                    "column \(want.name) is \(have.type.isEmpty ? "untyped" : have.type), expected \(want.type)")
+            }
             if have.notNull != want.notNull {
-                let d = "column \(want.name) is \(have.notNull ? "NOT NULL" : "nullable"), expected \(want.notNull ? "NOT NULL" : "nullable")"
+                let d =
+                    "column \(want.name) is \(have.notNull ? "NOT NULL" : "nullable"), expected \(want.notNull ? "NOT NULL" : "nullable")"
                 diffs.append(d)
                 // deleted_at must take NULL: every new row has it.
                 if want.name == "deleted_at" && have.notNull && have.defaultValue == nil { blocking.append(d) }
             }
             if have.defaultValue != want.defaultValue {
-                diffs.append("column \(want.name) has default \(have.defaultValue ?? "none"), expected \(want.defaultValue ?? "none")")
+                diffs.append(
+                    "column \(want.name) has default \(have.defaultValue ?? "none"), expected \(want.defaultValue ?? "none")"
+                )
             }
             if have.primaryKey != want.primaryKey {
-                diffs.append(want.primaryKey ? "column \(want.name) is not the primary key, expected it to be" : "column \(want.name) is in the primary key, expected not")
+                diffs.append(
+                    want.primaryKey
+                        ? "column \(want.name) is not the primary key, expected it to be"
+                        : "column \(want.name) is in the primary key, expected not")
             }
         }
         let known = Set(e.columns.map(\.name))
         for extra in a.columns where !known.contains(extra.name) {
-            let d = "extra column \(extra.name)\(extra.notNull && extra.defaultValue == nil ? " (NOT NULL without default: inserts would fail)" : "")"
+            let d =
+                "extra column \(extra.name)\(extra.notNull && extra.defaultValue == nil ? " (NOT NULL without default: inserts would fail)" : "")"
             diffs.append(d)
             if extra.notNull && extra.defaultValue == nil { blocking.append(d) }
         }
         let haveIx = Set(a.indexes), wantIx = Set(e.indexes)
         for ix in e.indexes where !haveIx.contains(ix) {
-            diffs.append("missing \(ix.unique ? "unique " : "")index \(ix.name) on (\(ix.columns.joined(separator: ", ")))")
+            diffs.append(
+                "missing \(ix.unique ? "unique " : "")index \(ix.name) on (\(ix.columns.joined(separator: ", ")))")
         }
         for ix in a.indexes where !wantIx.contains(ix) {
-            diffs.append("extra \(ix.unique ? "unique " : "")index \(ix.name) on (\(ix.columns.joined(separator: ", ")))")
+            diffs.append(
+                "extra \(ix.unique ? "unique " : "")index \(ix.name) on (\(ix.columns.joined(separator: ", ")))")
         }
         return (diffs, blocking)
     }

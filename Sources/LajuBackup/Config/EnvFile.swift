@@ -8,11 +8,15 @@ public enum EnvFile {
     }
 
     /// The values, and the line each one was set on (the last one wins, as in a shell).
-    public static func parseWithLines(_ text: String, source: String) throws -> (values: [String: String], lines: [String: Int]) {
+    public static func parseWithLines(_ text: String, source: String) throws -> (
+        values: [String: String], lines: [String: Int]
+    ) {
         var out: [String: String] = [:]
         var lines: [String: Int] = [:]
         // "\r\n" is one Character in Swift, so split on both: .env files edited on Windows have CRLF.
-        for (n, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+        for (n, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .enumerated()
+        {
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }
             line = line.drop(while: { $0 == " " || $0 == "\t" })
@@ -95,17 +99,22 @@ public enum EnvFile {
     }
 
     /// `read(path:)` as a settings layer.
-    public static func layer(path: String, label: String? = nil) throws -> (layer: Environment.Layer, warnings: [String]) {
+    public static func layer(path: String, label: String? = nil) throws -> (
+        layer: Environment.Layer, warnings: [String]
+    ) {
         let r = try read(path: path)
         return (Environment.Layer(source: label ?? path, file: path, values: r.values, lines: r.lines), r.warnings)
     }
 
     /// Settings whose values are secrets: a file holding one must not be readable by others.
-    public static let secretNames = ["BACKUP_ENCRYPTION_KEY", "WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+    public static let secretNames = [
+        "BACKUP_ENCRYPTION_KEY", "WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
+    ]
 
     /// Reads and parses `path`; `warnings` says when the file holds a secret and other users can
     /// read it.
-    public static func read(path: String) throws -> (values: [String: String], lines: [String: Int], warnings: [String]) {
+    public static func read(path: String) throws -> (values: [String: String], lines: [String: Int], warnings: [String])
+    {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
@@ -124,7 +133,10 @@ public enum EnvFile {
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = Glibc.read(fd, &buf, buf.count)
-            if n < 0 { if errno == EINTR { continue }; throw LajuError(.usage, "cannot read env file \(path): \(String(cString: strerror(errno)))") }
+            if n < 0 {
+                if errno == EINTR { continue };
+                throw LajuError(.usage, "cannot read env file \(path): \(String(cString: strerror(errno)))")
+            }
             if n == 0 { break }
             bytes += buf[0..<n]
             if bytes.count > 1 << 20 { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
@@ -133,7 +145,9 @@ public enum EnvFile {
         var warnings: [String] = []
         let secrets = secretNames.filter { values[$0].map { !$0.isEmpty } ?? false }
         if st.st_mode & 0o004 != 0, !secrets.isEmpty {
-            warnings.append("\(path) holds \(secrets.joined(separator: ", ")) and is readable by every user on this host; run: chmod o-r \(path)")
+            warnings.append(
+                "\(path) holds \(secrets.joined(separator: ", ")) and is readable by every user on this host; run: chmod o-r \(path)"
+            )
         }
         return (values, lines, warnings)
     }

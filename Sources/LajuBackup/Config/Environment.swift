@@ -42,7 +42,9 @@ public struct Environment: Sendable {
     /// relative paths resolve.
     public private(set) var appDirectory: String?
 
-    public init(layers: [(source: String, values: [String: String])], warnings: [String] = [], appDirectory: String? = nil) {
+    public init(
+        layers: [(source: String, values: [String: String])], warnings: [String] = [], appDirectory: String? = nil
+    ) {
         self.layers = layers.map { Layer(source: $0.source, values: $0.values) }
         self.warnings = warnings
         self.appDirectory = appDirectory
@@ -58,10 +60,12 @@ public struct Environment: Sendable {
     /// malformed one is an error, so a misconfiguration is never silently ignored (except the
     /// root-only system file for a user who is not root: skipped with a warning, so that
     /// `--env-file` runs and `--version` work for everyone).
-    public static func load(envFiles: [String], process: [String: String] = ProcessInfo.processInfo.environment,
-                            systemFile: String = Environment.systemFile,
-                            localFile: String = Environment.localFile,
-                            appDirectory flag: String? = nil) throws -> Environment {
+    public static func load(
+        envFiles: [String], process: [String: String] = ProcessInfo.processInfo.environment,
+        systemFile: String = Environment.systemFile,
+        localFile: String = Environment.localFile,
+        appDirectory flag: String? = nil
+    ) throws -> Environment {
         var layers = [Layer(source: "environment", values: process)]
         var warnings: [String] = []
         for f in envFiles.reversed() {
@@ -85,12 +89,17 @@ public struct Environment: Sendable {
         let appDir = flag.map(absolutePath) ?? env["BACKUP_APP_DIR"]
         if let appDir {
             guard appDir.hasPrefix("/") else {
-                throw LajuError(.usage, "BACKUP_APP_DIR=\(Display.safe(appDir)) must be an absolute path (\(env.origin(of: "BACKUP_APP_DIR") ?? "?"))")
+                throw LajuError(
+                    .usage,
+                    "BACKUP_APP_DIR=\(Display.safe(appDir)) must be an absolute path (\(env.origin(of: "BACKUP_APP_DIR") ?? "?"))"
+                )
             }
             var st = stat()
             guard stat(appDir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-                throw LajuError(.usage, "BACKUP_APP_DIR=\(Display.safe(appDir)) is not a directory (\(env.origin(of: "BACKUP_APP_DIR") ?? "--app-dir"))",
-                                hint: "point it at the Laju application's folder (the one holding its .env)")
+                throw LajuError(
+                    .usage,
+                    "BACKUP_APP_DIR=\(Display.safe(appDir)) is not a directory (\(env.origin(of: "BACKUP_APP_DIR") ?? "--app-dir"))",
+                    hint: "point it at the Laju application's folder (the one holding its .env)")
             }
             let dotenv = appDir.hasSuffix("/") ? appDir + localFile : appDir + "/" + localFile
             if access(dotenv, F_OK) == 0 {

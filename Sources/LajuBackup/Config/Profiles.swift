@@ -23,7 +23,8 @@ public enum Profiles {
     public static func discover(main: String) throws -> State {
         let confDir = main.deletingLastPathComponent + "/conf.d"
         var profiles: [Profile] = []
-        let mainValues = access(main, F_OK) == 0 ? try EnvFile.read(path: main).values.filter { !$0.value.isEmpty } : [:]
+        let mainValues =
+            access(main, F_OK) == 0 ? try EnvFile.read(path: main).values.filter { !$0.value.isEmpty } : [:]
         if mainValues["BACKUP_DATABASE"] != nil || mainValues["BACKUP_APP_DIR"] != nil {
             profiles.append(Profile(name: "main", envFiles: [main]))
         }
@@ -36,6 +37,8 @@ public enum Profiles {
         }
         if !profiles.isEmpty { return .profiles(profiles) }
         if mainValues.isEmpty { return .notConfigured }
-        return .noDatabase("\(main) sets \(mainValues.keys.sorted().joined(separator: ", ")) but no BACKUP_DATABASE or BACKUP_APP_DIR, and \(confDir) has no NAME.env profile")
+        return .noDatabase(
+            "\(main) sets \(mainValues.keys.sorted().joined(separator: ", ")) but no BACKUP_DATABASE or BACKUP_APP_DIR, and \(confDir) has no NAME.env profile"
+        )
     }
 }

@@ -77,8 +77,10 @@ public enum SettingNames {
         SettingName("BACKUP_NOTIFY_URL", "none", secret: true),
         SettingName("BACKUP_NOTIFY_ON", "failure"),
         SettingName("BACKUP_NOTIFY_TIMEOUT", "10"),
-        SettingName("BACKUP_METRICS_FILE", "/var/lib/prometheus/node-exporter/laju-backup-<profile>.prom when that folder exists"),
-        SettingName("LAJU_BACKUP_CONFIG", "/etc/laju-backup/laju-backup.env"),
+        SettingName(
+            "BACKUP_METRICS_FILE",
+            "/var/lib/prometheus/node-exporter/laju-backup-<profile>.prom when that folder exists"),
+        SettingName("LAJU_BACKUP_CONFIG", "/etc/laju-backup/laju-backup.env")
     ]
 
     public static func isSecret(_ name: String) -> Bool { all.first { $0.name == name }?.secret ?? false }

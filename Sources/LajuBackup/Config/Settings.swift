@@ -34,7 +34,9 @@ public struct Settings: Sendable {
     public func integer(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = environment[name] else { return def }
         guard let v = Int(text), range.contains(v) else {
-            throw LajuError(.usage, "\(name)=\(Display.safe(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+            throw LajuError(
+                .usage,
+                "\(name)=\(Display.safe(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
     }
@@ -58,13 +60,16 @@ public struct Settings: Sendable {
     public func pointCheck() throws -> Database.Check {
         guard let text = environment["BACKUP_INCREMENTAL_CHECK"] else { return .quick }
         guard let check = Database.Check(rawValue: text.lowercased()) else {
-            throw LajuError(.usage, "BACKUP_INCREMENTAL_CHECK=\(Display.quoted(text)) is not understood", hint: "use quick or full")
+            throw LajuError(
+                .usage, "BACKUP_INCREMENTAL_CHECK=\(Display.quoted(text)) is not understood", hint: "use quick or full")
         }
         return check
     }
 
     /// How long to wait for an application's write lock, `BACKUP_BUSY_TIMEOUT` in ms.
-    public func busyTimeout() throws -> Int32 { Int32(try integer("BACKUP_BUSY_TIMEOUT", default: 30_000, range: 100...3_600_000)) }
+    public func busyTimeout() throws -> Int32 {
+        Int32(try integer("BACKUP_BUSY_TIMEOUT", default: 30_000, range: 100...3_600_000))
+    }
 
     /// Base directory for temp files: `BACKUP_TMPDIR`, else `TMPDIR`, else `/var/tmp` (on disk,
     /// unlike `/tmp` which is a tmpfs on many hosts, and a snapshot is as large as the database).
@@ -72,8 +77,9 @@ public struct Settings: Sendable {
 
     /// Where the per-database run locks live (see `LockDirectory.choose`).
     public var lockDirectory: String {
-        LockDirectory.choose(configured: environment["BACKUP_LOCK_DIR"],
-                             runtimeDirectory: environment["XDG_RUNTIME_DIR"], tempBase: tempBase)
+        LockDirectory.choose(
+            configured: environment["BACKUP_LOCK_DIR"],
+            runtimeDirectory: environment["XDG_RUNTIME_DIR"], tempBase: tempBase)
     }
 
     /// Where `restore --activate` keeps the safety copy of the state it replaces:

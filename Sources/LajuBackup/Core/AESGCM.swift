@@ -3,29 +3,37 @@ internal import CSupport
 /// One-shot AES-256-GCM over memory ([`EVP_aes_256_gcm`](https://docs.openssl.org/3.0/man3/EVP_EncryptInit/#gcm-and-ocb-modes)).
 /// Objects are sealed by the streaming `Envelope`; this exists for small data and the test vectors.
 public enum AESGCM {
-    public static func seal(key: [UInt8], iv: [UInt8], aad: [UInt8] = [], plaintext: [UInt8],
-                            tagLength: Int = 16) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
+    public static func seal(
+        key: [UInt8], iv: [UInt8], aad: [UInt8] = [], plaintext: [UInt8],
+        tagLength: Int = 16
+    ) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
         precondition(key.count == 32, "AES-256 needs a 32-byte key")
         var out = [UInt8](repeating: 0, count: plaintext.count)
         var tag = [UInt8](repeating: 0, count: tagLength)
         try cCall { err in
-            out.withUnsafeMutableBytes { o in tag.withUnsafeMutableBytes { t in
-                cs_aes256gcm_encrypt(key, iv, iv.count, aad, aad.count, plaintext, plaintext.count,
-                                     o.baseAddress, t.baseAddress, t.count, err)
-            } }
+            out.withUnsafeMutableBytes { o in
+                tag.withUnsafeMutableBytes { t in
+                    cs_aes256gcm_encrypt(
+                        key, iv, iv.count, aad, aad.count, plaintext, plaintext.count,
+                        o.baseAddress, t.baseAddress, t.count, err)
+                }
+            }
         }
         return (out, tag)
     }
 
     /// Throws `CError` with status `.authentication` when the tag does not verify.
-    public static func open(key: [UInt8], iv: [UInt8], aad: [UInt8] = [], ciphertext: [UInt8],
-                            tag: [UInt8]) throws -> [UInt8] {
+    public static func open(
+        key: [UInt8], iv: [UInt8], aad: [UInt8] = [], ciphertext: [UInt8],
+        tag: [UInt8]
+    ) throws -> [UInt8] {
         precondition(key.count == 32, "AES-256 needs a 32-byte key")
         var out = [UInt8](repeating: 0, count: ciphertext.count)
         try cCall { err in
             out.withUnsafeMutableBytes { o in
-                cs_aes256gcm_decrypt(key, iv, iv.count, aad, aad.count, ciphertext, ciphertext.count,
-                                     o.baseAddress, tag, tag.count, err)
+                cs_aes256gcm_decrypt(
+                    key, iv, iv.count, aad, aad.count, ciphertext, ciphertext.count,
+                    o.baseAddress, tag, tag.count, err)
             }
         }
         return out
@@ -33,14 +41,17 @@ public enum AESGCM {
 
     /// Seals `buffer` where it lies (OpenSSL's GCM allows the output to be the input): for large
     /// messages whose second copy would count against the memory bound. Returns the tag.
-    static func sealInPlace(key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
-                            tagLength: Int = 16) throws -> [UInt8] {
+    static func sealInPlace(
+        key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
+        tagLength: Int = 16
+    ) throws -> [UInt8] {
         precondition(key.count == 32, "AES-256 needs a 32-byte key")
         var tag = [UInt8](repeating: 0, count: tagLength)
         try cCall { err in
             tag.withUnsafeMutableBytes { t in
-                cs_aes256gcm_encrypt(key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
-                                     buffer.baseAddress, t.baseAddress, t.count, err)
+                cs_aes256gcm_encrypt(
+                    key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
+                    buffer.baseAddress, t.baseAddress, t.count, err)
             }
         }
         return tag
@@ -48,12 +59,15 @@ public enum AESGCM {
 
     /// Opens `buffer` where it lies; throws like `open` when the tag does not verify, and the
     /// buffer then holds unauthenticated bytes that the caller must discard.
-    static func openInPlace(key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
-                            tag: [UInt8]) throws {
+    static func openInPlace(
+        key: [UInt8], iv: [UInt8], aad: [UInt8], buffer: UnsafeMutableRawBufferPointer,
+        tag: [UInt8]
+    ) throws {
         precondition(key.count == 32, "AES-256 needs a 32-byte key")
         try cCall { err in
-            cs_aes256gcm_decrypt(key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
-                                 buffer.baseAddress, tag, tag.count, err)
+            cs_aes256gcm_decrypt(
+                key, iv, iv.count, aad, aad.count, buffer.baseAddress, buffer.count,
+                buffer.baseAddress, tag, tag.count, err)
         }
     }
 }

@@ -7,7 +7,7 @@ internal import CSupport
 public struct CError: Error, CustomStringConvertible, Sendable {
     public enum Status: Int32, Sendable {
         case argument = 1, io, noSpace, sqlite, notADatabase, busy, zlib, crypto,
-             authentication, curl, noMemory, cancelled, archive
+            authentication, curl, noMemory, cancelled, archive
     }
     public let status: Status
     public let libraryCode: Int64
@@ -26,8 +26,9 @@ func cCall(_ body: (UnsafeMutablePointer<cs_error>) -> Int32) throws(CError) -> 
     let message = withUnsafeBytes(of: &err.message) { raw in
         String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
     }
-    throw CError(status: CError.Status(rawValue: rc) ?? .argument, libraryCode: err.lib_code,
-                 message: message.isEmpty ? "C core error \(rc)" : message)
+    throw CError(
+        status: CError.Status(rawValue: rc) ?? .argument, libraryCode: err.lib_code,
+        message: message.isEmpty ? "C core error \(rc)" : message)
 }
 
 /// Boxes a Swift progress closure for a C `cs_progress_fn` callback.

@@ -6,11 +6,11 @@ public final class Database {
     public struct OpenMode: OptionSet, Sendable {
         public let rawValue: Int32
         public init(rawValue: Int32) { self.rawValue = rawValue }
-        public static let readOnly = OpenMode(rawValue: 1)    // CS_OPEN_READONLY
-        public static let readWrite = OpenMode(rawValue: 2)   // CS_OPEN_READWRITE
-        public static let create = OpenMode(rawValue: 4)      // CS_OPEN_CREATE
+        public static let readOnly = OpenMode(rawValue: 1)  // CS_OPEN_READONLY
+        public static let readWrite = OpenMode(rawValue: 2)  // CS_OPEN_READWRITE
+        public static let create = OpenMode(rawValue: 4)  // CS_OPEN_CREATE
         /// No locks, no -wal/-shm side files: for a file only we are using.
-        public static let immutable = OpenMode(rawValue: 8)   // CS_OPEN_IMMUTABLE
+        public static let immutable = OpenMode(rawValue: 8)  // CS_OPEN_IMMUTABLE
     }
 
     /// A value bound to or read from SQL.
@@ -103,7 +103,8 @@ public final class Database {
         let rows = try query("PRAGMA \(pragma)(\(limit))")
         let lines = rows.compactMap { $0.values.first?.string }
         // SQLite's findings can span lines ("*** in database main ***\nPage 5: ..."): one line.
-        return lines == ["ok"] ? nil : lines.joined(separator: "; ").split(whereSeparator: \.isNewline).joined(separator: " ")
+        return lines == ["ok"]
+            ? nil : lines.joined(separator: "; ").split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     /// The linked SQLite version ([`sqlite3_libversion`](https://sqlite.org/c3ref/libversion.html)).

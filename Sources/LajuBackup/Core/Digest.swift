@@ -4,8 +4,8 @@ internal import CSupport
 /// Owns its `cs_digest` context and frees it in `deinit`.
 public final class Digest {
     public enum Algorithm: Int32, Sendable {
-        case md5 = 1      // CS_DIGEST_MD5
-        case sha256 = 2   // CS_DIGEST_SHA256
+        case md5 = 1  // CS_DIGEST_MD5
+        case sha256 = 2  // CS_DIGEST_SHA256
     }
     private let handle: OpaquePointer
 
@@ -37,11 +37,15 @@ public final class Digest {
 
     /// Digest of `length` bytes of an open file from `offset` (`nil`: to the end), read in
     /// bounded chunks ([`cs_digest_fd_range`]).
-    public static func hash(_ algorithm: Algorithm, fileDescriptor fd: Int32, offset: Int64 = 0,
-                            length: Int64? = nil) throws -> [UInt8] {
+    public static func hash(
+        _ algorithm: Algorithm, fileDescriptor fd: Int32, offset: Int64 = 0,
+        length: Int64? = nil
+    ) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         _ = try out.withUnsafeMutableBytes { buf in
-            try cCall { cs_digest_fd_range(algorithm.rawValue, fd, offset, length ?? -1, buf.baseAddress, buf.count, $0) }
+            try cCall {
+                cs_digest_fd_range(algorithm.rawValue, fd, offset, length ?? -1, buf.baseAddress, buf.count, $0)
+            }
         }
         return Array(out.prefix(algorithm == .md5 ? 16 : 32))
     }
@@ -50,7 +54,9 @@ public final class Digest {
     public static func hash(_ algorithm: Algorithm, filePath: String) throws -> [UInt8] {
         let fd = open(filePath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw CError(status: .io, libraryCode: Int64(errno), message: "cannot open \(filePath): \(String(cString: strerror(errno)))")
+            throw CError(
+                status: .io, libraryCode: Int64(errno),
+                message: "cannot open \(filePath): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         return try hash(algorithm, fileDescriptor: fd)
@@ -135,6 +141,7 @@ public func hkdfSHA256(key: [UInt8], salt: [UInt8] = [], info: [UInt8], count: I
 
 /// HMAC-SHA256 of raw buffers into a 32-byte `out`, without copying the page into an array.
 @discardableResult
-func cHMAC(_ key: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer) -> Int32 {
+func cHMAC(_ key: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer, _ out: UnsafeMutableRawBufferPointer) -> Int32
+{
     cs_hmac_sha256(key.baseAddress, key.count, data.baseAddress, data.count, out.baseAddress, nil)
 }

@@ -46,7 +46,8 @@ public enum TempName {
         guard name.hasPrefix(head) else { return nil }
         let parts = name.dropFirst(head.count).split(separator: "-", maxSplits: 1)
         guard parts.count == 2, let pid = Int32(parts[0]), pid > 0,
-              parts[1].utf8.prefix(12).allSatisfy({ hexDigitValue($0) != nil }) else { return nil }
+            parts[1].utf8.prefix(12).allSatisfy({ hexDigitValue($0) != nil })
+        else { return nil }
         return pid
     }
 

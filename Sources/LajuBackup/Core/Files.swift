@@ -65,12 +65,15 @@ final class FileWriter {
 func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int64, path: String) throws {
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+        let n = bytes.withUnsafeBytes {
+            pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done))
+        }
         if n < 0 && errno == EINTR { continue }
         guard n > 0 else {
             let e = errno
-            throw LajuError(.local, "cannot write \(path): \(String(cString: strerror(e)))",
-                            hint: e == ENOSPC ? "free space or set BACKUP_TMPDIR to a larger disk" : nil)
+            throw LajuError(
+                .local, "cannot write \(path): \(String(cString: strerror(e)))",
+                hint: e == ENOSPC ? "free space or set BACKUP_TMPDIR to a larger disk" : nil)
         }
         done += n
     }

@@ -1,6 +1,6 @@
 // The library needs only FoundationEssentials (no ICU data): it keeps the static binary small.
 #if canImport(FoundationEssentials)
-@_exported import FoundationEssentials
+    @_exported import FoundationEssentials
 #else
-@_exported import Foundation
+    @_exported import Foundation
 #endif

@@ -28,8 +28,10 @@ public struct JobProgress: Sendable {
 public typealias JobEventSink = (JobEvent) -> Void
 
 /// Runs `body`, reporting its progress (throttled to a few updates a second) and its duration.
-func timedStep<T>(_ name: String, events: @escaping JobEventSink,
-                  _ body: (@escaping TransferProgress) throws -> T) rethrows -> (T, Double) {
+func timedStep<T>(
+    _ name: String, events: @escaping JobEventSink,
+    _ body: (@escaping TransferProgress) throws -> T
+) rethrows -> (T, Double) {
     let start = monotonicSeconds()
     var last = 0.0
     let result = try body { done, total in

@@ -1,8 +1,8 @@
 // POSIX calls the library makes (open, flock, statvfs, localtime_r...). Glibc on Linux.
 #if canImport(Glibc)
-@_exported import Glibc
+    @_exported import Glibc
 #elseif canImport(Musl)
-@_exported import Musl
+    @_exported import Musl
 #elseif canImport(Darwin)
-@_exported import Darwin
+    @_exported import Darwin
 #endif

@@ -20,14 +20,16 @@ public final class RunLock {
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno
-            throw LajuError(.local, "cannot open lock file \(path): \(String(cString: strerror(e)))",
-                            hint: e == ELOOP ? "it is a symlink: remove it (someone may be tampering with \(directory))" : nil)
+            throw LajuError(
+                .local, "cannot open lock file \(path): \(String(cString: strerror(e)))",
+                hint: e == ELOOP ? "it is a symlink: remove it (someone may be tampering with \(directory))" : nil)
         }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_nlink == 1 else {
             close(fd)
-            throw LajuError(.local, "lock file \(path) is not a plain file of this user's",
-                            hint: "remove it; only laju-backup should create files in \(directory)")
+            throw LajuError(
+                .local, "lock file \(path) is not a plain file of this user's",
+                hint: "remove it; only laju-backup should create files in \(directory)")
         }
         let deadline = monotonicSeconds() + wait
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -36,8 +38,9 @@ public final class RunLock {
                 let n = pread(fd, &buf, 63, 0)
                 let holder = n > 0 ? String(decoding: buf.prefix(n), as: UTF8.self).trimmingCharacters(in: " \n") : "?"
                 close(fd)
-                throw LajuError(.busy, "another laju-backup run (pid \(Display.safe(holder))) is already working on \(database)",
-                                hint: "wait for it to finish, or pass --lock-wait SECONDS to queue behind it")
+                throw LajuError(
+                    .busy, "another laju-backup run (pid \(Display.safe(holder))) is already working on \(database)",
+                    hint: "wait for it to finish, or pass --lock-wait SECONDS to queue behind it")
             }
             usleep(200_000)
         }
@@ -70,21 +73,25 @@ public enum LockDirectory {
     public static func prepare(_ dir: String) throws {
         if mkdir(dir, 0o700) != 0 && errno != EEXIST {
             let e = errno
-            throw LajuError(.local, "cannot create lock directory \(dir): \(String(cString: strerror(e)))",
-                            hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
+            throw LajuError(
+                .local, "cannot create lock directory \(dir): \(String(cString: strerror(e)))",
+                hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
         }
         var st = stat()
         guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw LajuError(.local, "lock directory \(dir) is not a directory (a symlink?)",
-                            hint: "remove it, or set BACKUP_LOCK_DIR to a directory only this user can write")
+            throw LajuError(
+                .local, "lock directory \(dir) is not a directory (a symlink?)",
+                hint: "remove it, or set BACKUP_LOCK_DIR to a directory only this user can write")
         }
         guard st.st_uid == geteuid() || st.st_uid == 0 else {
-            throw LajuError(.local, "lock directory \(dir) belongs to another user (uid \(st.st_uid))",
-                            hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
+            throw LajuError(
+                .local, "lock directory \(dir) belongs to another user (uid \(st.st_uid))",
+                hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
         }
         guard st.st_mode & 0o022 == 0 else {
-            throw LajuError(.local, "lock directory \(dir) is writable by other users",
-                            hint: "chmod go-w \(dir), or set BACKUP_LOCK_DIR to a directory only this user can write")
+            throw LajuError(
+                .local, "lock directory \(dir) is writable by other users",
+                hint: "chmod go-w \(dir), or set BACKUP_LOCK_DIR to a directory only this user can write")
         }
     }
 }

@@ -18,16 +18,18 @@ public enum Snapshot {
     public static func checkSource(_ path: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw LajuError(.source, "database \(path) does not exist",
-                            hint: "check --database, BACKUP_DATABASE or DB_CONNECTION")
+            throw LajuError(
+                .source, "database \(path) does not exist",
+                hint: "check --database, BACKUP_DATABASE or DB_CONNECTION")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw LajuError(.source, "database \(path) is not a regular file")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw LajuError(.source, "cannot read database \(path): \(String(cString: strerror(errno)))",
-                            hint: "run as a user that can read it")
+            throw LajuError(
+                .source, "cannot read database \(path): \(String(cString: strerror(errno)))",
+                hint: "run as a user that can read it")
         }
         defer { close(fd) }
         var header = [UInt8](repeating: 0, count: 16)
@@ -38,8 +40,10 @@ public enum Snapshot {
     }
 
     /// Copies `source` into a new database at `destination`.
-    public static func take(source: String, destination: String,
-                            busyTimeoutMilliseconds: Int32) throws -> Result {
+    public static func take(
+        source: String, destination: String,
+        busyTimeoutMilliseconds: Int32
+    ) throws -> Result {
         var r = cs_snapshot_result()
         do {
             try cCall { cs_snapshot(source, destination, busyTimeoutMilliseconds, &r, $0) }
@@ -47,7 +51,9 @@ public enum Snapshot {
             switch error.status {
             case .notADatabase: throw LajuError(.source, error.message)
             case .busy: throw LajuError(.busy, error.message)
-            case .noSpace: throw LajuError(.local, error.message, hint: "free space in the temporary directory or set BACKUP_TMPDIR")
+            case .noSpace:
+                throw LajuError(
+                    .local, error.message, hint: "free space in the temporary directory or set BACKUP_TMPDIR")
             default: throw LajuError(.source, "snapshot failed: \(error.message)")
             }
         }

@@ -2,7 +2,9 @@ extension String {
     /// Without leading and trailing spaces/tabs (no Foundation `trimmingCharacters` needed).
     var trimmingSpaces: String {
         let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" }) else { return "" }
+        guard let first = scalars.firstIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" }) else {
+            return ""
+        }
         let last = scalars.lastIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" })!
         return String(scalars[first...last])
     }

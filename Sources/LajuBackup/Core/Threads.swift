@@ -33,10 +33,12 @@ func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
     final class Holder { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
     var tid = pthread_t()
     let arg = Unmanaged.passRetained(Holder(body)).toOpaque()
-    let rc = pthread_create(&tid, nil, { raw in
-        Unmanaged<Holder>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, arg)
+    let rc = pthread_create(
+        &tid, nil,
+        { raw in
+            Unmanaged<Holder>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, arg)
     guard rc == 0 else {
         Unmanaged<Holder>.fromOpaque(arg).release()
         return nil
@@ -52,11 +54,13 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
     for _ in 0..<count {
         var tid = pthread_t()
         let arg = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&tid, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, arg)
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                return nil
+            }, arg)
         if rc == 0 {
             threads.append(tid)
         } else {

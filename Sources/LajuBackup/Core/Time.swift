@@ -6,7 +6,8 @@ public enum PointTime {
         var tm = tm()
         gmtime_r(&t, &tm)
         func p(_ v: Int32, _ w: Int) -> String { LocalTime.pad(Int(v), w) }
-        return "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(LocalTime.pad(Int(ms % 1000), 3))Z"
+        return
+            "\(p(tm.tm_year + 1900, 4))-\(p(tm.tm_mon + 1, 2))-\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2)):\(p(tm.tm_min, 2)):\(p(tm.tm_sec, 2)).\(LocalTime.pad(Int(ms % 1000), 3))Z"
     }
 
     /// Milliseconds of an RFC 3339 date-time (`2026-12-02T10:15:03Z`, `...T17:15:03.5+07:00`);
@@ -25,10 +26,13 @@ public enum PointTime {
             return v
         }
         guard let y = digits(0..<4), u[4] == UInt8(ascii: "-"), let mo = digits(5..<7), u[7] == UInt8(ascii: "-"),
-              let d = digits(8..<10), u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
-              let h = digits(11..<13), u[13] == UInt8(ascii: ":"), let mi = digits(14..<16), u[16] == UInt8(ascii: ":"),
-              let s = digits(17..<19) else { return nil }
-        guard (1970...9999).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+            let d = digits(8..<10), u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t"),
+            let h = digits(11..<13), u[13] == UInt8(ascii: ":"), let mi = digits(14..<16), u[16] == UInt8(ascii: ":"),
+            let s = digits(17..<19)
+        else { return nil }
+        guard (1970...9999).contains(y), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else {
+            return nil
+        }
         var i = 19
         var ms: Int64 = 0
         if i < u.count, u[i] == UInt8(ascii: ".") {
@@ -47,8 +51,10 @@ public enum PointTime {
         if u[i] == UInt8(ascii: "Z") || u[i] == UInt8(ascii: "z") {
             guard i + 1 == u.count else { return nil }
         } else {
-            guard u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-"), i + 6 == u.count, u[i + 3] == UInt8(ascii: ":"),
-                  let oh = digits((i + 1)..<(i + 3)), let om = digits((i + 4)..<(i + 6)), oh < 24, om < 60 else { return nil }
+            guard u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-"), i + 6 == u.count,
+                u[i + 3] == UInt8(ascii: ":"),
+                let oh = digits((i + 1)..<(i + 3)), let om = digits((i + 4)..<(i + 6)), oh < 24, om < 60
+            else { return nil }
             offset = Int64(oh) * 3600 + Int64(om) * 60
             if u[i] == UInt8(ascii: "-") { offset = -offset }
         }
@@ -76,7 +82,8 @@ public enum LocalTime {
         var t = time_t(ms / 1000)
         var tm = tm()
         localtime_r(&t, &tm)
-        return "\(pad(Int(tm.tm_year) + 1900, 4))-\(pad(Int(tm.tm_mon) + 1, 2))-\(pad(Int(tm.tm_mday), 2))T\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2))"
+        return
+            "\(pad(Int(tm.tm_year) + 1900, 4))-\(pad(Int(tm.tm_mon) + 1, 2))-\(pad(Int(tm.tm_mday), 2))T\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2))"
     }
 
     /// `YYYY-MM-DDTHH:mm:ss±hhmm`, for log lines.
@@ -86,7 +93,8 @@ public enum LocalTime {
         localtime_r(&t, &tm)
         let off = Int(tm.tm_gmtoff)
         let sign = off < 0 ? "-" : "+"
-        return "\(pad(Int(tm.tm_year) + 1900, 4))-\(pad(Int(tm.tm_mon) + 1, 2))-\(pad(Int(tm.tm_mday), 2))T\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2)):\(pad(Int(tm.tm_sec), 2))\(sign)\(pad(abs(off) / 3600, 2))\(pad(abs(off) % 3600 / 60, 2))"
+        return
+            "\(pad(Int(tm.tm_year) + 1900, 4))-\(pad(Int(tm.tm_mon) + 1, 2))-\(pad(Int(tm.tm_mday), 2))T\(pad(Int(tm.tm_hour), 2)):\(pad(Int(tm.tm_min), 2)):\(pad(Int(tm.tm_sec), 2))\(sign)\(pad(abs(off) / 3600, 2))\(pad(abs(off) % 3600 / 60, 2))"
     }
 
     public static func nowMilliseconds() -> Int64 {

@@ -8,16 +8,18 @@ public final class Workspace {
     public init(base: String, events: JobEventSink) throws {
         var st = stat()
         guard stat(base, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw LajuError(.local, "temporary directory \(base) does not exist", hint: "create it or set BACKUP_TMPDIR")
+            throw LajuError(
+                .local, "temporary directory \(base) does not exist", hint: "create it or set BACKUP_TMPDIR")
         }
         Workspace.removeStale(in: base, events: events)
         var template = Array("\(base)/\(Workspace.namePrefix)\(getpid()).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {
-            throw LajuError(.local, "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
-                            hint: "set BACKUP_TMPDIR to a writable directory")
+            throw LajuError(
+                .local, "cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))",
+                hint: "set BACKUP_TMPDIR to a writable directory")
         }
-        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }   // mkdtemp creates it 0700
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }  // mkdtemp creates it 0700
         CleanupRegistry.shared.add(path)
     }
 
@@ -49,8 +51,10 @@ public final class Workspace {
         guard statvfs(base, &s) == 0 else { return }
         let have = Int64(s.f_bavail) * Int64(s.f_frsize)
         if have < needed {
-            throw LajuError(.local, "not enough free space for temporary files: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(base)",
-                            hint: "free space or set BACKUP_TMPDIR to a larger disk")
+            throw LajuError(
+                .local,
+                "not enough free space for temporary files: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(base)",
+                hint: "free space or set BACKUP_TMPDIR to a larger disk")
         }
     }
 }

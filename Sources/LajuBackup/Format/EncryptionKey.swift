@@ -48,7 +48,9 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
     /// snapshot that passed PRAGMA integrity_check" and for nothing else, and reveals nothing
     /// about the encryption key. Only a holder of the key can make or check it.
     public func integrityMACKey() throws -> [UInt8] {
-        try hkdfSHA256(key: bytes, info: Array("laju-backup v1: HMAC-SHA256 of a snapshot that passed PRAGMA integrity_check".utf8), count: 32)
+        try hkdfSHA256(
+            key: bytes,
+            info: Array("laju-backup v1: HMAC-SHA256 of a snapshot that passed PRAGMA integrity_check".utf8), count: 32)
     }
 
     /// A fresh random key.
@@ -105,8 +107,9 @@ extension Settings {
     /// The encryption key, parsed the Laju way. Never logged.
     public func encryptionKey() throws -> EncryptionKey {
         guard let text = environment["BACKUP_ENCRYPTION_KEY"] else {
-            throw LajuError(.usage, "BACKUP_ENCRYPTION_KEY is not set",
-                            hint: "generate one with `laju-backup keygen` and put it in the env file")
+            throw LajuError(
+                .usage, "BACKUP_ENCRYPTION_KEY is not set",
+                hint: "generate one with `laju-backup keygen` and put it in the env file")
         }
         return try EncryptionKey(parsing: text)
     }

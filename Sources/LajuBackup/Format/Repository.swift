@@ -15,8 +15,10 @@ public struct Repository {
         openCatalog = { try settings.openCatalog(readOnly: $0) }
     }
 
-    public init(store: @escaping (S3Configuration.Role) throws -> ObjectStore,
-                catalog: @escaping (_ readOnly: Bool) throws -> Catalog) {
+    public init(
+        store: @escaping (S3Configuration.Role) throws -> ObjectStore,
+        catalog: @escaping (_ readOnly: Bool) throws -> Catalog
+    ) {
         makeStore = store
         openCatalog = catalog
     }

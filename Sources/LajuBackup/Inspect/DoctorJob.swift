@@ -38,11 +38,14 @@ public struct DoctorJob {
         if access(cronFile, F_OK) == 0 {
             list.ok("cron", "\(cronFile) is installed")
         } else {
-            list.warn("cron", "\(cronFile) is missing: nothing runs nightly backups", "install the laju-backup package, or schedule `laju-backup backup` yourself")
+            list.warn(
+                "cron", "\(cronFile) is missing: nothing runs nightly backups",
+                "install the laju-backup package, or schedule `laju-backup backup` yourself")
         }
         list.checks += restorePoints(encryptionKey: encryptionKey)
         if access(logFile, F_OK) != 0 {
-            list.warn("log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
+            list.warn(
+                "log", "\(logFile) does not exist", "install the laju-backup package (it creates it 0640 root:adm)")
         } else if access(logFile, W_OK) != 0 {
             list.warn("log", "\(logFile) is not writable by this user", "run the scheduled jobs as root")
         } else {
@@ -54,7 +57,9 @@ public struct DoctorJob {
     /// The checks so far, and the three ways to add one.
     struct CheckList {
         var checks: [Check] = []
-        mutating func ok(_ name: String, _ message: String) { checks.append(Check(name: name, level: .ok, message: message)) }
+        mutating func ok(_ name: String, _ message: String) {
+            checks.append(Check(name: name, level: .ok, message: message))
+        }
         mutating func warn(_ name: String, _ message: String, _ fix: String) {
             checks.append(Check(name: name, level: .warning, message: message, fix: fix))
         }
@@ -76,8 +81,10 @@ public struct DoctorJob {
             let secrets = EnvFile.secretNames.filter { layer.values[$0].map { !$0.isEmpty } ?? false }
             let mode = String(st.st_mode & 0o777, radix: 8)
             if !secrets.isEmpty && st.st_mode & 0o044 != 0 {
-                list.warn("settings file", "\(file) holds \(secrets.joined(separator: ", ")) and is mode \(mode) (readable by \(st.st_mode & 0o004 != 0 ? "every user" : "its group"))",
-                          "chmod 600 \(file)")
+                list.warn(
+                    "settings file",
+                    "\(file) holds \(secrets.joined(separator: ", ")) and is mode \(mode) (readable by \(st.st_mode & 0o004 != 0 ? "every user" : "its group"))",
+                    "chmod 600 \(file)")
             } else {
                 list.ok("settings file", "\(file) (mode \(mode))")
             }
@@ -106,8 +113,10 @@ public struct DoctorJob {
             if mode.lowercased() == "wal" {
                 list.ok("database", "\(database) is readable, journal mode wal")
             } else {
-                list.warn("database", "\(database) is in journal mode \(mode): writers wait while a backup reads it",
-                          "switch the application's database to WAL (PRAGMA journal_mode=WAL) so that backups never block writes")
+                list.warn(
+                    "database", "\(database) is in journal mode \(mode): writers wait while a backup reads it",
+                    "switch the application's database to WAL (PRAGMA journal_mode=WAL) so that backups never block writes"
+                )
             }
         } catch let e as CError {
             list.fail("database", "\(database): \(e.message)", "check that this user can read it", .source)
@@ -137,13 +146,16 @@ public struct DoctorJob {
             let have = Int64(vfs.f_bavail) * Int64(vfs.f_frsize)
             let need = fileSize(database).addingSaturating(fileSize(database + "-wal")).multipliedSaturating(by: 2)
             if have < need {
-                list.fail("temp space", "\(base) has \(Human.bytes(have)) free; a backup needs about \(Human.bytes(need))",
-                          "free space there or set BACKUP_TMPDIR to a larger disk", .local)
+                list.fail(
+                    "temp space", "\(base) has \(Human.bytes(have)) free; a backup needs about \(Human.bytes(need))",
+                    "free space there or set BACKUP_TMPDIR to a larger disk", .local)
             } else {
-                list.ok("temp space", "\(base) has \(Human.bytes(have)) free (a backup needs about \(Human.bytes(need)))")
+                list.ok(
+                    "temp space", "\(base) has \(Human.bytes(have)) free (a backup needs about \(Human.bytes(need)))")
             }
         } else {
-            list.fail("temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
+            list.fail(
+                "temp space", "temporary directory \(base) does not exist", "create it or set BACKUP_TMPDIR", .local)
         }
     }
 
@@ -155,10 +167,14 @@ public struct DoctorJob {
             list.checks += probe(store: store, prefix: prefix)
             if let clock = store as? ServerClock, let offset = try? clock.clockOffset() {
                 if abs(offset) > 900 {
-                    list.fail("clock", "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
-                              "sync the clock (timedatectl set-ntp true, or chrony)", .storage)
+                    list.fail(
+                        "clock",
+                        "this host's clock is \(Int(offset)) s off the S3 server's; S3 refuses requests more than 15 minutes off",
+                        "sync the clock (timedatectl set-ntp true, or chrony)", .storage)
                 } else if abs(offset) > 60 {
-                    list.warn("clock", "this host's clock is \(Int(offset)) s off the S3 server's", "sync the clock (timedatectl set-ntp true, or chrony)")
+                    list.warn(
+                        "clock", "this host's clock is \(Int(offset)) s off the S3 server's",
+                        "sync the clock (timedatectl set-ntp true, or chrony)")
                 } else {
                     list.ok("clock", "within \(Int(abs(offset))) s of the S3 server's")
                 }
@@ -167,10 +183,14 @@ public struct DoctorJob {
             do {
                 let meta = try ObjectMetadata(pairs: try store.head(key: newest.key).metadata)
                 if let fp = meta.keyFingerprint, fp != encryptionKey.fingerprint {
-                    list.fail("key", "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(encryptionKey.fingerprint)",
-                              "put back the key that made the backups (restores need it)", .integrity)
+                    list.fail(
+                        "key",
+                        "the newest backup \(newest.key) was made with key fingerprint \(fp), not \(encryptionKey.fingerprint)",
+                        "put back the key that made the backups (restores need it)", .integrity)
                 } else {
-                    list.ok("newest backup", "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
+                    list.ok(
+                        "newest backup",
+                        "\(newest.key) exists\(meta.keyFingerprint == nil ? "" : " and was made with this key")")
                 }
             } catch { list.fail("newest backup", error) }
         } catch { list.fail("store", error) }
@@ -187,16 +207,26 @@ public struct DoctorJob {
                 return !t.hasPrefix("#") && t.contains("backup --incremental")
             }
             if on {
-                checks.append(Check(name: "points cron", level: .ok, message: "\(cronFile) runs `backup --incremental` for the profiles that turn it on"))
+                checks.append(
+                    Check(
+                        name: "points cron", level: .ok,
+                        message: "\(cronFile) runs `backup --incremental` for the profiles that turn it on"))
             } else {
-                checks.append(Check(name: "points cron", level: .warning,
-                                    message: "BACKUP_INCREMENTAL is true but no line of \(cronFile) runs `backup --incremental`: no restore points are taken",
-                                    fix: "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)"))
+                checks.append(
+                    Check(
+                        name: "points cron", level: .warning,
+                        message:
+                            "BACKUP_INCREMENTAL is true but no line of \(cronFile) runs `backup --incremental`: no restore points are taken",
+                        fix:
+                            "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)"
+                    ))
             }
         }
         guard let encryptionKey else { return checks }
         do {
-            let chain = try PointChain(settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read), scratch: settings.tempBase)
+            let chain = try PointChain(
+                settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read),
+                scratch: settings.tempBase)
             let namespace = chain.namespace, store = chain.store
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
@@ -204,35 +234,52 @@ public struct DoctorJob {
                 // another key finds none, which should not read as "none were ever made".
                 let scope = try settings.scope()
                 let family = "\(scope.prefix)incremental/\(scope.databaseName)."
-                let others = Set(try store.list(prefix: family).compactMap { o -> String? in
-                    guard !o.key.hasPrefix(namespace.root) else { return nil }
-                    return o.key.dropFirst(family.count).split(separator: "/").first.map(String.init)
-                })
+                let others = Set(
+                    try store.list(prefix: family).compactMap { o -> String? in
+                        guard !o.key.hasPrefix(namespace.root) else { return nil }
+                        return o.key.dropFirst(family.count).split(separator: "/").first.map(String.init)
+                    })
                 if others.isEmpty {
-                    checks.append(Check(name: "restore points", level: .warning, message: "no restore point of this database yet",
-                                        fix: "run `laju-backup backup --incremental` (the cron line does it every 15 minutes once uncommented)"))
+                    checks.append(
+                        Check(
+                            name: "restore points", level: .warning, message: "no restore point of this database yet",
+                            fix:
+                                "run `laju-backup backup --incremental` (the cron line does it every 15 minutes once uncommented)"
+                        ))
                 } else {
-                    checks.append(Check(name: "restore points", level: .warning,
-                                        message: "no restore point made with this key for \(settings.databasePath); the store holds points of a database named \(scope.databaseName) under \(others.count) other namespace(s) (another key, or another path)",
-                                        fix: "if they are this database's, put back the key that made them (restores need it)"))
+                    checks.append(
+                        Check(
+                            name: "restore points", level: .warning,
+                            message:
+                                "no restore point made with this key for \(settings.databasePath); the store holds points of a database named \(scope.databaseName) under \(others.count) other namespace(s) (another key, or another path)",
+                            fix: "if they are this database's, put back the key that made them (restores need it)"))
                 }
                 return checks
             }
             let k = namespace.key(newest.name.relative)
             do {
                 _ = try chain.summary(of: newest)
-                checks.append(Check(name: "restore points", level: .ok,
-                                    message: "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key"))
+                checks.append(
+                    Check(
+                        name: "restore points", level: .ok,
+                        message:
+                            "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key"
+                    ))
             } catch let e as FormatError {
-                checks.append(Check(name: "restore points", level: .error,
-                                    message: "the newest restore point \(k) does not open with this key (\(e.message))",
-                                    fix: "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
-                                    exitStatus: LajuError.Kind.integrity.exitCode))
+                checks.append(
+                    Check(
+                        name: "restore points", level: .error,
+                        message: "the newest restore point \(k) does not open with this key (\(e.message))",
+                        fix:
+                            "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
+                        exitStatus: LajuError.Kind.integrity.exitCode))
             }
         } catch {
             let le = error as? LajuError
-            checks.append(Check(name: "restore points", level: .error, message: le?.message ?? "\(error)", fix: le?.hint,
-                                exitStatus: (le?.kind ?? .storage).exitCode))
+            checks.append(
+                Check(
+                    name: "restore points", level: .error, message: le?.message ?? "\(error)", fix: le?.hint,
+                    exitStatus: (le?.kind ?? .storage).exitCode))
         }
         return checks
     }
@@ -245,7 +292,11 @@ public struct DoctorJob {
         let dir = (try? Workspace(base: settings.tempBase, events: { _ in }))
         defer { dir?.remove() }
         guard let dir else {
-            return [Check(name: "store", level: .error, message: "no temporary directory for the probe", fix: "set BACKUP_TMPDIR", exitStatus: 6)]
+            return [
+                Check(
+                    name: "store", level: .error, message: "no temporary directory for the probe",
+                    fix: "set BACKUP_TMPDIR", exitStatus: 6)
+            ]
         }
         let file = dir.file("probe")
         _ = FileManager.default.createFile(atPath: file, contents: Data(body))
@@ -254,10 +305,13 @@ public struct DoctorJob {
                 checks.append(Check(name: "store \(what)", level: .ok, message: try body()))
                 return true
             } catch let e as LajuError {
-                let denied = e.message.contains("AccessDenied") || e.message.contains("Forbidden") || e.message.contains("403")
-                checks.append(Check(name: "store \(what)", level: .error,
-                                    message: denied ? "\(what) denied in \(store.displayName): \(e.message)" : e.message,
-                                    fix: e.hint, exitStatus: e.kind.exitCode))
+                let denied =
+                    e.message.contains("AccessDenied") || e.message.contains("Forbidden") || e.message.contains("403")
+                checks.append(
+                    Check(
+                        name: "store \(what)", level: .error,
+                        message: denied ? "\(what) denied in \(store.displayName): \(e.message)" : e.message,
+                        fix: e.hint, exitStatus: e.kind.exitCode))
                 return false
             } catch {
                 checks.append(Check(name: "store \(what)", level: .error, message: "\(error)", exitStatus: 5))
@@ -265,7 +319,9 @@ public struct DoctorJob {
             }
         }
         let wrote = record("write") {
-            try store.put(key: key, file: file, size: Int64(body.count), md5: Digest.hash(.md5, body), metadata: [:], progress: nil)
+            try store.put(
+                key: key, file: file, size: Int64(body.count), md5: Digest.hash(.md5, body), metadata: [:],
+                progress: nil)
             return "wrote \(key) in \(store.displayName)"
         }
         if wrote {
@@ -290,7 +346,8 @@ public struct DoctorJob {
             if !deleted, let i = checks.lastIndex(where: { $0.name == "store delete" }) {
                 checks[i].level = .warning
                 checks[i].exitStatus = nil
-                checks[i].message += " (the probe \(key) stays; a write-only identity for backups is fine, clean needs delete rights)"
+                checks[i].message +=
+                    " (the probe \(key) stays; a write-only identity for backups is fine, clean needs delete rights)"
             }
         }
         return checks

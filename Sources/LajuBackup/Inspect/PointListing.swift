@@ -29,12 +29,16 @@ public struct PointListing {
 
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
         // Only summaries are read (ranged GETs): nothing is downloaded.
-        let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read), scratch: settings.tempBase)
+        let chain = try PointChain(
+            settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read),
+            scratch: settings.tempBase)
         let namespace = chain.namespace, store = chain.store
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {
             let k = namespace.key(listed.name.relative)
-            var e = Entry(point: PointChain.display(listed.name), key: k, time: PointTime.rfc3339(listed.name.time), kind: listed.name.kind)
+            var e = Entry(
+                point: PointChain.display(listed.name), key: k, time: PointTime.rfc3339(listed.name.time),
+                kind: listed.name.kind)
             do {
                 let s = try chain.summary(of: listed)
                 e.uploadedBytes = s.uploadedBytes

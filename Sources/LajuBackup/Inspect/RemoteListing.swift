@@ -46,10 +46,12 @@ public struct RemoteListing {
         }
         var entries: [Entry] = []
         for o in objects.sorted(by: { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }) {
-            var e = Entry(key: o.key, size: o.size, lastModified: o.lastModified, inCatalog: known.contains(o.key),
-                          scope: scope.whyNotOurs(o.key) ?? "ours")
+            var e = Entry(
+                key: o.key, size: o.size, lastModified: o.lastModified, inCatalog: known.contains(o.key),
+                scope: scope.whyNotOurs(o.key) ?? "ours")
             if e.scope == "ours", !e.inCatalog, catalogReadable, let search,
-               let (_, verdict) = try? search.classify(key: o.key), verdict == .otherDatabase {
+                let (_, verdict) = try? search.classify(key: o.key), verdict == .otherDatabase
+            {
                 e.scope = verdict.reason
             }
             entries.append(e)
@@ -58,8 +60,10 @@ public struct RemoteListing {
         // still bring them back. Stores without versions, or identities that may not list
         // versions, have none to show.
         for h in (try? store.versions?.hiddenBackups(prefix: scope.prefix)) ?? [] {
-            entries.append(Entry(key: h.key, size: h.size, lastModified: h.lastModified, inCatalog: known.contains(h.key),
-                                 scope: scope.whyNotOurs(h.key) ?? "ours", hidden: true, versionId: h.versionID))
+            entries.append(
+                Entry(
+                    key: h.key, size: h.size, lastModified: h.lastModified, inCatalog: known.contains(h.key),
+                    scope: scope.whyNotOurs(h.key) ?? "ours", hidden: true, versionId: h.versionID))
         }
         return (entries, catalogReadable, store.displayName, scope.prefix)
     }

@@ -3,7 +3,8 @@
 public enum SampleDatabase {
     public static func create(at path: String, rows: Int) throws {
         let db = try Database(path: path, mode: [.readWrite, .create])
-        try db.execute("""
+        try db.execute(
+            """
             PRAGMA journal_mode = WAL;
             CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, created_at INTEGER);
             CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id), total_cents INTEGER,
@@ -13,12 +14,14 @@ public enum SampleDatabase {
         try db.execute(KnexSchema.createBackupFiles + ";" + KnexSchema.createBackupFilesKeyIndex)
         try db.execute("BEGIN")
         let users = max(1, rows / 10)
-        try db.query("""
+        try db.query(
+            """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO users (id, email, name, created_at)
             SELECT i, 'user' || i || '@example.com', 'User ' || i, 1700000000000 + i * 1000 FROM n
             """, [.integer(Int64(users))])
-        try db.query("""
+        try db.query(
+            """
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO orders (id, user_id, total_cents, status, note, created_at)
             SELECT i, 1 + (i * 7919) % ?, (i * 104729) % 100000,

@@ -25,8 +25,9 @@ public struct SettingsReport: Codable, Sendable {
             guard let v = env[n.name] else {
                 return Entry(name: n.name, value: n.fallback, source: "default", secret: n.secret)
             }
-            return Entry(name: n.name, value: n.secret ? "(hidden, \(v.count) characters)" : v,
-                         source: env.origin(of: n.name) ?? "?", secret: n.secret)
+            return Entry(
+                name: n.name, value: n.secret ? "(hidden, \(v.count) characters)" : v,
+                source: env.origin(of: n.name) ?? "?", secret: n.secret)
         }
         database = s.databasePath
         catalog = s.catalogPath

@@ -72,7 +72,9 @@ public struct StatusJob {
     /// databases with BACKUP_INCREMENTAL=true.
     public var maxPointAge: Double
 
-    public init(settings: Settings, repository: Repository? = nil, profile: String, maxAge: Double, maxPointAge: Double = 3600) {
+    public init(
+        settings: Settings, repository: Repository? = nil, profile: String, maxAge: Double, maxPointAge: Double = 3600
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.profile = profile
@@ -105,19 +107,37 @@ public struct StatusJob {
     func points(_ r: inout Report) -> (Level, String) {
         let now = LocalTime.nowMilliseconds()
         do {
-            let chain = try PointChain(settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read), scratch: settings.tempBase)
+            let chain = try PointChain(
+                settings: settings, encryptionKey: try settings.encryptionKey(),
+                store: try repository.store(role: .read), scratch: settings.tempBase)
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
-                return (.critical, "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)")
+                return (
+                    .critical,
+                    "BACKUP_INCREMENTAL is true but there is no restore point (is the 15-minute line of /etc/cron.d/laju-backup uncommented?)"
+                )
             }
             do { _ = try chain.summary(of: newest) } catch let e as FormatError {
-                return (.critical, "the newest restore point \(chain.namespace.key(newest.name.relative)) is damaged: \(e.message)")
+                return (
+                    .critical,
+                    "the newest restore point \(chain.namespace.key(newest.name.relative)) is damaged: \(e.message)"
+                )
             }
             let age = Double(now - newest.name.time) / 1000
-            r.newestPoint = Point(point: PointChain.display(newest.name), time: newest.name.time, ageSeconds: age, count: listing.count)
+            r.newestPoint = Point(
+                point: PointChain.display(newest.name), time: newest.name.time, ageSeconds: age, count: listing.count)
             let ageText = StatusJob.human(age)
-            if age > 2 * maxPointAge { return (.critical, "the newest restore point is \(ageText) old (more than twice \(StatusJob.human(maxPointAge)))") }
-            if age > maxPointAge { return (.warning, "the newest restore point is \(ageText) old (more than \(StatusJob.human(maxPointAge)))") }
+            if age > 2 * maxPointAge {
+                return (
+                    .critical,
+                    "the newest restore point is \(ageText) old (more than twice \(StatusJob.human(maxPointAge)))"
+                )
+            }
+            if age > maxPointAge {
+                return (
+                    .warning, "the newest restore point is \(ageText) old (more than \(StatusJob.human(maxPointAge)))"
+                )
+            }
             return (.ok, "newest restore point \(ageText) old, \(listing.count) points")
         } catch let e as LajuError {
             return (e.kind == .usage ? .unknown : .critical, "restore points: \(e.message)")

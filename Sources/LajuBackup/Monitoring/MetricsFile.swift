@@ -13,7 +13,10 @@ struct MetricsFile {
         ("laju_backup_last_exit_code", "Exit status of the last run (0 ok; see laju-backup(1), EXIT STATUS)."),
         ("laju_backup_last_duration_seconds", "Duration of the last run."),
         ("laju_backup_last_stored_bytes", "Bytes stored by the last successful backup (the encrypted object)."),
-        ("laju_backup_last_source_bytes", "Bytes of the database of the last successful run (backup: the snapshot; verify: the restored file)."),
+        (
+            "laju_backup_last_source_bytes",
+            "Bytes of the database of the last successful run (backup: the snapshot; verify: the restored file)."
+        )
     ]
 
     struct Sample: Equatable {
@@ -22,7 +25,8 @@ struct MetricsFile {
         var value: Double
 
         static func == (a: Sample, b: Sample) -> Bool {
-            a.name == b.name && a.value == b.value && a.labels.map { $0.0 + "=" + $0.1 } == b.labels.map { $0.0 + "=" + $0.1 }
+            a.name == b.name && a.value == b.value
+                && a.labels.map { $0.0 + "=" + $0.1 } == b.labels.map { $0.0 + "=" + $0.1 }
         }
 
         func label(_ k: String) -> String? { labels.first { $0.0 == k }?.1 }
@@ -36,10 +40,13 @@ struct MetricsFile {
 
     /// `name{a="x",b="y"} value` with the text format's escapes (`\\`, `\"`, `\n`).
     static func parse(_ line: String) -> Sample? {
-        guard !line.hasPrefix("#"), let brace = line.firstIndex(of: "{"), let close = line.lastIndex(of: "}"), brace < close else { return nil }
+        guard !line.hasPrefix("#"), let brace = line.firstIndex(of: "{"), let close = line.lastIndex(of: "}"),
+            brace < close
+        else { return nil }
         let name = String(line[..<brace])
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }),
-              let value = Double(line[line.index(after: close)...].trimmingCharacters(in: " ")) else { return nil }
+            let value = Double(line[line.index(after: close)...].trimmingCharacters(in: " "))
+        else { return nil }
         var labels: [(String, String)] = []
         var s = line[line.index(after: brace)..<close][...]
         while !s.isEmpty {
@@ -89,7 +96,9 @@ struct MetricsFile {
             let these = samples.filter { $0.name == m.name }
             guard !these.isEmpty else { continue }
             text += "# HELP \(m.name) \(m.help)\n# TYPE \(m.name) gauge\n"
-            for s in these.sorted(by: { $0.labels.map(\.1).joined(separator: "\u{0}") < $1.labels.map(\.1).joined(separator: "\u{0}") }) {
+            for s in these.sorted(by: {
+                $0.labels.map(\.1).joined(separator: "\u{0}") < $1.labels.map(\.1).joined(separator: "\u{0}")
+            }) {
                 let labels = s.labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
                 text += "\(s.name){\(labels)} \(format(s.value))\n"
             }
@@ -119,8 +128,12 @@ struct MetricsFile {
         add("laju_backup_last_exit_code", Double(r.exitStatus))
         add("laju_backup_last_duration_seconds", (r.seconds * 1000).rounded() / 1000)
         let previous = { (n: String) in old.first { mine($0) && $0.name == n }?.value }
-        add("laju_backup_last_stored_bytes", r.succeeded ? r.storedBytes.map(Double.init) : previous("laju_backup_last_stored_bytes"))
-        add("laju_backup_last_source_bytes", r.succeeded ? r.sourceBytes.map(Double.init) : previous("laju_backup_last_source_bytes"))
+        add(
+            "laju_backup_last_stored_bytes",
+            r.succeeded ? r.storedBytes.map(Double.init) : previous("laju_backup_last_stored_bytes"))
+        add(
+            "laju_backup_last_source_bytes",
+            r.succeeded ? r.sourceBytes.map(Double.init) : previous("laju_backup_last_source_bytes"))
         try write(MetricsFile.render(samples))
     }
 

@@ -27,37 +27,51 @@ public final class Monitor: @unchecked Sendable {
         self.command = command
         self.events = events
         let env = settings.environment
-        let own = ["clean": "BACKUP_PING_URL_CLEAN", "verify": "BACKUP_PING_URL_VERIFY",
-                   "backup-incremental": "BACKUP_PING_URL_INCREMENTAL"][command]
+        let own = [
+            "clean": "BACKUP_PING_URL_CLEAN", "verify": "BACKUP_PING_URL_VERIFY",
+            "backup-incremental": "BACKUP_PING_URL_INCREMENTAL"
+        ][command]
         // Points every 15 minutes must not ping the nightly backup's check: their successes would
         // hide a failed nightly run. They ping only a URL of their own.
-        pingURL = command == "backup-incremental" || command == "verify-points" ? own.flatMap { env[$0] } : own.flatMap { env[$0] } ?? env["BACKUP_PING_URL"]
+        pingURL =
+            command == "backup-incremental" || command == "verify-points"
+            ? own.flatMap { env[$0] } : own.flatMap { env[$0] } ?? env["BACKUP_PING_URL"]
         notifyURL = env["BACKUP_NOTIFY_URL"]
         var warnings: [String] = []
         switch env["BACKUP_NOTIFY_ON"]?.lowercased() {
         case nil, "failure": notifyAlways = false
         case "always": notifyAlways = true
         case let other?:
-            warnings.append("BACKUP_NOTIFY_ON=\(Display.safe(other)) is not understood (failure or always); notifying on failure only")
+            warnings.append(
+                "BACKUP_NOTIFY_ON=\(Display.safe(other)) is not understood (failure or always); notifying on failure only"
+            )
             notifyAlways = false
         }
         var http = NotifyHTTP()
         if let t = env["BACKUP_NOTIFY_TIMEOUT"] {
-            if let v = Int32(t), (1...300).contains(v) { http.timeout = v } else {
-                warnings.append("BACKUP_NOTIFY_TIMEOUT=\(Display.safe(t)) is not a number of seconds in 1...300; using 10")
+            if let v = Int32(t), (1...300).contains(v) {
+                http.timeout = v
+            } else {
+                warnings.append(
+                    "BACKUP_NOTIFY_TIMEOUT=\(Display.safe(t)) is not a number of seconds in 1...300; using 10")
             }
         }
         self.http = http
         let profile = Monitor.profileName(settings)
-        state = Mutex((RunReport(command: command, profile: profile, database: settings.databasePath,
-                                 startedAt: Double(LocalTime.nowMilliseconds()) / 1000), false))
+        state = Mutex(
+            (
+                RunReport(
+                    command: command, profile: profile, database: settings.databasePath,
+                    startedAt: Double(LocalTime.nowMilliseconds()) / 1000), false
+            ))
         switch env["BACKUP_METRICS_FILE"] {
         case "off"?, "none"?: metricsPath = nil
         case let p?: metricsPath = p
         case nil:
             var st = stat()
             let dir = Monitor.defaultMetricsDirectory
-            metricsPath = stat(dir, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            metricsPath =
+                stat(dir, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
                 ? "\(dir)/laju-backup-\(Monitor.fileSafe(profile)).prom" : nil
         }
         for w in warnings { events(.warning(w)) }
@@ -112,6 +126,8 @@ public final class Monitor: @unchecked Sendable {
             }
         }
         if let pingURL, let w = HealthPing(url: pingURL, http: http).finish(report) { events(.warning(w)) }
-        if let notifyURL, notifyAlways || !report.succeeded, let w = Webhook(url: notifyURL, http: http).send(report) { events(.warning(w)) }
+        if let notifyURL, notifyAlways || !report.succeeded, let w = Webhook(url: notifyURL, http: http).send(report) {
+            events(.warning(w))
+        }
     }
 }

@@ -20,9 +20,10 @@ struct NotifyHTTP {
             guard left >= 1 else { break }
             var headers: [(String, String)] = []
             if let contentType { headers.append(("Content-Type", contentType)) }
-            let request = HTTPRequest(method: method, url: url, headers: headers,
-                                      body: body.isEmpty ? .none : .bytes(body), connectTimeout: left,
-                                      stallTimeout: left, responseBufferCap: 4096, totalTimeout: left)
+            let request = HTTPRequest(
+                method: method, url: url, headers: headers,
+                body: body.isEmpty ? .none : .bytes(body), connectTimeout: left,
+                stallTimeout: left, responseBufferCap: 4096, totalTimeout: left)
             let r: HTTPResponse
             do { r = try HTTPClient().perform(request) } catch { return "\(what) to \(host) failed: \(error)" }
             if let failure = r.failure {
@@ -45,7 +46,8 @@ struct NotifyHTTP {
     static func host(of url: String) -> String? {
         let lower = url.lowercased()
         guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
-              !url.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else { return nil }
+            !url.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F })
+        else { return nil }
         let rest = url[url.index(url.startIndex, offsetBy: lower.hasPrefix("https://") ? 8 : 7)...]
         let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         guard !authority.isEmpty else { return nil }
@@ -74,12 +76,16 @@ struct HealthPing {
         if isUptimeKuma {
             let base = url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url
             let msg = SigV4Encoding.uriEncode(String(report.text.prefix(200)), encodeSlash: true)
-            let target = base + "?status=\(report.succeeded ? "up" : "down")&msg=\(msg)&ping=\(Int(report.seconds * 1000))"
+            let target =
+                base + "?status=\(report.succeeded ? "up" : "down")&msg=\(msg)&ping=\(Int(report.seconds * 1000))"
             return http.send(method: "GET", url: target, body: [], contentType: nil, what: "ping")
         }
-        let body = Array((report.succeeded ? report.text : "exit status \(report.exitStatus): \(report.error ?? "failed")\n\(report.text)").utf8)
-        return http.send(method: "POST", url: report.succeeded ? url : join("fail"), body: Array(body.prefix(10_000)),
-                         contentType: "text/plain; charset=utf-8", what: report.succeeded ? "success ping" : "failure ping")
+        let body = Array(
+            (report.succeeded
+                ? report.text : "exit status \(report.exitStatus): \(report.error ?? "failed")\n\(report.text)").utf8)
+        return http.send(
+            method: "POST", url: report.succeeded ? url : join("fail"), body: Array(body.prefix(10_000)),
+            contentType: "text/plain; charset=utf-8", what: report.succeeded ? "success ping" : "failure ping")
     }
 
     func join(_ suffix: String) -> String {
@@ -139,9 +145,11 @@ struct Webhook {
     }
 
     static func payload(_ r: RunReport) -> Payload {
-        Payload(event: r.succeeded ? "success" : "failure", command: r.command, profile: r.profile, database: r.database,
-                host: r.host, key: r.key, bytes: r.storedBytes, sourceBytes: r.sourceBytes,
-                seconds: (r.seconds * 1000).rounded() / 1000, exitStatus: r.exitStatus, error: r.error, text: r.text, message: r.text)
+        Payload(
+            event: r.succeeded ? "success" : "failure", command: r.command, profile: r.profile, database: r.database,
+            host: r.host, key: r.key, bytes: r.storedBytes, sourceBytes: r.sourceBytes,
+            seconds: (r.seconds * 1000).rounded() / 1000, exitStatus: r.exitStatus, error: r.error, text: r.text,
+            message: r.text)
     }
 
     func send(_ report: RunReport) -> String? {

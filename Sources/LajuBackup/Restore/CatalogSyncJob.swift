@@ -31,7 +31,8 @@ public struct CatalogSyncJob {
     public var dryRun: Bool
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, dryRun: Bool = false, events: @escaping JobEventSink) {
+    public init(settings: Settings, repository: Repository? = nil, dryRun: Bool = false, events: @escaping JobEventSink)
+    {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.dryRun = dryRun
@@ -46,7 +47,8 @@ public struct CatalogSyncJob {
         let store = try repository.store(role: .read)
         let scan = try catalog.scan(includeDeleted: true)
         let named = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
-        let search = StoreSearch(store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
+        let search = StoreSearch(
+            store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
         var outcome = Outcome(store: store.displayName, prefix: scope.prefix, catalog: catalog.path, dryRun: dryRun)
         for o in try store.list(prefix: scope.prefix) where !named.contains(o.key) {
             guard ObjectKey.problem(o.key) == nil, scope.ownsObject(key: o.key) else { continue }
@@ -62,11 +64,12 @@ public struct CatalogSyncJob {
             // The upload time the row would have had: the object's own time in the store.
             var uploadedAt = Int64((o.lastModified ?? info.lastModified ?? 0) * 1000)
             if uploadedAt < BackupRecord.earliestMilliseconds { uploadedAt = LocalTime.nowMilliseconds() }
-            let record = BackupRecord(id: UUID().uuidString.lowercased(), key: o.key, fileName: o.key.lastPathComponentOf,
-                                      fileSize: info.size, compression: meta.compression.rawValue,
-                                      storage: store.storageLabel, checksum: meta.checksum,
-                                      uploadedAt: uploadedAt, encIV: Data(meta.iv).base64EncodedString(),
-                                      encTag: Data(meta.tag).base64EncodedString())
+            let record = BackupRecord(
+                id: UUID().uuidString.lowercased(), key: o.key, fileName: o.key.lastPathComponentOf,
+                fileSize: info.size, compression: meta.compression.rawValue,
+                storage: store.storageLabel, checksum: meta.checksum,
+                uploadedAt: uploadedAt, encIV: Data(meta.iv).base64EncodedString(),
+                encTag: Data(meta.tag).base64EncodedString())
             if !dryRun { try catalog.insert(record, location: store.displayName) }
             outcome.adopted.append(Adopted(key: o.key, id: record.id, uploadedAt: uploadedAt, fileSize: info.size))
             events(.step(name: "adopt", summary: "\(o.key)\(dryRun ? " (dry run)" : ""): row \(record.id)", seconds: 0))

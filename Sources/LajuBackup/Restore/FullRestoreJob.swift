@@ -45,7 +45,10 @@ public struct FullRestoreJob {
     public var check: RestoreCheck
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, source: Source = .latest, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, source: Source = .latest, check: RestoreCheck = .auto,
+        events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.source = source
@@ -53,8 +56,13 @@ public struct FullRestoreJob {
         self.events = events
     }
 
-    public init(settings: Settings, repository: Repository? = nil, key: String?, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
-        self.init(settings: settings, repository: repository, source: key.map(Source.key) ?? .latest, check: check, events: events)
+    public init(
+        settings: Settings, repository: Repository? = nil, key: String?, check: RestoreCheck = .auto,
+        events: @escaping JobEventSink
+    ) {
+        self.init(
+            settings: settings, repository: repository, source: key.map(Source.key) ?? .latest, check: check,
+            events: events)
     }
 
     /// What restore works from: the object's key, IV, tag and checksum.
@@ -96,17 +104,29 @@ public struct FullRestoreJob {
                 }
                 let (ours, others) = scan.split(scope)
                 if ours.isEmpty && !others.isEmpty {
-                    events(.warning("\(others.count) active row(s) in the catalog belong to other databases or prefixes; none is \(scope.databaseName)'s under \(Display.safe(scope.prefix))"))
+                    events(
+                        .warning(
+                            "\(others.count) active row(s) in the catalog belong to other databases or prefixes; none is \(scope.databaseName)'s under \(Display.safe(scope.prefix))"
+                        ))
                 }
                 record = ours.first
             }
             guard let r = record else {
-                return (nil, key == nil ? "the catalog \(catalog.path) lists no backup of \(scope.databaseName) under \(Display.safe(scope.prefix))" : nil)
+                return (
+                    nil,
+                    key == nil
+                        ? "the catalog \(catalog.path) lists no backup of \(scope.databaseName) under \(Display.safe(scope.prefix))"
+                        : nil
+                )
             }
             let pair = r.ivAndTag
-            return (Selection(key: r.key, iv: pair?.iv, tag: pair?.tag, checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
-                              uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)", compression: r.compression,
-                              recordedLocation: catalog.location(key: r.key)), nil)
+            return (
+                Selection(
+                    key: r.key, iv: pair?.iv, tag: pair?.tag,
+                    checksum: r.checksum.isEmpty ? nil : r.checksum.lowercased(),
+                    uploadedAt: r.uploadedAt, source: "catalog \(settings.catalogPath)", compression: r.compression,
+                    recordedLocation: catalog.location(key: r.key)), nil
+            )
         } catch let e as LajuError {
             return (nil, e.message)
         } catch {
@@ -127,20 +147,28 @@ public struct FullRestoreJob {
             if let fromCatalog { return fromCatalog }
             // The disaster path: no database, so no catalog. The store's own names and metadata
             // (key fingerprint, source id) say which objects are this database's backups.
-            let search = StoreSearch(store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
+            let search = StoreSearch(
+                store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
             guard let (info, meta) = try search.newest(events: events) else {
-                throw LajuError(.storage, "no backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) in \(store.displayName), and \(why ?? "no catalog")",
-                                hint: "check BACKUP_PREFIX, the bucket and the key (`laju-backup list --remote` shows what the store holds), or pass --key KEY",
-                                isNotFound: true)
+                throw LajuError(
+                    .storage,
+                    "no backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) in \(store.displayName), and \(why ?? "no catalog")",
+                    hint:
+                        "check BACKUP_PREFIX, the bucket and the key (`laju-backup list --remote` shows what the store holds), or pass --key KEY",
+                    isNotFound: true)
             }
-            events(.warning("\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"))
-            return Selection(key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
-                             uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", metadata: meta, versionID: info.versionID)
+            events(
+                .warning(
+                    "\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"
+                ))
+            return Selection(
+                key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
+                uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", metadata: meta,
+                versionID: info.versionID)
         case .file:
             preconditionFailure("files are not selected from a store")
         }
     }
-
 
     public func run(target: RestoreTarget) throws -> Outcome {
         let started = monotonicSeconds()
@@ -153,10 +181,12 @@ public struct FullRestoreJob {
         defer { object.workspace?.remove() }
         let sel = object.selection
         guard let iv = sel.iv, let tag = sel.tag else {
-            throw LajuError(.integrity, "no IV/tag for \(Display.safe(sel.key)) in the catalog or the object's metadata")
+            throw LajuError(
+                .integrity, "no IV/tag for \(Display.safe(sel.key)) in the catalog or the object's metadata")
         }
         // The restored file: its recorded size, else a guess of 4x the object.
-        try tail.prepare(time: sel.uploadedAt, needed: object.sourceBytes ?? object.size.multipliedSaturating(by: 4), events: events)
+        try tail.prepare(
+            time: sel.uploadedAt, needed: object.sourceBytes ?? object.size.multipliedSaturating(by: 4), events: events)
 
         // The codec: the catalog row's, else the object's metadata (`comp`), which must agree.
         let codec = try FullRestoreJob.codec(selection: sel)
@@ -165,30 +195,43 @@ public struct FullRestoreJob {
         let macKey = recordedMAC == nil ? nil : try encryptionKey.integrityMACKey()
         let partial = try tail.partialFile(events: events)
         let (opened, openSeconds) = try timedStep("decrypt", events: events) { progress in
-            try Envelope.open(input: object.path, output: partial, encryptionKey: encryptionKey, iv: iv, tag: tag, codec: codec,
-                              macKey: macKey, expectedMD5: expectedMD5, progress: progress)
+            try Envelope.open(
+                input: object.path, output: partial, encryptionKey: encryptionKey, iv: iv, tag: tag, codec: codec,
+                macKey: macKey, expectedMD5: expectedMD5, progress: progress)
         }
         if let expectedMD5, opened.md5 != expectedMD5 {
-            throw LajuError(.integrity, "backup \(sel.key) is damaged: MD5 \(opened.md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
-                            hint: "restore an older backup (`laju-backup list`)")
+            throw LajuError(
+                .integrity,
+                "backup \(sel.key) is damaged: MD5 \(opened.md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
+                hint: "restore an older backup (`laju-backup list`)")
         }
-        events(.step(name: "decrypt", summary: "tag ok\(expectedMD5 == nil ? "" : ", md5 ok"), \(codec.rawValue): \(Human.bytes(opened.objectBytes)) -> \(Human.bytes(opened.plainBytes)) (\(Human.rate(opened.plainBytes, openSeconds)))", seconds: openSeconds))
+        events(
+            .step(
+                name: "decrypt",
+                summary:
+                    "tag ok\(expectedMD5 == nil ? "" : ", md5 ok"), \(codec.rawValue): \(Human.bytes(opened.objectBytes)) -> \(Human.bytes(opened.plainBytes)) (\(Human.rate(opened.plainBytes, openSeconds)))",
+                seconds: openSeconds))
 
         // The record of a full check at backup time, when there is one, must hold whatever the
         // level: the tag already proved the object authentic, so a MAC that differs means the
         // metadata was altered, and nothing it vouches for can be trusted.
         if let recordedMAC, opened.plainMAC != recordedMAC {
-            throw LajuError(.integrity, "the restored bytes of \(sel.key) are not those whose integrity_check passed at backup time (the object's integrity-mac differs): its metadata was altered",
-                            hint: "restore another backup (`laju-backup list`)")
+            throw LajuError(
+                .integrity,
+                "the restored bytes of \(sel.key) are not those whose integrity_check passed at backup time (the object's integrity-mac differs): its metadata was altered",
+                hint: "restore another backup (`laju-backup list`)")
         }
         let (checkName, checkSeconds, ownership) = try tail.finish(
             check: check,
-            proof: recordedMAC != nil ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            proof: recordedMAC != nil
+                ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time")
+                : nil,
             damagedHint: "the backup was taken from a damaged database; try an older backup", events: events)
-        return Outcome(key: sel.key, output: tail.output?.path, source: sel.source, objectBytes: opened.objectBytes,
-                       restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: object.downloadSeconds,
-                       openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
-                       compression: codec.rawValue, check: checkName, ownership: ownership)
+        return Outcome(
+            key: sel.key, output: tail.output?.path, source: sel.source, objectBytes: opened.objectBytes,
+            restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: object.downloadSeconds,
+            openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
+            compression: codec.rawValue, check: checkName, ownership: ownership)
     }
 
     /// The object to open, as a file on this host, and what is known of it.
@@ -213,24 +256,34 @@ public struct FullRestoreJob {
         let store = try repository.store(role: .read)
         var sel = try select(scope: scope, store: store, encryptionKey: encryptionKey)
         if let recorded = sel.recordedLocation, recorded != store.displayName {
-            events(.warning("\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"))
+            events(
+                .warning(
+                    "\(Display.safe(sel.key)) was stored in \(recorded), but the settings now point at \(store.displayName)"
+                ))
         }
         // The object must exist; its metadata fills what the catalog lacks and lets us say
         // "wrong key" before downloading anything.
         let info = try locate(&sel, in: store)
         let sourceBytes = try adoptMetadata(&sel, info: info, scope: scope, encryptionKey: encryptionKey)
         if let files = store as? FileBackedStore {
-            return Fetched(selection: sel, path: try files.localPath(key: sel.key), size: info.size, sourceBytes: sourceBytes)
+            return Fetched(
+                selection: sel, path: try files.localPath(key: sel.key), size: info.size, sourceBytes: sourceBytes)
         }
         let ws = try Workspace(base: settings.tempBase, events: events)
-        var fetched = Fetched(selection: sel, path: ws.file("object.db.gz.enc"), size: info.size, sourceBytes: sourceBytes, workspace: ws)
+        var fetched = Fetched(
+            selection: sel, path: ws.file("object.db.gz.enc"), size: info.size, sourceBytes: sourceBytes, workspace: ws)
         try Workspace.checkFreeSpace(in: ws.path, needed: info.size)
         let key = sel.key, version = sel.versionID, objectPath = fetched.path
         let (_, seconds) = try timedStep("download", events: events) { progress in
             try store.get(key: key, version: version, to: objectPath, progress: progress)
         }
         fetched.downloadSeconds = seconds
-        events(.step(name: "download", summary: "\(store.displayName) \(sel.key): \(Human.bytes(info.size)) (\(Human.rate(info.size, seconds)))", seconds: seconds))
+        events(
+            .step(
+                name: "download",
+                summary:
+                    "\(store.displayName) \(sel.key): \(Human.bytes(info.size)) (\(Human.rate(info.size, seconds)))",
+                seconds: seconds))
         return fetched
     }
 
@@ -242,19 +295,28 @@ public struct FullRestoreJob {
             return try store.head(key: sel.key, version: sel.versionID)
         } catch let e as LajuError where e.isNotFound {
             if let survivor = try? store.versions?.newestSurvivingVersion(key: sel.key) {
-                events(.warning("the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"))
+                events(
+                    .warning(
+                        "the current version of \(Display.safe(sel.key)) is a delete marker (deleted, or hidden by someone with the bucket's credentials); restoring its newest surviving version \(survivor.versionID ?? "?")\(survivor.lastModified.map { ", stored \(LocalTime.logStamp(epochSeconds: $0))" } ?? "")"
+                    ))
                 sel.versionID = survivor.versionID
                 return survivor
             }
             guard let recorded = sel.recordedLocation, recorded != store.displayName else { throw e }
-            throw LajuError(.storage, e.message, hint: "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)", isNotFound: true)
+            throw LajuError(
+                .storage, e.message,
+                hint:
+                    "the catalog recorded it in \(recorded): point the settings there (`laju-backup config` shows where they come from)",
+                isNotFound: true)
         }
     }
 
     /// Fills what the selection lacks from the object's metadata (IV, tag, checksum), refuses an
     /// object made with another key, and warns when `--key` names another database's backup.
     /// Returns the size of the database the object holds, when recorded.
-    func adoptMetadata(_ sel: inout Selection, info: ObjectInfo, scope: BackupScope, encryptionKey: EncryptionKey) throws -> Int64? {
+    func adoptMetadata(_ sel: inout Selection, info: ObjectInfo, scope: BackupScope, encryptionKey: EncryptionKey)
+        throws -> Int64?
+    {
         var meta: ObjectMetadata?
         do { meta = try ObjectMetadata(pairs: info.metadata) } catch {
             if sel.iv == nil { throw error }
@@ -264,13 +326,23 @@ public struct FullRestoreJob {
         if let meta { sel.metadata = meta }
         if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
         if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
-            throw LajuError(.integrity, "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
-                            hint: "use the key that made this backup")
+            throw LajuError(
+                .integrity,
+                "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
+                hint: "use the key that made this backup")
         }
-        if sel.needsIdentityCheck, let id = meta?.sourceID, id != encryptionKey.sourceID(databasePath: settings.databasePath) {
-            events(.warning("\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"))
+        if sel.needsIdentityCheck, let id = meta?.sourceID,
+            id != encryptionKey.sourceID(databasePath: settings.databasePath)
+        {
+            events(
+                .warning(
+                    "\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"
+                ))
         } else if sel.needsIdentityCheck, let why = scope.whyNotOurs(sel.key) {
-            events(.warning("\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"))
+            events(
+                .warning(
+                    "\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"
+                ))
         }
         return meta?.sourceBytes
     }
@@ -280,7 +352,9 @@ public struct FullRestoreJob {
     func expectedMD5(of sel: Selection) throws -> [UInt8]? {
         let expected = sel.checksum.flatMap { ObjectMetadata.hexBytes($0) }.flatMap { $0.count == 16 ? $0 : nil }
         if sel.checksum != nil && expected == nil {
-            throw LajuError(.integrity, "the recorded checksum of \(Display.safe(sel.key)) is not an MD5: \(Display.quoted(sel.checksum!))")
+            throw LajuError(
+                .integrity,
+                "the recorded checksum of \(Display.safe(sel.key)) is not an MD5: \(Display.quoted(sel.checksum!))")
         }
         if expected == nil { events(.warning("no checksum recorded for \(sel.key); relying on the GCM tag alone")) }
         return expected
@@ -295,14 +369,19 @@ public struct FullRestoreJob {
             throw LajuError(.usage, "--from-file \(Display.safe(file)) is not a readable file")
         }
         if Snapshot.isDatabase(file) {
-            throw LajuError(.usage, "\(Display.safe(file)) is a plain SQLite database, not a backup object",
-                            hint: "copy it where you want it, or put it into the live database with `restore --activate --from-file`")
+            throw LajuError(
+                .usage, "\(Display.safe(file)) is a plain SQLite database, not a backup object",
+                hint:
+                    "copy it where you want it, or put it into the live database with `restore --activate --from-file`")
         }
         var sel = Selection(key: file.lastPathComponentOf, iv: iv, tag: tag, source: "file \(file)")
         let sideFile = file + LocalStore.metaSuffix
         if iv == nil || tag == nil {
             guard let data = FileManager.default.contents(atPath: sideFile) else {
-                throw LajuError(.usage, "no IV and tag for \(Display.safe(file)): pass --iv and --tag (base64, from the catalog row or the object's metadata) or put its metadata in \(Display.safe(sideFile))")
+                throw LajuError(
+                    .usage,
+                    "no IV and tag for \(Display.safe(file)): pass --iv and --tag (base64, from the catalog row or the object's metadata) or put its metadata in \(Display.safe(sideFile))"
+                )
             }
             let meta: ObjectMetadata
             do { meta = try ObjectMetadata(pairs: try JSONSerializationLite.decode(data)) } catch let e as LajuError {
@@ -315,8 +394,10 @@ public struct FullRestoreJob {
             sel.checksum = meta.checksum.isEmpty ? nil : meta.checksum
             sel.metadata = meta
             if let fp = meta.keyFingerprint, fp != (try settings.encryptionKey()).fingerprint {
-                throw LajuError(.integrity, "wrong encryption key: \(Display.safe(file)) was made with key fingerprint \(Display.safe(fp))",
-                                hint: "use the key that made this backup")
+                throw LajuError(
+                    .integrity,
+                    "wrong encryption key: \(Display.safe(file)) was made with key fingerprint \(Display.safe(fp))",
+                    hint: "use the key that made this backup")
             }
         }
         return (sel, Int64(st.st_size))
@@ -330,12 +411,18 @@ public struct FullRestoreJob {
         var fromRow: Codec?
         if let text = sel.compression, !text.isEmpty {
             guard let c = Codec(stored: text) else {
-                throw LajuError(.integrity, "the catalog row of \(Display.safe(sel.key)) names compression \(Display.quoted(text)), not gzip, zstd or xz")
+                throw LajuError(
+                    .integrity,
+                    "the catalog row of \(Display.safe(sel.key)) names compression \(Display.quoted(text)), not gzip, zstd or xz"
+                )
             }
             fromRow = c
         }
         if let fromRow, let meta = sel.metadata, meta.compression != fromRow {
-            throw LajuError(.integrity, "the catalog row of \(Display.safe(sel.key)) says \(fromRow.rawValue) but the object's metadata says \(meta.compression.rawValue)")
+            throw LajuError(
+                .integrity,
+                "the catalog row of \(Display.safe(sel.key)) says \(fromRow.rawValue) but the object's metadata says \(meta.compression.rawValue)"
+            )
         }
         if let c = fromRow ?? sel.metadata?.compression { return c }
         return Codec.allCases.first { sel.key.hasSuffix($0.keySuffix) } ?? .gzip

@@ -67,8 +67,10 @@ final class FetchQueue: Sendable {
             do {
                 data = try c.store.getRange(key: packKey, offset: r.offset, length: r.length)
             } catch let e as LajuError where e.isNotFound {
-                throw LajuError(.storage, "pack \(Display.safe(packKey)) is missing from \(c.store.displayName); points that depend on it: \(c.dependents[pack] ?? "?")",
-                                hint: "restore a point that does not use it (`laju-backup list --points`)", isNotFound: true)
+                throw LajuError(
+                    .storage,
+                    "pack \(Display.safe(packKey)) is missing from \(c.store.displayName); points that depend on it: \(c.dependents[pack] ?? "?")",
+                    hint: "restore a point that does not use it (`laju-backup list --points`)", isNotFound: true)
             }
             bytes += Int64(data.count)
             var lastLocation: BlockLocation?
@@ -79,24 +81,31 @@ final class FetchQueue: Sendable {
                 if l != lastLocation || e.id != lastID {
                     let start = Int(l.offset - r.offset)
                     guard start >= 0, start + Int(l.length) <= data.count else {
-                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: it is shorter than recorded (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
-                                        hint: "restore a point that does not use it (`laju-backup list --points`)")
+                        throw LajuError(
+                            .integrity,
+                            "pack \(Display.safe(packKey)) is damaged: it is shorter than recorded (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
+                            hint: "restore a point that does not use it (`laju-backup list --points`)")
                     }
                     switch sealer.open(data[start..<(start + Int(l.length))], id: e.id, pageSize: pageSize) {
                     case .success(let p): page = p
                     case .failure(let err):
-                        throw LajuError(.integrity, "pack \(Display.safe(packKey)) is damaged: \(err.message) (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
-                                        hint: "restore a point that does not use it (`laju-backup list --points`)")
+                        throw LajuError(
+                            .integrity,
+                            "pack \(Display.safe(packKey)) is damaged: \(err.message) (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
+                            hint: "restore a point that does not use it (`laju-backup list --points`)")
                     }
                     blocks += 1
                     lastLocation = l
                     lastID = e.id
                 }
-                let written = page.withUnsafeBytes { pwrite(c.fd, $0.baseAddress, pageSize, off_t(e.page) * off_t(pageSize)) }
+                let written = page.withUnsafeBytes {
+                    pwrite(c.fd, $0.baseAddress, pageSize, off_t(e.page) * off_t(pageSize))
+                }
                 guard written == pageSize else {
                     let err = errno
-                    throw LajuError(.local, "cannot write \(c.partial): \(String(cString: strerror(err)))",
-                                    hint: err == ENOSPC ? "free space in the target's folder" : nil)
+                    throw LajuError(
+                        .local, "cannot write \(c.partial): \(String(cString: strerror(err)))",
+                        hint: err == ENOSPC ? "free space in the target's folder" : nil)
                 }
             }
         }

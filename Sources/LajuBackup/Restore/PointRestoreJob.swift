@@ -45,7 +45,10 @@ public struct PointRestoreJob {
     static let coalesceGap: Int64 = 64 << 10
     static let maxRequest: Int64 = 4 << 20
 
-    public init(settings: Settings, repository: Repository? = nil, at: At, check: RestoreCheck = .auto, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, at: At, check: RestoreCheck = .auto,
+        events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.at = at
@@ -70,7 +73,10 @@ public struct PointRestoreJob {
         let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
         let listing = try chain.listPoints()
         let chosen = try choose(from: listing, scope: scope, store: store, namespace: namespace)
-        events(.step(name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0))
+        events(
+            .step(
+                name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0)
+        )
         // Every manifest of the chain is downloaded, authenticated and linked before a block is read.
         let links = try chain.links(to: chosen, listing: listing)
         let summary = links[0].summary
@@ -79,23 +85,31 @@ public struct PointRestoreJob {
 
         // The file is assembled beside the target (atomic rename), or in the workspace.
         let bytes = summary.databaseBytes
-        try tail.prepare(time: chosen.time, needed: bytes.addingSaturating(1 << 20), scratch: workspace.path, events: events)
+        try tail.prepare(
+            time: chosen.time, needed: bytes.addingSaturating(1 << 20), scratch: workspace.path, events: events)
         let partial = try tail.partialFile(events: events)
-        let fetched = try rebuild(partial, links: links, table: table, keys: keys, store: store, namespace: namespace,
-                                  dependents: dependents, workspace: workspace)
+        let fetched = try rebuild(
+            partial, links: links, table: table, keys: keys, store: store, namespace: namespace,
+            dependents: dependents, workspace: workspace)
         let (checkName, _, ownership) = try tail.finish(
             check: check,
-            proof: summary.check == 2 ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time") : nil,
+            proof: summary.check == 2
+                ? ("point_digest", "the restored bytes are the snapshot that passed integrity_check at backup time")
+                : nil,
             damagedHint: "the point was taken from a damaged database; try an earlier point", events: events)
-        return Outcome(point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
-                       time: PointTime.rfc3339(chosen.time), output: tail.output?.path, restoredBytes: bytes, manifests: links.count,
-                       blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
-                       ownership: ownership, totalSeconds: monotonicSeconds() - started)
+        return Outcome(
+            point: PointChain.display(chosen), key: namespace.key(chosen.relative), kind: chosen.kind,
+            time: PointTime.rfc3339(chosen.time), output: tail.output?.path, restoredBytes: bytes,
+            manifests: links.count,
+            blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
+            ownership: ownership, totalSeconds: monotonicSeconds() - started)
     }
 
     /// The newest point at or before `at`; a clear "none" that names the oldest one otherwise.
-    func choose(from listing: [PointChain.Listed], scope: BackupScope, store: ObjectStore,
-                namespace: PointNamespace) throws -> PointName {
+    func choose(
+        from listing: [PointChain.Listed], scope: BackupScope, store: ObjectStore,
+        namespace: PointNamespace
+    ) throws -> PointName {
         let candidates: [PointChain.Listed]
         switch at {
         case .latest: candidates = listing
@@ -104,9 +118,13 @@ public struct PointRestoreJob {
         guard let chosen = candidates.last?.name else {
             let when: String
             if case .time(let t) = at { when = " at or before \(PointTime.rfc3339(t))" } else { when = "" }
-            throw LajuError(.storage, "no restore point of \(scope.databaseName)\(when) in \(store.displayName) under \(Display.safe(namespace.root))",
-                            hint: listing.isEmpty ? "make one with `laju-backup backup --incremental`" : "the oldest is \(PointTime.rfc3339(listing[0].name.time)); see `laju-backup list --points`",
-                            isNotFound: true)
+            throw LajuError(
+                .storage,
+                "no restore point of \(scope.databaseName)\(when) in \(store.displayName) under \(Display.safe(namespace.root))",
+                hint: listing.isEmpty
+                    ? "make one with `laju-backup backup --incremental`"
+                    : "the oldest is \(PointTime.rfc3339(listing[0].name.time)); see `laju-backup list --points`",
+                isNotFound: true)
         }
         return chosen
     }
@@ -120,8 +138,10 @@ public struct PointRestoreJob {
             for p in link.body.packs {
                 users[p.name, default: []].append(link.name)
                 do { _ = try table.intern(p) } catch {
-                    throw LajuError(.integrity, "the chain of point \(PointChain.display(chosen)) does not add up: \(error.message)",
-                                    hint: "restore an earlier point (`laju-backup list --points`)")
+                    throw LajuError(
+                        .integrity,
+                        "the chain of point \(PointChain.display(chosen)) does not add up: \(error.message)",
+                        hint: "restore an earlier point (`laju-backup list --points`)")
                 }
             }
         }
@@ -135,25 +155,31 @@ public struct PointRestoreJob {
     }
 
     /// Every pack the chain needs is in the store with the size the points recorded.
-    func checkStoredPacks(_ packs: [PackRef], chain: PointChain, namespace: PointNamespace,
-                          dependents: [String: String]) throws {
+    func checkStoredPacks(
+        _ packs: [PackRef], chain: PointChain, namespace: PointNamespace,
+        dependents: [String: String]
+    ) throws {
         let stored = try chain.listPacks()
         for p in packs {
             guard let size = stored[p.name] else {
                 throw chain.missing(namespace.key(p.name), dependents: dependents[p.name] ?? "?", what: "pack")
             }
             guard size == p.size else {
-                throw LajuError(.integrity, "pack \(Display.safe(namespace.key(p.name))) is damaged: it has \(size) bytes, the points recorded \(p.size); points that depend on it: \(dependents[p.name] ?? "?")",
-                                hint: "restore a point that does not use it (`laju-backup list --points`)")
+                throw LajuError(
+                    .integrity,
+                    "pack \(Display.safe(namespace.key(p.name))) is damaged: it has \(size) bytes, the points recorded \(p.size); points that depend on it: \(dependents[p.name] ?? "?")",
+                    hint: "restore a point that does not use it (`laju-backup list --points`)")
             }
         }
     }
 
     /// Writes every page of the point into the new file `partial`, then checks the whole file,
     /// as it is on disk, against the digest the point recorded.
-    func rebuild(_ partial: String, links: [PointChain.Loaded], table: PackTable, keys: PointKeys, store: ObjectStore,
-                 namespace: PointNamespace, dependents: [String: String],
-                 workspace: Workspace) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+    func rebuild(
+        _ partial: String, links: [PointChain.Loaded], table: PackTable, keys: PointKeys, store: ObjectStore,
+        namespace: PointNamespace, dependents: [String: String],
+        workspace: Workspace
+    ) throws -> (blocks: Int, requests: Int, bytes: Int64) {
         let summary = links[0].summary
         let bytes = summary.databaseBytes
         let fd = open(partial, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -162,17 +188,28 @@ public struct PointRestoreJob {
         guard ftruncate(fd, off_t(bytes)) == 0 else {
             throw LajuError(.local, "cannot size \(partial) to \(bytes) bytes: \(String(cString: strerror(errno)))")
         }
-        let context = FetchContext(packs: table.packs, pageSize: summary.pageSize, keys: keys, store: store,
-                                   namespace: namespace, fd: fd, partial: partial, dependents: dependents)
+        let context = FetchContext(
+            packs: table.packs, pageSize: summary.pageSize, keys: keys, store: store,
+            namespace: namespace, fd: fd, partial: partial, dependents: dependents)
         let (fetched, fetchSeconds) = try timedStep("blocks", events: events) { progress in
             try fetch(links: links, packs: table, context: context, workspace: workspace, progress: progress)
         }
-        events(.step(name: "blocks", summary: "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Human.bytes(fetched.bytes)) (\(Human.rate(fetched.bytes, fetchSeconds)))", seconds: fetchSeconds))
-        guard fsync(fd) == 0 else { throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))") }
+        events(
+            .step(
+                name: "blocks",
+                summary:
+                    "\(summary.pageCount) pages from \(links.count) manifest(s): \(fetched.blocks) block(s) in \(fetched.requests) request(s), \(Human.bytes(fetched.bytes)) (\(Human.rate(fetched.bytes, fetchSeconds)))",
+                seconds: fetchSeconds))
+        guard fsync(fd) == 0 else {
+            throw LajuError(.local, "cannot flush \(partial): \(String(cString: strerror(errno)))")
+        }
         let sha = try Digest.hash(.sha256, fileDescriptor: fd)
-        guard keys.fileDigest(sha256: sha, pageSize: summary.pageSize, pageCount: summary.pageCount) == summary.digest else {
-            throw LajuError(.integrity, "the file rebuilt from point \(PointChain.display(links[0].name)) does not match the digest the point recorded",
-                            hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
+        guard keys.fileDigest(sha256: sha, pageSize: summary.pageSize, pageCount: summary.pageCount) == summary.digest
+        else {
+            throw LajuError(
+                .integrity,
+                "the file rebuilt from point \(PointChain.display(links[0].name)) does not match the digest the point recorded",
+                hint: "its chain is inconsistent; restore an earlier point (`laju-backup list --points`)")
         }
         return fetched
     }
@@ -185,8 +222,10 @@ public struct PointRestoreJob {
     /// that lists it (`PageMap.Builder`'s rule), one bit a page remembers which are done. A
     /// link's pages are planned into a file, then fetched a chunk at a time: memory does not
     /// grow with the database.
-    func fetch(links: [PointChain.Loaded], packs: PackTable, context: FetchContext, workspace: Workspace,
-               progress: TransferProgress) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+    func fetch(
+        links: [PointChain.Loaded], packs: PackTable, context: FetchContext, workspace: Workspace,
+        progress: TransferProgress
+    ) throws -> (blocks: Int, requests: Int, bytes: Int64) {
         let pageCount = links[0].summary.pageCount
         var filled = PageSet(count: pageCount)
         var done = 0
@@ -201,7 +240,10 @@ public struct PointRestoreJob {
             try link.file.forEachEntry { e in
                 guard failure == nil, filled.insert(Int(e.page)) else { return }
                 planned += 1
-                let g = PageEntry(page: e.page, id: e.id, location: BlockLocation(pack: global[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
+                let g = PageEntry(
+                    page: e.page, id: e.id,
+                    location: BlockLocation(
+                        pack: global[Int(e.location.pack)], offset: e.location.offset, length: e.location.length))
                 do { try plan.append { PointBody.appendEntry(g, to: &$0) } } catch { failure = error }
             }
             if let failure { throw failure }
@@ -216,8 +258,10 @@ public struct PointRestoreJob {
             }
         }
         if let hole = filled.firstMissing() {
-            throw LajuError(.integrity, "the chain of point \(PointChain.display(links[0].name)) does not add up: page \(hole) has no block",
-                            hint: "restore an earlier point (`laju-backup list --points`)")
+            throw LajuError(
+                .integrity,
+                "the chain of point \(PointChain.display(links[0].name)) does not add up: page \(hole) has no block",
+                hint: "restore an earlier point (`laju-backup list --points`)")
         }
         return total
     }
@@ -226,7 +270,8 @@ public struct PointRestoreJob {
     /// next to each other), cut into ranged requests of neighbouring blocks, taken in turn by two
     /// workers (this thread and one more): checking blocks is CPU work, a ranged GET waits on the
     /// network.
-    func fetchChunk(_ unsorted: [PageEntry], context: FetchContext) throws -> (blocks: Int, requests: Int, bytes: Int64) {
+    func fetchChunk(_ unsorted: [PageEntry], context: FetchContext) throws -> (blocks: Int, requests: Int, bytes: Int64)
+    {
         let entries = unsorted.sorted { a, b in
             (a.location.pack, a.location.offset, a.page) < (b.location.pack, b.location.offset, b.page)
         }
@@ -239,11 +284,13 @@ public struct PointRestoreJob {
             while j < entries.count {
                 let l = entries[j].location
                 let newEnd = max(end, l.offset + Int64(l.length))
-                guard l.pack == first.pack, l.offset <= end + Self.coalesceGap, newEnd - first.offset <= Self.maxRequest else { break }
+                guard l.pack == first.pack, l.offset <= end + Self.coalesceGap, newEnd - first.offset <= Self.maxRequest
+                else { break }
                 end = newEnd
                 j += 1
             }
-            requests.append(FetchRequest(from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset))
+            requests.append(
+                FetchRequest(from: i, to: j, pack: first.pack, offset: first.offset, length: end - first.offset))
             i = j
         }
         let job = FetchQueue(entries: entries, requests: requests, context: context)

@@ -39,16 +39,22 @@ struct RestoreOutput {
         var st = stat()
         if lstat(path, &st) == 0 {
             if (st.st_mode & S_IFMT) == S_IFDIR {
-                throw LajuError(.local, "\(Display.safe(path)) is a directory", hint: "name a file with --output, or use --output-dir")
+                throw LajuError(
+                    .local, "\(Display.safe(path)) is a directory",
+                    hint: "name a file with --output, or use --output-dir")
             }
             if !force {
                 let what = (st.st_mode & S_IFMT) == S_IFLNK ? "a symlink" : "a file"
-                throw LajuError(.local, "\(Display.safe(path)) already exists (\(what))", hint: "pass --force to replace it, or choose --output")
+                throw LajuError(
+                    .local, "\(Display.safe(path)) already exists (\(what))",
+                    hint: "pass --force to replace it, or choose --output")
             }
         }
         if !force, let stale = staleSideFiles().first {
-            throw LajuError(.local, "\(Display.safe(stale)) is left beside \(Display.safe(path)) from an earlier database; SQLite would apply it to the restored file and corrupt it",
-                            hint: "remove it, or pass --force to have restore remove it")
+            throw LajuError(
+                .local,
+                "\(Display.safe(stale)) is left beside \(Display.safe(path)) from an earlier database; SQLite would apply it to the restored file and corrupt it",
+                hint: "remove it, or pass --force to have restore remove it")
         }
     }
 
@@ -64,9 +70,14 @@ struct RestoreOutput {
                 let sameFile = target != nil && FileIdentity(path: candidate) == target
                 let sameName = targetName != nil && canonicalPath(candidate) == targetName
                 if sameFile || sameName {
-                    let what = candidate == live ? "the live database" : "a side file of the live database (\(candidate.lastPathComponentOf))"
-                    throw LajuError(.usage, "refusing to restore over \(what) \(Display.safe(live)): the application may have it open, and its newest writes live in the WAL",
-                                    hint: "restore into another file (--output) and switch the application over while it is stopped")
+                    let what =
+                        candidate == live
+                        ? "the live database" : "a side file of the live database (\(candidate.lastPathComponentOf))"
+                    throw LajuError(
+                        .usage,
+                        "refusing to restore over \(what) \(Display.safe(live)): the application may have it open, and its newest writes live in the WAL",
+                        hint: "restore into another file (--output) and switch the application over while it is stopped"
+                    )
                 }
             }
         }
@@ -94,19 +105,25 @@ struct RestoreOutput {
         try refuseLiveFiles()
         var st = stat()
         if !force && lstat(path, &st) == 0 {
-            throw LajuError(.local, "\(Display.safe(path)) appeared while restoring", hint: "pass --force to replace it")
+            throw LajuError(
+                .local, "\(Display.safe(path)) appeared while restoring", hint: "pass --force to replace it")
         }
         for side in staleSideFiles() {
             guard force else {
-                throw LajuError(.local, "\(Display.safe(side)) appeared beside \(Display.safe(path)) while restoring", hint: "remove it, or pass --force")
+                throw LajuError(
+                    .local, "\(Display.safe(side)) appeared beside \(Display.safe(path)) while restoring",
+                    hint: "remove it, or pass --force")
             }
             if unlink(side) != 0 && errno != ENOENT {
-                throw LajuError(.local, "cannot remove the stale \(Display.safe(side)): \(String(cString: strerror(errno)))",
-                                hint: "remove it by hand; the restored file was not put in place")
+                throw LajuError(
+                    .local, "cannot remove the stale \(Display.safe(side)): \(String(cString: strerror(errno)))",
+                    hint: "remove it by hand; the restored file was not put in place")
             }
         }
         guard rename(partial, path) == 0 else {
-            throw LajuError(.local, "cannot move the restored database to \(Display.safe(path)): \(String(cString: strerror(errno)))")
+            throw LajuError(
+                .local,
+                "cannot move the restored database to \(Display.safe(path)): \(String(cString: strerror(errno)))")
         }
         _ = try? cFsyncDirectory(directory)
     }
@@ -132,8 +149,10 @@ extension RestoreOutput {
             return Ownership(uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o777, from: "the file it replaces")
         }
         if let here = canonicalPath(directory + "/x"), let there = canonicalPath(liveDatabase),
-           here.deletingLastPathComponent == there.deletingLastPathComponent, stat(liveDatabase, &st) == 0 {
-            return Ownership(uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o777, from: "the database in that folder")
+            here.deletingLastPathComponent == there.deletingLastPathComponent, stat(liveDatabase, &st) == 0
+        {
+            return Ownership(
+                uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o777, from: "the database in that folder")
         }
         guard stat(directory, &st) == 0 else { return nil }
         return Ownership(uid: st.st_uid, gid: st.st_gid, mode: 0o600, from: "the folder")
@@ -151,7 +170,8 @@ extension RestoreOutput {
         if chown(path, r.uid, r.gid) == 0 && chmod(path, r.mode) == 0 {
             return "owner \(who), mode \(mode), as \(r.from)"
         }
-        return "could not give it \(r.from)'s owner and mode; to let the application open it, run: chown \(who) \(path) && chmod \(mode) \(path)"
+        return
+            "could not give it \(r.from)'s owner and mode; to let the application open it, run: chown \(who) \(path) && chmod \(mode) \(path)"
     }
 
     func userName(_ uid: uid_t) -> String {

@@ -67,8 +67,9 @@ final class RestoreTail {
         switch target {
         case .file(_, let dir, let force):
             if output == nil {
-                output = try Self.checkedOutput(path: "\(dir)/\(Self.defaultFileName(time: time))", force: force,
-                                                protected: protected)
+                output = try Self.checkedOutput(
+                    path: "\(dir)/\(Self.defaultFileName(time: time))", force: force,
+                    protected: protected)
             }
             directory = output!.directory
         case .verifyOnly:
@@ -97,8 +98,10 @@ final class RestoreTail {
     /// `integrity_check` at backup time and no level was asked for; then, for a file target, the
     /// atomic rename into place and the owner and mode of the file it replaces. Returns the
     /// check's name and duration, and what was done about ownership.
-    func finish(check: RestoreCheck, proof: (name: String, summary: String)?, damagedHint: String,
-                events: @escaping JobEventSink) throws -> (check: String, seconds: Double, ownership: String?) {
+    func finish(
+        check: RestoreCheck, proof: (name: String, summary: String)?, damagedHint: String,
+        events: @escaping JobEventSink
+    ) throws -> (check: String, seconds: Double, ownership: String?) {
         guard let partial else { throw LajuError(.internal, "restore finished before it began") }
         var checkName: String
         var checkSeconds = 0.0
@@ -106,8 +109,9 @@ final class RestoreTail {
             checkName = proof.name
             events(.step(name: proof.name, summary: proof.summary, seconds: 0))
         } else {
-            (checkName, checkSeconds) = try Self.checkRestored(partial, level: check == .quick ? .quick : .full,
-                                                               hint: damagedHint, events: events)
+            (checkName, checkSeconds) = try Self.checkRestored(
+                partial, level: check == .quick ? .quick : .full,
+                hint: damagedHint, events: events)
         }
         guard let output else { return (checkName, checkSeconds, nil) }
         let reference = output.ownershipReference(liveDatabase: liveDatabase)
@@ -130,8 +134,10 @@ final class RestoreTail {
 
     /// Runs `PRAGMA integrity_check` (or `quick_check`) on a restored file that is not in place
     /// yet; throws (exit 4) with its findings. Returns the check's name and duration.
-    static func checkRestored(_ partial: String, level: Database.Check, hint: String,
-                              events: @escaping JobEventSink) throws -> (String, Double) {
+    static func checkRestored(
+        _ partial: String, level: Database.Check, hint: String,
+        events: @escaping JobEventSink
+    ) throws -> (String, Double) {
         let checkName = level == .full ? "integrity_check" : "quick_check"
         let (problems, seconds) = try timedStep(checkName, events: events) { _ -> String? in
             do {
@@ -161,10 +167,14 @@ final class RestoreTail {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw LajuError(.local, "cannot create output directory \(Display.safe(dir))", hint: "check the path and its permissions")
+            throw LajuError(
+                .local, "cannot create output directory \(Display.safe(dir))",
+                hint: "check the path and its permissions")
         }
         guard access(dir, W_OK | X_OK) == 0 else {
-            throw LajuError(.local, "output directory \(dir) is not writable", hint: "choose another --output-dir or fix its permissions")
+            throw LajuError(
+                .local, "output directory \(dir) is not writable",
+                hint: "choose another --output-dir or fix its permissions")
         }
     }
 }

@@ -12,13 +12,15 @@ public enum DurationText {
         for c in text {
             if c.isNumber { digits.append(c); continue }
             guard let u = units[c], let n = Double(digits) else {
-                throw LajuError(.usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
+                throw LajuError(
+                    .usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
             }
             total += n * u
             digits = ""
         }
         guard digits.isEmpty, !text.isEmpty else {
-            throw LajuError(.usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
+            throw LajuError(
+                .usage, "duration \(text) is not understood", hint: "use e.g. 24h, 90m, 2d, 1h30m or seconds")
         }
         guard total.isFinite, total <= maxSeconds else { throw tooLong(text) }
         return total

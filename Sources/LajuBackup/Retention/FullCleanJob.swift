@@ -47,8 +47,10 @@ public struct FullCleanJob {
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool = false,
-                now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool = false,
+        now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.policy = policy
@@ -71,22 +73,37 @@ public struct FullCleanJob {
         let (ours, others) = scan.split(scope)
         outcome.otherScope = others.count
         if !others.isEmpty {
-            events(.warning("\(others.count) active row(s) belong to other databases or prefixes than \(scope.databaseName) under \(Display.safe(scope.prefix)); left alone"))
+            events(
+                .warning(
+                    "\(others.count) active row(s) belong to other databases or prefixes than \(scope.databaseName) under \(Display.safe(scope.prefix)); left alone"
+                ))
         }
         // A row written for another store (e.g. s3 rows while cleaning a file:// store) would
         // "404" here and be marked deleted while its object lives on: leave such rows alone.
         let rows = ours.filter { $0.storage == store.storageLabel }
         outcome.otherStorage = ours.count - rows.count
         if outcome.otherStorage > 0 {
-            events(.warning("\(outcome.otherStorage) active row(s) name storage other than '\(store.storageLabel)'; left alone"))
+            events(
+                .warning(
+                    "\(outcome.otherStorage) active row(s) name storage other than '\(store.storageLabel)'; left alone")
+            )
         }
         outcome.newestVerified = try newestVerified(rows, store: store)
         if outcome.newestVerified == nil && !rows.isEmpty {
-            events(.warning("no active backup has its object in \(store.displayName) with the catalog's size; only the newest row is protected"))
+            events(
+                .warning(
+                    "no active backup has its object in \(store.displayName) with the catalog's size; only the newest row is protected"
+                ))
         }
-        let plan = Retention.plan(rows, policy: policy, now: now(), protect: Set(outcome.newestVerified.map { [$0] } ?? []))
+        let plan = Retention.plan(
+            rows, policy: policy, now: now(), protect: Set(outcome.newestVerified.map { [$0] } ?? []))
         outcome.plan = plan
-        events(.step(name: "plan", summary: "\(plan.decisions.count) active backup(s) in \(store.displayName): keep \(plan.keep.count), delete \(plan.remove.count) (\(policy.summary))", seconds: 0))
+        events(
+            .step(
+                name: "plan",
+                summary:
+                    "\(plan.decisions.count) active backup(s) in \(store.displayName): keep \(plan.keep.count), delete \(plan.remove.count) (\(policy.summary))",
+                seconds: 0))
         guard !dryRun else { return outcome }
 
         for d in plan.remove {
@@ -102,13 +119,22 @@ public struct FullCleanJob {
                 if case .locked(let until) = result {
                     // S3 Object Lock keeps it: neither a failure nor deleted; a later run deletes it.
                     outcome.locked.append(Locked(key: d.key, until: until))
-                    events(.step(name: "locked", summary: "\(d.key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it", seconds: 0))
+                    events(
+                        .step(
+                            name: "locked",
+                            summary:
+                                "\(d.key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it",
+                            seconds: 0))
                     continue
                 }
                 let existed = result == .deleted
                 try catalog.markDeleted(key: d.key, at: now())
                 if existed { outcome.deleted.append(d.key) } else { outcome.alreadyGone.append(d.key) }
-                events(.step(name: "delete", summary: "\(d.key)\(existed ? "" : " (object was already gone)"); row marked deleted", seconds: 0))
+                events(
+                    .step(
+                        name: "delete",
+                        summary: "\(d.key)\(existed ? "" : " (object was already gone)"); row marked deleted",
+                        seconds: 0))
             } catch {
                 outcome.failed.append(Failure(key: d.key, error: "\(error)"))
                 events(.warning("could not delete \(d.key): \(error); its row is untouched"))
@@ -129,7 +155,9 @@ public struct FullCleanJob {
             } catch let e as LajuError where e.isNotFound {
                 events(.warning("\(r.key) is in the catalog but not in \(store.displayName)"))
             } catch let e as LajuError {
-                throw LajuError(e.kind, "cannot check which backup is the newest intact one: \(e.message); nothing was deleted", hint: e.hint)
+                throw LajuError(
+                    e.kind, "cannot check which backup is the newest intact one: \(e.message); nothing was deleted",
+                    hint: e.hint)
             }
         }
         return nil

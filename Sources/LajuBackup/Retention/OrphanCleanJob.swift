@@ -49,7 +49,8 @@ public struct OrphanCleanJob {
         public var graceSeconds: Double
         public var dryRun: Bool
         public var failures: Int {
-            orphanObjects.filter { $0.action.hasPrefix("failed") }.count + partials.filter { $0.action.hasPrefix("failed") }.count
+            orphanObjects.filter { $0.action.hasPrefix("failed") }.count
+                + partials.filter { $0.action.hasPrefix("failed") }.count
         }
     }
 
@@ -62,8 +63,11 @@ public struct OrphanCleanJob {
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, deleteOrphans: Bool = false, graceSeconds: Double = 86_400, dryRun: Bool = false,
-                now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, deleteOrphans: Bool = false, graceSeconds: Double = 86_400,
+        dryRun: Bool = false,
+        now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.deleteOrphans = deleteOrphans
@@ -80,7 +84,8 @@ public struct OrphanCleanJob {
         let scope = try settings.scope()
         let prefix = scope.prefix
         if deleteOrphans && prefix.isEmpty {
-            throw LajuError(.usage, "refusing to delete orphans with an empty BACKUP_PREFIX (that would be the whole bucket)")
+            throw LajuError(
+                .usage, "refusing to delete orphans with an empty BACKUP_PREFIX (that would be the whole bucket)")
         }
         let scan = try catalog.scan(includeDeleted: true)
         let objects = try store.list(prefix: prefix)
@@ -88,10 +93,12 @@ public struct OrphanCleanJob {
         let active = ours.filter { $0.deletedAt == nil && $0.storage == store.storageLabel }
         let activeKeys = Set(active.map(\.key))
         // Objects that rows of any scope still count on, and keys of bad rows: never deleted.
-        let named = NamedKeys(protected: Set(scan.records.filter { $0.deletedAt == nil }.map(\.key) + scan.bad.compactMap(\.key)),
-                              deleted: Set(scan.records.filter { $0.deletedAt != nil }.map(\.key)))
-        var outcome = Outcome(store: store.displayName, prefix: prefix, objects: objects.count, activeRows: active.count,
-                              badRows: scan.bad, graceSeconds: graceSeconds, dryRun: dryRun)
+        let named = NamedKeys(
+            protected: Set(scan.records.filter { $0.deletedAt == nil }.map(\.key) + scan.bad.compactMap(\.key)),
+            deleted: Set(scan.records.filter { $0.deletedAt != nil }.map(\.key)))
+        var outcome = Outcome(
+            store: store.displayName, prefix: prefix, objects: objects.count, activeRows: active.count,
+            badRows: scan.bad, graceSeconds: graceSeconds, dryRun: dryRun)
         for bad in scan.bad {
             events(.warning("catalog row \(Display.safe(bad.id)) skipped: \(bad.problem)"))
         }
@@ -100,9 +107,14 @@ public struct OrphanCleanJob {
         // another database with the same file name is not ours at all.
         var search: StoreSearch?
         do {
-            search = StoreSearch(store: store, scope: scope, encryptionKey: try settings.encryptionKey(), databasePath: settings.databasePath)
+            search = StoreSearch(
+                store: store, scope: scope, encryptionKey: try settings.encryptionKey(),
+                databasePath: settings.databasePath)
         } catch {
-            events(.warning("cannot read object metadata without a usable BACKUP_ENCRYPTION_KEY (\(error)); objects without a row are only reported"))
+            events(
+                .warning(
+                    "cannot read object metadata without a usable BACKUP_ENCRYPTION_KEY (\(error)); objects without a row are only reported"
+                ))
         }
         let nowSeconds = Double(now()) / 1000
         for o in objects where !activeKeys.contains(o.key) {
@@ -134,27 +146,34 @@ public struct OrphanCleanJob {
     /// can attribute (reported), another database's or a deeper prefix's (counted), or an orphan
     /// of this profile's (deleted when asked, old enough, and neither a valid backup of ours nor
     /// named by any row).
-    func sort(_ o: ObjectInfo, scope: BackupScope, search: StoreSearch?, named: NamedKeys, store: ObjectStore,
-              now nowSeconds: Double, into outcome: inout Outcome) throws {
+    func sort(
+        _ o: ObjectInfo, scope: BackupScope, search: StoreSearch?, named: NamedKeys, store: ObjectStore,
+        now nowSeconds: Double, into outcome: inout Outcome
+    ) throws {
         if let problem = ObjectKey.problem(o.key) {
             // A legal S3 key that no command of ours can name safely (`..`, controls...):
             // reported, never requested, never deleted.
-            outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                                     reason: "unusable key: \(problem)", action: "reported"))
+            outcome.unattributed.append(
+                OrphanObject(
+                    key: o.key, size: o.size, lastModified: o.lastModified,
+                    reason: "unusable key: \(problem)", action: "reported"))
             return
         }
         if !scope.ownsObject(key: o.key) {
             switch scope.attribute(o.key) {
             case .unnamed, .unrecognised:
-                outcome.unattributed.append(OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                                         reason: scope.whyNotOurs(o.key) ?? "not a usable key", action: "reported"))
+                outcome.unattributed.append(
+                    OrphanObject(
+                        key: o.key, size: o.size, lastModified: o.lastModified,
+                        reason: scope.whyNotOurs(o.key) ?? "not a usable key", action: "reported"))
             default:
                 outcome.otherObjects += 1
             }
             return
         }
-        var orphan = OrphanObject(key: o.key, size: o.size, lastModified: o.lastModified,
-                                  reason: named.deleted.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
+        var orphan = OrphanObject(
+            key: o.key, size: o.size, lastModified: o.lastModified,
+            reason: named.deleted.contains(o.key) ? "row marked deleted" : "no row", action: "reported")
         var keep = false
         if !named.protected.contains(o.key) && !named.deleted.contains(o.key) {
             if let search {

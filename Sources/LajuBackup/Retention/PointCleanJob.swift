@@ -36,8 +36,11 @@ public struct PointCleanJob {
     public var now: () -> Int64
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool, graceSeconds: Double = 86_400,
-                now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, policy: RetentionPolicy, dryRun: Bool,
+        graceSeconds: Double = 86_400,
+        now: @escaping () -> Int64 = { LocalTime.nowMilliseconds() }, events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.policy = policy
@@ -68,11 +71,17 @@ public struct PointCleanJob {
         }
         for l in listing.reversed() {
             let k = keep.contains(l.name.relative)
-            outcome.points.append(Decision(point: PointChain.display(l.name), time: PointTime.rfc3339(l.name.time), kind: l.name.kind,
-                                           keep: k, reasons: reasons[l.name.relative] ?? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"],
-                                           bytes: l.size))
+            outcome.points.append(
+                Decision(
+                    point: PointChain.display(l.name), time: PointTime.rfc3339(l.name.time), kind: l.name.kind,
+                    keep: k,
+                    reasons: reasons[l.name.relative] ?? [
+                        policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"
+                    ],
+                    bytes: l.size))
         }
-        let packsToDelete = try unneededPacks(store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
+        let packsToDelete = try unneededPacks(
+            store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
 
         var lockedPoints: [PointChain.Listed] = []
         for l in listing where !keep.contains(l.name.relative) {
@@ -90,7 +99,9 @@ public struct PointCleanJob {
             do {
                 for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
             } catch {
-                outcome.failures.append("\(namespace.key(l.name.relative)): locked, and its manifest cannot be read to keep its packs (\(error))")
+                outcome.failures.append(
+                    "\(namespace.key(l.name.relative)): locked, and its manifest cannot be read to keep its packs (\(error))"
+                )
                 return outcome
             }
         }
@@ -103,8 +114,9 @@ public struct PointCleanJob {
     /// reasons of each.
     func keptPoints(_ listing: [PointChain.Listed], storageLabel: String) -> (Set<String>, [String: [String]]) {
         let records = listing.map {
-            BackupRecord(id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
-                         storage: storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
+            BackupRecord(
+                id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
+                storage: storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
         }
         let plan = Retention.plan(records, policy: policy, now: now())
         var reasons: [String: [String]] = [:]
@@ -125,8 +137,10 @@ public struct PointCleanJob {
 
     /// The packs no kept point needs and older than the grace period; the others are counted as
     /// kept. Unknown age counts as young: a pack may belong to a run in flight.
-    func unneededPacks(store: ObjectStore, namespace: PointNamespace, needed: Set<String>,
-                       outcome: inout Outcome) throws -> [ObjectInfo] {
+    func unneededPacks(
+        store: ObjectStore, namespace: PointNamespace, needed: Set<String>,
+        outcome: inout Outcome
+    ) throws -> [ObjectInfo] {
         let nowSeconds = Double(now()) / 1000
         var packs: [ObjectInfo] = []
         for o in try store.list(prefix: namespace.packs) where o.key.hasPrefix(namespace.root) {
@@ -140,8 +154,10 @@ public struct PointCleanJob {
 
     /// Deletes the candidate packs that are still not needed (a locked manifest may have claimed
     /// some since), or counts them for a dry run.
-    func deletePacks(_ candidates: [ObjectInfo], needed: Set<String>, store: ObjectStore, namespace: PointNamespace,
-                     outcome: inout Outcome) {
+    func deletePacks(
+        _ candidates: [ObjectInfo], needed: Set<String>, store: ObjectStore, namespace: PointNamespace,
+        outcome: inout Outcome
+    ) {
         for o in candidates where !needed.contains(String(o.key.dropFirst(namespace.root.count))) {
             if dryRun {
                 outcome.freedBytes += o.size
@@ -156,7 +172,8 @@ public struct PointCleanJob {
                 outcome.keptPacks += 1
             }
         }
-        outcome.keptPacks += candidates.count(where: { needed.contains(String($0.key.dropFirst(namespace.root.count))) })
+        outcome.keptPacks += candidates.count(where: { needed.contains(String($0.key.dropFirst(namespace.root.count))) }
+        )
     }
 
     enum Removal { case removed, locked, failed }
@@ -167,14 +184,15 @@ public struct PointCleanJob {
     func remove(_ key: String, store: ObjectStore, outcome: inout Outcome) -> Removal {
         do {
             if case .locked(let until) = try store.removeBackup(key: key) {
-                let line = "\(key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it"
+                let line =
+                    "\(key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it"
                 outcome.locked.append(key)
                 events(.step(name: "locked", summary: line, seconds: 0))
                 return .locked
             }
             return .removed
         } catch let e as LajuError where e.isNotFound {
-            return .removed   // already gone: what retention wanted
+            return .removed  // already gone: what retention wanted
         } catch {
             outcome.failures.append("\(key): \(error)")
             return .failed

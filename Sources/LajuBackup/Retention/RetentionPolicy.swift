@@ -15,8 +15,10 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     public var keepWeekly: Int?
     public var keepMonthly: Int?
 
-    public init(retentionDays: Int = 30, keepWithinDays: Int? = nil, keepLast: Int? = nil, keepDaily: Int? = nil,
-                keepWeekly: Int? = nil, keepMonthly: Int? = nil) {
+    public init(
+        retentionDays: Int = 30, keepWithinDays: Int? = nil, keepLast: Int? = nil, keepDaily: Int? = nil,
+        keepWeekly: Int? = nil, keepMonthly: Int? = nil
+    ) {
         self.retentionDays = retentionDays
         self.keepWithinDays = keepWithinDays
         self.keepLast = keepLast
@@ -28,7 +30,9 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     /// A policy from the command line's options: with any keep rule, `retentionDays` (if given)
     /// also keeps everything younger than that; without one it is the days rule, defaulting to
     /// `fallbackDays` (BACKUP_RETENTION_DAYS).
-    public init(retentionDays: Int?, keepLast: Int?, keepDaily: Int?, keepWeekly: Int?, keepMonthly: Int?, fallbackDays: Int) {
+    public init(
+        retentionDays: Int?, keepLast: Int?, keepDaily: Int?, keepWeekly: Int?, keepMonthly: Int?, fallbackDays: Int
+    ) {
         self.init(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly)
         if isGFS {
             keepWithinDays = retentionDays
@@ -54,9 +58,9 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
 
 /// The calendar periods a backup falls in, as comparable labels.
 public struct Periods: Sendable, Equatable {
-    public var day: String     // 2026-11-27
-    public var week: String    // 2026-W48 (ISO 8601 week-based year and week)
-    public var month: String   // 2026-11
+    public var day: String  // 2026-11-27
+    public var week: String  // 2026-W48 (ISO 8601 week-based year and week)
+    public var month: String  // 2026-11
 
     /// In the server's local time zone (honours `TZ`), as restic does.
     public static func local(_ ms: Int64) -> Periods { make(ms, utc: false) }
@@ -98,8 +102,10 @@ public enum Retention {
     public static let dayMilliseconds: Int64 = 86_400_000
 
     /// Decides every active row (`deleted_at IS NULL`; others are ignored) under `policy` at `now`.
-    public static func plan(_ rows: [BackupRecord], policy: RetentionPolicy, now: Int64, protect: Set<String> = [],
-                            periods: (Int64) -> Periods = Periods.local) -> RetentionPlan {
+    public static func plan(
+        _ rows: [BackupRecord], policy: RetentionPolicy, now: Int64, protect: Set<String> = [],
+        periods: (Int64) -> Periods = Periods.local
+    ) -> RetentionPlan {
         let active = rows.filter { $0.deletedAt == nil }
             .sorted { ($0.uploadedAt, $0.key) > ($1.uploadedAt, $1.key) }
         var reasons = Array(repeating: [String](), count: active.count)
@@ -139,8 +145,10 @@ public enum Retention {
             }
         }
         let decisions = active.enumerated().map { i, r in
-            RetentionDecision(key: r.key, uploadedAt: r.uploadedAt, fileSize: r.fileSize, keep: !reasons[i].isEmpty,
-                              reasons: reasons[i].isEmpty ? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"] : reasons[i])
+            RetentionDecision(
+                key: r.key, uploadedAt: r.uploadedAt, fileSize: r.fileSize, keep: !reasons[i].isEmpty,
+                reasons: reasons[i].isEmpty
+                    ? [policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"] : reasons[i])
         }
         return RetentionPlan(decisions: decisions)
     }
@@ -155,10 +163,13 @@ extension Settings {
         func count(_ name: String) throws -> Int? {
             environment[name] == nil ? nil : try integer(name, default: 0, range: 1...Settings.maxKeepCount)
         }
-        let days = environment["BACKUP_RETENTION_DAYS"] == nil ? nil
+        let days =
+            environment["BACKUP_RETENTION_DAYS"] == nil
+            ? nil
             : try integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays)
-        return RetentionPolicy(retentionDays: days, keepLast: try count("BACKUP_KEEP_LAST"), keepDaily: try count("BACKUP_KEEP_DAILY"),
-                               keepWeekly: try count("BACKUP_KEEP_WEEKLY"), keepMonthly: try count("BACKUP_KEEP_MONTHLY"),
-                               fallbackDays: 30)
+        return RetentionPolicy(
+            retentionDays: days, keepLast: try count("BACKUP_KEEP_LAST"), keepDaily: try count("BACKUP_KEEP_DAILY"),
+            keepWeekly: try count("BACKUP_KEEP_WEEKLY"), keepMonthly: try count("BACKUP_KEEP_MONTHLY"),
+            fallbackDays: 30)
     }
 }

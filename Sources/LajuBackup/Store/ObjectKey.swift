@@ -39,8 +39,9 @@ extension Settings {
             var p = environment["BACKUP_PREFIX"] ?? "backups/"
             if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
             if !p.isEmpty, let problem = ObjectKey.problem(String(p.dropLast()) + "/x") {
-                throw LajuError(.usage, "BACKUP_PREFIX=\(Display.quoted(p)) cannot start object keys: \(problem)",
-                                hint: "use a plain folder name such as backups/ or myapp/backups/")
+                throw LajuError(
+                    .usage, "BACKUP_PREFIX=\(Display.quoted(p)) cannot start object keys: \(problem)",
+                    hint: "use a plain folder name such as backups/ or myapp/backups/")
             }
             return p
         }

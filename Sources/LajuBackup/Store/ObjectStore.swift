@@ -14,8 +14,10 @@ public struct ObjectInfo: Sendable, Equatable {
     /// S3 Object Lock: until when the version cannot be deleted (seconds since the epoch).
     public var lockedUntil: Double?
 
-    public init(key: String, size: Int64, lastModified: Double? = nil, metadata: [String: String] = [:],
-                versionID: String? = nil, lockedUntil: Double? = nil) {
+    public init(
+        key: String, size: Int64, lastModified: Double? = nil, metadata: [String: String] = [:],
+        versionID: String? = nil, lockedUntil: Double? = nil
+    ) {
         self.key = key
         self.size = size
         self.lastModified = lastModified
@@ -69,8 +71,9 @@ public protocol ObjectStore: AnyObject, Sendable {
     func checkAccess() throws
     /// Stores `size` bytes of `file` under `key`; `digests` are the object's (Content-MD5, and
     /// what the seal pass computed besides, so that the upload need not read the object again).
-    func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
-             progress: TransferProgress?) throws
+    func put(
+        key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
+        progress: TransferProgress?) throws
     /// Size and metadata of `key`.
     func head(key: String) throws -> ObjectInfo
     /// Downloads `key` into the new file `file`. On failure `file` does not exist.
@@ -183,9 +186,12 @@ public struct ObjectDigests: Sendable {
 
 extension ObjectStore {
     /// A put for which only the MD5 is known: any other digest is computed from the file.
-    public func put(key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
-                    progress: TransferProgress?) throws {
-        try put(key: key, file: file, size: size, digests: ObjectDigests(md5: md5), metadata: metadata, progress: progress)
+    public func put(
+        key: String, file: String, size: Int64, md5: [UInt8], metadata: [String: String],
+        progress: TransferProgress?
+    ) throws {
+        try put(
+            key: key, file: file, size: size, digests: ObjectDigests(md5: md5), metadata: metadata, progress: progress)
     }
 }
 

@@ -30,15 +30,19 @@ struct CLI {
 
     /// The environment a run gets: nothing inherited but PATH, plus `env`.
     static func environment(_ env: [String: String]) -> [String: String] {
-        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
-                           "LAJU_BACKUP_CONFIG": ""]  // never read the host's /etc/laju-backup
+        var environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "TZ": "UTC",
+            "LAJU_BACKUP_CONFIG": ""
+        ]  // never read the host's /etc/laju-backup
         for (k, v) in env { environment[k] = v }
         return environment
     }
 
     @discardableResult
-    static func run(_ arguments: [String], env: [String: String] = [:], cwd: URL? = nil,
-                    timeout: TimeInterval = 300) throws -> Result {
+    static func run(
+        _ arguments: [String], env: [String: String] = [:], cwd: URL? = nil,
+        timeout: TimeInterval = 300
+    ) throws -> Result {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
@@ -64,12 +68,15 @@ struct CLI {
         // Read both pipes concurrently so a chatty child never blocks on a full pipe.
         let outData = PipeDrain(out), errData = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let killed = watch.state.withLock { w in w.finished = true; return w.killed }
+        let killed = watch.state.withLock { w in
+            w.finished = true; return w.killed
+        }
         let signal = p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil
-        return Result(status: signal.map { 128 + $0 } ?? p.terminationStatus,
-                      stdout: String(decoding: outData.wait(), as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self), timedOut: killed, signal: signal,
-                      seconds: Date().timeIntervalSince(started))
+        return Result(
+            status: signal.map { 128 + $0 } ?? p.terminationStatus,
+            stdout: String(decoding: outData.wait(), as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), timedOut: killed, signal: signal,
+            seconds: Date().timeIntervalSince(started))
     }
 }
 
@@ -85,7 +92,8 @@ final class Scratch {
 
     init(_ name: String = #function) throws {
         let clean = name.filter { $0.isLetter || $0.isNumber }
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lbtest-\(clean)-\(UUID().uuidString.prefix(8))")
+        url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "lbtest-\(clean)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
@@ -101,7 +109,8 @@ final class Scratch {
     static func files(in dir: URL) -> [String] {
         (FileManager.default.subpaths(atPath: dir.path) ?? []).filter {
             var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path, isDirectory: &isDir) && !isDir.boolValue
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent($0).path, isDirectory: &isDir)
+                && !isDir.boolValue
         }.sorted()
     }
 }
@@ -109,7 +118,9 @@ final class Scratch {
 /// Runs a shell snippet (sqlite3, python3, node, gzip...) and returns its stdout; fails the test
 /// on a non-zero exit.
 @discardableResult
-func sh(_ script: String, env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+func sh(_ script: String, env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws
+    -> String
+{
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
     p.arguments = ["-euo", "pipefail", "-c", script]
@@ -125,7 +136,9 @@ func sh(_ script: String, env: [String: String] = [:], file: StaticString = #fil
     let stdout = outData.wait()
     p.waitUntilExit()
     if p.terminationStatus != 0 {
-        XCTFail("shell failed (\(p.terminationStatus)): \(script)\n\(String(decoding: errData, as: UTF8.self))", file: file, line: line)
+        XCTFail(
+            "shell failed (\(p.terminationStatus)): \(script)\n\(String(decoding: errData, as: UTF8.self))", file: file,
+            line: line)
         throw NSError(domain: "sh", code: Int(p.terminationStatus))
     }
     return String(decoding: stdout, as: UTF8.self)
@@ -161,7 +174,8 @@ struct LocalFixture {
         store = try scratch.sub("store")
         tmp = try scratch.sub("tmp")
         key = try sh("head -c 32 /dev/urandom | base64").trimmingCharacters(in: .whitespacesAndNewlines)
-        try sh("""
+        try sh(
+            """
             sqlite3 '\(database.path)' <<'SQL'
             PRAGMA journal_mode=\(journalMode);
             CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER);
@@ -175,7 +189,7 @@ struct LocalFixture {
             "BACKUP_STORAGE": "file://\(store.path)",
             "BACKUP_ENCRYPTION_KEY": key,
             "BACKUP_TMPDIR": tmp.path,
-            "BACKUP_LOCK_DIR": tmp.path,
+            "BACKUP_LOCK_DIR": tmp.path
         ]
     }
 
@@ -193,13 +207,16 @@ func holdFlock(_ path: String, seconds: Double, scratch: Scratch) throws -> Proc
     let ready = scratch.url.appendingPathComponent("held-\(UUID().uuidString.prefix(4))").path
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", """
+    p.arguments = [
+        "python3", "-c",
+        """
         import fcntl, sys, time
         f = open(sys.argv[1], "a")
         fcntl.flock(f, fcntl.LOCK_EX)
         open(sys.argv[2], "w").close()
         time.sleep(float(sys.argv[3]))
-        """, path, ready, String(seconds)]
+        """, path, ready, String(seconds)
+    ]
     try p.run()
     let start = Date()
     while !FileManager.default.fileExists(atPath: ready) && Date().timeIntervalSince(start) < 10 { usleep(20_000) }

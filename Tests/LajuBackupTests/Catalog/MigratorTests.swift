@@ -7,15 +7,22 @@ final class MigratorTests: XCTestCase {
     let lajuReference = "knex-backup-files-laju-orig.sql"
     let migrationName = "20250110123456_create_backup_files_table.ts"
 
-    func migrator(_ path: String, name: String? = nil, dir: String? = nil, write: Bool = false,
-                  catalog: String? = nil, now: Int64 = 1_736_512_496_000) -> Migrator {
-        Migrator(options: .init(catalogPath: catalog ?? path, databasePath: path, migrationName: name,
-                                migrationsDirectory: dir, writeMigration: write, now: { now }))
+    func migrator(
+        _ path: String, name: String? = nil, dir: String? = nil, write: Bool = false,
+        catalog: String? = nil, now: Int64 = 1_736_512_496_000
+    ) -> Migrator {
+        Migrator(
+            options: .init(
+                catalogPath: catalog ?? path, databasePath: path, migrationName: name,
+                migrationsDirectory: dir, writeMigration: write, now: { now }))
     }
 
     /// knex's knex_migrations / knex_migrations_lock DDL and lock row, from the reference file.
     func knexTrackingSQL() throws -> [String] {
-        try KnexReference.statements(reference).filter { $0.contains("knex_migrations") && !$0.contains("values (?") && !$0.hasPrefix("insert into `knex_migrations` (`batch`") }
+        try KnexReference.statements(reference).filter {
+            $0.contains("knex_migrations") && !$0.contains("values (?")
+                && !$0.hasPrefix("insert into `knex_migrations` (`batch`")
+        }
     }
 
     func testFreshDatabaseGetsKnexDDLAndNoBookkeeping() throws {
@@ -31,7 +38,8 @@ final class MigratorTests: XCTestCase {
         XCTAssertEqual(s["backup_files_key_unique"], expected[1])
         XCTAssertNil(s["knex_migrations"], "no knex tables on a database that had none")
         XCTAssertNil(s["knex_migrations_lock"])
-        XCTAssertEqual(Set(s.keys), ["users", "backup_files", "backup_files_key_unique", "sqlite_autoindex_backup_files_1"])
+        XCTAssertEqual(
+            Set(s.keys), ["users", "backup_files", "backup_files_key_unique", "sqlite_autoindex_backup_files_1"])
         // The table is usable by the catalog.
         let c = try Catalog(path: path)
         XCTAssertNoThrow(try c.requireTable())
@@ -50,11 +58,20 @@ final class MigratorTests: XCTestCase {
             XCTAssertEqual(s[String(object)], KnexReference.asStored(ddl), "sqlite_master text of \(object)")
         }
         let db = try Database(path: path, mode: .readOnly)
-        XCTAssertEqual(try db.query("SELECT `index`, is_locked FROM knex_migrations_lock"), [["index": .integer(1), "is_locked": .integer(0)]])
+        XCTAssertEqual(
+            try db.query("SELECT `index`, is_locked FROM knex_migrations_lock"),
+            [["index": .integer(1), "is_locked": .integer(0)]])
         // The row as the reference's example: batch 1, integer epoch ms, the name with extension.
-        let rows = try db.query("SELECT id, name, batch, migration_time, typeof(migration_time) AS t FROM knex_migrations")
-        XCTAssertEqual(rows, [["id": .integer(1), "name": .text(migrationName), "batch": .integer(1),
-                               "migration_time": .integer(1_736_512_496_000), "t": .text("integer")]])
+        let rows = try db.query(
+            "SELECT id, name, batch, migration_time, typeof(migration_time) AS t FROM knex_migrations")
+        XCTAssertEqual(
+            rows,
+            [
+                [
+                    "id": .integer(1), "name": .text(migrationName), "batch": .integer(1),
+                    "migration_time": .integer(1_736_512_496_000), "t": .text("integer")
+                ]
+            ])
         let example = try KnexReference.statements(reference).last!
         XCTAssertTrue(example.contains("values (1, 1736512496000, '\(migrationName)')"), example)
     }
@@ -64,11 +81,13 @@ final class MigratorTests: XCTestCase {
         let path = t.file("app.sqlite3")
         let tracking = try knexTrackingSQL()
         XCTAssertEqual(tracking.count, 3)
-        try makeDatabase(path, tracking + [
-            "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (1, 1700000000000, '20240101000000_users.ts')",
-            "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (1, 1700000000001, '20240101000001_posts.ts')",
-            "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (2, 1700000100000, '20240201000000_tags.ts')",
-        ])
+        try makeDatabase(
+            path,
+            tracking + [
+                "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (1, 1700000000000, '20240101000000_users.ts')",
+                "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (1, 1700000000001, '20240101000001_posts.ts')",
+                "insert into `knex_migrations` (`batch`, `migration_time`, `name`) values (2, 1700000100000, '20240201000000_tags.ts')"
+            ])
         let before = try schema(path)
         let o = try migrator(path, name: "20250301000000_create_backup_files.ts", now: 1_740_000_000_123).run()
         XCTAssertEqual(o.action, .createdAndRecorded)
@@ -79,9 +98,17 @@ final class MigratorTests: XCTestCase {
         XCTAssertEqual(after["knex_migrations_lock"], before["knex_migrations_lock"])
         let db = try Database(path: path, mode: .readOnly)
         let last = try db.query("SELECT id, name, batch, migration_time FROM knex_migrations ORDER BY id DESC LIMIT 1")
-        XCTAssertEqual(last, [["id": .integer(4), "name": .text("20250301000000_create_backup_files.ts"), "batch": .integer(3),
-                               "migration_time": .integer(1_740_000_000_123)]])
-        XCTAssertEqual(try db.query("SELECT count(*) AS n, max(is_locked) AS l FROM knex_migrations_lock"), [["n": .integer(1), "l": .integer(0)]])
+        XCTAssertEqual(
+            last,
+            [
+                [
+                    "id": .integer(4), "name": .text("20250301000000_create_backup_files.ts"), "batch": .integer(3),
+                    "migration_time": .integer(1_740_000_000_123)
+                ]
+            ])
+        XCTAssertEqual(
+            try db.query("SELECT count(*) AS n, max(is_locked) AS l FROM knex_migrations_lock"),
+            [["n": .integer(1), "l": .integer(0)]])
     }
 
     func testLajuVariantIsAcceptedAndUnchanged() throws {
@@ -140,7 +167,11 @@ final class MigratorTests: XCTestCase {
     func testOtherShapeIsReportedPrecisely() throws {
         let t = try TempDir()
         let path = t.file("app.sqlite3")
-        try makeDatabase(path, ["CREATE TABLE backup_files (id varchar(255), key varchar(255) not null, file_name varchar(255), file_size bigint, compression varchar(255), storage varchar(255), checksum varchar(255), uploaded_at bigint, deleted_at bigint, encryption varchar(255), enc_iv varchar(255), owner text not null)"])
+        try makeDatabase(
+            path,
+            [
+                "CREATE TABLE backup_files (id varchar(255), key varchar(255) not null, file_name varchar(255), file_size bigint, compression varchar(255), storage varchar(255), checksum varchar(255), uploaded_at bigint, deleted_at bigint, encryption varchar(255), enc_iv varchar(255), owner text not null)"
+            ])
         XCTAssertThrowsError(try migrator(path).run()) { e in
             let err = e as! LajuError
             XCTAssertEqual(err.kind, .catalog)
@@ -152,7 +183,10 @@ final class MigratorTests: XCTestCase {
     func testUsableUnknownShapeIsAcceptedWithWarning() throws {
         let t = try TempDir()
         let path = t.file("app.sqlite3")
-        try makeDatabase(path, try KnexReference.creates(reference, on: "backup_files") + ["ALTER TABLE backup_files ADD COLUMN note text"])
+        try makeDatabase(
+            path,
+            try KnexReference.creates(reference, on: "backup_files") + ["ALTER TABLE backup_files ADD COLUMN note text"]
+        )
         let o = try migrator(path).run()
         XCTAssertEqual(o.action, .existing)
         XCTAssertNil(o.variant)
@@ -191,8 +225,10 @@ final class MigratorTests: XCTestCase {
         let text = try String(contentsOfFile: file, encoding: .utf8)
         XCTAssertTrue(text.contains("knex.schema.createTable(\"backup_files\""))
         XCTAssertTrue(text.contains("knex.schema.dropTable(\"backup_files\")"))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["20240101000000_users.ts", fileName].sorted(),
-                       "no temp file left in the app's folder")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir).sorted(),
+            ["20240101000000_users.ts", fileName].sorted(),
+            "no temp file left in the app's folder")
         let db = try Database(path: path, mode: .readOnly)
         XCTAssertEqual(try db.query("SELECT name FROM knex_migrations"), [["name": .text(fileName)]])
     }
@@ -225,7 +261,9 @@ final class MigratorTests: XCTestCase {
         let catalog = t.file("catalog.sqlite3")
         let o = try migrator(db, catalog: catalog).run()
         XCTAssertTrue(o.createdCatalogFile)
-        XCTAssertEqual(try schema(catalog)["backup_files"], KnexReference.asStored(try KnexReference.creates(reference, on: "backup_files")[0]))
+        XCTAssertEqual(
+            try schema(catalog)["backup_files"],
+            KnexReference.asStored(try KnexReference.creates(reference, on: "backup_files")[0]))
         XCTAssertEqual(fileBytes(db), before, "the app's database is not touched")
         XCTAssertThrowsError(try migrator(db, name: migrationName, catalog: t.file("other.sqlite3")).run())
     }

@@ -33,10 +33,12 @@ final class EnvFileTests: XCTestCase {
     }
 
     func testMalformedLinesAreErrorsWithLineNumbers() {
-        for (text, expect) in [("OK=1\nno equals sign\n", "bad.env:2: expected NAME=value"),
-                               ("A=1\nB=2\nC=\"open quote\n", "bad.env:3: unterminated quoted value for C"),
-                               ("BAD-NAME=1", "bad.env:1: invalid variable name"),
-                               ("=value", "bad.env:1: invalid variable name")] {
+        for (text, expect) in [
+            ("OK=1\nno equals sign\n", "bad.env:2: expected NAME=value"),
+            ("A=1\nB=2\nC=\"open quote\n", "bad.env:3: unterminated quoted value for C"),
+            ("BAD-NAME=1", "bad.env:1: invalid variable name"),
+            ("=value", "bad.env:1: invalid variable name")
+        ] {
             XCTAssertThrowsError(try EnvFile.parse(text, source: "bad.env"), text) { error in
                 XCTAssertEqual((error as? LajuError)?.kind, .usage)
                 XCTAssertTrue("\(error)".contains(expect), "\(error)")
@@ -45,7 +47,8 @@ final class EnvFileTests: XCTestCase {
     }
 
     func testSecretsInAMalformedFileAreNotEchoed() {
-        XCTAssertThrowsError(try EnvFile.parse("BACKUP_ENCRYPTION_KEY=\"s3cr3t-key-material", source: "x.env")) { error in
+        XCTAssertThrowsError(try EnvFile.parse("BACKUP_ENCRYPTION_KEY=\"s3cr3t-key-material", source: "x.env")) {
+            error in
             XCTAssertFalse("\(error)".contains("s3cr3t"), "\(error)")
         }
     }
@@ -56,13 +59,17 @@ final class EnvFileTests: XCTestCase {
         let dir = try CoreTestDir()
         let system = dir.file("system.env"), local = dir.file("local.env")
         let first = dir.file("first.env"), second = dir.file("second.env")
-        try "A=system\nB=system\nC=system\nD=system\nE=system\n".write(toFile: system, atomically: true, encoding: .utf8)
-        try "A=local\nB=local\nC=local\nD=local\nE=local\nF=local\n".write(toFile: local, atomically: true, encoding: .utf8)
+        try "A=system\nB=system\nC=system\nD=system\nE=system\n".write(
+            toFile: system, atomically: true, encoding: .utf8)
+        try "A=local\nB=local\nC=local\nD=local\nE=local\nF=local\n".write(
+            toFile: local, atomically: true, encoding: .utf8)
         try "A=first\nB=first\nC=first\nD=first\n".write(toFile: first, atomically: true, encoding: .utf8)
         try "A=second\nB=second\nC=second\n".write(toFile: second, atomically: true, encoding: .utf8)
-        let env = try Environment.load(envFiles: [first, second], process: ["A": "process", "B": "process", "G": ""],
-                                       systemFile: system, localFile: local)
-            .overriding(["A": "flag"])
+        let env = try Environment.load(
+            envFiles: [first, second], process: ["A": "process", "B": "process", "G": ""],
+            systemFile: system, localFile: local
+        )
+        .overriding(["A": "flag"])
         XCTAssertEqual(env["A"], "flag")
         XCTAssertEqual(env["B"], "process")
         XCTAssertEqual(env["C"], "second", "a later --env-file wins over an earlier one")
@@ -77,9 +84,14 @@ final class EnvFileTests: XCTestCase {
 
     func testMissingDefaultFilesAreSkippedButMissingEnvFileIsAnError() throws {
         let dir = try CoreTestDir()
-        XCTAssertNoThrow(try Environment.load(envFiles: [], process: [:], systemFile: dir.file("none1"), localFile: dir.file("none2")))
-        XCTAssertThrowsError(try Environment.load(envFiles: [dir.file("missing.env")], process: [:],
-                                                  systemFile: dir.file("none1"), localFile: dir.file("none2"))) { error in
+        XCTAssertNoThrow(
+            try Environment.load(
+                envFiles: [], process: [:], systemFile: dir.file("none1"), localFile: dir.file("none2")))
+        XCTAssertThrowsError(
+            try Environment.load(
+                envFiles: [dir.file("missing.env")], process: [:],
+                systemFile: dir.file("none1"), localFile: dir.file("none2"))
+        ) { error in
             XCTAssertEqual((error as? LajuError)?.kind, .usage)
             XCTAssertTrue("\(error)".contains("missing.env: no such file"), "\(error)")
         }

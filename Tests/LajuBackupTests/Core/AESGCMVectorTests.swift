@@ -13,8 +13,9 @@ final class AESGCMVectorTests: XCTestCase {
         var checked = 0
         for v in vectors {
             let tagLength = v.header["Taglen"]! / 8
-            let (ct, tag) = try AESGCM.seal(key: v["Key"], iv: v["IV"], aad: v["AAD"], plaintext: v["PT"],
-                                            tagLength: tagLength)
+            let (ct, tag) = try AESGCM.seal(
+                key: v["Key"], iv: v["IV"], aad: v["AAD"], plaintext: v["PT"],
+                tagLength: tagLength)
             XCTAssertEqual(ct.hexString, v["CT"].hexString, v.name)
             XCTAssertEqual(tag.hexString, v["Tag"].hexString, v.name)
             checked += 1
@@ -30,8 +31,10 @@ final class AESGCMVectorTests: XCTestCase {
         var passed = 0, refused = 0
         for v in vectors {
             if v.fails {
-                XCTAssertThrowsError(try AESGCM.open(key: v["Key"], iv: v["IV"], aad: v["AAD"], ciphertext: v["CT"], tag: v["Tag"]),
-                                     v.name) { error in
+                XCTAssertThrowsError(
+                    try AESGCM.open(key: v["Key"], iv: v["IV"], aad: v["AAD"], ciphertext: v["CT"], tag: v["Tag"]),
+                    v.name
+                ) { error in
                     XCTAssertEqual((error as? CError)?.status, .authentication, "\(v.name): \(error)")
                 }
                 refused += 1
@@ -42,23 +45,28 @@ final class AESGCMVectorTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(passed, 300)
-        XCTAssertGreaterThan(refused, 300, "the FAIL cases are the point: a tag check that accepts anything passes the others")
+        XCTAssertGreaterThan(
+            refused, 300, "the FAIL cases are the point: a tag check that accepts anything passes the others")
     }
 
     /// Our own negative checks on a NIST vector: every single-bit flip of ciphertext, tag or IV,
     /// and a wrong key, must be refused (the envelope relies on exactly this).
     func testEveryBitFlipIsRefused() throws {
-        let v = try XCTUnwrap(CAVP.load(Self.dir.appendingPathComponent("gcmEncryptExtIV256.rsp")).first {
-            $0.header["IVlen"] == 96 && $0.header["PTlen"] == 408 && $0.header["Taglen"] == 128 && $0.header["AADlen"] == 0
-        })
+        let v = try XCTUnwrap(
+            CAVP.load(Self.dir.appendingPathComponent("gcmEncryptExtIV256.rsp")).first {
+                $0.header["IVlen"] == 96 && $0.header["PTlen"] == 408 && $0.header["Taglen"] == 128
+                    && $0.header["AADlen"] == 0
+            })
         XCTAssertEqual(try AESGCM.open(key: v["Key"], iv: v["IV"], ciphertext: v["CT"], tag: v["Tag"]), v["PT"])
         var refused = 0
         for field in ["CT", "Tag", "IV", "Key"] {
             for bit in stride(from: 0, to: v[field].count * 8, by: 7) {
                 var f = v.fields
                 f[field]![bit / 8] ^= UInt8(1 << (bit % 8))
-                XCTAssertThrowsError(try AESGCM.open(key: f["Key"]!, iv: f["IV"]!, ciphertext: f["CT"]!, tag: f["Tag"]!),
-                                     "\(field) bit \(bit)") { error in
+                XCTAssertThrowsError(
+                    try AESGCM.open(key: f["Key"]!, iv: f["IV"]!, ciphertext: f["CT"]!, tag: f["Tag"]!),
+                    "\(field) bit \(bit)"
+                ) { error in
                     XCTAssertEqual((error as? CError)?.status, .authentication)
                 }
                 refused += 1
@@ -98,7 +106,8 @@ struct CAVP {
             let kv = line.components(separatedBy: " = ")
             let name = kv[0], value = kv.count > 1 ? kv[1] : ""
             if name == "Count" {
-                out.append(Vector(header: header, fields: [:], name: "\(url.lastPathComponent) \(header) Count \(value)"))
+                out.append(
+                    Vector(header: header, fields: [:], name: "\(url.lastPathComponent) \(header) Count \(value)"))
             } else {
                 out[out.count - 1].fields[name] = try hexBytes(value)
             }
@@ -115,7 +124,9 @@ func hexBytes(_ s: String) throws -> [UInt8] {
     out.reserveCapacity(u.count / 2)
     var i = 0
     while i < u.count {
-        guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { throw CocoaError(.formatting) }
+        guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else {
+            throw CocoaError(.formatting)
+        }
         out.append(b)
         i += 2
     }

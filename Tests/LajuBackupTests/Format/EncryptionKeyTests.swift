@@ -58,7 +58,7 @@ final class EncryptionKeyTests: XCTestCase {
             ("guide example (19 bytes)", "3q2+7wAAAAAAAAAAAAAAAAAAAA=="),
             ("too short", "c2hvcnQ="),
             ("31 raw bytes", "abcdefghijklmnopqrstuvwxyz01234"),
-            ("empty-ish", "   "),
+            ("empty-ish", "   ")
         ]
     }
 
@@ -66,7 +66,8 @@ final class EncryptionKeyTests: XCTestCase {
     func nodeDecodings(_ strings: [String]) throws -> [[String: String]] {
         _ = try CoreShell.run("command -v node")
         let input = try JSONEncoder().encode(strings)
-        let out = try CoreShell.run("""
+        let out = try CoreShell.run(
+            """
             node -e 'const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
               process.stdout.write(JSON.stringify(s.map(t => ({
                 b64: Buffer.from(t, "base64").toString("hex"),
@@ -94,7 +95,8 @@ final class EncryptionKeyTests: XCTestCase {
             } catch let e as LajuError {
                 XCTAssertNil(expected, "\(row.name): Node finds a 32-byte decoding but we refused: \(e)")
                 XCTAssertEqual(e.kind, .usage)
-                let lengths = "as base64: \(n["b64"]!.count / 2) bytes, as hex: \(n["hex"]!.count / 2) bytes, as text: \(n["raw"]!.count / 2) bytes"
+                let lengths =
+                    "as base64: \(n["b64"]!.count / 2) bytes, as hex: \(n["hex"]!.count / 2) bytes, as text: \(n["raw"]!.count / 2) bytes"
                 XCTAssertTrue(e.message.contains(lengths), "\(row.name): \(e.message)")
                 if row.text.trimmingCharacters(in: .whitespaces).count > 3 {
                     XCTAssertFalse(e.description.contains(row.text), "key echoed: \(row.name)")
@@ -105,7 +107,8 @@ final class EncryptionKeyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(accepted, 15)
         XCTAssertGreaterThanOrEqual(refused, 4)
         // The rows that pin the precedence: hex beats base64, standard and URL-safe agree.
-        XCTAssertEqual(try EncryptionKey(parsing: String(repeating: "ab", count: 32)).bytes, [UInt8](repeating: 0xab, count: 32))
+        XCTAssertEqual(
+            try EncryptionKey(parsing: String(repeating: "ab", count: 32)).bytes, [UInt8](repeating: 0xab, count: 32))
         XCTAssertEqual(try EncryptionKey(parsing: table[3].text).bytes, Self.sample)
     }
 
@@ -115,8 +118,12 @@ final class EncryptionKeyTests: XCTestCase {
         for _ in 0..<20 {
             let k = try secureRandomBytes(32)
             let b64 = Data(k).base64EncodedString()
-            strings += [b64, b64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""),
-                        k.hexString.uppercased()]
+            strings += [
+                b64,
+                b64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                    .replacingOccurrences(of: "=", with: ""),
+                k.hexString.uppercased()
+            ]
         }
         let node = try nodeDecodings(strings)
         for (s, n) in zip(strings, node) {

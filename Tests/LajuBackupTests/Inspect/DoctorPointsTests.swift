@@ -9,9 +9,17 @@ final class DoctorPointsTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "laju-doctor-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var job = DoctorJob(settings: Settings(environment: Environment(layers: [(source: "test", values: [
-            "BACKUP_INCREMENTAL": incremental, "BACKUP_DATABASE": "\(dir)/app.db", "BACKUP_STORAGE": "file://\(dir)/store",
-        ])])))
+        var job = DoctorJob(
+            settings: Settings(
+                environment: Environment(layers: [
+                    (
+                        source: "test",
+                        values: [
+                            "BACKUP_INCREMENTAL": incremental, "BACKUP_DATABASE": "\(dir)/app.db",
+                            "BACKUP_STORAGE": "file://\(dir)/store"
+                        ]
+                    )
+                ])))
         job.cronFile = "\(dir)/cron"
         if let cron { try cron.write(toFile: job.cronFile, atomically: true, encoding: .utf8) }
         return job.restorePoints(encryptionKey: nil).first { $0.name == "points cron" }
@@ -29,7 +37,8 @@ final class DoctorPointsTests: XCTestCase {
         XCTAssertTrue(off.fix?.contains("uncomment") ?? false, "\(off)")
         let uncommented = shipped.replacingOccurrences(of: "#*/15", with: "*/15")
         XCTAssertEqual(try cronCheck(uncommented, incremental: "true")?.level, .ok)
-        XCTAssertEqual(try cronCheck("  \t*/15 * * * * root laju-backup backup --incremental\n", incremental: "true")?.level, .ok)
+        XCTAssertEqual(
+            try cronCheck("  \t*/15 * * * * root laju-backup backup --incremental\n", incremental: "true")?.level, .ok)
         // Points off, or no cron file (not installed from the package): nothing to say here.
         XCTAssertNil(try cronCheck(shipped, incremental: "false"))
         XCTAssertNil(try cronCheck(nil, incremental: "true"))

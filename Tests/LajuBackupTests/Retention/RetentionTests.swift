@@ -11,8 +11,9 @@ final class RetentionTests: XCTestCase {
     }
 
     func row(_ name: String, _ at: Int64, deleted: Int64? = nil) -> BackupRecord {
-        BackupRecord(id: name, key: "backups/\(name)", fileName: name, fileSize: 10, storage: "s3", checksum: "x",
-                     uploadedAt: at, deletedAt: deleted, encIV: "", encTag: "")
+        BackupRecord(
+            id: name, key: "backups/\(name)", fileName: name, fileSize: 10, storage: "s3", checksum: "x",
+            uploadedAt: at, deletedAt: deleted, encIV: "", encTag: "")
     }
 
     func kept(_ plan: RetentionPlan) -> [String] { plan.keep.map { $0.key.lastPathComponentOf } }
@@ -21,8 +22,10 @@ final class RetentionTests: XCTestCase {
     func testDaysPolicyIsTheOriginalsCutoff() {
         let now = ms(2026, 3, 31)
         let day = Retention.dayMilliseconds
-        let rows = [row("a", now - day), row("b", now - 30 * day), row("c", now - 30 * day - 1), row("d", now - 90 * day),
-                    row("e", now - 100 * day, deleted: now)]
+        let rows = [
+            row("a", now - day), row("b", now - 30 * day), row("c", now - 30 * day - 1), row("d", now - 90 * day),
+            row("e", now - 100 * day, deleted: now)
+        ]
         let plan = Retention.plan(rows, policy: RetentionPolicy(retentionDays: 30), now: now, periods: Periods.utc)
         XCTAssertEqual(kept(plan), ["a", "b"], "exactly 30 days old is not < now - 30 days")
         XCTAssertEqual(removed(plan), ["c", "d"], "rows already deleted are ignored")
@@ -41,7 +44,8 @@ final class RetentionTests: XCTestCase {
     func testProtectedNewestVerifiedIsKept() {
         let now = ms(2026, 3, 31)
         let rows = [row("a", ms(2025, 1, 1)), row("b", ms(2025, 2, 1)), row("c", ms(2025, 3, 1))]
-        let plan = Retention.plan(rows, policy: RetentionPolicy(retentionDays: 30), now: now, protect: ["backups/b"], periods: Periods.utc)
+        let plan = Retention.plan(
+            rows, policy: RetentionPolicy(retentionDays: 30), now: now, protect: ["backups/b"], periods: Periods.utc)
         XCTAssertEqual(kept(plan), ["c", "b"])
         XCTAssertEqual(plan.keep[1].reasons, ["newest verified"])
         XCTAssertEqual(removed(plan), ["a"])
@@ -49,9 +53,12 @@ final class RetentionTests: XCTestCase {
 
     /// Fixed calendar (UTC): 2025-06-30 is a Monday (ISO 2025-W27), 06-23..06-29 is W26.
     var calendarRows: [BackupRecord] {
-        [row("A", ms(2025, 6, 30)), row("B", ms(2025, 6, 29)), row("C", ms(2025, 6, 29, 8)), row("D", ms(2025, 6, 23)),
-         row("E", ms(2025, 6, 10)), row("F", ms(2025, 5, 20)), row("G", ms(2025, 5, 2)), row("H", ms(2025, 4, 15)),
-         row("I", ms(2025, 3, 1)), row("J", ms(2024, 12, 31))]
+        [
+            row("A", ms(2025, 6, 30)), row("B", ms(2025, 6, 29)), row("C", ms(2025, 6, 29, 8)),
+            row("D", ms(2025, 6, 23)),
+            row("E", ms(2025, 6, 10)), row("F", ms(2025, 5, 20)), row("G", ms(2025, 5, 2)), row("H", ms(2025, 4, 15)),
+            row("I", ms(2025, 3, 1)), row("J", ms(2024, 12, 31))
+        ]
     }
 
     func plan(_ p: RetentionPolicy) -> RetentionPlan {
@@ -92,7 +99,9 @@ final class RetentionTests: XCTestCase {
     }
 
     func testKeepWithinWithGFS() {
-        let p = Retention.plan(calendarRows, policy: RetentionPolicy(keepWithinDays: 40, keepLast: 1), now: ms(2025, 7, 10), periods: Periods.utc)
+        let p = Retention.plan(
+            calendarRows, policy: RetentionPolicy(keepWithinDays: 40, keepLast: 1), now: ms(2025, 7, 10),
+            periods: Periods.utc)
         XCTAssertEqual(kept(p), ["A", "B", "C", "D", "E"])
     }
 

@@ -11,7 +11,8 @@ final class HostileInputTests: XCTestCase {
     /// a body of ampersands linear; its fuzz reproducer is in Fuzz/corpus/s3error); anything else
     /// is text, and a body of 200,000 ampersands comes back unchanged.
     func testXMLEntityDecodingIsBounded() {
-        XCTAssertEqual(XMLScan.decode("a & b; &amp; &#x41;&#66; &lt;&gt; &abcdefghijk; &quot;"), "a & b; & AB <> &abcdefghijk; \"")
+        XCTAssertEqual(
+            XMLScan.decode("a & b; &amp; &#x41;&#66; &lt;&gt; &abcdefghijk; &quot;"), "a & b; & AB <> &abcdefghijk; \"")
         let amps = String(repeating: "&", count: 200_000)
         XCTAssertEqual(XMLScan.decode(amps + "amp;"), amps, "the last & with amp; is one &")
         XCTAssertEqual(XMLScan.decode(amps).count, 200_000)
@@ -28,12 +29,16 @@ final class HostileInputTests: XCTestCase {
     // MARK: keys
 
     func testObjectKeyRefusesWhatCouldAddressSomethingElse() {
-        for bad in ["", "/backups/x", "backups/", "backups//x", "backups/./x", "backups/../x", "..", ".",
-                    "backups/x\u{1B}[2J", "a\nb", "a\u{9B}b", String(repeating: "k", count: 1025)] {
+        for bad in [
+            "", "/backups/x", "backups/", "backups//x", "backups/./x", "backups/../x", "..", ".",
+            "backups/x\u{1B}[2J", "a\nb", "a\u{9B}b", String(repeating: "k", count: 1025)
+        ] {
             XCTAssertNotNil(ObjectKey.problem(bad), "accepted \(bad.debugDescription)")
         }
-        for good in ["backups/production.sqlite3-2025-10-24T12:07-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed.db.gz.enc",
-                     "a:b c+d=e", "x", "deep/er/key.bin", "back..ups/x", String(repeating: "k", count: 1024)] {
+        for good in [
+            "backups/production.sqlite3-2025-10-24T12:07-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed.db.gz.enc",
+            "a:b c+d=e", "x", "deep/er/key.bin", "back..ups/x", String(repeating: "k", count: 1024)
+        ] {
             XCTAssertNil(ObjectKey.problem(good), good)
         }
         XCTAssertThrowsError(try ObjectKey.validate("", origin: "--key")) { e in
@@ -58,23 +63,29 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(own.attribute("backups/production.sqlite3-2025-10-24T12:07-\(uuid).db.gz.enc"), .ours)
         XCTAssertEqual(own.attribute("backups/production.sqlite3-2025-10-24T12:07-\(uuid).db.zst.enc"), .ours)
         XCTAssertEqual(own.attribute("backups/2025-10-24T12:07-\(uuid).db.gz.enc"), .unnamed)
-        XCTAssertEqual(own.attribute("backups/blog.sqlite3-2025-10-24T12:07-\(uuid).db.gz.enc"), .otherDatabase("blog.sqlite3"))
+        XCTAssertEqual(
+            own.attribute("backups/blog.sqlite3-2025-10-24T12:07-\(uuid).db.gz.enc"), .otherDatabase("blog.sqlite3"))
         // A name that merely starts with ours is another database.
-        XCTAssertEqual(own.attribute("backups/production.sqlite3-old-2025-10-24T12:07-\(uuid).db.gz.enc"),
-                       .otherDatabase("production.sqlite3-old"))
+        XCTAssertEqual(
+            own.attribute("backups/production.sqlite3-old-2025-10-24T12:07-\(uuid).db.gz.enc"),
+            .otherDatabase("production.sqlite3-old"))
         XCTAssertEqual(own.attribute("backups/blog/production.sqlite3-2025-10-24T12:07-\(uuid).db.gz.enc"), .nested)
         XCTAssertEqual(own.attribute("elsewhere/production.sqlite3-2025-10-24T12:07-\(uuid).db.gz.enc"), .outsidePrefix)
-        for junk in ["backups/production.sqlite3.db.gz.enc", "backups/notes.txt",
-                     "backups/production.sqlite3-2025-10-24T12:07-\(uuid).db.gz",
-                     "backups/production.sqlite3-2025-13-xxT12:07-\(uuid).db.gz.enc",
-                     "backups/production.sqlite3-2025-10-24T12:07-not-a-uuid-at-all-0000000000000.db.gz.enc",
-                     "backups/-2025-10-24T12:07-\(uuid).db.gz.enc"] {
+        for junk in [
+            "backups/production.sqlite3.db.gz.enc", "backups/notes.txt",
+            "backups/production.sqlite3-2025-10-24T12:07-\(uuid).db.gz",
+            "backups/production.sqlite3-2025-13-xxT12:07-\(uuid).db.gz.enc",
+            "backups/production.sqlite3-2025-10-24T12:07-not-a-uuid-at-all-0000000000000.db.gz.enc",
+            "backups/-2025-10-24T12:07-\(uuid).db.gz.enc"
+        ] {
             XCTAssertEqual(own.attribute(junk), .unrecognised, junk)
         }
         // Rows of the first scripts (no name) are ours only in the database's own catalog.
         XCTAssertTrue(own.ownsRow(key: "backups/2025-10-24T12:07-\(uuid).db.gz.enc"))
         XCTAssertFalse(shared.ownsRow(key: "backups/2025-10-24T12:07-\(uuid).db.gz.enc"))
-        XCTAssertFalse(own.ownsObject(key: "backups/2025-10-24T12:07-\(uuid).db.gz.enc"), "an unnamed object is never an orphan of ours")
+        XCTAssertFalse(
+            own.ownsObject(key: "backups/2025-10-24T12:07-\(uuid).db.gz.enc"),
+            "an unnamed object is never an orphan of ours")
         // Names with dashes and dots work; an empty prefix means the top level only.
         let dashed = BackupScope(prefix: "", databaseName: "my-app.v2.sqlite3", catalogIsDatabase: false)
         XCTAssertEqual(dashed.attribute("my-app.v2.sqlite3-2026-01-02T03:04-\(uuid).db.gz.enc"), .ours)
@@ -83,28 +94,59 @@ final class HostileInputTests: XCTestCase {
 
     // MARK: S3 listings
 
-    func page(_ body: String) -> [UInt8] { Array("<?xml version=\"1.0\"?><ListBucketResult>\(body)</ListBucketResult>".utf8) }
+    func page(_ body: String) -> [UInt8] {
+        Array("<?xml version=\"1.0\"?><ListBucketResult>\(body)</ListBucketResult>".utf8)
+    }
 
     func testListPagesMustBeCompleteAndInsideThePrefix() throws {
-        let ok = try S3Store.parseListPage(page("<KeyCount>1</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>"), prefix: "backups/")
+        let ok = try S3Store.parseListPage(
+            page(
+                "<KeyCount>1</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>"
+            ), prefix: "backups/")
         XCTAssertEqual(ok.objects.map(\.key), ["backups/a"])
         XCTAssertNil(ok.nextToken)
         let refused: [(String, [UInt8])] = [
-            ("truncated document", Array("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Si".utf8)),
+            (
+                "truncated document",
+                Array(
+                    "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Si".utf8)
+            ),
             ("no document", Array("<Error><Code>x</Code></Error>".utf8)),
             ("empty body", []),
-            ("truncated without token", page("<IsTruncated>true</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>")),
+            (
+                "truncated without token",
+                page("<IsTruncated>true</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>")
+            ),
             ("no IsTruncated", page("<Contents><Key>backups/a</Key><Size>3</Size></Contents>")),
             ("two IsTruncated", page("<IsTruncated>false</IsTruncated><IsTruncated>true</IsTruncated>")),
             ("odd IsTruncated", page("<IsTruncated>maybe</IsTruncated>")),
-            ("key outside prefix", page("<IsTruncated>false</IsTruncated><Contents><Key>other/a</Key><Size>3</Size></Contents>")),
-            ("dot-dot key outside prefix", page("<IsTruncated>false</IsTruncated><Contents><Key>../backups/a</Key><Size>3</Size></Contents>")),
+            (
+                "key outside prefix",
+                page("<IsTruncated>false</IsTruncated><Contents><Key>other/a</Key><Size>3</Size></Contents>")
+            ),
+            (
+                "dot-dot key outside prefix",
+                page("<IsTruncated>false</IsTruncated><Contents><Key>../backups/a</Key><Size>3</Size></Contents>")
+            ),
             ("no key", page("<IsTruncated>false</IsTruncated><Contents><Size>3</Size></Contents>")),
             ("no size", page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key></Contents>")),
-            ("huge size", page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>9223372036854775807</Size></Contents>")),
-            ("negative size", page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>-1</Size></Contents>")),
-            ("KeyCount mismatch", page("<KeyCount>2</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>")),
-            ("unclosed Contents", page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size>")),
+            (
+                "huge size",
+                page(
+                    "<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>9223372036854775807</Size></Contents>"
+                )
+            ),
+            (
+                "negative size",
+                page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>-1</Size></Contents>")
+            ),
+            (
+                "KeyCount mismatch",
+                page(
+                    "<KeyCount>2</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size></Contents>"
+                )
+            ),
+            ("unclosed Contents", page("<IsTruncated>false</IsTruncated><Contents><Key>backups/a</Key><Size>3</Size>"))
         ]
         for (name, body) in refused {
             XCTAssertThrowsError(try S3Store.parseListPage(body, prefix: "backups/"), name) { e in
@@ -129,10 +171,12 @@ final class HostileInputTests: XCTestCase {
     // MARK: catalog rows
 
     func row(_ overrides: [String: Database.Value]) -> Database.Row {
-        var r: Database.Row = ["id": .text("r1"), "key": .text("backups/x"), "file_name": .text("x"), "file_size": .integer(10),
-                               "compression": .text("gzip"), "storage": .text("s3"), "checksum": .text("c"),
-                               "uploaded_at": .integer(1_761_307_620_000), "deleted_at": .null, "encryption": .text("aes-256-gcm"),
-                               "enc_iv": .text("iv"), "enc_tag": .text("tag")]
+        var r: Database.Row = [
+            "id": .text("r1"), "key": .text("backups/x"), "file_name": .text("x"), "file_size": .integer(10),
+            "compression": .text("gzip"), "storage": .text("s3"), "checksum": .text("c"),
+            "uploaded_at": .integer(1_761_307_620_000), "deleted_at": .null, "encryption": .text("aes-256-gcm"),
+            "enc_iv": .text("iv"), "enc_tag": .text("tag")
+        ]
         for (k, v) in overrides { r[k] = v }
         return r
     }
@@ -141,8 +185,13 @@ final class HostileInputTests: XCTestCase {
         guard case .success(let good) = BackupRecord.decode(row([:])) else { return XCTFail("a good row refused") }
         XCTAssertEqual(good.uploadedAt, 1_761_307_620_000)
         // Laju's nullable columns: defaults, not failures.
-        guard case .success(let sparse) = BackupRecord.decode(row(["file_size": .null, "enc_iv": .null, "enc_tag": .null,
-                                                                  "compression": .null, "storage": .null, "checksum": .null])) else {
+        guard
+            case .success(let sparse) = BackupRecord.decode(
+                row([
+                    "file_size": .null, "enc_iv": .null, "enc_tag": .null,
+                    "compression": .null, "storage": .null, "checksum": .null
+                ]))
+        else {
             return XCTFail("a sparse row refused")
         }
         XCTAssertEqual(sparse.storage, "s3")
@@ -160,7 +209,7 @@ final class HostileInputTests: XCTestCase {
             ("negative size", ["file_size": .integer(-1)]),
             ("text size", ["file_size": .text("big")]),
             ("text deleted_at", ["deleted_at": .text("yes")]),
-            ("NULL id", ["id": .null]),
+            ("NULL id", ["id": .null])
         ]
         for (name, o) in bad {
             guard case .failure(let b) = BackupRecord.decode(row(o)) else { XCTFail("\(name) accepted"); continue }
@@ -221,8 +270,11 @@ final class HostileInputTests: XCTestCase {
     /// letter, so a Character-wise search missed it and the secret reached the message.
     func testRedactionWorksOnBytes() throws {
         let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-        let c = try S3Configuration(settings: settings(["WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": secret,
-                                                        "WASABI_BUCKET": "bucket", "WASABI_REGION": "us-east-1"]))
+        let c = try S3Configuration(
+            settings: settings([
+                "WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": secret,
+                "WASABI_BUCKET": "bucket", "WASABI_REGION": "us-east-1"
+            ]))
         let leaked = "Secret: \(secret)\u{301} end"
         let red = S3Store.redact(leaked, c)
         XCTAssertFalse(Array(red.utf8).containsSubsequence(Array(secret.utf8)), red)

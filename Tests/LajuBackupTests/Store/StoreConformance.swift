@@ -21,9 +21,12 @@ struct StoreConformance {
         ("a failed put leaves nothing and keeps the object it would replace", { try $0.putIsAllOrNothing(prefix: $1) }),
         ("a missing object is not found, for every call", { try $0.missingIsNotFound(prefix: $1) }),
         ("ranges are exact; one past the end is an error, never fewer bytes", { try $0.rangesAreExact(prefix: $1) }),
-        ("list gives exactly the prefix's objects, in key order, with their sizes", { try $0.listIsOrdered(prefix: $1) }),
+        (
+            "list gives exactly the prefix's objects, in key order, with their sizes",
+            { try $0.listIsOrdered(prefix: $1) }
+        ),
         ("delete is idempotent", { try $0.deleteIsIdempotent(prefix: $1) }),
-        ("partial uploads are listed, not as objects, and removed", { try $0.partialUploadsAreRemoved(prefix: $1) }),
+        ("partial uploads are listed, not as objects, and removed", { try $0.partialUploadsAreRemoved(prefix: $1) })
     ]
 
     /// Runs every check; each failure is reported with the check's name, and the others still run.
@@ -68,11 +71,15 @@ struct StoreConformance {
         var digests = ObjectDigests(md5: wrong)
         if partSize > 0 {
             let count = (Int64(new.count) + partSize - 1) / partSize
-            digests.parts = PartDigests(partSize: partSize, md5: Array(repeating: wrong, count: Int(count)), sha256: nil)
+            digests.parts = PartDigests(
+                partSize: partSize, md5: Array(repeating: wrong, count: Int(count)), sha256: nil)
         }
         let file = try write(new)
-        XCTAssertThrowsError(try store.put(key: key, file: file, size: Int64(new.count), digests: digests, metadata: [:],
-                                           progress: nil)) { error in
+        XCTAssertThrowsError(
+            try store.put(
+                key: key, file: file, size: Int64(new.count), digests: digests, metadata: [:],
+                progress: nil)
+        ) { error in
             XCTAssertFalse((error as? LajuError)?.isNotFound ?? true, "\(error)")
         }
         XCTAssertEqual(try download(key), old, "the object the failed put would have replaced")
@@ -80,8 +87,10 @@ struct StoreConformance {
         XCTAssertEqual(try store.partialUploads(prefix: prefix), [])
         // And a put that fails where nothing was before leaves nothing.
         let fresh = prefix + "fresh"
-        XCTAssertThrowsError(try store.put(key: fresh, file: file, size: Int64(new.count), digests: digests, metadata: [:],
-                                           progress: nil))
+        XCTAssertThrowsError(
+            try store.put(
+                key: fresh, file: file, size: Int64(new.count), digests: digests, metadata: [:],
+                progress: nil))
         try assertNotFound { try store.head(key: fresh) }
         XCTAssertEqual(try store.partialUploads(prefix: prefix), [])
     }
@@ -117,7 +126,9 @@ struct StoreConformance {
         defer { _ = try? store.delete(key: "x" + prefix + "outside") }
         let listed = try store.list(prefix: prefix)
         // Byte order of the UTF-8 keys, as S3 lists them.
-        XCTAssertEqual(listed.map(\.key), sizes.keys.map { prefix + $0 }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        XCTAssertEqual(
+            listed.map(\.key),
+            sizes.keys.map { prefix + $0 }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
         for o in listed {
             XCTAssertEqual(o.size, Int64(sizes[String(o.key.dropFirst(prefix.count))]!), o.key)
         }
@@ -169,8 +180,9 @@ struct StoreConformance {
     func put(_ key: String, _ bytes: [UInt8], metadata: [String: String] = [:]) throws {
         let file = try write(bytes)
         defer { unlink(file) }
-        try store.put(key: key, file: file, size: Int64(bytes.count), md5: Digest.hash(.md5, bytes), metadata: metadata,
-                      progress: nil)
+        try store.put(
+            key: key, file: file, size: Int64(bytes.count), md5: Digest.hash(.md5, bytes), metadata: metadata,
+            progress: nil)
     }
 
     func download(_ key: String) throws -> [UInt8] {

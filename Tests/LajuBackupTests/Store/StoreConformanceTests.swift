@@ -35,7 +35,8 @@ final class StoreConformanceTests: XCTestCase {
         StoreConformance.run {
             StoreConformance(store: store, scratch: scratch.path) { key in
                 // What a killed multipart upload leaves: an upload created, never completed.
-                _ = try store.send(operation: "CreateMultipartUpload \(key)", method: "POST", key: key, query: [("uploads", "")])
+                _ = try store.send(
+                    operation: "CreateMultipartUpload \(key)", method: "POST", key: key, query: [("uploads", "")])
             }
         }
     }

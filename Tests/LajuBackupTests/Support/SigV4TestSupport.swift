@@ -11,8 +11,9 @@ enum SigV4Vectors {
     static var s3DocsFile: URL { root.appendingPathComponent("s3-docs-examples.json") }
 
     /// Key pair of both AWS suites (note the `+` in the secret).
-    static let suiteCredentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE",
-                                                 secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    static let suiteCredentials = AWSCredentials(
+        accessKeyID: "AKIDEXAMPLE",
+        secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     /// The suites' signing time 20150830T123600Z.
     static let suiteDate = date(iso: "2015-08-30T12:36:00Z")
 
@@ -33,9 +34,9 @@ enum SigV4Vectors {
     /// A request in the suites' `.req` / `request.txt` layout.
     struct Request {
         var method: String
-        var rawPath: String               // as written, not encoded (e.g. `/ሴ`, `/example space/`)
-        var query: [(String, String)]     // decoded pairs
-        var headers: [(String, String)]   // folded lines joined with one space
+        var rawPath: String  // as written, not encoded (e.g. `/ሴ`, `/example space/`)
+        var query: [(String, String)]  // decoded pairs
+        var headers: [(String, String)]  // folded lines joined with one space
         var body: [UInt8]
 
         /// S3-style canonical URI: encoded once, never normalised.
@@ -91,8 +92,10 @@ enum SigV4Vectors {
         if s.isEmpty { return [] }
         return s.split(separator: "&", omittingEmptySubsequences: false).map { part in
             if let eq = part.firstIndex(of: "=") {
-                return (SigV4Encoding.percentDecode(String(part[..<eq])),
-                        SigV4Encoding.percentDecode(String(part[part.index(after: eq)...])))
+                return (
+                    SigV4Encoding.percentDecode(String(part[..<eq])),
+                    SigV4Encoding.percentDecode(String(part[part.index(after: eq)...]))
+                )
             }
             return (SigV4Encoding.percentDecode(String(part)), "")
         }

@@ -17,7 +17,9 @@ enum KnexReference {
 
     /// The DDL statements of `file` that create `table` (and its indexes) or knex's own tables.
     static func creates(_ file: String, on table: String) throws -> [String] {
-        try statements(file).filter { $0.hasPrefix("create ") && ($0.contains("on `\(table)`") || $0.hasPrefix("create table `\(table)`")) }
+        try statements(file).filter {
+            $0.hasPrefix("create ") && ($0.contains("on `\(table)`") || $0.hasPrefix("create table `\(table)`"))
+        }
     }
 
     /// What SQLite keeps in sqlite_master.sql for a CREATE statement: the text verbatim except

@@ -69,8 +69,9 @@ extension Settings {
     public func compression() throws -> Codec {
         guard let text = environment["BACKUP_COMPRESSION"] else { return .gzip }
         guard let codec = Codec(stored: text) else {
-            throw LajuError(.usage, "BACKUP_COMPRESSION=\(Display.quoted(text)) is not understood",
-                            hint: "use gzip (readable by the original restore.ts), zstd or xz")
+            throw LajuError(
+                .usage, "BACKUP_COMPRESSION=\(Display.quoted(text)) is not understood",
+                hint: "use gzip (readable by the original restore.ts), zstd or xz")
         }
         return codec
     }

@@ -29,8 +29,10 @@ public enum Envelope {
         public var sha256 = false
         /// 32 bytes: HMAC-SHA256 of the plaintext.
         public var macKey: [UInt8]?
-        public init(codec: Codec = .gzip, level: Int32 = 6, threads: Int32 = 1, partSize: Int64 = 0,
-                    sha256: Bool = false, macKey: [UInt8]? = nil) {
+        public init(
+            codec: Codec = .gzip, level: Int32 = 6, threads: Int32 = 1, partSize: Int64 = 0,
+            sha256: Bool = false, macKey: [UInt8]? = nil
+        ) {
             self.codec = codec
             self.level = level
             self.threads = threads
@@ -42,13 +44,19 @@ public enum Envelope {
 
     /// Seals `input` into the new file `output` with a fresh random IV.
     /// `progress` gets (plaintext bytes done, total) and returns false to cancel.
-    public static func seal(input: String, output: String, encryptionKey: EncryptionKey, level: Int32, threads: Int32 = 1,
-                            progress: ((Int64, Int64) -> Bool)? = nil) throws -> Sealed {
-        try seal(input: input, output: output, encryptionKey: encryptionKey, options: Options(level: level, threads: threads), progress: progress)
+    public static func seal(
+        input: String, output: String, encryptionKey: EncryptionKey, level: Int32, threads: Int32 = 1,
+        progress: ((Int64, Int64) -> Bool)? = nil
+    ) throws -> Sealed {
+        try seal(
+            input: input, output: output, encryptionKey: encryptionKey,
+            options: Options(level: level, threads: threads), progress: progress)
     }
 
-    public static func seal(input: String, output: String, encryptionKey: EncryptionKey, options: Options,
-                            progress: ((Int64, Int64) -> Bool)? = nil) throws -> Sealed {
+    public static func seal(
+        input: String, output: String, encryptionKey: EncryptionKey, options: Options,
+        progress: ((Int64, Int64) -> Bool)? = nil
+    ) throws -> Sealed {
         if let k = options.macKey, k.count != 32 { throw LajuError(.internal, "MAC key must be 32 bytes") }
         let iv = try secureRandomBytes(12)
         var r = cs_seal_result()
@@ -68,28 +76,39 @@ public enum Envelope {
                     if let macKey = options.macKey {
                         try macKey.withUnsafeBytes { mk in
                             o.mac_key = mk.baseAddress
-                            try cCall { cs_seal_file_ex(input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
+                            try cCall {
+                                cs_seal_file_ex(
+                                    input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0
+                                )
+                            }
                         }
                     } else {
-                        try cCall { cs_seal_file_ex(input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0) }
+                        try cCall {
+                            cs_seal_file_ex(
+                                input, output, encryptionKey.bytes, iv, &o, ProgressTrampoline.callback, ctx, &r, $0)
+                        }
                     }
                 }
             }
         } catch let error as CError {
             if error.status == .noSpace {
-                throw LajuError(.local, error.message, hint: "free space in the temporary directory or set BACKUP_TMPDIR")
+                throw LajuError(
+                    .local, error.message, hint: "free space in the temporary directory or set BACKUP_TMPDIR")
             }
             throw LajuError(error.status == .io ? .local : .internal, "sealing failed: \(error.message)")
         }
-        let parts = options.partSize > 0
-            ? PartDigests(partSize: options.partSize, md5: collector.md5, sha256: options.sha256 ? collector.sha256 : nil)
+        let parts =
+            options.partSize > 0
+            ? PartDigests(
+                partSize: options.partSize, md5: collector.md5, sha256: options.sha256 ? collector.sha256 : nil)
             : nil
-        return Sealed(iv: iv, tag: withUnsafeBytes(of: r.tag) { Array($0) },
-                      md5: withUnsafeBytes(of: r.md5) { Array($0) },
-                      plainBytes: r.plain_bytes, objectBytes: r.object_bytes,
-                      sha256: options.sha256 ? withUnsafeBytes(of: r.sha256) { Array($0) } : nil,
-                      parts: parts,
-                      plainMAC: options.macKey == nil ? nil : withUnsafeBytes(of: r.plain_mac) { Array($0) })
+        return Sealed(
+            iv: iv, tag: withUnsafeBytes(of: r.tag) { Array($0) },
+            md5: withUnsafeBytes(of: r.md5) { Array($0) },
+            plainBytes: r.plain_bytes, objectBytes: r.object_bytes,
+            sha256: options.sha256 ? withUnsafeBytes(of: r.sha256) { Array($0) } : nil,
+            parts: parts,
+            plainMAC: options.macKey == nil ? nil : withUnsafeBytes(of: r.plain_mac) { Array($0) })
     }
 
     public struct Opened: Sendable {
@@ -103,10 +122,12 @@ public enum Envelope {
     /// Opens `input` into the new file `output`. The output is removed on any failure, so an
     /// unauthenticated plaintext never outlives the call. When the tag does not verify and
     /// `expectedMD5` is given, the MD5 of the same pass tells a damaged object from a wrong key.
-    public static func open(input: String, output: String, encryptionKey: EncryptionKey, iv: [UInt8],
-                            tag: [UInt8], codec: Codec = .gzip, macKey: [UInt8]? = nil,
-                            expectedMD5: [UInt8]? = nil,
-                            progress: ((Int64, Int64) -> Bool)? = nil) throws -> Opened {
+    public static func open(
+        input: String, output: String, encryptionKey: EncryptionKey, iv: [UInt8],
+        tag: [UInt8], codec: Codec = .gzip, macKey: [UInt8]? = nil,
+        expectedMD5: [UInt8]? = nil,
+        progress: ((Int64, Int64) -> Bool)? = nil
+    ) throws -> Opened {
         guard iv.count == 12, tag.count == 16 else {
             throw LajuError(.integrity, "IV must be 12 bytes and tag 16 bytes (got \(iv.count) and \(tag.count))")
         }
@@ -117,10 +138,18 @@ public enum Envelope {
             try box.with { ctx in
                 if let macKey {
                     try macKey.withUnsafeBytes { mk in
-                        try cCall { cs_open_file_ex(input, output, encryptionKey.bytes, iv, tag, codec.cValue, mk.baseAddress, ProgressTrampoline.callback, ctx, &r, $0) }
+                        try cCall {
+                            cs_open_file_ex(
+                                input, output, encryptionKey.bytes, iv, tag, codec.cValue, mk.baseAddress,
+                                ProgressTrampoline.callback, ctx, &r, $0)
+                        }
                     }
                 } else {
-                    try cCall { cs_open_file_ex(input, output, encryptionKey.bytes, iv, tag, codec.cValue, nil, ProgressTrampoline.callback, ctx, &r, $0) }
+                    try cCall {
+                        cs_open_file_ex(
+                            input, output, encryptionKey.bytes, iv, tag, codec.cValue, nil, ProgressTrampoline.callback,
+                            ctx, &r, $0)
+                    }
                 }
             }
         } catch let error as CError {
@@ -128,11 +157,15 @@ public enum Envelope {
             case .authentication:
                 let md5 = withUnsafeBytes(of: r.md5) { Array($0) }
                 if let expectedMD5, md5 != expectedMD5 {
-                    throw LajuError(.integrity, "backup is damaged: MD5 \(md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
-                                    hint: "restore an older backup (`laju-backup list`)")
+                    throw LajuError(
+                        .integrity,
+                        "backup is damaged: MD5 \(md5.hexString) differs from the recorded \(expectedMD5.hexString) (truncated or altered object)",
+                        hint: "restore an older backup (`laju-backup list`)")
                 }
-                throw LajuError(.integrity, "backup does not authenticate: wrong encryption key, or IV/tag that do not belong to this object, or the object was altered",
-                                hint: "check BACKUP_ENCRYPTION_KEY is the key that made this backup")
+                throw LajuError(
+                    .integrity,
+                    "backup does not authenticate: wrong encryption key, or IV/tag that do not belong to this object, or the object was altered",
+                    hint: "check BACKUP_ENCRYPTION_KEY is the key that made this backup")
             case .zlib, .archive:
                 throw LajuError(.integrity, "backup is damaged: \(error.message)")
             case .noSpace:
@@ -143,9 +176,10 @@ public enum Envelope {
                 throw LajuError(.internal, "opening failed: \(error.message)")
             }
         }
-        return Opened(md5: withUnsafeBytes(of: r.md5) { Array($0) }, objectBytes: r.object_bytes,
-                      plainBytes: r.plain_bytes,
-                      plainMAC: macKey == nil ? nil : withUnsafeBytes(of: r.plain_mac) { Array($0) })
+        return Opened(
+            md5: withUnsafeBytes(of: r.md5) { Array($0) }, objectBytes: r.object_bytes,
+            plainBytes: r.plain_bytes,
+            plainMAC: macKey == nil ? nil : withUnsafeBytes(of: r.plain_mac) { Array($0) })
     }
 }
 

@@ -20,9 +20,11 @@ public struct ObjectMetadata: Equatable, Sendable {
     /// whose plaintext has the same MAC has rebuilt, byte for byte, a database that passed.
     public var integrityMAC: [UInt8]?
 
-    public init(iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
-                sourceName: String? = nil, sourceBytes: Int64? = nil, sourceID: String? = nil, tool: String? = nil,
-                compression: Codec = .gzip, integrityMAC: [UInt8]? = nil) {
+    public init(
+        iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
+        sourceName: String? = nil, sourceBytes: Int64? = nil, sourceID: String? = nil, tool: String? = nil,
+        compression: Codec = .gzip, integrityMAC: [UInt8]? = nil
+    ) {
         self.compression = compression
         self.integrityMAC = integrityMAC
         self.iv = iv
@@ -42,7 +44,7 @@ public struct ObjectMetadata: Equatable, Sendable {
             "iv": Data(iv).base64EncodedString(),
             "tag": Data(tag).base64EncodedString(),
             "comp": compression.rawValue,
-            "checksum": checksum,
+            "checksum": checksum
         ]
         m["key-fingerprint"] = keyFingerprint
         m["source-name"] = sourceName
@@ -72,9 +74,11 @@ public struct ObjectMetadata: Equatable, Sendable {
             self.compression = .gzip
         }
         guard let ivText = m["iv"], let iv = Data(base64Encoded: ivText), iv.count == 12,
-              let tagText = m["tag"], let tag = Data(base64Encoded: tagText), tag.count == 16 else {
-            throw LajuError(.integrity, "object metadata lacks a valid iv/tag",
-                            hint: "it was not made by laju-backup or the Laju scripts")
+            let tagText = m["tag"], let tag = Data(base64Encoded: tagText), tag.count == 16
+        else {
+            throw LajuError(
+                .integrity, "object metadata lacks a valid iv/tag",
+                hint: "it was not made by laju-backup or the Laju scripts")
         }
         self.iv = Array(iv)
         self.tag = Array(tag)
@@ -84,7 +88,8 @@ public struct ObjectMetadata: Equatable, Sendable {
         if let text = m["source-bytes"] {
             // Used to size temp space: a hostile value must not overflow the arithmetic.
             guard let n = Int64(text), (0...ObjectMetadata.maxSourceBytes).contains(n) else {
-                throw LajuError(.integrity, "object metadata source-bytes=\(Display.quoted(text)) is not a database size")
+                throw LajuError(
+                    .integrity, "object metadata source-bytes=\(Display.quoted(text)) is not a database size")
             }
             self.sourceBytes = n
         } else {
@@ -95,7 +100,8 @@ public struct ObjectMetadata: Equatable, Sendable {
         if let text = m["integrity-mac"] {
             // Exactly 64 hex digits, or the record is refused: it decides whether a check runs.
             guard text.utf8.count == 64, let mac = ObjectMetadata.hexBytes(text) else {
-                throw LajuError(.integrity, "object metadata integrity-mac=\(Display.quoted(text)) is not an HMAC-SHA256")
+                throw LajuError(
+                    .integrity, "object metadata integrity-mac=\(Display.quoted(text)) is not an HMAC-SHA256")
             }
             self.integrityMAC = mac
         } else {

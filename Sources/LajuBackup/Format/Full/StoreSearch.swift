@@ -59,7 +59,13 @@ struct StoreSearch {
             .sorted { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }
         for c in candidates {
             let (info, verdict) = try classify(key: c.key)
-            if case .ours(let meta) = verdict { return (ObjectInfo(key: c.key, size: info.size, lastModified: c.lastModified ?? info.lastModified, metadata: info.metadata), meta) }
+            if case .ours(let meta) = verdict {
+                return (
+                    ObjectInfo(
+                        key: c.key, size: info.size, lastModified: c.lastModified ?? info.lastModified,
+                        metadata: info.metadata), meta
+                )
+            }
             events(.warning("skipped \(Display.safe(c.key)): \(verdict.reason)"))
         }
         // Nothing current: every backup may be hidden behind a delete marker (an intruder with
@@ -70,9 +76,15 @@ struct StoreSearch {
         for h in hidden {
             let (info, verdict) = try classify(key: h.key, version: h.versionID)
             if case .ours(let meta) = verdict {
-                events(.warning("\(Display.safe(h.key)) is deleted (its current version is a delete marker); using its surviving version \(h.versionID ?? "?")"))
-                return (ObjectInfo(key: h.key, size: info.size, lastModified: h.lastModified ?? info.lastModified,
-                                   metadata: info.metadata, versionID: h.versionID), meta)
+                events(
+                    .warning(
+                        "\(Display.safe(h.key)) is deleted (its current version is a delete marker); using its surviving version \(h.versionID ?? "?")"
+                    ))
+                return (
+                    ObjectInfo(
+                        key: h.key, size: info.size, lastModified: h.lastModified ?? info.lastModified,
+                        metadata: info.metadata, versionID: h.versionID), meta
+                )
             }
         }
         return nil

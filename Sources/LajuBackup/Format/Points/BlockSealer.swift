@@ -82,13 +82,18 @@ struct BlockSealer {
         let nonce = Array(sealed[s..<(s + 12)])
         let ct = Array(sealed[(s + 12)..<(sealed.endIndex - 16)])
         let tag = Array(sealed[(sealed.endIndex - 16)...])
-        guard let plain = try? AESGCM.open(key: keys.block, iv: nonce, aad: Self.aadLabel + id.bytes, ciphertext: ct, tag: tag) else {
+        guard
+            let plain = try? AESGCM.open(
+                key: keys.block, iv: nonce, aad: Self.aadLabel + id.bytes, ciphertext: ct, tag: tag)
+        else {
             return .failure(.init("a block's authentication tag does not verify"))
         }
         let page: [UInt8]
         switch plain.first {
         case Self.codecStored:
-            guard plain.count == pageSize + 1 else { return .failure(.init("a stored block has \(plain.count - 1) bytes, not \(pageSize)")) }
+            guard plain.count == pageSize + 1 else {
+                return .failure(.init("a stored block has \(plain.count - 1) bytes, not \(pageSize)"))
+            }
             page = Array(plain.dropFirst())
         case Self.codecZlib:
             guard let p = zlib.decompress(plain.dropFirst(), size: pageSize) else {

@@ -1,7 +1,11 @@
 /// Big-endian fields, as every point format structure stores them; `ByteReader` reads them back.
 extension Array where Element == UInt8 {
-    mutating func appendBE(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
-    mutating func appendBE(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    mutating func appendBE(_ v: UInt64) {
+        for s in stride(from: 56, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt64(s))) }
+    }
+    mutating func appendBE(_ v: UInt32) {
+        for s in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
+    }
     mutating func appendBE(_ v: UInt16) { append(UInt8(v >> 8)); append(UInt8(truncatingIfNeeded: v)) }
 }
 
@@ -57,5 +61,7 @@ struct ByteReader: BodyBytes {
         at += n
         return v
     }
-    func end() throws(FormatError) { guard remaining == 0 else { throw FormatError("\(remaining) unexpected bytes at the end") } }
+    func end() throws(FormatError) {
+        guard remaining == 0 else { throw FormatError("\(remaining) unexpected bytes at the end") }
+    }
 }

@@ -63,14 +63,25 @@ struct ManifestFile {
 
     static func open(path: String, point: PointName, key: [UInt8]) throws -> ManifestFile {
         let reader = try FileReader(path: path)
-        guard reader.size >= Int64(ManifestSeal.summaryEnd + 28) else { throw FormatError("its size \(reader.size) is impossible") }
+        guard reader.size >= Int64(ManifestSeal.summaryEnd + 28) else {
+            throw FormatError("its size \(reader.size) is impossible")
+        }
         var head = [UInt8](repeating: 0, count: ManifestSeal.summaryEnd + 12)
-        guard try head.withUnsafeMutableBytes({ try reader.read(into: $0) }) == head.count else { throw FormatError("it is truncated") }
-        let summary = try ManifestSeal.openSummary(Array(head.prefix(ManifestSeal.summaryEnd)), name: point.relative, key: key)
-        guard summary.kind == point.kind, summary.time == point.time else { throw FormatError("its summary does not match its name") }
-        guard reader.size <= ManifestSeal.maxObjectSize(for: summary) else { throw FormatError("its size \(reader.size) is impossible for \(summary.pageCount) pages") }
-        var partial = ManifestFile(path: path, point: point, summary: summary, header: PointBody(parent: nil, parentDigest: [], packs: [], entries: []),
-                                   entryCount: 0, size: reader.size, key: key)
+        guard try head.withUnsafeMutableBytes({ try reader.read(into: $0) }) == head.count else {
+            throw FormatError("it is truncated")
+        }
+        let summary = try ManifestSeal.openSummary(
+            Array(head.prefix(ManifestSeal.summaryEnd)), name: point.relative, key: key)
+        guard summary.kind == point.kind, summary.time == point.time else {
+            throw FormatError("its summary does not match its name")
+        }
+        guard reader.size <= ManifestSeal.maxObjectSize(for: summary) else {
+            throw FormatError("its size \(reader.size) is impossible for \(summary.pageCount) pages")
+        }
+        var partial = ManifestFile(
+            path: path, point: point, summary: summary,
+            header: PointBody(parent: nil, parentDigest: [], packs: [], entries: []),
+            entryCount: 0, size: reader.size, key: key)
         // First pass: the tag decides before any decoding error is reported (a damaged object
         // says so, whatever its decrypted bytes would have looked like).
         var stream = try partial.stream()
@@ -79,11 +90,15 @@ struct ManifestFile {
         stream = try partial.stream()
         let header = try PointBody.decode(&stream, summary: summary, prepare: { _, n, _ in count = n }, visit: { _ in })
         try stream.drain()
-        partial = ManifestFile(path: path, point: point, summary: summary, header: header, entryCount: count, size: reader.size, key: key)
+        partial = ManifestFile(
+            path: path, point: point, summary: summary, header: header, entryCount: count, size: reader.size, key: key)
         return partial
     }
 
-    private init(path: String, point: PointName, summary: PointSummary, header: PointBody, entryCount: Int, size: Int64, key: [UInt8]) {
+    private init(
+        path: String, point: PointName, summary: PointSummary, header: PointBody, entryCount: Int, size: Int64,
+        key: [UInt8]
+    ) {
         self.path = path
         self.size = size
         self.point = point
@@ -111,9 +126,11 @@ struct ManifestFile {
         reader.seek(to: reader.size - 16)
         _ = try tag.withUnsafeMutableBytes { try reader.read(into: $0) }
         reader.seek(to: Int64(ManifestSeal.summaryEnd + 12))
-        let gcm = try GCMStream(sealing: false, key: key, iv: iv,
-                                aad: ManifestSeal.bodyLabel + Array(point.relative.utf8) + summary.encoded())
-        return BodyStream(reader: reader, gcm: gcm, tag: tag, length: Int(reader.size) - ManifestSeal.summaryEnd - 12 - 16)
+        let gcm = try GCMStream(
+            sealing: false, key: key, iv: iv,
+            aad: ManifestSeal.bodyLabel + Array(point.relative.utf8) + summary.encoded())
+        return BodyStream(
+            reader: reader, gcm: gcm, tag: tag, length: Int(reader.size) - ManifestSeal.summaryEnd - 12 - 16)
     }
 
     /// The body, decrypted as it is read; `drain` reads what is left and checks the tag.
@@ -197,14 +214,21 @@ enum EntryFile {
         var left = count
         while left > 0 {
             let n = min(left, chunk)
-            let got = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(n * PointBody.entrySize)])) }
-            guard got == n * PointBody.entrySize else { throw LajuError(.local, "cannot read back \(path): it ends early") }
+            let got = try buffer.withUnsafeMutableBytes {
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(n * PointBody.entrySize)]))
+            }
+            guard got == n * PointBody.entrySize else {
+                throw LajuError(.local, "cannot read back \(path): it ends early")
+            }
             var r = ByteReader(buffer, from: 0, to: got)
             var entries: [PageEntry] = []
             entries.reserveCapacity(n)
             for _ in 0..<n {
-                entries.append(PageEntry(page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
-                                         location: BlockLocation(pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32())))
+                entries.append(
+                    PageEntry(
+                        page: try r.u32(), id: BlockID(hi: try r.u64(), lo: try r.u64()),
+                        location: BlockLocation(
+                            pack: try r.u32(), offset: Int64(bitPattern: try r.u64()), length: try r.u32())))
             }
             try body(entries)
             left -= n

@@ -1,7 +1,7 @@
 /// A manifest object: magic, sealed summary, sealed body, both bound to the point's name.
 enum ManifestSeal {
     static let magic = Array("LJINCPT1".utf8)
-    static let summaryEnd = 8 + 12 + PointSummary.size + 16   // 108
+    static let summaryEnd = 8 + 12 + PointSummary.size + 16  // 108
     /// Manifests up to this size are downloaded at once; a larger one only after its summary
     /// (a ranged GET) shows that its point has pages enough to need it (`maxObjectSize(for:)`).
     static let smallObjectSize: Int64 = 1 << 20
@@ -22,8 +22,10 @@ enum ManifestSeal {
     /// Seals a manifest whose body `writeBody` appends (exactly `bodyLength` bytes) to the object
     /// being built; the body is then encrypted where it lies (GCM allows it), so the object is
     /// the only copy: a base point of a 1 GiB database has a 9 MiB body.
-    static func seal(name: String, summary: PointSummary, key: [UInt8], bodyLength: Int,
-                     writeBody: (inout [UInt8]) -> Void) throws -> [UInt8] {
+    static func seal(
+        name: String, summary: PointSummary, key: [UInt8], bodyLength: Int,
+        writeBody: (inout [UInt8]) -> Void
+    ) throws -> [UInt8] {
         let s = summary.encoded()
         let n1 = try secureRandomBytes(12), n2 = try secureRandomBytes(12)
         let nameBytes = Array(name.utf8)
@@ -36,7 +38,8 @@ enum ManifestSeal {
         precondition(out.count == start + bodyLength, "the manifest body is not the length announced")
         let aad = bodyLabel + nameBytes + s
         let t2 = try out.withUnsafeMutableBytes { all in
-            try AESGCM.sealInPlace(key: key, iv: n2, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start...]))
+            try AESGCM.sealInPlace(
+                key: key, iv: n2, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start...]))
         }
         out += t2
         return out
@@ -46,39 +49,53 @@ enum ManifestSeal {
 
     /// Opens the summary from the first 108 bytes (or more) of a manifest object.
     static func openSummary(_ bytes: [UInt8], name: String, key: [UInt8]) throws(FormatError) -> PointSummary {
-        guard bytes.count >= summaryEnd, Array(bytes[0..<8]) == magic else { throw FormatError("not a point manifest (bad magic or too short)") }
-        guard let s = try? AESGCM.open(key: key, iv: Array(bytes[8..<20]), aad: summaryLabel + Array(name.utf8),
-                                       ciphertext: Array(bytes[20..<(20 + PointSummary.size)]),
-                                       tag: Array(bytes[(20 + PointSummary.size)..<summaryEnd])) else {
+        guard bytes.count >= summaryEnd, Array(bytes[0..<8]) == magic else {
+            throw FormatError("not a point manifest (bad magic or too short)")
+        }
+        guard
+            let s = try? AESGCM.open(
+                key: key, iv: Array(bytes[8..<20]), aad: summaryLabel + Array(name.utf8),
+                ciphertext: Array(bytes[20..<(20 + PointSummary.size)]),
+                tag: Array(bytes[(20 + PointSummary.size)..<summaryEnd]))
+        else {
             throw FormatError("its summary does not authenticate (damaged, renamed, or made with another key)")
         }
         return try PointSummary.decode(s)
     }
 
     /// Opens and checks a whole manifest: summary, body, and that the name agrees with both.
-    static func open(_ bytes: [UInt8], point: PointName, key: [UInt8]) throws(FormatError) -> (PointSummary, PointBody) {
+    static func open(_ bytes: [UInt8], point: PointName, key: [UInt8]) throws(FormatError) -> (PointSummary, PointBody)
+    {
         var copy = bytes
         var entries: [PageEntry] = []
-        var (summary, body) = try open(&copy, point: point, key: key, prepare: { _, count, _ in entries.reserveCapacity(count) }) { entries.append($0) }
+        var (summary, body) = try open(
+            &copy, point: point, key: key, prepare: { _, count, _ in entries.reserveCapacity(count) }
+        ) { entries.append($0) }
         body.entries = entries
         return (summary, body)
     }
 
     /// Opens a whole manifest with its body decrypted in place in `bytes` (which then holds
     /// plaintext, or garbage after a failure: the caller drops it), handing each entry to `visit`.
-    static func open(_ bytes: inout [UInt8], point: PointName, key: [UInt8],
-                     prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
-                     visit: (PageEntry) -> Void) throws(FormatError) -> (PointSummary, PointBody) {
+    static func open(
+        _ bytes: inout [UInt8], point: PointName, key: [UInt8],
+        prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
+        visit: (PageEntry) -> Void
+    ) throws(FormatError) -> (PointSummary, PointBody) {
         let name = point.relative
         let summary = try openSummary(bytes, name: name, key: key)
-        guard summary.kind == point.kind, summary.time == point.time else { throw FormatError("its summary does not match its name") }
+        guard summary.kind == point.kind, summary.time == point.time else {
+            throw FormatError("its summary does not match its name")
+        }
         guard bytes.count >= summaryEnd + 28 else { throw FormatError("it is truncated") }
         let n = Array(bytes[summaryEnd..<(summaryEnd + 12)])
         let tag = Array(bytes[(bytes.count - 16)...])
         let start = summaryEnd + 12, end = bytes.count - 16
         let aad = bodyLabel + Array(name.utf8) + summary.encoded()
         let authentic = bytes.withUnsafeMutableBytes { all in
-            (try? AESGCM.openInPlace(key: key, iv: n, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start..<end]), tag: tag)) != nil
+            (try? AESGCM.openInPlace(
+                key: key, iv: n, aad: aad, buffer: UnsafeMutableRawBufferPointer(rebasing: all[start..<end]), tag: tag))
+                != nil
         }
         guard authentic else { throw FormatError("its body does not authenticate (damaged or truncated)") }
         var r = ByteReader(bytes, from: start, to: end)

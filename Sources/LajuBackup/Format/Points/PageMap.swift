@@ -65,13 +65,18 @@ struct PageMap {
             guard filled.insert(i) else { return }
             if run.count >= 1 << 20 || runStart + run.count / PageMap.recordSize != i { flushRun() }
             if run.isEmpty { runStart = i }
-            PageMap.appendRecord(e.id, BlockLocation(pack: local[Int(e.location.pack)], offset: e.location.offset, length: e.location.length), to: &run)
+            PageMap.appendRecord(
+                e.id,
+                BlockLocation(pack: local[Int(e.location.pack)], offset: e.location.offset, length: e.location.length),
+                to: &run)
         }
 
         private mutating func flushRun() {
             guard !run.isEmpty else { return }
             if failure == nil {
-                do { try file.write(run, at: Int64(runStart) * Int64(PageMap.recordSize)) } catch let e as LajuError { failure = e } catch {}
+                do { try file.write(run, at: Int64(runStart) * Int64(PageMap.recordSize)) } catch let e as LajuError {
+                    failure = e
+                } catch {}
             }
             run.removeAll(keepingCapacity: true)
         }
@@ -169,7 +174,9 @@ final class MapReader {
         guard index < count else { return nil }
         if at == filledTo {
             let want = min(buffer.count, (count - index) * PageMap.recordSize)
-            let got = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want])) }
+            let got = try buffer.withUnsafeMutableBytes {
+                try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want]))
+            }
             guard got == want else { throw LajuError(.local, "the page map \(file.path) ends early") }
             at = 0
             filledTo = want
@@ -179,10 +186,14 @@ final class MapReader {
             for k in 0..<n { v = v << 8 | UInt64(buffer[at + o + k]) }
             return v
         }
-        let r = MapRecord(id: BlockID(hi: u(0, 8), lo: u(8, 8)),
-                          location: BlockLocation(pack: UInt32(u(16, 4)), offset: Int64(bitPattern: u(24, 8)), length: UInt32(u(20, 4))))
+        let r = MapRecord(
+            id: BlockID(hi: u(0, 8), lo: u(8, 8)),
+            location: BlockLocation(
+                pack: UInt32(u(16, 4)), offset: Int64(bitPattern: u(24, 8)), length: UInt32(u(20, 4))))
         // A map is MACed or built from checked manifests; this only keeps a bad one from crashing.
-        guard Int(r.location.pack) < packCount else { throw LajuError(.integrity, "the page map \(file.path) names pack \(r.location.pack) of \(packCount)") }
+        guard Int(r.location.pack) < packCount else {
+            throw LajuError(.integrity, "the page map \(file.path) names pack \(r.location.pack) of \(packCount)")
+        }
         at += PageMap.recordSize
         index += 1
         return r

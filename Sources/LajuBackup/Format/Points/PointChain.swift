@@ -28,17 +28,24 @@ struct PointChain {
     /// A point's summary from the first bytes of its manifest (one ranged GET), authentic and
     /// matching its name: FormatError when damaged, the store's error when missing.
     func summary(of listed: Listed) throws -> PointSummary {
-        guard listed.size >= Int64(ManifestSeal.summaryEnd) else { throw FormatError("the object is too short (\(listed.size) bytes)") }
-        let head = try store.getRange(key: namespace.key(listed.name.relative), offset: 0, length: Int64(ManifestSeal.summaryEnd))
+        guard listed.size >= Int64(ManifestSeal.summaryEnd) else {
+            throw FormatError("the object is too short (\(listed.size) bytes)")
+        }
+        let head = try store.getRange(
+            key: namespace.key(listed.name.relative), offset: 0, length: Int64(ManifestSeal.summaryEnd))
         let s = try ManifestSeal.openSummary(head, name: listed.name.relative, key: keys.point)
-        guard s.kind == listed.name.kind, s.time == listed.name.time else { throw FormatError("its summary does not match its name") }
+        guard s.kind == listed.name.kind, s.time == listed.name.time else {
+            throw FormatError("its summary does not match its name")
+        }
         return s
     }
 
     /// Every point in the store, oldest first. Other names in the folder are ignored.
     func listPoints() throws -> [Listed] {
         try store.list(prefix: namespace.points).compactMap { o -> Listed? in
-            guard o.key.hasPrefix(namespace.root), let n = PointName.parse(String(o.key.dropFirst(namespace.root.count))) else { return nil }
+            guard o.key.hasPrefix(namespace.root),
+                let n = PointName.parse(String(o.key.dropFirst(namespace.root.count)))
+            else { return nil }
             return Listed(name: n, size: o.size)
         }.sorted { $0.name < $1.name }
     }
@@ -72,8 +79,12 @@ struct PointChain {
     func read(_ p: PointName, size: Int64, listing: [Listed]) throws -> Loaded {
         let key = namespace.key(p.relative)
         func damaged(_ why: String) -> LajuError {
-            LajuError(.integrity, "point manifest \(Display.safe(key)) is damaged: \(why); points that depend on it: \(Self.display(Self.dependents(of: p, in: listing)))",
-                      hint: "restore an earlier point (`laju-backup list --points`); the next `backup --incremental` starts a new base")
+            LajuError(
+                .integrity,
+                "point manifest \(Display.safe(key)) is damaged: \(why); points that depend on it: \(Self.display(Self.dependents(of: p, in: listing)))",
+                hint:
+                    "restore an earlier point (`laju-backup list --points`); the next `backup --incremental` starts a new base"
+            )
         }
         guard size >= Int64(ManifestSeal.summaryEnd + 28) else { throw damaged("its size \(size) is impossible") }
         let path = "\(scratch)/\(Self.display(p)).manifest"
@@ -83,7 +94,9 @@ struct PointChain {
             // pages enough to need that size: a hostile listing cannot fill the disk.
             if size > ManifestSeal.smallObjectSize {
                 let summary: PointSummary
-                do { summary = try self.summary(of: Listed(name: p, size: size)) } catch let e as FormatError { throw damaged(e.message) }
+                do { summary = try self.summary(of: Listed(name: p, size: size)) } catch let e as FormatError {
+                    throw damaged(e.message)
+                }
                 guard size <= ManifestSeal.maxObjectSize(for: summary) else {
                     throw damaged("its size \(size) is impossible for \(summary.pageCount) pages")
                 }
@@ -114,9 +127,12 @@ struct PointChain {
     }
 
     func missing(_ key: String, dependents: String, what: String) -> LajuError {
-        LajuError(.storage, "\(what) \(Display.safe(key)) is missing from \(store.displayName); points that depend on it: \(dependents)",
-                  hint: "restore an earlier point (`laju-backup list --points`); the next `backup --incremental` starts a new base",
-                  isNotFound: true)
+        LajuError(
+            .storage,
+            "\(what) \(Display.safe(key)) is missing from \(store.displayName); points that depend on it: \(dependents)",
+            hint:
+                "restore an earlier point (`laju-backup list --points`); the next `backup --incremental` starts a new base",
+            isNotFound: true)
     }
 
     /// The chain of `target`, newest first down to its base, every manifest opened and every
@@ -128,23 +144,33 @@ struct PointChain {
         var current = target
         while true {
             guard let size = sizes[current] else {
-                throw missing(namespace.key(current.relative), Self.dependents(of: current, in: listing), what: "point manifest")
+                throw missing(
+                    namespace.key(current.relative), Self.dependents(of: current, in: listing), what: "point manifest")
             }
             let loaded = try read(current, size: size, listing: listing)
             if let child = links.last {
                 let problem: String? =
-                    loaded.summary.pageSize != child.summary.pageSize ? "its page size differs from its child's" :
-                    loaded.summary.time >= child.summary.time ? "it is not older than its child" :
-                    loaded.summary.depth + 1 != child.summary.depth ? "its depth does not precede its child's" :
-                    loaded.summary.digest != child.body.parentDigest ? "its file digest is not the one its child recorded" : nil
+                    loaded.summary.pageSize != child.summary.pageSize
+                    ? "its page size differs from its child's"
+                    : loaded.summary.time >= child.summary.time
+                        ? "it is not older than its child"
+                        : loaded.summary.depth + 1 != child.summary.depth
+                            ? "its depth does not precede its child's"
+                            : loaded.summary.digest != child.body.parentDigest
+                                ? "its file digest is not the one its child recorded" : nil
                 if let problem {
-                    throw LajuError(.integrity, "point manifest \(Display.safe(namespace.key(current.relative))) does not fit its chain: \(problem); points that depend on it: \(Self.display(Self.dependents(of: current, in: listing)))")
+                    throw LajuError(
+                        .integrity,
+                        "point manifest \(Display.safe(namespace.key(current.relative))) does not fit its chain: \(problem); points that depend on it: \(Self.display(Self.dependents(of: current, in: listing)))"
+                    )
                 }
             }
             links.append(loaded)
             if loaded.summary.kind == .base { break }
             guard links.count <= Self.maxDepth, let parent = loaded.body.parent.flatMap(PointName.parse) else {
-                throw LajuError(.integrity, "point manifest \(Display.safe(namespace.key(current.relative))) has an unusable parent link")
+                throw LajuError(
+                    .integrity,
+                    "point manifest \(Display.safe(namespace.key(current.relative))) has an unusable parent link")
             }
             current = parent
         }
@@ -161,11 +187,15 @@ struct PointChain {
                 try link.file.forEachEntry { builder.fill($0) }
                 try builder.endLink()
             }
-            return (try builder.finish(point: target, summary: links[0].summary,
-                                       manifests: links.reversed().map { PackRef(name: $0.name.relative, size: $0.size) }), links)
+            return (
+                try builder.finish(
+                    point: target, summary: links[0].summary,
+                    manifests: links.reversed().map { PackRef(name: $0.name.relative, size: $0.size) }), links
+            )
         } catch let e as FormatError {
-            throw LajuError(.integrity, "the chain of point \(Self.display(target)) does not add up: \(e.message)",
-                            hint: "restore an earlier point (`laju-backup list --points`)")
+            throw LajuError(
+                .integrity, "the chain of point \(Self.display(target)) does not add up: \(e.message)",
+                hint: "restore an earlier point (`laju-backup list --points`)")
         }
     }
 }
@@ -174,7 +204,8 @@ extension PointChain {
     /// The reader of the points of the database `settings` name (status, doctor, list: commands
     /// that read summaries only, with the read identity).
     init(settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, scratch: String) throws {
-        self.init(store: store, namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
-                  keys: try PointKeys(encryptionKey), scratch: scratch)
+        self.init(
+            store: store, namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
+            keys: try PointKeys(encryptionKey), scratch: scratch)
     }
 }

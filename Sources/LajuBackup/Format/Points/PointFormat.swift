@@ -38,9 +38,16 @@ public struct PointName: Sendable, Hashable, Comparable {
     public static func parse(_ relative: String) -> PointName? {
         let u = Array(relative.utf8)
         guard u.count == relativeLength, relative.hasPrefix("points/") else { return nil }
-        guard let time = parseStamp(Array(u[7..<27])), u[27] == UInt8(ascii: "-"), u[36] == UInt8(ascii: ".") else { return nil }
+        guard let time = parseStamp(Array(u[7..<27])), u[27] == UInt8(ascii: "-"), u[36] == UInt8(ascii: ".") else {
+            return nil
+        }
         let nonce = u[28..<36]
-        guard nonce.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }) else { return nil }
+        guard
+            nonce.allSatisfy({
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            })
+        else { return nil }
         let kind: PointKind
         switch String(decoding: u[37...], as: UTF8.self) {
         case "base": kind = .base
@@ -58,13 +65,16 @@ public struct PointName: Sendable, Hashable, Comparable {
         var tm = tm()
         gmtime_r(&t, &tm)
         func p(_ v: Int32, _ w: Int) -> String { LocalTime.pad(Int(v), w) }
-        return "\(p(tm.tm_year + 1900, 4))\(p(tm.tm_mon + 1, 2))\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2))\(p(tm.tm_min, 2))\(p(tm.tm_sec, 2)).\(LocalTime.pad(Int(ms % 1000), 3))Z"
+        return
+            "\(p(tm.tm_year + 1900, 4))\(p(tm.tm_mon + 1, 2))\(p(tm.tm_mday, 2))T\(p(tm.tm_hour, 2))\(p(tm.tm_min, 2))\(p(tm.tm_sec, 2)).\(LocalTime.pad(Int(ms % 1000), 3))Z"
     }
 
     /// Milliseconds of a `YYYYMMDDTHHMMSS.mmmZ` stamp; nil unless it is exactly what `stamp`
     /// writes for that time (so out-of-range fields are refused by the round trip).
     static func parseStamp(_ b: [UInt8]) -> Int64? {
-        guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else { return nil }
+        guard b.count == 20, b[8] == UInt8(ascii: "T"), b[15] == UInt8(ascii: "."), b[19] == UInt8(ascii: "Z") else {
+            return nil
+        }
         func num(_ r: Range<Int>) -> Int32? {
             var v: Int32 = 0
             for i in r {
@@ -74,7 +84,8 @@ public struct PointName: Sendable, Hashable, Comparable {
             return v
         }
         guard let y = num(0..<4), let mo = num(4..<6), let d = num(6..<8), let h = num(9..<11),
-              let mi = num(11..<13), let s = num(13..<15), let ms = num(16..<19), y >= 1970 else { return nil }
+            let mi = num(11..<13), let s = num(13..<15), let ms = num(16..<19), y >= 1970
+        else { return nil }
         var tm = tm()
         tm.tm_year = y - 1900
         tm.tm_mon = mo - 1
@@ -133,19 +144,26 @@ public struct PointSummary: Sendable, Equatable {
         // Reserved: a reader that ignored it would accept two encodings of one summary.
         guard try r.u8() == 0 else { throw FormatError("the reserved byte is not 0") }
         let pageSize = Int(try r.u32())
-        guard (512...65536).contains(pageSize), pageSize & (pageSize - 1) == 0 else { throw FormatError("impossible page size \(pageSize)") }
+        guard (512...65536).contains(pageSize), pageSize & (pageSize - 1) == 0 else {
+            throw FormatError("impossible page size \(pageSize)")
+        }
         let pageCount = try r.u64()
         // SQLite's own limit is 2^32 - 2 pages.
-        guard pageCount >= 1, pageCount <= UInt64(UInt32.max) else { throw FormatError("impossible page count \(pageCount)") }
+        guard pageCount >= 1, pageCount <= UInt64(UInt32.max) else {
+            throw FormatError("impossible page count \(pageCount)")
+        }
         let time = Int64(bitPattern: try r.u64())
         let uploaded = Int64(bitPattern: try r.u64())
         let blocks = Int(try r.u32())
         let depth = Int(try r.u32())
-        guard depth <= PointChain.maxDepth, (depth == 0) == (kind == .base) else { throw FormatError("impossible chain depth \(depth) for a \(kind.rawValue) point") }
+        guard depth <= PointChain.maxDepth, (depth == 0) == (kind == .base) else {
+            throw FormatError("impossible chain depth \(depth) for a \(kind.rawValue) point")
+        }
         let digest = try r.bytes(32)
         try r.end()
-        return PointSummary(kind: kind, check: check, pageSize: pageSize, pageCount: Int(pageCount), time: time,
-                            uploadedBytes: uploaded, uploadedBlocks: blocks, depth: depth, digest: digest)
+        return PointSummary(
+            kind: kind, check: check, pageSize: pageSize, pageCount: Int(pageCount), time: time,
+            uploadedBytes: uploaded, uploadedBlocks: blocks, depth: depth, digest: digest)
     }
 }
 
@@ -187,18 +205,25 @@ struct PointBody: Sendable, Equatable {
     static let entrySize = 36
 
     /// Encodes `entries` given as a sequence, so a base needs no second copy of its page map.
-    static func encode<S: Sequence>(parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
-                                    entries: S) -> [UInt8] where S.Element == PageEntry {
+    static func encode<S: Sequence>(
+        parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
+        entries: S
+    ) -> [UInt8] where S.Element == PageEntry {
         var b: [UInt8] = []
-        encode(into: &b, parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entryCount, entries: entries)
+        encode(
+            into: &b, parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entryCount, entries: entries
+        )
         return b
     }
 
     /// Appends the encoding to `b`, whose capacity is grown once to what it needs: a base point's
     /// body (36 bytes a page) is then built in place, never copied.
-    static func encode<S: Sequence>(into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
-                                    entries: S) where S.Element == PageEntry {
-        b.reserveCapacity(b.count + encodedSize(parentLength: parent?.utf8.count ?? 0, packs: packs, entryCount: entryCount))
+    static func encode<S: Sequence>(
+        into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int,
+        entries: S
+    ) where S.Element == PageEntry {
+        b.reserveCapacity(
+            b.count + encodedSize(parentLength: parent?.utf8.count ?? 0, packs: packs, entryCount: entryCount))
         encodeHeader(into: &b, parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entryCount)
         var written = 0
         for e in entries {
@@ -209,7 +234,9 @@ struct PointBody: Sendable, Equatable {
     }
 
     /// Everything before the entries: parent link, packs, entry count.
-    static func encodeHeader(into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int) {
+    static func encodeHeader(
+        into b: inout [UInt8], parent: String?, parentDigest: [UInt8], packs: [PackRef], entryCount: Int
+    ) {
         let parentBytes = Array((parent ?? "").utf8)
         b.appendBE(UInt16(parentBytes.count))
         b += parentBytes
@@ -238,14 +265,17 @@ struct PointBody: Sendable, Equatable {
     }
 
     func encoded() -> [UInt8] {
-        Self.encode(parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entries.count, entries: entries)
+        Self.encode(
+            parent: parent, parentDigest: parentDigest, packs: packs, entryCount: entries.count, entries: entries)
     }
 
     /// Parses and checks a body against its summary (docs/format-incremental.md, 4.2).
     static func decode(_ bytes: [UInt8], summary: PointSummary) throws(FormatError) -> PointBody {
         var r = ByteReader(bytes)
         var entries: [PageEntry] = []
-        var body = try decode(&r, summary: summary, prepare: { _, count, _ in entries.reserveCapacity(count) }) { entries.append($0) }
+        var body = try decode(&r, summary: summary, prepare: { _, count, _ in entries.reserveCapacity(count) }) {
+            entries.append($0)
+        }
         body.entries = entries
         return body
     }
@@ -254,22 +284,30 @@ struct PointBody: Sendable, Equatable {
     /// order) instead of keeping them: the returned body's `entries` is empty. `prepare` learns
     /// the entry count and the packs first. This is how a large manifest is read without a copy
     /// of its entries.
-    static func decode<R: BodyBytes>(_ r: inout R, summary: PointSummary,
-                       prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
-                       visit: (PageEntry) -> Void) throws(FormatError) -> PointBody {
+    static func decode<R: BodyBytes>(
+        _ r: inout R, summary: PointSummary,
+        prepare: (PointSummary, Int, [PackRef]) throws(FormatError) -> Void = { _, _, _ in },
+        visit: (PageEntry) -> Void
+    ) throws(FormatError) -> PointBody {
         let parentLength = Int(try r.u16())
         // Names have fixed lengths: refusing others before reading keeps a hostile header small.
-        guard parentLength == 0 || parentLength == PointName.relativeLength else { throw FormatError("impossible parent name length \(parentLength)") }
+        guard parentLength == 0 || parentLength == PointName.relativeLength else {
+            throw FormatError("impossible parent name length \(parentLength)")
+        }
         let parentBytes = try r.bytes(parentLength)
         let parent = parentLength == 0 ? nil : String(decoding: parentBytes, as: UTF8.self)
         let parentDigest = try r.bytes(32)
         if summary.kind == .base {
             guard parent == nil else { throw FormatError("a base point names a parent") }
         } else {
-            guard let parent, PointName.parse(parent) != nil else { throw FormatError("an incremental point names no valid parent") }
+            guard let parent, PointName.parse(parent) != nil else {
+                throw FormatError("an incremental point names no valid parent")
+            }
         }
         let packCount = Int(try r.u32())
-        guard packCount <= 65535, packCount * 11 <= r.remaining else { throw FormatError("impossible pack count \(packCount)") }
+        guard packCount <= 65535, packCount * 11 <= r.remaining else {
+            throw FormatError("impossible pack count \(packCount)")
+        }
         var packs: [PackRef] = []
         packs.reserveCapacity(packCount)
         for _ in 0..<packCount {
@@ -278,7 +316,9 @@ struct PointBody: Sendable, Equatable {
             let name = String(decoding: try r.bytes(n), as: UTF8.self)
             guard PackNames.isValid(name) else { throw FormatError("invalid pack name \(Display.quoted(name))") }
             let size = Int64(bitPattern: try r.u64())
-            guard size >= Int64(PackNames.headerSize), size < 1 << 50 else { throw FormatError("impossible pack size \(size)") }
+            guard size >= Int64(PackNames.headerSize), size < 1 << 50 else {
+                throw FormatError("impossible pack size \(size)")
+            }
             packs.append(PackRef(name: name, size: size))
         }
         let count = Int(try r.u32())
@@ -297,12 +337,18 @@ struct PointBody: Sendable, Equatable {
             let pack = try r.u32()
             let offset = Int64(bitPattern: try r.u64())
             let length = try r.u32()
-            guard Int64(page) > previous, Int(page) < summary.pageCount else { throw FormatError("page \(page) is out of order or past the end") }
+            guard Int64(page) > previous, Int(page) < summary.pageCount else {
+                throw FormatError("page \(page) is out of order or past the end")
+            }
             previous = Int64(page)
-            guard Int(pack) < packs.count else { throw FormatError("page \(page) names pack \(pack) of \(packs.count)") }
+            guard Int(pack) < packs.count else {
+                throw FormatError("page \(page) names pack \(pack) of \(packs.count)")
+            }
             guard offset >= Int64(PackNames.headerSize), Int(length) >= BlockSealer.overhead, Int(length) <= maxLength,
-                  offset <= packs[Int(pack)].size - Int64(length) else {
-                throw FormatError("page \(page) has an impossible block at \(offset)+\(length) in \(packs[Int(pack)].name)")
+                offset <= packs[Int(pack)].size - Int64(length)
+            else {
+                throw FormatError(
+                    "page \(page) has an impossible block at \(offset)+\(length) in \(packs[Int(pack)].name)")
             }
             visit(PageEntry(page: page, id: id, location: BlockLocation(pack: pack, offset: offset, length: length)))
         }
@@ -322,6 +368,8 @@ enum PackNames {
     static func isValid(_ name: String) -> Bool {
         let u = Array(name.utf8)
         guard u.count == nameLength, name.hasPrefix("packs/"), name.hasSuffix(".pack") else { return false }
-        return u[6..<38].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        return u[6..<38].allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+        }
     }
 }

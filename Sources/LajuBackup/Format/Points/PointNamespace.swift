@@ -12,8 +12,9 @@ public struct PointNamespace: Sendable, Equatable {
     /// every command that touches points follows.
     init(settings: Settings, encryptionKey: EncryptionKey) throws {
         let scope = try settings.scope()
-        try self.init(prefix: scope.prefix, databaseName: scope.databaseName,
-                      sourceID: encryptionKey.sourceID(databasePath: settings.databasePath))
+        try self.init(
+            prefix: scope.prefix, databaseName: scope.databaseName,
+            sourceID: encryptionKey.sourceID(databasePath: settings.databasePath))
     }
 
     public var points: String { root + "points/" }

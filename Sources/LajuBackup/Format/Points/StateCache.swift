@@ -36,7 +36,9 @@ struct StateCache {
     }
 
     /// Completes the file `writer` holds the records of, and puts it in place.
-    func commit(_ writer: FileWriter, point: PointName, summary: PointSummary, packs: [PackRef], manifests: [PackRef]) throws {
+    func commit(_ writer: FileWriter, point: PointName, summary: PointSummary, packs: [PackRef], manifests: [PackRef])
+        throws
+    {
         defer { discard() }
         var t: [UInt8] = []
         let name = Array(point.relative.utf8)
@@ -79,13 +81,18 @@ struct StateCache {
         var stored = [UInt8](repeating: 0, count: 36)
         while reader.position < macAt {
             let want = Int(min(Int64(chunk.count), macAt - reader.position))
-            guard let got = try? chunk.withUnsafeMutableBytes({ try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want])) }),
-                  got == want else { return nil }
+            guard
+                let got = try? chunk.withUnsafeMutableBytes({
+                    try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<want]))
+                }),
+                got == want
+            else { return nil }
             mac.update(chunk[..<want])
         }
         reader.seek(to: macAt - 4)
         guard (try? stored.withUnsafeMutableBytes({ try reader.read(into: $0) })) == 36,
-              mac.finalize()[...] == stored[4...] else { return nil }
+            mac.finalize()[...] == stored[4...]
+        else { return nil }
         let trailerLength = Int64(stored[0]) << 24 | Int64(stored[1]) << 16 | Int64(stored[2]) << 8 | Int64(stored[3])
         guard trailerLength <= Int64(Self.maxTrailer), trailerLength <= macAt - 4 else { return nil }
         var t = [UInt8](repeating: 0, count: Int(trailerLength))
@@ -112,7 +119,8 @@ struct StateCache {
             }
             try r.end()
             guard Set(packs.map(\.name)).count == packs.count,
-                  Int64(summary.pageCount) * Int64(PageMap.recordSize) == macAt - 4 - trailerLength else { return nil }
+                Int64(summary.pageCount) * Int64(PageMap.recordSize) == macAt - 4 - trailerLength
+            else { return nil }
             return PageMap(point: newest, summary: summary, path: path, packs: packs, manifests: manifests)
         } catch {
             return nil

@@ -43,8 +43,11 @@ public struct ActivateJob {
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil, check: RestoreCheck = .auto,
-                lockWait: Double = 0, events: @escaping JobEventSink) {
+    public init(
+        settings: Settings, repository: Repository? = nil, source: FullRestoreJob.Source, at: PointRestoreJob.At? = nil,
+        check: RestoreCheck = .auto,
+        lockWait: Double = 0, events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.source = source
@@ -60,8 +63,9 @@ public struct ActivateJob {
         let started = monotonicSeconds()
         let live = settings.databasePath
         do { try Snapshot.checkSource(live) } catch let e as LajuError {
-            throw LajuError(.source, "\(e.message): --activate replaces the content of an existing database",
-                            hint: "to bring back a lost database, `laju-backup restore --output \(live)` writes a new file")
+            throw LajuError(
+                .source, "\(e.message): --activate replaces the content of an existing database",
+                hint: "to bring back a lost database, `laju-backup restore --output \(live)` writes a new file")
         }
         let busy = try settings.busyTimeout()
         let safetyDir = try settings.safetyDirectory()
@@ -73,16 +77,18 @@ public struct ActivateJob {
         defer { ws.remove() }
         let restored = try restore(into: ws)
         if let a = FileIdentity(path: restored.path), let b = FileIdentity(path: live), a == b {
-            throw LajuError(.usage, "\(restored.path) is the live database \(live) itself; nothing to activate",
-                            hint: "name a backup, or a copy made before the change you want to undo")
+            throw LajuError(
+                .usage, "\(restored.path) is the live database \(live) itself; nothing to activate",
+                hint: "name a backup, or a copy made before the change you want to undo")
         }
 
         // 2. What changes, then the operator's word.
         let schema = try SchemaComparison.compare(live: live, restored: restored.path, busyTimeoutMilliseconds: busy)
         for d in schema.differences { events(.warning("schema differs: \(d)")) }
         let restoredBytes = fileSize(restored.path)
-        let plan = Plan(key: restored.key, source: restored.from, live: live, uploadedAt: restored.uploadedAt,
-                        restoredBytes: restoredBytes, schemaDifferences: schema.differences)
+        let plan = Plan(
+            key: restored.key, source: restored.from, live: live, uploadedAt: restored.uploadedAt,
+            restoredBytes: restoredBytes, schemaDifferences: schema.differences)
         guard try confirm(plan) else {
             throw LajuError(.usage, "activation cancelled; the live database \(live) is unchanged")
         }
@@ -97,10 +103,11 @@ public struct ActivateJob {
         // 5. A catalog inside the database went back to the backup's time: record the newer
         // backups again, so that restore and clean see them.
         let added = recordNewerBackups(after: restored.key)
-        return Outcome(key: restored.key, source: restored.from, live: live, safetyCopy: safety, pages: result.pages,
-                       pageSize: result.pageSize, restoredBytes: restoredBytes, uploadedAt: restored.uploadedAt,
-                       schemaDifferences: schema.differences, quickCheck: "ok", catalogRowsAdded: added, undo: undo,
-                       totalSeconds: monotonicSeconds() - started)
+        return Outcome(
+            key: restored.key, source: restored.from, live: live, safetyCopy: safety, pages: result.pages,
+            pageSize: result.pageSize, restoredBytes: restoredBytes, uploadedAt: restored.uploadedAt,
+            schemaDifferences: schema.differences, quickCheck: "ok", catalogRowsAdded: added, undo: undo,
+            totalSeconds: monotonicSeconds() - started)
     }
 
     /// The database to put in place: where it is, what it was (a backup's key or a file name),
@@ -118,15 +125,20 @@ public struct ActivateJob {
         let restored = ws.file("restored.db")
         let target = RestoreTarget.file(path: restored, directory: ws.path, force: false)
         if let at {
-            let r = try PointRestoreJob(settings: settings, repository: repository, at: at, check: check, events: events).run(target: target)
-            return Restored(path: restored, key: r.key, from: "restore point \(r.point)", uploadedAt: PointTime.parse(r.time))
+            let r = try PointRestoreJob(
+                settings: settings, repository: repository, at: at, check: check, events: events
+            ).run(target: target)
+            return Restored(
+                path: restored, key: r.key, from: "restore point \(r.point)", uploadedAt: PointTime.parse(r.time))
         }
         if case .file(let path, _, _) = source, Snapshot.isDatabase(absolutePath(path)) {
             let file = absolutePath(path)
             try checkPlainFile(file)
             return Restored(path: file, key: file.lastPathComponentOf, from: "file \(file)")
         }
-        let r = try FullRestoreJob(settings: settings, repository: repository, source: source, check: check, events: events).run(target: target)
+        let r = try FullRestoreJob(
+            settings: settings, repository: repository, source: source, check: check, events: events
+        ).run(target: target)
         return Restored(path: restored, key: r.key, from: r.source, uploadedAt: r.uploadedAt)
     }
 
@@ -134,14 +146,19 @@ public struct ActivateJob {
     /// an earlier check, so `auto` means the full one.
     func checkPlainFile(_ file: String) throws {
         if FileIdentity(path: file + "-wal") != nil {
-            throw LajuError(.usage, "\(file) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",
-                            hint: "stop what uses it, or run `sqlite3 \(file) 'PRAGMA wal_checkpoint(TRUNCATE)'`, then try again")
+            throw LajuError(
+                .usage,
+                "\(file) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",
+                hint: "stop what uses it, or run `sqlite3 \(file) 'PRAGMA wal_checkpoint(TRUNCATE)'`, then try again")
         }
         let level: Database.Check = check == .quick ? .quick : .full
         let checkName = level == .full ? "integrity_check" : "quick_check"
-        let (problems, seconds) = try timedStep(checkName, events: events) { _ in try Snapshot.problems(file, check: level) }
+        let (problems, seconds) = try timedStep(checkName, events: events) { _ in
+            try Snapshot.problems(file, check: level)
+        }
         if let problems {
-            throw LajuError(.integrity, "\(file) fails PRAGMA \(checkName): \(problems)", hint: "choose another file or backup")
+            throw LajuError(
+                .integrity, "\(file) fails PRAGMA \(checkName): \(problems)", hint: "choose another file or backup")
         }
         events(.step(name: checkName, summary: "plain SQLite file \(file): ok", seconds: seconds))
     }
@@ -149,10 +166,13 @@ public struct ActivateJob {
     /// Creates the safety copy's file, then replaces the live database's content in place
     /// (`LiveReplacement`), which first copies the state it replaces into it. A safety file of a
     /// switch that did not happen is removed again.
-    func switchLive(to restored: Restored, safetyDirectory: String, busy: Int32) throws -> (LiveReplacement.Result, String) {
+    func switchLive(to restored: Restored, safetyDirectory: String, busy: Int32) throws -> (
+        LiveReplacement.Result, String
+    ) {
         let live = settings.databasePath
         let liveBytes = fileSize(live).addingSaturating(fileSize(live + "-wal"))
-        let safety = try SafetyCopy.create(directory: safetyDirectory, databaseName: live.lastPathComponentOf, needed: liveBytes)
+        let safety = try SafetyCopy.create(
+            directory: safetyDirectory, databaseName: live.lastPathComponentOf, needed: liveBytes)
         CleanupRegistry.shared.add(safety)
         var switched = false
         defer {
@@ -160,10 +180,16 @@ public struct ActivateJob {
             if !switched { unlink(safety) }
         }
         let (result, seconds) = try timedStep("activate", events: events) { _ in
-            try LiveReplacement.run(source: restored.path, live: live, safetyCopy: safety, busyTimeoutMilliseconds: busy)
+            try LiveReplacement.run(
+                source: restored.path, live: live, safetyCopy: safety, busyTimeoutMilliseconds: busy)
         }
         switched = true
-        events(.step(name: "activate", summary: "\(live): \(result.pages) pages of \(restored.key) in place; previous state (\(result.safetyPages) pages) in \(safety)", seconds: seconds))
+        events(
+            .step(
+                name: "activate",
+                summary:
+                    "\(live): \(result.pages) pages of \(restored.key) in place; previous state (\(result.safetyPages) pages) in \(safety)",
+                seconds: seconds))
         return (result, safety)
     }
 
@@ -172,13 +198,16 @@ public struct ActivateJob {
         let live = settings.databasePath
         let problems: String?
         do {
-            problems = try Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busy).integrityProblems(.quick)
+            problems = try Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busy).integrityProblems(
+                .quick)
         } catch let e as CError {
             problems = e.message
         }
         if let problems {
-            throw LajuError(.integrity, "after activation, PRAGMA quick_check of \(live) says: \(problems); the previous state is in \(safety)",
-                            hint: "undo with `\(undo)`")
+            throw LajuError(
+                .integrity,
+                "after activation, PRAGMA quick_check of \(live) says: \(problems); the previous state is in \(safety)",
+                hint: "undo with `\(undo)`")
         }
         events(.step(name: "quick_check", summary: "\(live) ok", seconds: 0))
     }
@@ -192,7 +221,10 @@ public struct ActivateJob {
         do {
             return try CatalogSyncJob(settings: settings, repository: repository, events: events).run().adopted.count
         } catch {
-            events(.warning("the catalog in \(live) now lists only backups made before \(Display.safe(key)); recording the newer ones failed (\(error)): run `laju-backup catalog sync`"))
+            events(
+                .warning(
+                    "the catalog in \(live) now lists only backups made before \(Display.safe(key)); recording the newer ones failed (\(error)): run `laju-backup catalog sync`"
+                ))
             return nil
         }
     }

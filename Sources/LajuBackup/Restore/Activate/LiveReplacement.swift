@@ -18,19 +18,23 @@ public enum LiveReplacement {
     /// Takes the live database's write lock (waiting up to `busyTimeoutMilliseconds`), writes a
     /// consistent copy of its current state into `safetyCopy` (an empty file the caller created),
     /// then replaces its pages with those of `source`. On failure the live database is unchanged.
-    public static func run(source: String, live: String, safetyCopy: String,
-                           busyTimeoutMilliseconds: Int32) throws -> Result {
+    public static func run(
+        source: String, live: String, safetyCopy: String,
+        busyTimeoutMilliseconds: Int32
+    ) throws -> Result {
         var r = cs_activate_result()
         do {
             try cCall { cs_activate(source, live, safetyCopy, busyTimeoutMilliseconds, &r, $0) }
         } catch {
             switch error.status {
             case .busy:
-                throw LajuError(.busy, "\(error.message); the live database is unchanged",
-                                hint: "retry when the application is quieter, or raise BACKUP_BUSY_TIMEOUT (milliseconds)")
+                throw LajuError(
+                    .busy, "\(error.message); the live database is unchanged",
+                    hint: "retry when the application is quieter, or raise BACKUP_BUSY_TIMEOUT (milliseconds)")
             case .noSpace:
-                throw LajuError(.local, "\(error.message); the live database is unchanged",
-                                hint: "free space on the filesystems of the live database and of the safety copy")
+                throw LajuError(
+                    .local, "\(error.message); the live database is unchanged",
+                    hint: "free space on the filesystems of the live database and of the safety copy")
             case .argument:
                 throw LajuError(.local, "\(error.message); the live database is unchanged")
             default:

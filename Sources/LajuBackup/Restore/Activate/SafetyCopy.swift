@@ -4,32 +4,39 @@ enum SafetyCopy {
     /// (it holds the application's data), in a directory only this user can enter.
     static func create(directory: String, databaseName: String, needed: Int64) throws -> String {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
-            throw LajuError(.local, "cannot create the safety copy directory \(Display.safe(directory))",
-                            hint: "set BACKUP_SAFETY_DIR to a directory this user can write")
+            throw LajuError(
+                .local, "cannot create the safety copy directory \(Display.safe(directory))",
+                hint: "set BACKUP_SAFETY_DIR to a directory this user can write")
         }
         var st = stat()
-        guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0 else {
-            throw LajuError(.local, "safety copy directory \(Display.safe(directory)) is not a directory of this user's",
-                            hint: "set BACKUP_SAFETY_DIR to a directory only this user can write")
+        guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0
+        else {
+            throw LajuError(
+                .local, "safety copy directory \(Display.safe(directory)) is not a directory of this user's",
+                hint: "set BACKUP_SAFETY_DIR to a directory only this user can write")
         }
         if st.st_mode & 0o077 != 0 { _ = chmod(directory, 0o700) }
         var fs = statvfs()
         if statvfs(directory, &fs) == 0 {
             let have = Int64(fs.f_bavail) * Int64(fs.f_frsize)
             if have < needed {
-                throw LajuError(.local, "not enough free space for the safety copy: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(directory)",
-                                hint: "free space, or set BACKUP_SAFETY_DIR to a larger disk")
+                throw LajuError(
+                    .local,
+                    "not enough free space for the safety copy: need \(Human.bytes(needed)), have \(Human.bytes(have)) in \(directory)",
+                    hint: "free space, or set BACKUP_SAFETY_DIR to a larger disk")
             }
         }
         let stamp = LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds())
         let path = "\(directory)/\(databaseName)-before-activate-\(stamp)-\(try secureRandomBytes(3).hexString).db"
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw LajuError(.local, "cannot create the safety copy \(path): \(String(cString: strerror(errno)))",
-                            hint: "set BACKUP_SAFETY_DIR to a directory this user can write")
+            throw LajuError(
+                .local, "cannot create the safety copy \(path): \(String(cString: strerror(errno)))",
+                hint: "set BACKUP_SAFETY_DIR to a directory this user can write")
         }
         close(fd)
         return path

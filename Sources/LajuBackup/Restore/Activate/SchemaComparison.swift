@@ -16,7 +16,9 @@ public struct SchemaComparison: Sendable {
 
     static func read(_ db: Database) throws -> Side {
         let version = try db.query("PRAGMA user_version").first?.values.first?.int64 ?? 0
-        let rows = try db.query("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND substr(name, 1, 12) <> 'laju_backup_'")
+        let rows = try db.query(
+            "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND substr(name, 1, 12) <> 'laju_backup_'"
+        )
         var objects: [String: String] = [:]
         for r in rows {
             guard let type = r["type"]?.string, let name = r["name"]?.string else { continue }
@@ -32,7 +34,9 @@ public struct SchemaComparison: Sendable {
 
     /// Compares the live database (read through the application's locks) with the restored file
     /// (private, read immutable).
-    public static func compare(live: String, restored: String, busyTimeoutMilliseconds: Int32) throws -> SchemaComparison {
+    public static func compare(live: String, restored: String, busyTimeoutMilliseconds: Int32) throws
+        -> SchemaComparison
+    {
         let l = try read(Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busyTimeoutMilliseconds))
         let r = try read(Database(path: restored, mode: [.readOnly, .immutable]))
         return compare(live: l, restored: r)
@@ -41,16 +45,21 @@ public struct SchemaComparison: Sendable {
     static func compare(live l: Side, restored r: Side) -> SchemaComparison {
         var out = SchemaComparison()
         if l.userVersion != r.userVersion {
-            out.differences.append("PRAGMA user_version is \(l.userVersion) in the live database, \(r.userVersion) in the backup")
+            out.differences.append(
+                "PRAGMA user_version is \(l.userVersion) in the live database, \(r.userVersion) in the backup")
         }
         switch (l.migrations, r.migrations) {
         case (let lm?, let rm?):
             let onlyLive = lm.subtracting(rm).sorted(), onlyBackup = rm.subtracting(lm).sorted()
             if !onlyLive.isEmpty {
-                out.differences.append("knex_migrations: \(onlyLive.count) migration(s) ran on the live database but not in the backup: \(names(onlyLive))")
+                out.differences.append(
+                    "knex_migrations: \(onlyLive.count) migration(s) ran on the live database but not in the backup: \(names(onlyLive))"
+                )
             }
             if !onlyBackup.isEmpty {
-                out.differences.append("knex_migrations: \(onlyBackup.count) migration(s) in the backup are unknown to the live database: \(names(onlyBackup))")
+                out.differences.append(
+                    "knex_migrations: \(onlyBackup.count) migration(s) in the backup are unknown to the live database: \(names(onlyBackup))"
+                )
             }
         case (.some, nil): out.differences.append("knex_migrations exists in the live database but not in the backup")
         case (nil, .some): out.differences.append("knex_migrations exists in the backup but not in the live database")
@@ -58,7 +67,8 @@ public struct SchemaComparison: Sendable {
         }
         let onlyLive = Set(l.objects.keys).subtracting(r.objects.keys).sorted()
         let onlyBackup = Set(r.objects.keys).subtracting(l.objects.keys).sorted()
-        let changed = Set(l.objects.keys).intersection(r.objects.keys).filter { l.objects[$0] != r.objects[$0] }.sorted()
+        let changed = Set(l.objects.keys).intersection(r.objects.keys).filter { l.objects[$0] != r.objects[$0] }
+            .sorted()
         if !onlyLive.isEmpty { out.differences.append("only in the live database: \(names(onlyLive))") }
         if !onlyBackup.isEmpty { out.differences.append("only in the backup: \(names(onlyBackup))") }
         if !changed.isEmpty { out.differences.append("defined differently: \(names(changed))") }

@@ -28,16 +28,19 @@ public final class LocalStore: FileBackedStore {
     public func checkAccess() throws {
         var st = stat()
         guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw LajuError(.storage, "local store \(root) does not exist or is not a directory",
-                            hint: "create it (mkdir -p \(root)) or fix BACKUP_STORAGE")
+            throw LajuError(
+                .storage, "local store \(root) does not exist or is not a directory",
+                hint: "create it (mkdir -p \(root)) or fix BACKUP_STORAGE")
         }
         guard access(root, W_OK | X_OK) == 0 else {
             throw LajuError(.storage, "local store \(root) is not writable", hint: "fix its permissions")
         }
     }
 
-    public func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
-                    progress: TransferProgress?) throws {
+    public func put(
+        key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
+        progress: TransferProgress?
+    ) throws {
         let md5 = digests.md5
         let target = try path(key)
         let dir = target.deletingLastPathComponent
@@ -61,12 +64,15 @@ public final class LocalStore: FileBackedStore {
             try box.with { ctx in try cCall { cs_file_copy(file, tmpObject, ProgressTrampoline.callback, ctx, $0) } }
             let copied = try Digest.hash(.md5, filePath: tmpObject)
             guard copied == md5 else {
-                throw LajuError(.storage, "object copied into the local store does not match its checksum (disk or memory fault?)")
+                throw LajuError(
+                    .storage, "object copied into the local store does not match its checksum (disk or memory fault?)")
             }
             let json = try JSONSerializationLite.encode(metadata)
             try writeDurably(json, to: tmpMeta)
             // Metadata first: an object file is only ever visible with its metadata beside it.
-            guard rename(tmpMeta, target + Self.metaSuffix) == 0 else { throw posixError("cannot store metadata for \(key)") }
+            guard rename(tmpMeta, target + Self.metaSuffix) == 0 else {
+                throw posixError("cannot store metadata for \(key)")
+            }
             guard rename(tmpObject, target) == 0 else { throw posixError("cannot store \(key)") }
             try cCall { cs_fsync_path(dir, $0) }
         } catch let e as CError {
@@ -97,7 +103,8 @@ public final class LocalStore: FileBackedStore {
         do {
             try box.with { ctx in try cCall { cs_file_copy(p, file, ProgressTrampoline.callback, ctx, $0) } }
         } catch let error as CError {
-            throw LajuError(error.status == .noSpace ? .local : .storage, "reading \(key) from the local store: \(error.message)")
+            throw LajuError(
+                error.status == .noSpace ? .local : .storage, "reading \(key) from the local store: \(error.message)")
         }
     }
 
@@ -108,18 +115,24 @@ public final class LocalStore: FileBackedStore {
         }
         let fd = open(p, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true) }
+            if errno == ENOENT {
+                throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true)
+            }
             throw posixError("cannot open \(key)")
         }
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: Int(length))
         var done = 0
         while done < out.count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
+            let n = out.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done))
+            }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw posixError("cannot read \(key)") }
             if n == 0 {
-                throw LajuError(.storage, "object \(key) in \(displayName) ends before \(offset + length) (at \(offset + Int64(done)))")
+                throw LajuError(
+                    .storage,
+                    "object \(key) in \(displayName) ends before \(offset + length) (at \(offset + Int64(done)))")
             }
             done += n
         }
@@ -142,16 +155,18 @@ public final class LocalStore: FileBackedStore {
     func subpaths() throws -> [String] {
         try checkReadable()
         do { return try FileManager.default.subpathsOfDirectory(atPath: root) } catch {
-            throw LajuError(.storage, "cannot list \(displayName): \(error)",
-                            hint: "check the permissions of \(root) and the folders in it")
+            throw LajuError(
+                .storage, "cannot list \(displayName): \(error)",
+                hint: "check the permissions of \(root) and the folders in it")
         }
     }
 
     func checkReadable() throws {
         var st = stat()
         guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw LajuError(.storage, "local store \(root) does not exist or is not a directory",
-                            hint: "check BACKUP_STORAGE (a file:/// URL of the store's folder) and that its disk is mounted")
+            throw LajuError(
+                .storage, "local store \(root) does not exist or is not a directory",
+                hint: "check BACKUP_STORAGE (a file:/// URL of the store's folder) and that its disk is mounted")
         }
         guard access(root, R_OK | X_OK) == 0 else {
             throw LajuError(.storage, "local store \(root) is not readable", hint: "run as a user that can read it")
@@ -181,13 +196,16 @@ public final class LocalStore: FileBackedStore {
             guard let pid = TempName.pid(in: rel.lastPathComponentOf, kind: Self.partialKind) else { continue }
             var st = stat()
             guard lstat(root + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-            out.append(PartialUpload(key: rel, uploadID: nil, started: Double(st.st_mtim.tv_sec), ownerGone: TempName.isDead(pid)))
+            out.append(
+                PartialUpload(
+                    key: rel, uploadID: nil, started: Double(st.st_mtim.tv_sec), ownerGone: TempName.isDead(pid)))
         }
         return out.sorted { $0.key < $1.key }
     }
 
     public func removePartialUpload(_ upload: PartialUpload) throws {
-        guard let pid = TempName.pid(in: upload.key.lastPathComponentOf, kind: Self.partialKind), TempName.isDead(pid) else {
+        guard let pid = TempName.pid(in: upload.key.lastPathComponentOf, kind: Self.partialKind), TempName.isDead(pid)
+        else {
             throw LajuError(.usage, "\(Display.quoted(upload.key)) is not the partial upload of a finished run")
         }
         if unlink(root + "/" + upload.key) != 0 && errno != ENOENT { throw posixError("cannot remove \(upload.key)") }

@@ -82,7 +82,9 @@ final class HTTPClient: @unchecked Sendable {
         var result = cs_http_result()
         let box = request.progress.map(ProgressTrampoline.init)
 
-        func run(_ headerPtr: UnsafePointer<UnsafePointer<CChar>?>?, _ bodyPtr: UnsafeRawPointer?, _ bodyLen: Int) throws {
+        func run(_ headerPtr: UnsafePointer<UnsafePointer<CChar>?>?, _ bodyPtr: UnsafeRawPointer?, _ bodyLen: Int)
+            throws
+        {
             var req = cs_http_request()
             try request.method.withCString { method in
                 try request.url.withCString { url in
@@ -124,7 +126,9 @@ final class HTTPClient: @unchecked Sendable {
         do {
             try cStrings.withUnsafeMutableBufferPointer { buf in
                 // strdup'ed `char *` pointers, read by C as `const char *const *`.
-                let hp = buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
+                let hp = buf.baseAddress.map {
+                    UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                }
                 if case .bytes(let bytes) = request.body {
                     try bytes.withUnsafeBytes { try run(hp, $0.baseAddress, $0.count) }
                 } else {
@@ -141,9 +145,10 @@ final class HTTPClient: @unchecked Sendable {
         var length = 0
         let ptr = cs_http_response_body(handle, &length)
         let body = ptr.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-        return HTTPResponse(failure: failure, status: Int(result.status), headers: headers, body: body,
-                            bodyTruncated: result.body_truncated != 0,
-                            bytesReceived: result.bytes_received, seconds: result.total_seconds)
+        return HTTPResponse(
+            failure: failure, status: Int(result.status), headers: headers, body: body,
+            bodyTruncated: result.body_truncated != 0,
+            bytesReceived: result.bytes_received, seconds: result.total_seconds)
     }
 }
 

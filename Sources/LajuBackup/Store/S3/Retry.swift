@@ -26,15 +26,15 @@ struct RetryPolicy {
     /// do not resolve, local read/write errors, cancellation.
     static func isRetryable(curlCode: Int64) -> Bool {
         switch curlCode {
-        case 7,   // CURLE_COULDNT_CONNECT
-             16,  // CURLE_HTTP2
-             18,  // CURLE_PARTIAL_FILE
-             28,  // CURLE_OPERATION_TIMEDOUT (includes the low-speed stall abort)
-             35,  // CURLE_SSL_CONNECT_ERROR
-             52,  // CURLE_GOT_NOTHING
-             55,  // CURLE_SEND_ERROR
-             56,  // CURLE_RECV_ERROR
-             92:  // CURLE_HTTP2_STREAM
+        case 7,  // CURLE_COULDNT_CONNECT
+            16,  // CURLE_HTTP2
+            18,  // CURLE_PARTIAL_FILE
+            28,  // CURLE_OPERATION_TIMEDOUT (includes the low-speed stall abort)
+            35,  // CURLE_SSL_CONNECT_ERROR
+            52,  // CURLE_GOT_NOTHING
+            55,  // CURLE_SEND_ERROR
+            56,  // CURLE_RECV_ERROR
+            92:  // CURLE_HTTP2_STREAM
             return true
         default:
             return false

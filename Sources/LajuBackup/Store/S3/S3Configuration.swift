@@ -59,11 +59,12 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         var missing: [String] = []
         self.role = role
         // A role's own identity, when configured, replaces the default one entirely.
-        let own: (String, String)? = switch role {
-        case .write: nil
-        case .read: ("BACKUP_READ_ACCESS_KEY", "BACKUP_READ_SECRET_KEY")
-        case .clean: ("BACKUP_CLEAN_ACCESS_KEY", "BACKUP_CLEAN_SECRET_KEY")
-        }
+        let own: (String, String)? =
+            switch role {
+            case .write: nil
+            case .read: ("BACKUP_READ_ACCESS_KEY", "BACKUP_READ_SECRET_KEY")
+            case .clean: ("BACKUP_CLEAN_ACCESS_KEY", "BACKUP_CLEAN_SECRET_KEY")
+            }
         var access = env.first("WASABI_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
         var secret = env.first("WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
         if let own, env[own.0] != nil || env[own.1] != nil {
@@ -81,14 +82,17 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         let region = env.first("WASABI_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
         if region == nil && endpoint == nil { missing.append("WASABI_REGION (or AWS_REGION) or WASABI_ENDPOINT") }
         guard missing.isEmpty, let access, let secret, let bucket else {
-            throw LajuError(.usage, "S3 storage is not configured: \(missing.joined(separator: ", ")) not set",
-                            hint: "set them in the env file, or use BACKUP_STORAGE=file:///absolute/dir")
+            throw LajuError(
+                .usage, "S3 storage is not configured: \(missing.joined(separator: ", ")) not set",
+                hint: "set them in the env file, or use BACKUP_STORAGE=file:///absolute/dir")
         }
         guard S3Configuration.isValidBucket(bucket) else {
-            throw LajuError(.usage, "WASABI_BUCKET=\(bucket) is not a valid bucket name (3-63 lowercase letters, digits, '.', '-')")
+            throw LajuError(
+                .usage, "WASABI_BUCKET=\(bucket) is not a valid bucket name (3-63 lowercase letters, digits, '.', '-')")
         }
-        credentials = AWSCredentials(accessKeyID: access, secretAccessKey: secret,
-                                     sessionToken: env["AWS_SESSION_TOKEN"])
+        credentials = AWSCredentials(
+            accessKeyID: access, secretAccessKey: secret,
+            sessionToken: env["AWS_SESSION_TOKEN"])
         self.bucket = bucket
         self.region = region ?? "us-east-1"
         let url = endpoint ?? "https://s3.\(self.region).amazonaws.com"
@@ -101,13 +105,16 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
             throw LajuError(.usage, "BACKUP_S3_ADDRESSING=\(other) is not understood", hint: "use path or virtual")
         }
         if addressing == .virtual && bucket.contains(".") && scheme == "https" {
-            throw LajuError(.usage, "bucket \(bucket) contains dots, which breaks TLS with virtual-hosted addressing",
-                            hint: "use BACKUP_S3_ADDRESSING=path")
+            throw LajuError(
+                .usage, "bucket \(bucket) contains dots, which breaks TLS with virtual-hosted addressing",
+                hint: "use BACKUP_S3_ADDRESSING=path")
         }
         prefix = try settings.prefix
         partSize = 64 << 20
         if let text = env["BACKUP_PART_SIZE"] {
-            guard let v = S3Configuration.parseSize(text), v >= S3Configuration.minPartSize, v <= S3Configuration.maxPartSize else {
+            guard let v = S3Configuration.parseSize(text), v >= S3Configuration.minPartSize,
+                v <= S3Configuration.maxPartSize
+            else {
                 throw LajuError(.usage, "BACKUP_PART_SIZE=\(text) must be a size between 5M and 5G (e.g. 64M)")
             }
             partSize = v
@@ -123,10 +130,13 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         case "GOVERNANCE": objectLockMode = "GOVERNANCE"
         case "COMPLIANCE": objectLockMode = "COMPLIANCE"
         case let other?:
-            throw LajuError(.usage, "BACKUP_OBJECT_LOCK_MODE=\(Display.safe(other)) is not understood", hint: "use GOVERNANCE or COMPLIANCE (see laju-backup.env(5), Object Lock)")
+            throw LajuError(
+                .usage, "BACKUP_OBJECT_LOCK_MODE=\(Display.safe(other)) is not understood",
+                hint: "use GOVERNANCE or COMPLIANCE (see laju-backup.env(5), Object Lock)")
         }
         let retention = try settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays)
-        objectLockDays = try settings.integer("BACKUP_OBJECT_LOCK_DAYS", default: retention + 7, range: 1...Settings.maxRetentionDays)
+        objectLockDays = try settings.integer(
+            "BACKUP_OBJECT_LOCK_DAYS", default: retention + 7, range: 1...Settings.maxRetentionDays)
         minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
     }
 
@@ -180,7 +190,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
 
     static func isValidBucket(_ b: String) -> Bool {
         guard (3...63).contains(b.count) else { return false }
-        return b.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }
+        return b.utf8.allSatisfy {
+            ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F
+        }
     }
 
     static func parseEndpoint(_ raw: String) throws -> (String, String, Int?, String) {
@@ -189,7 +201,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         let parts = s.split(separator: ":", maxSplits: 1)
         let scheme = String(parts[0]).lowercased()
         guard scheme == "http" || scheme == "https", parts.count == 2, parts[1].hasPrefix("//") else {
-            throw LajuError(.usage, "S3 endpoint \(raw) is not an http(s) URL", hint: "e.g. WASABI_ENDPOINT=https://s3.wasabisys.com")
+            throw LajuError(
+                .usage, "S3 endpoint \(raw) is not an http(s) URL",
+                hint: "e.g. WASABI_ENDPOINT=https://s3.wasabisys.com")
         }
         var rest = Substring(parts[1].dropFirst(2))
         var path = ""
@@ -199,7 +213,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         }
         while path.hasSuffix("/") { path.removeLast() }
         guard !rest.contains("@"), !rest.isEmpty else {
-            throw LajuError(.usage, "S3 endpoint must not contain credentials or be empty", hint: "put keys in WASABI_ACCESS_KEY/WASABI_SECRET_KEY")
+            throw LajuError(
+                .usage, "S3 endpoint must not contain credentials or be empty",
+                hint: "put keys in WASABI_ACCESS_KEY/WASABI_SECRET_KEY")
         }
         var host = String(rest)
         var port: Int?

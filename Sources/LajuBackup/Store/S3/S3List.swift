@@ -18,15 +18,20 @@ extension S3Store {
         var query: [(String, String)] = [("list-type", "2"), ("max-keys", String(maxKeys))]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let token { query.append(("continuation-token", token)) }
-        let r = try send(operation: operation, method: "GET", key: nil, query: query, responseBufferCap: S3Store.listBufferCap)
+        let r = try send(
+            operation: operation, method: "GET", key: nil, query: query, responseBufferCap: S3Store.listBufferCap)
         if r.bodyTruncated {
-            throw LajuError(.storage, "S3 \(Display.safe(operation)): the listing page is larger than \(S3Store.listBufferCap >> 20) MiB; refusing a partial listing",
-                            hint: "the S3 server is misbehaving; nothing was changed")
+            throw LajuError(
+                .storage,
+                "S3 \(Display.safe(operation)): the listing page is larger than \(S3Store.listBufferCap >> 20) MiB; refusing a partial listing",
+                hint: "the S3 server is misbehaving; nothing was changed")
         }
         do {
             return try S3Store.parseListPage(r.body, prefix: prefix)
         } catch let e as LajuError {
-            throw LajuError(.storage, "S3 \(Display.safe(operation)): \(e.message)", hint: "the S3 server is misbehaving; nothing was changed")
+            throw LajuError(
+                .storage, "S3 \(Display.safe(operation)): \(e.message)",
+                hint: "the S3 server is misbehaving; nothing was changed")
         }
     }
 
@@ -38,7 +43,9 @@ extension S3Store {
         }
         let doc = XMLScan(text: String(root))
         let entries = doc.elements("Contents")
-        guard entries.count == doc.count(opening: "Contents") else { throw malformed("a <Contents> element is not closed") }
+        guard entries.count == doc.count(opening: "Contents") else {
+            throw malformed("a <Contents> element is not closed")
+        }
         var objects: [ObjectInfo] = []
         for entry in entries {
             let e = XMLScan(text: String(entry))
@@ -47,7 +54,8 @@ extension S3Store {
                 throw malformed("key \(Display.quoted(key)) is outside the requested prefix \(Display.quoted(prefix))")
             }
             let size = try objectSize(e.first("Size"), what: "listed key \(key)")
-            objects.append(ObjectInfo(key: key, size: size, lastModified: e.first("LastModified").flatMap(HTTPDate.parseISO)))
+            objects.append(
+                ObjectInfo(key: key, size: size, lastModified: e.first("LastModified").flatMap(HTTPDate.parseISO)))
         }
         if let keyCount = doc.first("KeyCount") {
             guard Int(keyCount.trimmingSpaces) == objects.count else {

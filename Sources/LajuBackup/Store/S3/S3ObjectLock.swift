@@ -49,8 +49,12 @@ extension S3Store {
     }
 
     func noObjectLock(_ why: String) -> LajuError {
-        LajuError(.storage, "BACKUP_OBJECT_LOCK_MODE=\(configuration.objectLockMode ?? "") is set, but bucket \(configuration.bucket) cannot lock objects: \(why); nothing was uploaded",
-                  hint: "enable Object Lock when creating a bucket (aws s3api create-bucket --object-lock-enabled-for-bucket; on Wasabi, \"Object Locking\" in the bucket's creation dialog) and point WASABI_BUCKET at it, or on AWS on this bucket after enabling versioning (aws s3api put-object-lock-configuration); or unset BACKUP_OBJECT_LOCK_MODE; see laju-backup.env(5), OBJECT LOCK")
+        LajuError(
+            .storage,
+            "BACKUP_OBJECT_LOCK_MODE=\(configuration.objectLockMode ?? "") is set, but bucket \(configuration.bucket) cannot lock objects: \(why); nothing was uploaded",
+            hint:
+                "enable Object Lock when creating a bucket (aws s3api create-bucket --object-lock-enabled-for-bucket; on Wasabi, \"Object Locking\" in the bucket's creation dialog) and point WASABI_BUCKET at it, or on AWS on this bucket after enabling versioning (aws s3api put-object-lock-configuration); or unset BACKUP_OBJECT_LOCK_MODE; see laju-backup.env(5), OBJECT LOCK"
+        )
     }
 
     /// Every version and delete marker under `prefix`, in the listing's order. Complete and well
@@ -66,9 +70,12 @@ extension S3Store {
             if let keyMarker { query.append(("key-marker", keyMarker)) }
             if let idMarker { query.append(("version-id-marker", idMarker)) }
             let operation = "ListObjectVersions \(prefix)"
-            let r = try send(operation: operation, method: "GET", key: nil, query: query, responseBufferCap: S3Store.listBufferCap)
+            let r = try send(
+                operation: operation, method: "GET", key: nil, query: query, responseBufferCap: S3Store.listBufferCap)
             func malformed(_ why: String) -> LajuError {
-                LajuError(.storage, "S3 \(Display.safe(operation)): malformed answer: \(why)", hint: "the S3 server is misbehaving; nothing was changed")
+                LajuError(
+                    .storage, "S3 \(Display.safe(operation)): malformed answer: \(why)",
+                    hint: "the S3 server is misbehaving; nothing was changed")
             }
             if r.bodyTruncated { throw malformed("larger than \(S3Store.listBufferCap >> 20) MiB") }
             guard let root = XMLScan(r.body).elements("ListVersionsResult").first else {
@@ -77,17 +84,24 @@ extension S3Store {
             let doc = XMLScan(text: String(root))
             for (tag, marker) in [("Version", false), ("DeleteMarker", true)] {
                 let entries = doc.elements(tag)
-                guard entries.count == doc.count(opening: tag) else { throw malformed("a <\(tag)> element is not closed") }
+                guard entries.count == doc.count(opening: tag) else {
+                    throw malformed("a <\(tag)> element is not closed")
+                }
                 for entry in entries {
                     let e = XMLScan(text: String(entry))
                     guard let key = e.first("Key"), let id = e.first("VersionId"), !id.isEmpty else {
                         throw malformed("a <\(tag)> without <Key> or <VersionId>")
                     }
-                    guard key.hasPrefix(prefix) else { throw malformed("key \(Display.quoted(key)) is outside the prefix") }
+                    guard key.hasPrefix(prefix) else {
+                        throw malformed("key \(Display.quoted(key)) is outside the prefix")
+                    }
                     let size = marker ? 0 : try S3Store.objectSize(e.first("Size"), what: "version \(id) of \(key)")
-                    out.append(ObjectVersion(key: key, versionID: id, isLatest: e.first("IsLatest")?.trimmingSpaces.lowercased() == "true",
-                                             isDeleteMarker: marker, size: size,
-                                             lastModified: e.first("LastModified").flatMap(HTTPDate.parseISO)))
+                    out.append(
+                        ObjectVersion(
+                            key: key, versionID: id,
+                            isLatest: e.first("IsLatest")?.trimmingSpaces.lowercased() == "true",
+                            isDeleteMarker: marker, size: size,
+                            lastModified: e.first("LastModified").flatMap(HTTPDate.parseISO)))
                 }
             }
             let top = XMLScan(text: doc.text.replacingContents(of: "Version").replacingContents(of: "DeleteMarker"))
@@ -95,9 +109,13 @@ extension S3Store {
             keyMarker = top.first("NextKeyMarker")
             idMarker = top.first("NextVersionIdMarker")
             let marker = (keyMarker ?? "") + "\u{0}" + (idMarker ?? "")
-            guard keyMarker != nil, seen.insert(marker).inserted else { throw malformed("the listing does not advance") }
+            guard keyMarker != nil, seen.insert(marker).inserted else {
+                throw malformed("the listing does not advance")
+            }
         }
-        throw LajuError(.storage, "S3 ListObjectVersions \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up")
+        throw LajuError(
+            .storage,
+            "S3 ListObjectVersions \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up")
     }
 
     /// The newest version of `key` that is not a delete marker, when the key's current version is
@@ -105,8 +123,11 @@ extension S3Store {
     public func newestSurvivingVersion(key: String) throws -> ObjectInfo? {
         try ObjectKey.validate(key, origin: "ListObjectVersions")
         let all = try versions(prefix: key).filter { $0.key == key }
-        guard all.contains(where: { $0.isLatest && $0.isDeleteMarker }) || !all.contains(where: \.isLatest) else { return nil }
-        guard let v = all.filter({ !$0.isDeleteMarker }).max(by: { ($0.lastModified ?? 0) < ($1.lastModified ?? 0) }) else { return nil }
+        guard all.contains(where: { $0.isLatest && $0.isDeleteMarker }) || !all.contains(where: \.isLatest) else {
+            return nil
+        }
+        guard let v = all.filter({ !$0.isDeleteMarker }).max(by: { ($0.lastModified ?? 0) < ($1.lastModified ?? 0) })
+        else { return nil }
         return try head(key: key, versionID: v.versionID)
     }
 
@@ -117,7 +138,8 @@ extension S3Store {
         var out: [ObjectInfo] = []
         for (key, vs) in Dictionary(grouping: all, by: \.key) {
             guard vs.contains(where: { $0.isLatest && $0.isDeleteMarker }),
-                  let v = vs.filter({ !$0.isDeleteMarker }).max(by: { ($0.lastModified ?? 0) < ($1.lastModified ?? 0) }) else { continue }
+                let v = vs.filter({ !$0.isDeleteMarker }).max(by: { ($0.lastModified ?? 0) < ($1.lastModified ?? 0) })
+            else { continue }
             out.append(ObjectInfo(key: key, size: v.size, lastModified: v.lastModified, versionID: v.versionID))
         }
         return out.sorted { $0.key < $1.key }
@@ -152,7 +174,8 @@ extension S3Store {
 
     /// DeleteObject of one version: removes it for good (a delete marker too).
     func deleteVersion(key: String, versionID: String) throws {
-        _ = try send(operation: "DeleteObject \(key) version \(versionID)", method: "DELETE", key: key,
-                     query: [("versionId", versionID)], passthrough: [404])
+        _ = try send(
+            operation: "DeleteObject \(key) version \(versionID)", method: "DELETE", key: key,
+            query: [("versionId", versionID)], passthrough: [404])
     }
 }

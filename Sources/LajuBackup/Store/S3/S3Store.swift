@@ -33,15 +33,18 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
     /// the bucket's lock configuration is checked too.
     public func checkAccess() throws {
         do {
-            _ = try listPage(prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
+            _ = try listPage(
+                prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
         } catch let e as LajuError where e.isAccessDenied {
             // A write-only identity: fine for writing.
         }
         if configuration.objectLockMode != nil { try checkObjectLock() }
     }
 
-    public func put(key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
-                    progress: TransferProgress?) throws {
+    public func put(
+        key: String, file: String, size: Int64, digests: ObjectDigests, metadata: [String: String],
+        progress: TransferProgress?
+    ) throws {
         let md5 = digests.md5
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -49,38 +52,48 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
         }
         defer { close(fd) }
         if size > configuration.partSize {
-            try putMultipart(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
-                             sealedParts: digests.parts)
+            try putMultipart(
+                key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
+                sealedParts: digests.parts)
         } else {
-            try putSingle(key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
-                          sealedSHA256: digests.sha256)
+            try putSingle(
+                key: key, fd: fd, size: size, md5: md5, metadata: metadata, progress: progress,
+                sealedSHA256: digests.sha256)
         }
     }
 
     public func head(key: String) throws -> ObjectInfo { try headObject(key: key, version: nil) }
 
-    public func head(key: String, versionID: String) throws -> ObjectInfo { try headObject(key: key, version: versionID) }
+    public func head(key: String, versionID: String) throws -> ObjectInfo {
+        try headObject(key: key, version: versionID)
+    }
 
     /// HeadObject, of one version when `version` is given; Object Lock headers included.
     func headObject(key: String, version: String?) throws -> ObjectInfo {
-        let r = try send(operation: "HeadObject \(key)\(version.map { " version \($0)" } ?? "")", method: "HEAD", key: key,
-                         query: version.map { [("versionId", $0)] } ?? [])
+        let r = try send(
+            operation: "HeadObject \(key)\(version.map { " version \($0)" } ?? "")", method: "HEAD", key: key,
+            query: version.map { [("versionId", $0)] } ?? [])
         var meta: [String: String] = [:]
         for (name, value) in r.headers where name.hasPrefix("x-amz-meta-") {
             meta[String(name.dropFirst("x-amz-meta-".count))] = value
         }
-        return ObjectInfo(key: key, size: try S3Store.objectSize(r.headers["content-length"], what: "Content-Length of \(key)"),
-                          lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta,
-                          versionID: r.headers["x-amz-version-id"] ?? version,
-                          lockedUntil: r.headers["x-amz-object-lock-retain-until-date"].flatMap { HTTPDate.parseISO($0.trimmingSpaces) })
+        return ObjectInfo(
+            key: key, size: try S3Store.objectSize(r.headers["content-length"], what: "Content-Length of \(key)"),
+            lastModified: r.headers["last-modified"].flatMap(HTTPDate.parse), metadata: meta,
+            versionID: r.headers["x-amz-version-id"] ?? version,
+            lockedUntil: r.headers["x-amz-object-lock-retain-until-date"].flatMap {
+                HTTPDate.parseISO($0.trimmingSpaces)
+            })
     }
 
     /// A size the server reported (a header or a listing's `<Size>`), range-checked: S3 objects
     /// are at most 5 TiB, and a hostile number must end in a clear error, not an overflow.
     static func objectSize(_ text: String?, what: String) throws -> Int64 {
         guard let text, let n = Int64(text.trimmingSpaces), (0...ObjectInfo.maxBytes).contains(n) else {
-            throw LajuError(.storage, "the S3 server reported an impossible size for \(Display.safe(what)): \(Display.quoted(text ?? "none"))",
-                            hint: "is WASABI_ENDPOINT an S3 server?")
+            throw LajuError(
+                .storage,
+                "the S3 server reported an impossible size for \(Display.safe(what)): \(Display.quoted(text ?? "none"))",
+                hint: "is WASABI_ENDPOINT an S3 server?")
         }
         return n
     }
@@ -107,12 +120,16 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
             pages += 1
             if let t = token {
                 guard seen.insert(t).inserted else {
-                    throw LajuError(.storage, "S3 ListObjectsV2 \(Display.safe(prefix)): the server sent the same continuation token twice; the listing does not advance",
-                                    hint: "the S3 server is misbehaving; nothing was changed")
+                    throw LajuError(
+                        .storage,
+                        "S3 ListObjectsV2 \(Display.safe(prefix)): the server sent the same continuation token twice; the listing does not advance",
+                        hint: "the S3 server is misbehaving; nothing was changed")
                 }
                 guard pages < S3Store.maxListPages else {
-                    throw LajuError(.storage, "S3 ListObjectsV2 \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up",
-                                    hint: "use a BACKUP_PREFIX that holds only backups")
+                    throw LajuError(
+                        .storage,
+                        "S3 ListObjectsV2 \(Display.safe(prefix)): more than \(S3Store.maxListPages) pages; giving up",
+                        hint: "use a BACKUP_PREFIX that holds only backups")
                 }
             }
         } while token != nil
@@ -138,21 +155,27 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
     /// user, never log it.
     public func presignedGetURL(key: String, expires: Int, date: Date = Date()) -> String {
         let loc = location(key: key)
-        return signer.presignedURL(method: "GET", scheme: configuration.scheme, host: loc.host,
-                                   canonicalURI: loc.path, query: [], expires: expires, date: date)
+        return signer.presignedURL(
+            method: "GET", scheme: configuration.scheme, host: loc.host,
+            canonicalURI: loc.path, query: [], expires: expires, date: date)
     }
 
     // MARK: - Single PUT
 
-    func putSingle(key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
-                   progress: TransferProgress?, sealedSHA256: [UInt8]? = nil) throws {
+    func putSingle(
+        key: String, fd: Int32, size: Int64, md5: [UInt8], metadata: [String: String],
+        progress: TransferProgress?, sealedSHA256: [UInt8]? = nil
+    ) throws {
         // The seal pass's SHA-256 when it made one; else one read of the file.
-        let sha = try configuration.signPayload && sealedSHA256 != nil ? sealedSHA256!.hexString
+        let sha =
+            try configuration.signPayload && sealedSHA256 != nil
+            ? sealedSHA256!.hexString
             : localDigest { try payloadHash(fd: fd, offset: 0, length: size) }
         var headers = objectHeaders(metadata)
         headers.append(("Content-MD5", Data(md5).base64EncodedString()))
-        _ = try send(operation: "PutObject \(key)", method: "PUT", key: key, headers: headers,
-                     body: .file(fd: fd, offset: 0, length: size), payloadHash: sha, progress: progress)
+        _ = try send(
+            operation: "PutObject \(key)", method: "PUT", key: key, headers: headers,
+            body: .file(fd: fd, offset: 0, length: size), payloadHash: sha, progress: progress)
     }
 
     /// `x-amz-content-sha256` of a body read from a file: `UNSIGNED-PAYLOAD` (the body is covered
@@ -215,9 +238,10 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
                 if let etag { headers.append(("If-Match", etag)) }
             }
             let start = have
-            let r = try attempt(method: "GET", key: key, query: version.map { [("versionId", $0)] } ?? [],
-                                headers: headers, responseFD: fd, responseOffset: have,
-                                progress: progress.map { p in { done, total in p(start + done, start + total) } })
+            let r = try attempt(
+                method: "GET", key: key, query: version.map { [("versionId", $0)] } ?? [],
+                headers: headers, responseFD: fd, responseOffset: have,
+                progress: progress.map { p in { done, total in p(start + done, start + total) } })
             if let failure = r.failure {
                 try throwIfLocal(failure, operation: operation)
                 // Whatever arrived before the break is on disk: resume from there.
@@ -227,7 +251,8 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
                 if etag == nil, (200...299).contains(r.status) { etag = r.headers["etag"] }
                 if have == before { failures += 1 }
                 guard RetryPolicy.isRetryable(curlCode: failure.libraryCode), failure.status == .curl,
-                      failures < retry.maxAttempts, rounds < retry.maxAttempts * 2 else {
+                    failures < retry.maxAttempts, rounds < retry.maxAttempts * 2
+                else {
                     throw transportError(failure, operation: operation, attempts: rounds)
                 }
                 retry.sleep(after: max(failures, 1))
@@ -235,7 +260,9 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
             }
             switch r.status {
             case 200, 206:
-                let total = r.status == 206 ? contentRangeTotal(r.headers["content-range"]) : Int64(r.headers["content-length"] ?? "")
+                let total =
+                    r.status == 206
+                    ? contentRangeTotal(r.headers["content-range"]) : Int64(r.headers["content-length"] ?? "")
                 var st = stat()
                 guard fstat(fd, &st) == 0 else { throw LajuError(.local, "cannot stat \(file)") }
                 if let total, Int64(st.st_size) != total {
@@ -244,8 +271,9 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
                 complete = true
                 return
             case 412:
-                throw LajuError(.storage, "S3 \(operation): the object changed while it was being downloaded",
-                                hint: "run the restore again")
+                throw LajuError(
+                    .storage, "S3 \(operation): the object changed while it was being downloaded",
+                    hint: "run the restore again")
             default:
                 let e = S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
                 failures += 1
@@ -264,13 +292,15 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
             throw LajuError(.internal, "invalid range \(offset)+\(length) of \(key)")
         }
         let operation = "GetObject \(key) bytes \(offset)-\(offset + length - 1)"
-        let r = try send(operation: operation, method: "GET", key: key,
-                         headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")],
-                         responseBufferCap: Int(length) + 1)
+        let r = try send(
+            operation: operation, method: "GET", key: key,
+            headers: [("Range", "bytes=\(offset)-\(offset + length - 1)")],
+            responseBufferCap: Int(length) + 1)
         if r.status == 206, !r.bodyTruncated, r.body.count == Int(length) { return r.body }
         if r.status == 200, offset == 0, r.body.count >= Int(length) { return Array(r.body.prefix(Int(length))) }
-        throw LajuError(.storage, "S3 \(operation): expected \(length) bytes, got \(r.body.count) (HTTP \(r.status))",
-                        hint: "the object is shorter than recorded (damaged or replaced)")
+        throw LajuError(
+            .storage, "S3 \(operation): expected \(length) bytes, got \(r.body.count) (HTTP \(r.status))",
+            hint: "the object is shorter than recorded (damaged or replaced)")
     }
 
     func contentRangeTotal(_ header: String?) -> Int64? {
@@ -295,48 +325,59 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
     }
 
     /// One signed attempt, no retries. Transport failures come back in `failure`.
-    func attempt(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-                 body: HTTPRequest.Body = .none, payloadHash: String = emptyPayloadSHA256,
-                 responseFD: Int32? = nil, responseOffset: Int64 = 0, responseBufferCap: Int = 1 << 20,
-                 totalTimeout: Int32 = 0, progress: ((Int64, Int64) -> Bool)? = nil) throws -> HTTPResponse {
+    func attempt(
+        method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+        body: HTTPRequest.Body = .none, payloadHash: String = emptyPayloadSHA256,
+        responseFD: Int32? = nil, responseOffset: Int64 = 0, responseBufferCap: Int = 1 << 20,
+        totalTimeout: Int32 = 0, progress: ((Int64, Int64) -> Bool)? = nil
+    ) throws -> HTTPResponse {
         // The one gate every keyed request passes: an empty key would address the bucket itself.
         if let key { try ObjectKey.validate(key, origin: "an S3 request (\(method))") }
         let loc = location(key: key)
         var all = [("Host", loc.host)] + headers
-        all += signer.authorizationHeaders(method: method, canonicalURI: loc.path, query: query, headers: all,
-                                           payloadSHA256: payloadHash, date: Date())
+        all += signer.authorizationHeaders(
+            method: method, canonicalURI: loc.path, query: query, headers: all,
+            payloadSHA256: payloadHash, date: Date())
         var url = "\(configuration.scheme)://\(loc.host)\(loc.path)"
         if !query.isEmpty {
-            url += "?" + query.map {
-                SigV4Encoding.uriEncode($0.0, encodeSlash: true) + "=" + SigV4Encoding.uriEncode($0.1, encodeSlash: true)
-            }.joined(separator: "&")
+            url +=
+                "?"
+                + query.map {
+                    SigV4Encoding.uriEncode($0.0, encodeSlash: true) + "="
+                        + SigV4Encoding.uriEncode($0.1, encodeSlash: true)
+                }.joined(separator: "&")
         }
-        let request = HTTPRequest(method: method, url: url, headers: all, body: body, responseFD: responseFD,
-                                  responseOffset: responseOffset, connectTimeout: configuration.connectTimeout,
-                                  stallTimeout: configuration.stallTimeout, minRate: configuration.minRate,
-                                  deadlineBase: configuration.stallTimeout + configuration.connectTimeout,
-                                  responseBufferCap: responseBufferCap, totalTimeout: totalTimeout, progress: progress)
+        let request = HTTPRequest(
+            method: method, url: url, headers: all, body: body, responseFD: responseFD,
+            responseOffset: responseOffset, connectTimeout: configuration.connectTimeout,
+            stallTimeout: configuration.stallTimeout, minRate: configuration.minRate,
+            deadlineBase: configuration.stallTimeout + configuration.connectTimeout,
+            responseBufferCap: responseBufferCap, totalTimeout: totalTimeout, progress: progress)
         return try pool.with { $0.perform(request) }
     }
 
     /// A signed request with retries. Returns 2xx responses (and statuses in `passthrough`);
     /// throws `LajuError(.storage)` with S3's Code/Message/RequestId otherwise.
-    func send(operation: String, method: String, key: String?, query: [(String, String)] = [],
-              headers: [(String, String)] = [], body: HTTPRequest.Body = .none,
-              payloadHash: String = emptyPayloadSHA256, passthrough: Set<Int> = [],
-              responseBufferCap: Int = 1 << 20, maxAttempts: Int? = nil, totalTimeout: Int32 = 0,
-              progress: ((Int64, Int64) -> Bool)? = nil,
-              check: ((HTTPResponse) -> S3ErrorResponse?)? = nil) throws -> HTTPResponse {
+    func send(
+        operation: String, method: String, key: String?, query: [(String, String)] = [],
+        headers: [(String, String)] = [], body: HTTPRequest.Body = .none,
+        payloadHash: String = emptyPayloadSHA256, passthrough: Set<Int> = [],
+        responseBufferCap: Int = 1 << 20, maxAttempts: Int? = nil, totalTimeout: Int32 = 0,
+        progress: ((Int64, Int64) -> Bool)? = nil,
+        check: ((HTTPResponse) -> S3ErrorResponse?)? = nil
+    ) throws -> HTTPResponse {
         var n = 0
         let attempts = maxAttempts ?? retry.maxAttempts
         while true {
             n += 1
-            let r = try attempt(method: method, key: key, query: query, headers: headers, body: body,
-                                payloadHash: payloadHash, responseBufferCap: responseBufferCap, totalTimeout: totalTimeout,
-                                progress: progress)
+            let r = try attempt(
+                method: method, key: key, query: query, headers: headers, body: body,
+                payloadHash: payloadHash, responseBufferCap: responseBufferCap, totalTimeout: totalTimeout,
+                progress: progress)
             if let failure = r.failure {
                 try throwIfLocal(failure, operation: operation)
-                guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < attempts else {
+                guard failure.status == .curl, RetryPolicy.isRetryable(curlCode: failure.libraryCode), n < attempts
+                else {
                     throw transportError(failure, operation: operation, attempts: n)
                 }
                 retry.sleep(after: n)
@@ -344,7 +385,7 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
             }
             var error: S3ErrorResponse?
             if (200...299).contains(r.status) {
-                error = check?(r)   // e.g. CompleteMultipartUpload's 200 with an <Error> body
+                error = check?(r)  // e.g. CompleteMultipartUpload's 200 with an <Error> body
             } else if !passthrough.contains(r.status) {
                 error = S3ErrorResponse(status: r.status, body: r.body, headers: r.headers)
             }
@@ -359,8 +400,9 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
     func mapError(_ e: S3ErrorResponse, operation: String, key: String?, attempts: Int) -> LajuError {
         let base = e.lajuError(operation: operation, configuration: configuration, attempts: attempts)
         if base.isNotFound, let key {
-            return LajuError(.storage, "object \(key) not found in \(displayName) (HTTP \(e.status) \(e.code))",
-                             hint: "`laju-backup list --remote` shows what the bucket holds", isNotFound: true)
+            return LajuError(
+                .storage, "object \(key) not found in \(displayName) (HTTP \(e.status) \(e.code))",
+                hint: "`laju-backup list --remote` shows what the bucket holds", isNotFound: true)
         }
         return base
     }
@@ -371,16 +413,21 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
         var hint = "check WASABI_ENDPOINT and the network (BACKUP_S3_RETRIES raises the attempts)"
         // CURLE_SSL_CONNECT_ERROR against an https endpoint: very often a plain-http server.
         if e.libraryCode == 35 && configuration.scheme == "https" {
-            hint = "the TLS handshake with \(configuration.endpointString) failed: if that server speaks plain HTTP (a local MinIO or SeaweedFS), write WASABI_ENDPOINT=http://..."
+            hint =
+                "the TLS handshake with \(configuration.endpointString) failed: if that server speaks plain HTTP (a local MinIO or SeaweedFS), write WASABI_ENDPOINT=http://..."
         }
-        return LajuError(.storage, S3Store.redact("S3 \(operation) failed: \(configuration.endpointString): \(e.message)\(tries)", configuration),
-                         hint: hint)
+        return LajuError(
+            .storage,
+            S3Store.redact(
+                "S3 \(operation) failed: \(configuration.endpointString): \(e.message)\(tries)", configuration),
+            hint: hint)
     }
 
     /// Local file trouble during a transfer (disk full, unreadable source) is not a storage error.
     func throwIfLocal(_ e: CError, operation: String) throws {
         switch e.status {
-        case .noSpace: throw LajuError(.local, "S3 \(operation): \(e.message)", hint: "free disk space in BACKUP_TMPDIR")
+        case .noSpace:
+            throw LajuError(.local, "S3 \(operation): \(e.message)", hint: "free disk space in BACKUP_TMPDIR")
         case .io, .noMemory: throw LajuError(.local, "S3 \(operation): \(e.message)")
         default: return
         }
@@ -409,7 +456,9 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
         out.reserveCapacity(haystack.count)
         var i = 0
         while i < haystack.count {
-            if i + needle.count <= haystack.count && haystack[i] == needle[0] && Array(haystack[i..<(i + needle.count)]) == needle {
+            if i + needle.count <= haystack.count && haystack[i] == needle[0]
+                && Array(haystack[i..<(i + needle.count)]) == needle
+            {
                 out += replacement
                 i += needle.count
             } else {

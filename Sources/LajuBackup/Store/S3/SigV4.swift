@@ -25,8 +25,12 @@ public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStri
     public var debugDescription: String { description }
     // `dump()` and the test runner's failure printing go through Mirror: hide the secret there too.
     public var customMirror: Mirror {
-        Mirror(self, children: ["accessKeyID": accessKeyID, "secretAccessKey": "<redacted>",
-                                "sessionToken": sessionToken == nil ? "nil" : "<redacted>"])
+        Mirror(
+            self,
+            children: [
+                "accessKeyID": accessKeyID, "secretAccessKey": "<redacted>",
+                "sessionToken": sessionToken == nil ? "nil" : "<redacted>"
+            ])
     }
 }
 
@@ -56,7 +60,7 @@ enum SigV4 {
     /// Headers we never sign: clients and proxies add or rewrite them (curl adds `Expect: 100-continue`
     /// on its own, proxies touch `User-Agent`/`Connection`), and `Authorization` is the output.
     static let unsignedHeaderNames: Set<String> = [
-        "authorization", "user-agent", "expect", "connection", "transfer-encoding", "x-amzn-trace-id",
+        "authorization", "user-agent", "expect", "connection", "transfer-encoding", "x-amzn-trace-id"
     ]
 
     /// `YYYYMMDD'T'HHMMSS'Z'` in UTC. No DateFormatter (not in FoundationEssentials): `gmtime_r`.
@@ -80,10 +84,12 @@ enum SigV4 {
     /// Canonical query string: names and values URI-encoded (slash too), sorted by name then value,
     /// `name=value` joined by `&`; a value-less subresource (`?lifecycle`) is `lifecycle=`.
     static func canonicalQuery(_ query: [(String, String)]) -> String {
-        query.map { (SigV4Encoding.uriEncode($0.0, encodeSlash: true), SigV4Encoding.uriEncode($0.1, encodeSlash: true)) }
-            .sorted { $0.0 != $1.0 ? byteLess($0.0, $1.0) : byteLess($0.1, $1.1) }
-            .map { $0.0 + "=" + $0.1 }
-            .joined(separator: "&")
+        query.map {
+            (SigV4Encoding.uriEncode($0.0, encodeSlash: true), SigV4Encoding.uriEncode($0.1, encodeSlash: true))
+        }
+        .sorted { $0.0 != $1.0 ? byteLess($0.0, $1.0) : byteLess($0.1, $1.1) }
+        .map { $0.0 + "=" + $0.1 }
+        .joined(separator: "&")
     }
 
     /// Trims a header value and folds each run of whitespace (including folded-line breaks) to one space.
@@ -118,10 +124,13 @@ enum SigV4 {
     }
 
     /// The canonical request. `canonicalURI` is used verbatim: S3 wants the path exactly as sent.
-    static func canonicalRequest(method: String, canonicalURI: String, query: [(String, String)],
-                                 headers: [(String, String)], payloadHash: String) -> (request: String, signedHeaders: String) {
+    static func canonicalRequest(
+        method: String, canonicalURI: String, query: [(String, String)],
+        headers: [(String, String)], payloadHash: String
+    ) -> (request: String, signedHeaders: String) {
         let h = canonicalHeaders(headers)
-        let request = method + "\n" + canonicalURI + "\n" + canonicalQuery(query) + "\n"
+        let request =
+            method + "\n" + canonicalURI + "\n" + canonicalQuery(query) + "\n"
             + h.block + "\n" + h.signed + "\n" + payloadHash
         return (request, h.signed)
     }
@@ -164,8 +173,9 @@ public final class SigV4Signer: Sendable {
     func signingKey(dateStamp: String) -> [UInt8] {
         cache.withLock { c in
             if c.dateStamp != dateStamp || c.key.isEmpty {
-                c.key = SigV4.deriveSigningKey(secret: credentials.secretAccessKey, dateStamp: dateStamp,
-                                               region: region, service: service)
+                c.key = SigV4.deriveSigningKey(
+                    secret: credentials.secretAccessKey, dateStamp: dateStamp,
+                    region: region, service: service)
                 c.dateStamp = dateStamp
                 c.derivations += 1
             }
@@ -190,18 +200,24 @@ public final class SigV4Signer: Sendable {
     /// Caller-supplied `x-amz-date`, `x-amz-content-sha256` (and the token header when credentials carry
     /// one) are replaced by the returned values; `User-Agent`, `Expect`, `Connection`,
     /// `Transfer-Encoding` are sent but not signed.
-    public func authorizationHeaders(method: String, canonicalURI: String, query: [(String, String)],
-                                     headers: [(String, String)], payloadSHA256: String, date: Date) -> [(String, String)] {
-        signHeaders(method: method, canonicalURI: canonicalURI, query: query, headers: headers,
-                    payloadHash: payloadSHA256, date: date, addContentSHA256: true, signSessionToken: true).headers
+    public func authorizationHeaders(
+        method: String, canonicalURI: String, query: [(String, String)],
+        headers: [(String, String)], payloadSHA256: String, date: Date
+    ) -> [(String, String)] {
+        signHeaders(
+            method: method, canonicalURI: canonicalURI, query: query, headers: headers,
+            payloadHash: payloadSHA256, date: date, addContentSHA256: true, signSessionToken: true
+        ).headers
     }
 
     /// The general form behind `authorizationHeaders`. The generic AWS test suites sign for a service
     /// that does not want `x-amz-content-sha256` (`addContentSHA256: false`), and one STS case adds the
     /// token after signing (`signSessionToken: false`); S3 always uses `true, true`.
-    func signHeaders(method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
-                     payloadHash: String, date: Date, addContentSHA256: Bool,
-                     signSessionToken: Bool) -> (result: SigV4Result, headers: [(String, String)]) {
+    func signHeaders(
+        method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
+        payloadHash: String, date: Date, addContentSHA256: Bool,
+        signSessionToken: Bool
+    ) -> (result: SigV4Result, headers: [(String, String)]) {
         let amzDate = SigV4.amzDate(date)
         let token = credentials.sessionToken
         var replaced: Set<String> = ["x-amz-date"]
@@ -210,15 +226,18 @@ public final class SigV4Signer: Sendable {
 
         var added: [(String, String)] = [("x-amz-date", amzDate)]
         if addContentSHA256 { added.append(("x-amz-content-sha256", payloadHash)) }
-        var toSign = headers.filter {
-            let name = $0.0.lowercased()
-            return !replaced.contains(name) && !SigV4.unsignedHeaderNames.contains(name)
-        } + added
+        var toSign =
+            headers.filter {
+                let name = $0.0.lowercased()
+                return !replaced.contains(name) && !SigV4.unsignedHeaderNames.contains(name)
+            } + added
         if let token, signSessionToken { toSign.append(("x-amz-security-token", token)) }
 
-        let result = sign(method: method, canonicalURI: canonicalURI, query: query, headers: toSign,
-                          payloadHash: payloadHash, amzDate: amzDate)
-        let authorization = SigV4.algorithm + " Credential=" + credentials.accessKeyID + "/" + result.credentialScope
+        let result = sign(
+            method: method, canonicalURI: canonicalURI, query: query, headers: toSign,
+            payloadHash: payloadHash, amzDate: amzDate)
+        let authorization =
+            SigV4.algorithm + " Credential=" + credentials.accessKeyID + "/" + result.credentialScope
             + ", SignedHeaders=" + result.signedHeaders + ", Signature=" + result.signature
         var out = [("Authorization", authorization)] + added
         if let token { out.append(("x-amz-security-token", token)) }
@@ -226,15 +245,19 @@ public final class SigV4Signer: Sendable {
     }
 
     /// Canonical request → string to sign → signature, for an already complete header list.
-    func sign(method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
-              payloadHash: String, amzDate: String) -> SigV4Result {
+    func sign(
+        method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
+        payloadHash: String, amzDate: String
+    ) -> SigV4Result {
         let scope = scope(dateStamp: String(amzDate.prefix(8)))
-        let creq = SigV4.canonicalRequest(method: method, canonicalURI: canonicalURI, query: query,
-                                          headers: headers, payloadHash: payloadHash)
+        let creq = SigV4.canonicalRequest(
+            method: method, canonicalURI: canonicalURI, query: query,
+            headers: headers, payloadHash: payloadHash)
         let sts = SigV4.stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: creq.request)
-        return SigV4Result(canonicalRequest: creq.request, stringToSign: sts,
-                           signature: signature(stringToSign: sts, amzDate: amzDate),
-                           signedHeaders: creq.signedHeaders, credentialScope: scope, amzDate: amzDate)
+        return SigV4Result(
+            canonicalRequest: creq.request, stringToSign: sts,
+            signature: signature(stringToSign: sts, amzDate: amzDate),
+            signedHeaders: creq.signedHeaders, credentialScope: scope, amzDate: amzDate)
     }
 
     // MARK: Query-string auth (presigned URLs)
@@ -242,20 +265,26 @@ public final class SigV4Signer: Sendable {
     /// Query-string auth (presigned URL, payload `UNSIGNED-PAYLOAD`, only `host` signed). Returns the full URL
     /// "scheme://host/canonicalURI?X-Amz-Algorithm=...&X-Amz-Signature=...". `host` may include ":port".
     /// `expires` is in seconds (S3 accepts 1...604800). The URL grants access: never log it whole.
-    public func presignedURL(method: String, scheme: String, host: String, canonicalURI: String,
-                             query: [(String, String)], expires: Int, date: Date) -> String {
-        let q = presign(method: method, canonicalURI: canonicalURI, query: query, headers: [("host", host)],
-                        payloadHash: SigV4.unsignedPayload, expires: expires, date: date,
-                        signSessionToken: true).query
+    public func presignedURL(
+        method: String, scheme: String, host: String, canonicalURI: String,
+        query: [(String, String)], expires: Int, date: Date
+    ) -> String {
+        let q = presign(
+            method: method, canonicalURI: canonicalURI, query: query, headers: [("host", host)],
+            payloadHash: SigV4.unsignedPayload, expires: expires, date: date,
+            signSessionToken: true
+        ).query
         return scheme + "://" + host + canonicalURI + "?" + q
     }
 
     /// The general form behind `presignedURL`: any signed headers and payload hash (the generic suites
     /// sign the body hash). Returns the steps and the final query string (canonical query, then
     /// `X-Amz-Signature`, then the token when it is not signed).
-    func presign(method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
-                 payloadHash: String, expires: Int, date: Date,
-                 signSessionToken: Bool) -> (result: SigV4Result, query: String) {
+    func presign(
+        method: String, canonicalURI: String, query: [(String, String)], headers: [(String, String)],
+        payloadHash: String, expires: Int, date: Date,
+        signSessionToken: Bool
+    ) -> (result: SigV4Result, query: String) {
         let amzDate = SigV4.amzDate(date)
         let scope = scope(dateStamp: String(amzDate.prefix(8)))
         let signedHeaders = SigV4.canonicalHeaders(headers).signed
@@ -264,15 +293,16 @@ public final class SigV4Signer: Sendable {
             ("X-Amz-Credential", credentials.accessKeyID + "/" + scope),
             ("X-Amz-Date", amzDate),
             ("X-Amz-Expires", String(expires)),
-            ("X-Amz-SignedHeaders", signedHeaders),
+            ("X-Amz-SignedHeaders", signedHeaders)
         ]
         if let token = credentials.sessionToken, signSessionToken { auth.append(("X-Amz-Security-Token", token)) }
         // Our own parameters win over caller-supplied ones of the same name.
         let reserved = Set(auth.map(\.0) + ["X-Amz-Signature", "X-Amz-Security-Token"])
         let fullQuery = query.filter { !reserved.contains($0.0) } + auth
 
-        let result = sign(method: method, canonicalURI: canonicalURI, query: fullQuery, headers: headers,
-                          payloadHash: payloadHash, amzDate: amzDate)
+        let result = sign(
+            method: method, canonicalURI: canonicalURI, query: fullQuery, headers: headers,
+            payloadHash: payloadHash, amzDate: amzDate)
         var out = SigV4.canonicalQuery(fullQuery) + "&X-Amz-Signature=" + result.signature
         if let token = credentials.sessionToken, !signSessionToken {
             out += "&X-Amz-Security-Token=" + SigV4Encoding.uriEncode(token, encodeSlash: true)
@@ -286,7 +316,8 @@ public final class SigV4Signer: Sendable {
     /// first). laju-backup never uploads with aws-chunked (it sends Content-Length and a signed payload
     /// hash); this exists so the S3 documentation's streaming example is checked end to end.
     func chunkSignature(previousSignature: String, chunk: [UInt8], amzDate: String) -> String {
-        let sts = "AWS4-HMAC-SHA256-PAYLOAD\n" + amzDate + "\n" + scope(dateStamp: String(amzDate.prefix(8))) + "\n"
+        let sts =
+            "AWS4-HMAC-SHA256-PAYLOAD\n" + amzDate + "\n" + scope(dateStamp: String(amzDate.prefix(8))) + "\n"
             + previousSignature + "\n" + emptyPayloadSHA256 + "\n" + sha256Hex(chunk)
         return signature(stringToSign: sts, amzDate: amzDate)
     }

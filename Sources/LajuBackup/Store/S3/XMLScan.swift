@@ -24,7 +24,7 @@ struct XMLScan {
         while let start = rest.range(ofLiteral: open) {
             let after = rest[start.upperBound...]
             guard let next = after.first else { break }
-            if next == "/" && after.dropFirst().first == ">" {        // <Name/>: empty
+            if next == "/" && after.dropFirst().first == ">" {  // <Name/>: empty
                 out.append(after[after.startIndex..<after.startIndex])
                 rest = after.dropFirst(2)
                 continue
@@ -58,7 +58,8 @@ struct XMLScan {
                 case "quot": replacement = "\""
                 case "apos": replacement = "'"
                 default:
-                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let u = Unicode.Scalar(v) {
+                    if entity.hasPrefix("#x"), let v = UInt32(entity.dropFirst(2), radix: 16), let u = Unicode.Scalar(v)
+                    {
                         replacement = String(Character(u))
                     } else if entity.hasPrefix("#"), let v = UInt32(entity.dropFirst()), let u = Unicode.Scalar(v) {
                         replacement = String(Character(u))

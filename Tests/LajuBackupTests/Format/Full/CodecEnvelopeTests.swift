@@ -8,18 +8,24 @@ final class HKDFTests: XCTestCase {
 
     func testRFC5869Vectors() throws {
         // A.1: basic test case with SHA-256.
-        XCTAssertEqual(try hkdfSHA256(key: hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), salt: hex("000102030405060708090a0b0c"),
-                                      info: hex("f0f1f2f3f4f5f6f7f8f9"), count: 42).hexString,
-                       "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
+        XCTAssertEqual(
+            try hkdfSHA256(
+                key: hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), salt: hex("000102030405060708090a0b0c"),
+                info: hex("f0f1f2f3f4f5f6f7f8f9"), count: 42
+            ).hexString,
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
         // A.2: longer inputs and outputs.
         let ikm = hex((0x00...0x4f).map { String(format: "%02x", $0) }.joined())
         let salt = hex((0x60...0xaf).map { String(format: "%02x", $0) }.joined())
         let info = hex((0xb0...0xff).map { String(format: "%02x", $0) }.joined())
-        XCTAssertEqual(try hkdfSHA256(key: ikm, salt: salt, info: info, count: 82).hexString,
-                       "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87")
+        XCTAssertEqual(
+            try hkdfSHA256(key: ikm, salt: salt, info: info, count: 82).hexString,
+            "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87"
+        )
         // A.3: zero-length salt and info.
-        XCTAssertEqual(try hkdfSHA256(key: hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), info: [], count: 42).hexString,
-                       "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+        XCTAssertEqual(
+            try hkdfSHA256(key: hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), info: [], count: 42).hexString,
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
     }
 
     func testMACKeyIsDerivedNotTheKeyItself() throws {
@@ -57,7 +63,8 @@ final class CodecEnvelopeTests: XCTestCase {
     var sample: [UInt8] {
         get throws {
             // Text that compresses and random bytes that do not, across several 1 MiB chunks.
-            var b = Array(String(repeating: "INSERT INTO orders VALUES (7, 'shipped to customer');\n", count: 40_000).utf8)
+            var b = Array(
+                String(repeating: "INSERT INTO orders VALUES (7, 'shipped to customer');\n", count: 40_000).utf8)
             b += try secureRandomBytes(1_500_000)
             b += Array(String(repeating: "events token payload ", count: 30_000).utf8)
             return b
@@ -68,13 +75,16 @@ final class CodecEnvelopeTests: XCTestCase {
         let bytes = try sample
         let input = try write(bytes)
         let macKey = try key.integrityMACKey()
-        let cases: [(Codec, Int32, Int32)] = [(.gzip, 1, 2), (.gzip, 6, 1), (.gzip, 9, 2), (.zstd, 1, 1), (.zstd, 3, 2),
-                                              (.zstd, 19, 2), (.xz, 0, 2), (.xz, 3, 1), (.xz, 6, 1)]
+        let cases: [(Codec, Int32, Int32)] = [
+            (.gzip, 1, 2), (.gzip, 6, 1), (.gzip, 9, 2), (.zstd, 1, 1), (.zstd, 3, 2),
+            (.zstd, 19, 2), (.xz, 0, 2), (.xz, 3, 1), (.xz, 6, 1)
+        ]
         for (codec, level, threads) in cases {
             let label = "\(codec) -\(level) x\(threads)"
             let object = dir.file("obj-\(codec)-\(level)-\(threads)")
-            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
-                                           options: .init(codec: codec, level: level, threads: threads, macKey: macKey))
+            let sealed = try Envelope.seal(
+                input: input, output: object, encryptionKey: key,
+                options: .init(codec: codec, level: level, threads: threads, macKey: macKey))
             XCTAssertEqual(sealed.plainBytes, Int64(bytes.count), label)
             XCTAssertLessThan(sealed.objectBytes, Int64(bytes.count), label)
             let stored = try read(object)
@@ -82,19 +92,25 @@ final class CodecEnvelopeTests: XCTestCase {
             XCTAssertEqual(sealed.md5, Digest.hash(.md5, stored), label)
             XCTAssertEqual(sealed.plainMAC, hmacSHA256(key: macKey, data: bytes), "\(label): MAC of the plaintext")
             // The stream inside starts with its codec's magic (decrypting with the same key stream).
-            let magic: [UInt8] = switch codec {
-            case .gzip: [0x1f, 0x8b]
-            case .zstd: [0x28, 0xb5, 0x2f, 0xfd]
-            case .xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]
-            }
+            let magic: [UInt8] =
+                switch codec {
+                case .gzip: [0x1f, 0x8b]
+                case .zstd: [0x28, 0xb5, 0x2f, 0xfd]
+                case .xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]
+                }
             let out = object + ".out"
-            let opened = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag,
-                                           codec: codec, macKey: macKey, expectedMD5: sealed.md5)
+            let opened = try Envelope.open(
+                input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag,
+                codec: codec, macKey: macKey, expectedMD5: sealed.md5)
             XCTAssertEqual(try read(out), bytes, label)
             XCTAssertEqual(opened.plainMAC, sealed.plainMAC, label)
             XCTAssertEqual(opened.md5, sealed.md5, label)
             let raw = dir.file("raw-\(codec)-\(level)")
-            try Data(try CoreShell.run("python3 \(CoreShell.quote(Self.tools + "/laju_envelope.py")) open-raw \(CoreShell.quote(object)) \(CoreShell.quote(Data(key.bytes).base64EncodedString())) \(Data(sealed.iv).base64EncodedString()) \(Data(sealed.tag).base64EncodedString())")).write(to: URL(fileURLWithPath: raw))
+            try Data(
+                try CoreShell.run(
+                    "python3 \(CoreShell.quote(Self.tools + "/laju_envelope.py")) open-raw \(CoreShell.quote(object)) \(CoreShell.quote(Data(key.bytes).base64EncodedString())) \(Data(sealed.iv).base64EncodedString()) \(Data(sealed.tag).base64EncodedString())"
+                )
+            ).write(to: URL(fileURLWithPath: raw))
             XCTAssertEqual(Array(try read(raw).prefix(magic.count)), magic, label)
         }
     }
@@ -106,10 +122,12 @@ final class CodecEnvelopeTests: XCTestCase {
             for bytes in [[UInt8](), [42]] {
                 let input = try write(bytes)
                 let object = input + ".\(codec)"
-                let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
-                                               options: .init(codec: codec, level: codec.levelSetting.defaultLevel.asInt32, threads: 2))
+                let sealed = try Envelope.seal(
+                    input: input, output: object, encryptionKey: key,
+                    options: .init(codec: codec, level: codec.levelSetting.defaultLevel.asInt32, threads: 2))
                 let out = object + ".out"
-                _ = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: codec)
+                _ = try Envelope.open(
+                    input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: codec)
                 XCTAssertEqual(try read(out), bytes, "\(codec) \(bytes.count) bytes")
             }
         }
@@ -120,8 +138,9 @@ final class CodecEnvelopeTests: XCTestCase {
         let input = try write(try sample)
         for (codec, partSize) in [(Codec.gzip, Int64(1 << 20)), (.zstd, 300_000), (.xz, 5 << 20)] {
             let object = dir.file("parts-\(codec)")
-            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key,
-                                           options: .init(codec: codec, level: 1, threads: 2, partSize: partSize, sha256: true))
+            let sealed = try Envelope.seal(
+                input: input, output: object, encryptionKey: key,
+                options: .init(codec: codec, level: 1, threads: 2, partSize: partSize, sha256: true))
             let stored = try read(object)
             let parts = try XCTUnwrap(sealed.parts)
             XCTAssertEqual(parts.partSize, partSize)
@@ -144,9 +163,13 @@ final class CodecEnvelopeTests: XCTestCase {
         let input = try write(try sample)
         for (made, named) in [(Codec.gzip, Codec.zstd), (.zstd, .xz), (.xz, .gzip), (.zstd, .gzip)] {
             let object = dir.file("wrong-\(made)-\(named)")
-            let sealed = try Envelope.seal(input: input, output: object, encryptionKey: key, options: .init(codec: made, level: 1))
+            let sealed = try Envelope.seal(
+                input: input, output: object, encryptionKey: key, options: .init(codec: made, level: 1))
             let out = object + ".out"
-            XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: named)) { e in
+            XCTAssertThrowsError(
+                try Envelope.open(
+                    input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag, codec: named)
+            ) { e in
                 XCTAssertEqual((e as? LajuError)?.kind, .integrity, "\(made) as \(named): \(e)")
                 XCTAssertTrue("\(e)".contains("damaged"), "\(e)")
             }
@@ -166,16 +189,24 @@ final class CodecEnvelopeTests: XCTestCase {
             corrupt[stream.count / 2] ^= 0x55
             var trailing = stream
             trailing += [1, 2, 3, 4]
-            for (shape, broken) in [("truncated", Array(stream.prefix(stream.count * 2 / 3))), ("cut at the end", Array(stream.dropLast(3))),
-                                    ("corrupted", corrupt), ("garbage after", trailing)] {
+            for (shape, broken) in [
+                ("truncated", Array(stream.prefix(stream.count * 2 / 3))),
+                ("cut at the end", Array(stream.dropLast(3))),
+                ("corrupted", corrupt), ("garbage after", trailing)
+            ] {
                 let label = "\(codec) \(shape)"
                 let raw = try write(broken)
                 let object = raw + ".enc"
-                let made = try CoreShell.text("python3 \(CoreShell.quote(Self.tools + "/laju_envelope.py")) seal-gz \(CoreShell.quote(raw)) \(CoreShell.quote(object)) \(CoreShell.quote(Data(key.bytes).base64EncodedString()))")
+                let made = try CoreShell.text(
+                    "python3 \(CoreShell.quote(Self.tools + "/laju_envelope.py")) seal-gz \(CoreShell.quote(raw)) \(CoreShell.quote(object)) \(CoreShell.quote(Data(key.bytes).base64EncodedString()))"
+                )
                 let m = try JSONSerialization.jsonObject(with: Data(made.utf8)) as! [String: String]
                 let out = object + ".out"
-                XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: Array(Data(base64Encoded: m["iv"]!)!),
-                                                       tag: Array(Data(base64Encoded: m["tag"]!)!), codec: codec)) { e in
+                XCTAssertThrowsError(
+                    try Envelope.open(
+                        input: object, output: out, encryptionKey: key, iv: Array(Data(base64Encoded: m["iv"]!)!),
+                        tag: Array(Data(base64Encoded: m["tag"]!)!), codec: codec)
+                ) { e in
                     XCTAssertEqual((e as? LajuError)?.kind, .integrity, "\(label): \(e)")
                     XCTAssertTrue("\(e)".contains("damaged"), "\(label): \(e)")
                 }
@@ -185,8 +216,9 @@ final class CodecEnvelopeTests: XCTestCase {
     }
 
     func testMetadataNamesTheCodecAndChecksItsMAC() throws {
-        var m = ObjectMetadata(iv: Array(repeating: 1, count: 12), tag: Array(repeating: 2, count: 16), checksum: "ab",
-                               compression: .zstd, integrityMAC: Array(repeating: 0xcd, count: 32))
+        var m = ObjectMetadata(
+            iv: Array(repeating: 1, count: 12), tag: Array(repeating: 2, count: 16), checksum: "ab",
+            compression: .zstd, integrityMAC: Array(repeating: 0xcd, count: 32))
         XCTAssertEqual(m.pairs["comp"], "zstd")
         XCTAssertEqual(m.pairs["integrity-mac"], String(repeating: "cd", count: 32))
         XCTAssertEqual(try ObjectMetadata(pairs: m.pairs), m)
@@ -194,8 +226,11 @@ final class CodecEnvelopeTests: XCTestCase {
         m.integrityMAC = nil
         XCTAssertEqual(m.pairs["comp"], "gzip")
         XCTAssertNil(m.pairs["integrity-mac"])
-        for (name, value) in [("comp", "brotli"), ("comp", ""), ("integrity-mac", "cd"), ("integrity-mac", String(repeating: "zz", count: 32)),
-                              ("integrity-mac", String(repeating: "cd", count: 33))] {
+        for (name, value) in [
+            ("comp", "brotli"), ("comp", ""), ("integrity-mac", "cd"),
+            ("integrity-mac", String(repeating: "zz", count: 32)),
+            ("integrity-mac", String(repeating: "cd", count: 33))
+        ] {
             var p = m.pairs
             p[name] = value
             XCTAssertThrowsError(try ObjectMetadata(pairs: p), "\(name)=\(value)") { e in

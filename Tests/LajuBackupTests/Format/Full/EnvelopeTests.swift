@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import LajuBackup
 
-/// The streaming envelope (`cs_seal_file` / `cs_open_file`): round trips of several shapes, and
+/// The streaming envelope (`Envelope.seal` / `Envelope.open`, over `cs_seal_file_ex` / `cs_open_file_ex`): round trips of several shapes, and
 /// every way an object can be wrong ends in `.integrity` with no output file left.
 final class EnvelopeTests: XCTestCase {
     var dir: CoreTestDir!
@@ -30,8 +30,10 @@ final class EnvelopeTests: XCTestCase {
         // Empty, one byte, exactly a chunk-ish size, multi-chunk compressible and incompressible.
         let random = try secureRandomBytes(3 << 20)
         let text = Array(String(repeating: "INSERT INTO items VALUES (42, 'laju');\n", count: 60_000).utf8)
-        for (name, bytes, level) in [("empty", [UInt8](), Int32(6)), ("one", [7], 6), ("text", text, 6),
-                                     ("random", random, 1), ("stored", Array(random.prefix(200_000)), 0)] {
+        for (name, bytes, level) in [
+            ("empty", [UInt8](), Int32(6)), ("one", [7], 6), ("text", text, 6),
+            ("random", random, 1), ("stored", Array(random.prefix(200_000)), 0)
+        ] {
             let (object, sealed) = try seal(bytes, level: level)
             XCTAssertEqual(sealed.iv.count, 12, name)
             XCTAssertEqual(sealed.tag.count, 16, name)
@@ -40,7 +42,8 @@ final class EnvelopeTests: XCTestCase {
             XCTAssertEqual(Int64(objectBytes.count), sealed.objectBytes, name)
             XCTAssertEqual(Digest.hash(.md5, objectBytes), sealed.md5, "MD5 is of the stored bytes: \(name)")
             let out = object + ".out"
-            let opened = try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
+            let opened = try Envelope.open(
+                input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
             XCTAssertEqual(try read(out), bytes, name)
             XCTAssertEqual(opened.md5, sealed.md5, name)
             XCTAssertEqual(opened.plainBytes, Int64(bytes.count), name)
@@ -56,26 +59,37 @@ final class EnvelopeTests: XCTestCase {
         let (object, sealed) = try seal([1, 2, 3])
         let out = dir.file("exists")
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
-        XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag))
-        XCTAssertEqual(String(decoding: try read(out), as: UTF8.self), "keep me", "an existing file is never overwritten")
+        XCTAssertThrowsError(
+            try Envelope.open(input: object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag))
+        XCTAssertEqual(
+            String(decoding: try read(out), as: UTF8.self), "keep me", "an existing file is never overwritten")
     }
 
     /// Each damage case: `.integrity`, a message naming authentication, and no output file.
-    func assertRefused(_ object: String, key: EncryptionKey? = nil, iv: [UInt8], tag: [UInt8], expect: String,
-                       file: StaticString = #filePath, line: UInt = #line) {
+    func assertRefused(
+        _ object: String, key: EncryptionKey? = nil, iv: [UInt8], tag: [UInt8], expect: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let out = object + ".out-\(UUID().uuidString.prefix(6))"
-        XCTAssertThrowsError(try Envelope.open(input: object, output: out, encryptionKey: key ?? self.key, iv: iv, tag: tag),
-                             file: file, line: line) { error in
-            guard let e = error as? LajuError else { return XCTFail("not a LajuError: \(error)", file: file, line: line) }
+        XCTAssertThrowsError(
+            try Envelope.open(input: object, output: out, encryptionKey: key ?? self.key, iv: iv, tag: tag),
+            file: file, line: line
+        ) { error in
+            guard let e = error as? LajuError else {
+                return XCTFail("not a LajuError: \(error)", file: file, line: line)
+            }
             XCTAssertEqual(e.kind, .integrity, "\(e)", file: file, line: line)
             XCTAssertTrue(e.message.contains(expect), e.message, file: file, line: line)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "unauthenticated plaintext left at \(out)", file: file, line: line)
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: out), "unauthenticated plaintext left at \(out)", file: file,
+            line: line)
     }
 
     func testDamagedObjectsAreRefusedAndLeaveNothing() throws {
         // Large enough that plaintext is written before the tag is checked at the end.
-        let bytes = Array(String(repeating: "row,data,more data\n", count: 200_000).utf8) + (try secureRandomBytes(300_000))
+        let bytes =
+            Array(String(repeating: "row,data,more data\n", count: 200_000).utf8) + (try secureRandomBytes(300_000))
         let (object, s) = try seal(bytes)
         let good = try read(object)
 
@@ -128,7 +142,8 @@ final class EnvelopeTests: XCTestCase {
 
     func testMissingInputIsLocalErrorAndCreatesNothing() throws {
         let out = dir.file("never")
-        XCTAssertThrowsError(try Envelope.seal(input: dir.file("missing"), output: out, encryptionKey: key, level: 6)) { error in
+        XCTAssertThrowsError(try Envelope.seal(input: dir.file("missing"), output: out, encryptionKey: key, level: 6)) {
+            error in
             XCTAssertEqual((error as? LajuError)?.kind, .local, "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
@@ -139,7 +154,8 @@ final class EnvelopeTests: XCTestCase {
 final class CoreTestDir {
     let path: String
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("lbcore-\(UUID().uuidString.prefix(8))").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("lbcore-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -165,7 +181,9 @@ enum CoreShell {
         try p.run()
         if let stdin {
             let h = input.fileHandleForWriting
-            Thread.detachNewThread { h.write(Data(stdin)); try? h.close() }
+            Thread.detachNewThread {
+                h.write(Data(stdin)); try? h.close()
+            }
         }
         let errBox = CoreDrain(err)
         let data = out.fileHandleForReading.readDataToEndOfFile()
@@ -193,7 +211,9 @@ final class CoreDrain: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     init(_ pipe: Pipe) {
         let h = pipe.fileHandleForReading
-        Thread.detachNewThread { [self] in self.data = h.readDataToEndOfFile(); self.done.signal() }
+        Thread.detachNewThread { [self] in
+            self.data = h.readDataToEndOfFile(); self.done.signal()
+        }
     }
     func wait() -> Data { done.wait(); return data }
 }

@@ -21,7 +21,8 @@ final class GzipInteropTests: XCTestCase {
     /// Mixed data: a real SQLite file made by the sqlite3 CLI, so the stream looks like a backup.
     func makeDatabase() throws -> String {
         let db = dir.file("sample.sqlite3")
-        _ = try CoreShell.run("""
+        _ = try CoreShell.run(
+            """
             sqlite3 \(CoreShell.quote(db)) "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, blob BLOB);
               WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 20000)
               INSERT INTO t SELECT i, 'name ' || i, randomblob(i % 64) FROM n;"
@@ -45,7 +46,10 @@ final class GzipInteropTests: XCTestCase {
 
         // The same check must fail on a damaged tag: the pipeline above is not a rubber stamp.
         var badTag = s.tag; badTag[0] ^= 1
-        XCTAssertThrowsError(try CoreShell.run("\(py) open-raw \(q(object)) \(keyB64) \(iv) \(Data(badTag).base64EncodedString()) > /dev/null")) { error in
+        XCTAssertThrowsError(
+            try CoreShell.run(
+                "\(py) open-raw \(q(object)) \(keyB64) \(iv) \(Data(badTag).base64EncodedString()) > /dev/null")
+        ) { error in
             XCTAssertTrue("\(error)".contains("InvalidTag"), "\(error)")
         }
     }
@@ -57,7 +61,8 @@ final class GzipInteropTests: XCTestCase {
         _ = try CoreShell.run("gzip -6 -k \(q(db))")
         let sealed = try sealWithPython(gz: db + ".gz")
         let out = dir.file("restored.db")
-        let opened = try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
+        let opened = try Envelope.open(
+            input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
         _ = try CoreShell.run("cmp \(q(out)) \(q(db))")
         XCTAssertEqual(opened.md5.hexString, sealed.checksum, "our MD5 of the object matches Python's")
     }
@@ -67,7 +72,8 @@ final class GzipInteropTests: XCTestCase {
     func testMultiMemberGzipIsAccepted() throws {
         let q = CoreShell.quote
         let a = dir.file("a"), b = dir.file("b"), c = dir.file("c")
-        _ = try CoreShell.run("""
+        _ = try CoreShell.run(
+            """
             seq 1 100000 > \(q(a)); head -c 300000 /dev/urandom > \(q(b)); printf 'tail' > \(q(c))
             (gzip -1 -c \(q(a)); gzip -9 -c \(q(b)); gzip -c \(q(c))) > \(q(dir.file("multi.gz")))
             cat \(q(a)) \(q(b)) \(q(c)) > \(q(dir.file("expected")))
@@ -75,7 +81,8 @@ final class GzipInteropTests: XCTestCase {
             """)
         let sealed = try sealWithPython(gz: dir.file("multi.gz"))
         let out = dir.file("multi.out")
-        let opened = try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
+        let opened = try Envelope.open(
+            input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
         _ = try CoreShell.run("cmp \(q(out)) \(q(dir.file("expected")))")
         XCTAssertEqual(opened.plainBytes, Int64(try CoreShell.text("stat -c %s \(q(dir.file("expected")))"))!)
     }
@@ -86,7 +93,9 @@ final class GzipInteropTests: XCTestCase {
         _ = try CoreShell.run("(seq 1 1000 | gzip -c; printf 'garbage-garbage') > \(q(dir.file("junk.gz")))")
         let sealed = try sealWithPython(gz: dir.file("junk.gz"))
         let out = dir.file("junk.out")
-        XCTAssertThrowsError(try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)) { error in
+        XCTAssertThrowsError(
+            try Envelope.open(input: sealed.object, output: out, encryptionKey: key, iv: sealed.iv, tag: sealed.tag)
+        ) { error in
             XCTAssertEqual((error as? LajuError)?.kind, .integrity, "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
@@ -98,7 +107,8 @@ final class GzipInteropTests: XCTestCase {
         let object = gz + ".enc"
         let json = try CoreShell.run("\(py) seal-gz \(CoreShell.quote(gz)) \(CoreShell.quote(object)) \(keyB64)")
         let d = try JSONDecoder().decode([String: String].self, from: Data(json))
-        return PySealed(object: object, iv: Array(Data(base64Encoded: d["iv"]!)!), tag: Array(Data(base64Encoded: d["tag"]!)!),
-                        checksum: d["checksum"]!)
+        return PySealed(
+            object: object, iv: Array(Data(base64Encoded: d["iv"]!)!), tag: Array(Data(base64Encoded: d["tag"]!)!),
+            checksum: d["checksum"]!)
     }
 }

@@ -14,9 +14,11 @@ final class PointFormatTests: XCTestCase {
         XCTAssertEqual(PointName.parse(n.relative), n)
         let base = PointName(time: 0, nonce: "0123abcd", kind: .base)
         XCTAssertEqual(PointName.parse("points/19700101T000000.000Z-0123abcd.base"), base)
-        for bad in ["points/20251302T101503.123Z-0123abcd.base", "points/20251202T101503.123Z-0123ABCD.base",
-                    "points/20251202T101503.123Z-0123abcd.full", "points/20250230T101503.123Z-0123abcd.base",
-                    "points/20251202T101503.123-0123abcd.base.", "packs/20251202T101503.123Z-0123abcd.base", ""] {
+        for bad in [
+            "points/20251302T101503.123Z-0123abcd.base", "points/20251202T101503.123Z-0123ABCD.base",
+            "points/20251202T101503.123Z-0123abcd.full", "points/20250230T101503.123Z-0123abcd.base",
+            "points/20251202T101503.123-0123abcd.base.", "packs/20251202T101503.123Z-0123abcd.base", ""
+        ] {
             XCTAssertNil(PointName.parse(bad), bad)
         }
     }
@@ -28,19 +30,27 @@ final class PointFormatTests: XCTestCase {
         XCTAssertEqual(PointTime.parse("1970-01-01T01:00:00+01:00"), 0)
         XCTAssertEqual(PointTime.rfc3339(1_764_670_503_123), "2025-12-02T10:15:03.123Z")
         XCTAssertEqual(PointTime.parse(PointTime.rfc3339(1_764_670_503_123)), 1_764_670_503_123)
-        for bad in ["2026-12-02T10:15:03", "2026-02-30T00:00:00Z", "2026-12-02 10:15:03Z", "2026-12-02T10:15:03+0700", "latest", "2026-12-02T10:15:03.Z", ""] {
+        for bad in [
+            "2026-12-02T10:15:03", "2026-02-30T00:00:00Z", "2026-12-02 10:15:03Z", "2026-12-02T10:15:03+0700", "latest",
+            "2026-12-02T10:15:03.Z", ""
+        ] {
             XCTAssertNil(PointTime.parse(bad), bad)
         }
     }
 
     func sample() -> (PointName, PointSummary, PointBody) {
         let name = PointName(time: 1_700_000_000_000, nonce: "deadbeef", kind: .incremental)
-        let summary = PointSummary(kind: .incremental, check: 2, pageSize: 4096, pageCount: 10, time: name.time,
-                                   uploadedBytes: 1234, uploadedBlocks: 2, depth: 3, digest: Array(repeating: 9, count: 32))
-        let body = PointBody(parent: "points/20231114T221319.999Z-00000001.base", parentDigest: Array(repeating: 1, count: 32),
-                             packs: [PackRef(name: "packs/" + String(repeating: "a", count: 32) + ".pack", size: 10_000)],
-                             entries: [PageEntry(page: 2, id: BlockID(hi: 1, lo: 2), location: BlockLocation(pack: 0, offset: 8, length: 100)),
-                                       PageEntry(page: 9, id: BlockID(hi: 3, lo: 4), location: BlockLocation(pack: 0, offset: 108, length: 200))])
+        let summary = PointSummary(
+            kind: .incremental, check: 2, pageSize: 4096, pageCount: 10, time: name.time,
+            uploadedBytes: 1234, uploadedBlocks: 2, depth: 3, digest: Array(repeating: 9, count: 32))
+        let body = PointBody(
+            parent: "points/20231114T221319.999Z-00000001.base", parentDigest: Array(repeating: 1, count: 32),
+            packs: [PackRef(name: "packs/" + String(repeating: "a", count: 32) + ".pack", size: 10_000)],
+            entries: [
+                PageEntry(page: 2, id: BlockID(hi: 1, lo: 2), location: BlockLocation(pack: 0, offset: 8, length: 100)),
+                PageEntry(
+                    page: 9, id: BlockID(hi: 3, lo: 4), location: BlockLocation(pack: 0, offset: 108, length: 200))
+            ])
         return (name, summary, body)
     }
 
@@ -51,7 +61,8 @@ final class PointFormatTests: XCTestCase {
         let (s, b) = try ManifestSeal.open(sealed, point: name, key: keys.point)
         XCTAssertEqual(s, summary)
         XCTAssertEqual(b, body)
-        XCTAssertEqual(try ManifestSeal.openSummary(Array(sealed.prefix(108)), name: name.relative, key: keys.point), summary)
+        XCTAssertEqual(
+            try ManifestSeal.openSummary(Array(sealed.prefix(108)), name: name.relative, key: keys.point), summary)
     }
 
     func testManifestBoundToItsNameAndBytes() throws {
@@ -77,26 +88,26 @@ final class PointFormatTests: XCTestCase {
         }
         var b = body
         b.entries.reverse()
-        refused(b)   // out of order
+        refused(b)  // out of order
         b = body; b.entries[1].page = 10
-        refused(b)   // past the end
+        refused(b)  // past the end
         b = body; b.entries[0].location.pack = 1
-        refused(b)   // no such pack
+        refused(b)  // no such pack
         b = body; b.entries[1].location.offset = 9_900
-        refused(b)   // past the pack's end
+        refused(b)  // past the pack's end
         b = body; b.entries[0].location.offset = 0
-        refused(b)   // inside the pack header
+        refused(b)  // inside the pack header
         b = body; b.entries[0].location.length = 70_000
-        refused(b)   // longer than a block can be
+        refused(b)  // longer than a block can be
         b = body; b.packs[0].name = "packs/../x"
         refused(b)
         b = body; b.parent = nil
-        refused(b)   // an incremental point without a parent
+        refused(b)  // an incremental point without a parent
         var base = summary
         base.kind = .base
         base.depth = 0
         b = body; b.parent = nil
-        refused(b, base)   // a base that lists 2 of 10 pages
+        refused(b, base)  // a base that lists 2 of 10 pages
         // Truncated or padded encodings, and a huge count with no entries behind it.
         let enc = body.encoded()
         XCTAssertThrowsError(try PointBody.decode(Array(enc.dropLast()), summary: summary))
@@ -111,17 +122,17 @@ final class PointFormatTests: XCTestCase {
         let (_, summary, _) = sample()
         var s = summary.encoded()
         s[0] = 2
-        XCTAssertThrowsError(try PointSummary.decode(s))        // version
+        XCTAssertThrowsError(try PointSummary.decode(s))  // version
         s = summary.encoded(); s[4...7] = [0, 0, 0x30, 0]
-        XCTAssertThrowsError(try PointSummary.decode(s))        // page size 12288
+        XCTAssertThrowsError(try PointSummary.decode(s))  // page size 12288
         s = summary.encoded(); s[8...15] = [0, 0, 0, 1, 0, 0, 0, 0]
-        XCTAssertThrowsError(try PointSummary.decode(s))        // 2^32 pages
+        XCTAssertThrowsError(try PointSummary.decode(s))  // 2^32 pages
         s = summary.encoded(); s[3] = 1
-        XCTAssertThrowsError(try PointSummary.decode(s))        // reserved byte (found by fuzz-incremental)
+        XCTAssertThrowsError(try PointSummary.decode(s))  // reserved byte (found by fuzz-incremental)
         s = summary.encoded(); s[2] = 3
-        XCTAssertThrowsError(try PointSummary.decode(s))        // unknown check
+        XCTAssertThrowsError(try PointSummary.decode(s))  // unknown check
         s = summary.encoded(); s[36...39] = [0, 0, 0, 64]
-        XCTAssertThrowsError(try PointSummary.decode(s))        // depth past the limit
+        XCTAssertThrowsError(try PointSummary.decode(s))  // depth past the limit
         XCTAssertThrowsError(try PointSummary.decode(Array(summary.encoded().dropLast())))
     }
 
@@ -135,7 +146,8 @@ final class PointFormatTests: XCTestCase {
             let sealed = try page.withUnsafeBytes { try sealer.seal(page: $0, id: id) }
             XCTAssertLessThanOrEqual(sealed.count, BlockSealer.maxSealedLength(pageSize: 4096))
             XCTAssertEqual(try sealer.open(sealed[...], id: id, pageSize: 4096).get(), page)
-            XCTAssertThrowsError(try sealer.open(sealed[...], id: BlockID(hi: id.hi, lo: id.lo ^ 1), pageSize: 4096).get())
+            XCTAssertThrowsError(
+                try sealer.open(sealed[...], id: BlockID(hi: id.hi, lo: id.lo ^ 1), pageSize: 4096).get())
             XCTAssertThrowsError(try sealer.open(sealed[...], id: id, pageSize: 8192).get())
             var bad = sealed
             bad[bad.count / 2] ^= 0x40
@@ -165,13 +177,18 @@ final class PointFormatTests: XCTestCase {
             for link in chain.reversed() {
                 try b.begin(packs: [pack])
                 for p in link.pages {
-                    b.fill(PageEntry(page: p, id: BlockID(hi: UInt64(link.time), lo: UInt64(p)), location: BlockLocation(pack: 0, offset: 8 + Int64(p) * 100, length: 100)))
+                    b.fill(
+                        PageEntry(
+                            page: p, id: BlockID(hi: UInt64(link.time), lo: UInt64(p)),
+                            location: BlockLocation(pack: 0, offset: 8 + Int64(p) * 100, length: 100)))
                 }
                 try b.endLink()
             }
             let name = PointName(time: newest.time, nonce: "00000000", kind: newest.kind)
-            let s = PointSummary(kind: newest.kind, check: 2, pageSize: 4096, pageCount: newest.count, time: newest.time, uploadedBytes: 0,
-                                 uploadedBlocks: 0, depth: chain.count - 1, digest: Array(repeating: 0, count: 32))
+            let s = PointSummary(
+                kind: newest.kind, check: 2, pageSize: 4096, pageCount: newest.count, time: newest.time,
+                uploadedBytes: 0,
+                uploadedBlocks: 0, depth: chain.count - 1, digest: Array(repeating: 0, count: 32))
             let map = try b.finish(point: name, summary: s, manifests: [])
             let reader = try map.records()
             var ids: [BlockID] = []
@@ -182,14 +199,16 @@ final class PointFormatTests: XCTestCase {
             XCTAssertEqual(ids.count, newest.count)
             return ids
         }
-        XCTAssertEqual(try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 6, [1, 4, 5]), (.incremental, 3, 3, [0])]),
-                       [BlockID(hi: 3, lo: 0), BlockID(hi: 2, lo: 1), BlockID(hi: 1, lo: 2)])
+        XCTAssertEqual(
+            try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 6, [1, 4, 5]), (.incremental, 3, 3, [0])]),
+            [BlockID(hi: 3, lo: 0), BlockID(hi: 2, lo: 1), BlockID(hi: 1, lo: 2)])
         // Growth that leaves a page without a block is refused.
         XCTAssertThrowsError(try build([(.base, 1, 2, [0, 1]), (.incremental, 2, 4, [3])]))
         // Shrink, then growth: the pages past the shrunk end come from the point that lists them
         // again, never from the base that had them before.
-        XCTAssertEqual(try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 2, []), (.incremental, 3, 4, [2, 3])]),
-                       [BlockID(hi: 1, lo: 0), BlockID(hi: 1, lo: 1), BlockID(hi: 3, lo: 2), BlockID(hi: 3, lo: 3)])
+        XCTAssertEqual(
+            try build([(.base, 1, 4, [0, 1, 2, 3]), (.incremental, 2, 2, []), (.incremental, 3, 4, [2, 3])]),
+            [BlockID(hi: 1, lo: 0), BlockID(hi: 1, lo: 1), BlockID(hi: 3, lo: 2), BlockID(hi: 3, lo: 3)])
         // Runs of records longer than one write, with holes left for newer links.
         let many = (0..<70_000).map { UInt32($0) }
         let ids = try build([(.base, 1, 70_000, many), (.incremental, 2, 70_000, many.filter { $0 % 1000 == 7 })])
@@ -202,7 +221,7 @@ final class PointFormatTests: XCTestCase {
     /// more than its capacity.
     func testBlockTableFindsInsertedIdsOnlyUpToItsCapacity() {
         var table = BlockTable(capacity: 5000)
-        func id(_ i: Int) -> BlockID { BlockID(hi: UInt64(i % 7), lo: UInt64(i)) }   // equal high halves force probing
+        func id(_ i: Int) -> BlockID { BlockID(hi: UInt64(i % 7), lo: UInt64(i)) }  // equal high halves force probing
         func at(_ i: Int) -> BlockLocation { BlockLocation(pack: UInt32(i % 3), offset: Int64(i) * 10, length: 100) }
         for i in 0..<12_000 where i % 2 == 0 { table.insert(id(i), at: at(i)) }
         XCTAssertTrue(table.isFull)
@@ -226,15 +245,25 @@ final class PointFormatTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (name, _, _) = sample()
         let pack = PackRef(name: "packs/" + String(repeating: "c", count: 32) + ".pack", size: 1 << 40)
-        let count = 40_000   // 1.4 MiB: more than one buffer
-        let entries = (0..<count).map { PageEntry(page: UInt32($0), id: BlockID(hi: UInt64($0) &* 0x9e3779b97f4a7c15, lo: UInt64($0)),
-                                                  location: BlockLocation(pack: 0, offset: 8 + Int64($0) * 50, length: 40)) }
-        let summary = PointSummary(kind: .incremental, check: 1, pageSize: 4096, pageCount: count + 5, time: name.time, uploadedBytes: 1,
-                                   uploadedBlocks: 1, depth: 3, digest: Array(repeating: 9, count: 32))
-        let body = PointBody(parent: "points/20231114T221319.999Z-00000001.base", parentDigest: Array(repeating: 1, count: 32), packs: [pack], entries: entries)
+        let count = 40_000  // 1.4 MiB: more than one buffer
+        let entries = (0..<count).map {
+            PageEntry(
+                page: UInt32($0), id: BlockID(hi: UInt64($0) &* 0x9e3779b97f4a7c15, lo: UInt64($0)),
+                location: BlockLocation(pack: 0, offset: 8 + Int64($0) * 50, length: 40))
+        }
+        let summary = PointSummary(
+            kind: .incremental, check: 1, pageSize: 4096, pageCount: count + 5, time: name.time, uploadedBytes: 1,
+            uploadedBlocks: 1, depth: 3, digest: Array(repeating: 9, count: 32))
+        let body = PointBody(
+            parent: "points/20231114T221319.999Z-00000001.base", parentDigest: Array(repeating: 1, count: 32),
+            packs: [pack], entries: entries)
         let path2 = "\(dir)/m2"
-        let w2 = try ManifestWriter(path: path2, name: name.relative, summary: summary, key: keys.point, bodyLength: body.encoded().count)
-        try w2.append { PointBody.encodeHeader(into: &$0, parent: body.parent, parentDigest: body.parentDigest, packs: body.packs, entryCount: count) }
+        let w2 = try ManifestWriter(
+            path: path2, name: name.relative, summary: summary, key: keys.point, bodyLength: body.encoded().count)
+        try w2.append {
+            PointBody.encodeHeader(
+                into: &$0, parent: body.parent, parentDigest: body.parentDigest, packs: body.packs, entryCount: count)
+        }
         try w2.append { for e in entries { PointBody.appendEntry(e, to: &$0) } }
         let (size, md5) = try w2.finish()
         let bytes = try XCTUnwrap(FileManager.default.contents(atPath: path2))
@@ -257,13 +286,16 @@ final class PointFormatTests: XCTestCase {
             var bad = Array(bytes)
             bad[offset] ^= 1
             XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/bad\(offset)", contents: Data(bad)))
-            XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/bad\(offset)", point: name, key: keys.point), "flip at \(offset)")
+            XCTAssertThrowsError(
+                try ManifestFile.open(path: "\(dir)/bad\(offset)", point: name, key: keys.point), "flip at \(offset)")
         }
         XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/short", contents: Data(bytes.dropLast(16))))
         XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/short", point: name, key: keys.point))
         let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
         XCTAssertThrowsError(try ManifestFile.open(path: path2, point: name, key: other.point))
-        XCTAssertThrowsError(try ManifestFile.open(path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), key: keys.point))
+        XCTAssertThrowsError(
+            try ManifestFile.open(
+                path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), key: keys.point))
         // Changed after it was opened: the second read fails at its end.
         var tampered = Array(bytes)
         tampered[bytes.count / 2] ^= 1

@@ -7,8 +7,10 @@ final class S3ConfigurationTests: XCTestCase {
         Settings(environment: Environment(layers: [(source: "test", values: values)]))
     }
 
-    let base = ["WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": "topsecret-value", "WASABI_BUCKET": "my-bucket",
-                "WASABI_REGION": "eu-central-1"]
+    let base = [
+        "WASABI_ACCESS_KEY": "AK", "WASABI_SECRET_KEY": "topsecret-value", "WASABI_BUCKET": "my-bucket",
+        "WASABI_REGION": "eu-central-1"
+    ]
 
     func testDefaultsAndAWSEndpoint() throws {
         let c = try S3Configuration(settings: settings(base))
@@ -18,13 +20,17 @@ final class S3ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.concurrency, 4)
         XCTAssertEqual(c.prefix, "backups/")
         XCTAssertFalse(c.description.contains("topsecret"))
-        XCTAssertEqual(try S3Store(configuration: c).displayName, "s3://my-bucket/ at https://s3.eu-central-1.amazonaws.com")
+        XCTAssertEqual(
+            try S3Store(configuration: c).displayName, "s3://my-bucket/ at https://s3.eu-central-1.amazonaws.com")
     }
 
     func testAWSFallbacksAndEndpointParsing() throws {
-        let c = try S3Configuration(settings: settings([
-            "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S", "AWS_SESSION_TOKEN": "T", "WASABI_BUCKET": "b-1",
-            "AWS_ENDPOINT_URL": "http://Minio.local:9000/", "BACKUP_S3_ADDRESSING": "virtual"]))
+        let c = try S3Configuration(
+            settings: settings([
+                "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S", "AWS_SESSION_TOKEN": "T",
+                "WASABI_BUCKET": "b-1",
+                "AWS_ENDPOINT_URL": "http://Minio.local:9000/", "BACKUP_S3_ADDRESSING": "virtual"
+            ]))
         XCTAssertEqual(c.credentials.sessionToken, "T")
         XCTAssertEqual(c.region, "us-east-1")
         XCTAssertEqual(c.host, "minio.local")
@@ -33,7 +39,8 @@ final class S3ConfigurationTests: XCTestCase {
         let store = try S3Store(configuration: c)
         XCTAssertEqual(store.location(key: "backups/a:b c").host, "b-1.minio.local:9000")
         XCTAssertEqual(store.location(key: "backups/a:b c").path, "/backups/a%3Ab%20c")
-        let https = try S3Configuration(settings: settings(base.merging(["WASABI_ENDPOINT": "s3.wasabisys.com:443"]) { $1 }))
+        let https = try S3Configuration(
+            settings: settings(base.merging(["WASABI_ENDPOINT": "s3.wasabisys.com:443"]) { $1 }))
         XCTAssertEqual(https.endpointString, "https://s3.wasabisys.com")
         XCTAssertEqual(try S3Store(configuration: https).location(key: "k").path, "/my-bucket/k")
     }
@@ -46,9 +53,12 @@ final class S3ConfigurationTests: XCTestCase {
                 XCTAssertTrue(e.message.contains(name), e.message)
             }
         }
-        for (name, value) in [("BACKUP_PART_SIZE", "4M"), ("BACKUP_PART_SIZE", "lots"), ("BACKUP_S3_ADDRESSING", "dns"),
-                              ("BACKUP_UPLOAD_CONCURRENCY", "0"), ("WASABI_ENDPOINT", "ftp://x"), ("WASABI_BUCKET", "A")] {
-            XCTAssertThrowsError(try S3Configuration(settings: settings(base.merging([name: value]) { $1 })), "\(name)=\(value)")
+        for (name, value) in [
+            ("BACKUP_PART_SIZE", "4M"), ("BACKUP_PART_SIZE", "lots"), ("BACKUP_S3_ADDRESSING", "dns"),
+            ("BACKUP_UPLOAD_CONCURRENCY", "0"), ("WASABI_ENDPOINT", "ftp://x"), ("WASABI_BUCKET", "A")
+        ] {
+            XCTAssertThrowsError(
+                try S3Configuration(settings: settings(base.merging([name: value]) { $1 })), "\(name)=\(value)")
         }
     }
 
@@ -66,24 +76,32 @@ final class S3ConfigurationTests: XCTestCase {
     }
 
     func testXMLScanning() throws {
-        let page = try S3Store.parseListPage(Array("""
-            <?xml version="1.0"?><ListBucketResult><IsTruncated>true</IsTruncated>
-            <Contents><Key>backups/a&amp;b:1</Key><LastModified>2025-10-24T12:07:00.000Z</LastModified><Size>42</Size></Contents>
-            <Contents><Key>backups/c</Key><Size>7</Size></Contents>
-            <NextContinuationToken>tok/+=</NextContinuationToken></ListBucketResult>
-            """.utf8))
+        let page = try S3Store.parseListPage(
+            Array(
+                """
+                <?xml version="1.0"?><ListBucketResult><IsTruncated>true</IsTruncated>
+                <Contents><Key>backups/a&amp;b:1</Key><LastModified>2025-10-24T12:07:00.000Z</LastModified><Size>42</Size></Contents>
+                <Contents><Key>backups/c</Key><Size>7</Size></Contents>
+                <NextContinuationToken>tok/+=</NextContinuationToken></ListBucketResult>
+                """.utf8))
         XCTAssertEqual(page.objects.map(\.key), ["backups/a&b:1", "backups/c"])
         XCTAssertEqual(page.objects[0].size, 42)
         XCTAssertEqual(page.objects[0].lastModified, 1761307620)
         XCTAssertEqual(page.nextToken, "tok/+=")
-        let err = S3ErrorResponse(status: 403, body: Array("<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message><RequestId>R1</RequestId></Error>".utf8), headers: [:])
+        let err = S3ErrorResponse(
+            status: 403,
+            body: Array(
+                "<Error><Code>RequestTimeTooSkewed</Code><Message>skew</Message><RequestId>R1</RequestId></Error>".utf8),
+            headers: [:])
         let c = try! S3Configuration(settings: settings(base))
         let e = err.lajuError(operation: "PutObject k", configuration: c, attempts: 1)
         XCTAssertTrue(e.message.contains("RequestTimeTooSkewed") && e.message.contains("R1"), e.message)
         XCTAssertTrue(e.hint?.contains("clock") ?? false)
         XCTAssertFalse(err.isRetryable)
         XCTAssertTrue(S3ErrorResponse(status: 503, body: [], headers: [:]).isRetryable)
-        XCTAssertTrue(S3ErrorResponse(status: 400, body: Array("<Error><Code>RequestTimeout</Code></Error>".utf8), headers: [:]).isRetryable)
+        XCTAssertTrue(
+            S3ErrorResponse(status: 400, body: Array("<Error><Code>RequestTimeout</Code></Error>".utf8), headers: [:])
+                .isRetryable)
         XCTAssertEqual(HTTPDate.parse("Fri, 24 Oct 2025 12:07:00 GMT"), 1761307620)
         XCTAssertEqual(S3Store.redact("x topsecret-value y", c), "x <redacted> y")
     }
