@@ -99,27 +99,11 @@ public struct FullBackupJob {
                 seconds: sealSeconds))
 
         // 3. Put.
-        let dbName = database.lastPathComponentOf
-        let objectKey =
-            "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
+        let (objectKey, putSeconds) = try upload(
+            sealed, from: objectPath, prefix: prefix, codec: codec, sourceBytes: snapBytes,
+            encryptionKey: encryptionKey,
+            store: store)
         let checksum = sealed.md5.hexString
-        let metadata = ObjectMetadata(
-            iv: sealed.iv, tag: sealed.tag, checksum: checksum,
-            keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
-            sourceBytes: snapBytes, sourceID: encryptionKey.sourceID(databasePath: database),
-            tool: "laju-backup/\(LajuBackupVersion.string)",
-            compression: codec, integrityMAC: sealed.plainMAC)
-        let (_, putSeconds) = try timedStep("upload", events: events) { progress in
-            try store.put(
-                key: objectKey, file: objectPath, size: sealed.objectBytes,
-                digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
-                metadata: metadata.pairs, progress: progress)
-        }
-        events(
-            .step(
-                name: "upload",
-                summary: "\(store.displayName) \(objectKey) (\(Human.rate(sealed.objectBytes, putSeconds)))",
-                seconds: putSeconds))
 
         // 4. Catalog row, only now that the object is stored.
         let uploadedAt = LocalTime.nowMilliseconds()
@@ -136,6 +120,37 @@ public struct FullBackupJob {
             databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
             uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
             uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// Stores the sealed object under a fresh key, `<prefix><db name>-<YYYY-MM-DDTHH:mm>-<uuid><suffix>`,
+    /// with the metadata that lets a restore work without the catalog. Returns the key and the
+    /// upload's seconds.
+    func upload(
+        _ sealed: Envelope.Sealed, from objectPath: String, prefix: String, codec: Codec, sourceBytes: Int64,
+        encryptionKey: EncryptionKey, store: ObjectStore
+    ) throws -> (String, Double) {
+        let database = settings.databasePath
+        let dbName = database.lastPathComponentOf
+        let objectKey =
+            "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
+        let metadata = ObjectMetadata(
+            iv: sealed.iv, tag: sealed.tag, checksum: sealed.md5.hexString,
+            keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
+            sourceBytes: sourceBytes, sourceID: encryptionKey.sourceID(databasePath: database),
+            tool: "laju-backup/\(LajuBackupVersion.string)",
+            compression: codec, integrityMAC: sealed.plainMAC)
+        let (_, seconds) = try timedStep("upload", events: events) { progress in
+            try store.put(
+                key: objectKey, file: objectPath, size: sealed.objectBytes,
+                digests: ObjectDigests(md5: sealed.md5, sha256: sealed.sha256, parts: sealed.parts),
+                metadata: metadata.pairs, progress: progress)
+        }
+        events(
+            .step(
+                name: "upload",
+                summary: "\(store.displayName) \(objectKey) (\(Human.rate(sealed.objectBytes, seconds)))",
+                seconds: seconds))
+        return (objectKey, seconds)
     }
 
     /// Writes the row of a stored object. Bucket and catalog stay in step: when the row cannot be

@@ -71,18 +71,7 @@ public struct PointBackupJob {
         let reader = try PageReader(path: stage.path)
         defer { reader.closeFile() }
         let pageSize = reader.pageSize, pageCount = reader.pageCount
-        if let p = parent, p.pageSize != pageSize {
-            newChainReason = "the page size changed from \(p.pageSize) to \(pageSize)"
-            parent = nil
-        }
-        let kind: PointKind = parent == nil || parent!.summary.depth >= PointChain.maxDepth ? .base : .incremental
-        if let newChainReason {
-            events(
-                .step(
-                    name: "chain",
-                    summary: "\(newChainReason): this run starts a new chain and uploads every page it needs",
-                    seconds: 0))
-        }
+        let kind = chainKind(parent: &parent, reason: &newChainReason, pageSize: pageSize)
         let newMap = try cache.begin()
         defer { cache.discard() }
         let scan = try PageScan(
@@ -119,16 +108,7 @@ public struct PointBackupJob {
             scan: scan, manifest: manifest, name: name, kind: kind, store: store,
             namespace: namespace, fingerprint: encryptionKey.fingerprint)
 
-        // The cache is an optimisation: failing to write it costs the next run a rebuild.
-        let chainManifests =
-            (kind == .base ? [] : parentLink?.manifests ?? []) + [PackRef(name: name.relative, size: manifest.size)]
-        do {
-            try cache.commit(
-                newMap, point: name, summary: manifest.summary, packs: scan.packs, manifests: chainManifests)
-        } catch {
-            events(
-                .warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
-        }
+        remember(name, manifest: manifest, scan: scan, parent: parentLink, cache: cache, newMap: newMap)
         return Outcome(
             point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
             parent: parentLink.map { PointChain.display($0.point) }, newChain: newChainReason,
@@ -171,6 +151,39 @@ public struct PointBackupJob {
                 "the clock is behind the newest point \(PointChain.display(newest.name)); this point is dated just after it"
             ))
         return newest.name.time + 1
+    }
+
+    /// A base when there is no usable parent (none, or one of another page size) or its chain is
+    /// at its longest; else an incremental point. Says why when a new chain starts.
+    func chainKind(parent: inout PageMap?, reason: inout String?, pageSize: Int) -> PointKind {
+        if let p = parent, p.pageSize != pageSize {
+            reason = "the page size changed from \(p.pageSize) to \(pageSize)"
+            parent = nil
+        }
+        if let reason {
+            events(
+                .step(
+                    name: "chain", summary: "\(reason): this run starts a new chain and uploads every page it needs",
+                    seconds: 0))
+        }
+        return parent == nil || parent!.summary.depth >= PointChain.maxDepth ? .base : .incremental
+    }
+
+    /// The new point's page map becomes the state cache. The cache is an optimisation: failing to
+    /// write it costs the next run a rebuild.
+    func remember(
+        _ name: PointName, manifest: WrittenManifest, scan: PageScan, parent: ParentLink?, cache: StateCache,
+        newMap: FileWriter
+    ) {
+        let chainManifests =
+            (name.kind == .base ? [] : parent?.manifests ?? []) + [PackRef(name: name.relative, size: manifest.size)]
+        do {
+            try cache.commit(
+                newMap, point: name, summary: manifest.summary, packs: scan.packs, manifests: chainManifests)
+        } catch {
+            events(
+                .warning("the local state cache was not written (\(error)); the next run rebuilds it from the store"))
+        }
     }
 
     /// What the new point needs of its parent once the parent's page map is released.

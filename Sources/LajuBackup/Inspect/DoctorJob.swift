@@ -200,88 +200,75 @@ public struct DoctorJob {
     /// the newest restore point opens with this key. Nothing is said for other databases.
     func restorePoints(encryptionKey: EncryptionKey?) -> [Check] {
         guard (try? settings.bool("BACKUP_INCREMENTAL", default: false)) == true else { return [] }
-        var checks: [Check] = []
-        if let cron = try? String(contentsOfFile: cronFile, encoding: .utf8) {
-            let on = cron.split(separator: "\n").contains { line in
-                let t = line.drop(while: { $0 == " " || $0 == "\t" })
-                return !t.hasPrefix("#") && t.contains("backup --incremental")
-            }
-            if on {
-                checks.append(
-                    Check(
-                        name: "points cron", level: .ok,
-                        message: "\(cronFile) runs `backup --incremental` for the profiles that turn it on"))
-            } else {
-                checks.append(
-                    Check(
-                        name: "points cron", level: .warning,
-                        message:
-                            "BACKUP_INCREMENTAL is true but no line of \(cronFile) runs `backup --incremental`: no restore points are taken",
-                        fix:
-                            "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)"
-                    ))
-            }
-        }
-        guard let encryptionKey else { return checks }
+        var list = CheckList()
+        pointsCron(&list)
+        guard let encryptionKey else { return list.checks }
         do {
             let chain = try PointChain(
                 settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read),
                 scratch: settings.tempBase)
-            let namespace = chain.namespace, store = chain.store
             let listing = try chain.listPoints()
             guard let newest = listing.last else {
-                // Points live under a namespace derived from the key and the database's path:
-                // another key finds none, which should not read as "none were ever made".
-                let scope = try settings.scope()
-                let family = "\(scope.prefix)incremental/\(scope.databaseName)."
-                let others = Set(
-                    try store.list(prefix: family).compactMap { o -> String? in
-                        guard !o.key.hasPrefix(namespace.root) else { return nil }
-                        return o.key.dropFirst(family.count).split(separator: "/").first.map(String.init)
-                    })
-                if others.isEmpty {
-                    checks.append(
-                        Check(
-                            name: "restore points", level: .warning, message: "no restore point of this database yet",
-                            fix:
-                                "run `laju-backup backup --incremental` (the cron line does it every 15 minutes once uncommented)"
-                        ))
-                } else {
-                    checks.append(
-                        Check(
-                            name: "restore points", level: .warning,
-                            message:
-                                "no restore point made with this key for \(settings.databasePath); the store holds points of a database named \(scope.databaseName) under \(others.count) other namespace(s) (another key, or another path)",
-                            fix: "if they are this database's, put back the key that made them (restores need it)"))
-                }
-                return checks
+                try noPoints(&list, chain: chain)
+                return list.checks
             }
-            let k = namespace.key(newest.name.relative)
             do {
                 _ = try chain.summary(of: newest)
-                checks.append(
-                    Check(
-                        name: "restore points", level: .ok,
-                        message:
-                            "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key"
-                    ))
+                list.ok(
+                    "restore points",
+                    "\(listing.count) point(s), the newest \(PointTime.rfc3339(newest.name.time)) opens with this key")
             } catch let e as FormatError {
-                checks.append(
-                    Check(
-                        name: "restore points", level: .error,
-                        message: "the newest restore point \(k) does not open with this key (\(e.message))",
-                        fix:
-                            "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
-                        exitStatus: LajuError.Kind.integrity.exitCode))
+                list.fail(
+                    "restore points",
+                    "the newest restore point \(chain.namespace.key(newest.name.relative)) does not open with this key (\(e.message))",
+                    "put back the key that made the points; or, if the object is damaged, the next `backup --incremental` starts a new base",
+                    .integrity)
             }
         } catch {
             let le = error as? LajuError
-            checks.append(
-                Check(
-                    name: "restore points", level: .error, message: le?.message ?? "\(error)", fix: le?.hint,
-                    exitStatus: (le?.kind ?? .storage).exitCode))
+            list.fail("restore points", le?.message ?? "\(error)", le?.hint, le?.kind ?? .storage)
         }
-        return checks
+        return list.checks
+    }
+
+    /// The 15-minute cron line is on (it ships commented).
+    func pointsCron(_ list: inout CheckList) {
+        guard let cron = try? String(contentsOfFile: cronFile, encoding: .utf8) else { return }
+        let on = cron.split(separator: "\n").contains { line in
+            let t = line.drop(while: { $0 == " " || $0 == "\t" })
+            return !t.hasPrefix("#") && t.contains("backup --incremental")
+        }
+        if on {
+            list.ok("points cron", "\(cronFile) runs `backup --incremental` for the profiles that turn it on")
+        } else {
+            list.warn(
+                "points cron",
+                "BACKUP_INCREMENTAL is true but no line of \(cronFile) runs `backup --incremental`: no restore points are taken",
+                "uncomment the 15-minute line (run-profiles backup --incremental --if-enabled) in \(cronFile)")
+        }
+    }
+
+    /// No point in this database's namespace. Points live under a namespace derived from the key
+    /// and the database's path: another key finds none, which should not read as "none were ever
+    /// made".
+    func noPoints(_ list: inout CheckList, chain: PointChain) throws {
+        let scope = try settings.scope()
+        let family = "\(scope.prefix)incremental/\(scope.databaseName)."
+        let others = Set(
+            try chain.store.list(prefix: family).compactMap { o -> String? in
+                guard !o.key.hasPrefix(chain.namespace.root) else { return nil }
+                return o.key.dropFirst(family.count).split(separator: "/").first.map(String.init)
+            })
+        if others.isEmpty {
+            list.warn(
+                "restore points", "no restore point of this database yet",
+                "run `laju-backup backup --incremental` (the cron line does it every 15 minutes once uncommented)")
+        } else {
+            list.warn(
+                "restore points",
+                "no restore point made with this key for \(settings.databasePath); the store holds points of a database named \(scope.databaseName) under \(others.count) other namespace(s) (another key, or another path)",
+                "if they are this database's, put back the key that made them (restores need it)")
+        }
     }
 
     /// Write, read, list and delete a probe object under the prefix, each reported on its own.

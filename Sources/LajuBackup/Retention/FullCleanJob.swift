@@ -109,38 +109,44 @@ public struct FullCleanJob {
         for d in plan.remove {
             // The plan only holds rows of this scope; say so again where it matters most.
             guard scope.ownsRow(key: d.key) else { continue }
-            do {
-                let result: RemoveResult
-                do {
-                    result = try store.removeBackup(key: d.key)
-                } catch let e as LajuError where e.isNotFound {
-                    result = .absent
-                }
-                if case .locked(let until) = result {
-                    // S3 Object Lock keeps it: neither a failure nor deleted; a later run deletes it.
-                    outcome.locked.append(Locked(key: d.key, until: until))
-                    events(
-                        .step(
-                            name: "locked",
-                            summary:
-                                "\(d.key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it",
-                            seconds: 0))
-                    continue
-                }
-                let existed = result == .deleted
-                try catalog.markDeleted(key: d.key, at: now())
-                if existed { outcome.deleted.append(d.key) } else { outcome.alreadyGone.append(d.key) }
-                events(
-                    .step(
-                        name: "delete",
-                        summary: "\(d.key)\(existed ? "" : " (object was already gone)"); row marked deleted",
-                        seconds: 0))
-            } catch {
-                outcome.failed.append(Failure(key: d.key, error: "\(error)"))
-                events(.warning("could not delete \(d.key): \(error); its row is untouched"))
-            }
+            remove(d.key, store: store, catalog: catalog, outcome: &outcome)
         }
         return outcome
+    }
+
+    /// Deletes one doomed backup: the object first, then its row is marked deleted. An object
+    /// already gone counts as deleted; one that S3 Object Lock keeps is neither deleted nor a
+    /// failure (a later run deletes it); any other failure leaves the row as it is.
+    func remove(_ key: String, store: ObjectStore, catalog: Catalog, outcome: inout Outcome) {
+        do {
+            let result: RemoveResult
+            do {
+                result = try store.removeBackup(key: key)
+            } catch let e as LajuError where e.isNotFound {
+                result = .absent
+            }
+            if case .locked(let until) = result {
+                outcome.locked.append(Locked(key: key, until: until))
+                events(
+                    .step(
+                        name: "locked",
+                        summary:
+                            "\(key) is locked\(until.map { " until \(HTTPDate.iso8601($0))" } ?? "") (S3 Object Lock); kept, a later clean deletes it",
+                        seconds: 0))
+                return
+            }
+            let existed = result == .deleted
+            try catalog.markDeleted(key: key, at: now())
+            if existed { outcome.deleted.append(key) } else { outcome.alreadyGone.append(key) }
+            events(
+                .step(
+                    name: "delete",
+                    summary: "\(key)\(existed ? "" : " (object was already gone)"); row marked deleted",
+                    seconds: 0))
+        } catch {
+            outcome.failed.append(Failure(key: key, error: "\(error)"))
+            events(.warning("could not delete \(key): \(error); its row is untouched"))
+        }
     }
 
     /// HEADs active rows newest first until one has its object with the catalog's size.

@@ -98,46 +98,57 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         let url = endpoint ?? "https://s3.\(self.region).amazonaws.com"
         (scheme, host, port, basePath) = try S3Configuration.parseEndpoint(url)
 
-        switch (env["BACKUP_S3_ADDRESSING"] ?? "path").lowercased() {
-        case "path": addressing = .path
-        case "virtual", "virtual-hosted": addressing = .virtual
-        case let other:
-            throw LajuError(.usage, "BACKUP_S3_ADDRESSING=\(other) is not understood", hint: "use path or virtual")
-        }
+        addressing = try S3Configuration.addressing(env["BACKUP_S3_ADDRESSING"])
         if addressing == .virtual && bucket.contains(".") && scheme == "https" {
             throw LajuError(
                 .usage, "bucket \(bucket) contains dots, which breaks TLS with virtual-hosted addressing",
                 hint: "use BACKUP_S3_ADDRESSING=path")
         }
         prefix = try settings.prefix
-        partSize = 64 << 20
-        if let text = env["BACKUP_PART_SIZE"] {
-            guard let v = S3Configuration.parseSize(text), v >= S3Configuration.minPartSize,
-                v <= S3Configuration.maxPartSize
-            else {
-                throw LajuError(.usage, "BACKUP_PART_SIZE=\(text) must be a size between 5M and 5G (e.g. 64M)")
-            }
-            partSize = v
-        }
+        partSize = try S3Configuration.partSize(env["BACKUP_PART_SIZE"])
         concurrency = try settings.integer("BACKUP_UPLOAD_CONCURRENCY", default: 4, range: 1...64)
         maxAttempts = try settings.integer("BACKUP_S3_RETRIES", default: 5, range: 1...20)
         stallTimeout = Int32(try settings.integer("BACKUP_S3_STALL_TIMEOUT", default: 60, range: 1...3600))
         connectTimeout = Int32(try settings.integer("BACKUP_S3_CONNECT_TIMEOUT", default: 15, range: 1...600))
         serverSideEncryption = try settings.serverSideEncryption()
         signPayload = try settings.bool("BACKUP_S3_SIGN_PAYLOAD", default: false)
-        switch env["BACKUP_OBJECT_LOCK_MODE"]?.uppercased() {
-        case nil: objectLockMode = nil
-        case "GOVERNANCE": objectLockMode = "GOVERNANCE"
-        case "COMPLIANCE": objectLockMode = "COMPLIANCE"
+        objectLockMode = try S3Configuration.objectLockMode(env["BACKUP_OBJECT_LOCK_MODE"])
+        let retention = try settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays)
+        objectLockDays = try settings.integer(
+            "BACKUP_OBJECT_LOCK_DAYS", default: retention + 7, range: 1...Settings.maxRetentionDays)
+        minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
+    }
+
+    /// `BACKUP_S3_ADDRESSING`: path (the default) or virtual(-hosted).
+    static func addressing(_ text: String?) throws -> Addressing {
+        switch (text ?? "path").lowercased() {
+        case "path": return .path
+        case "virtual", "virtual-hosted": return .virtual
+        case let other:
+            throw LajuError(.usage, "BACKUP_S3_ADDRESSING=\(other) is not understood", hint: "use path or virtual")
+        }
+    }
+
+    /// `BACKUP_PART_SIZE`: 64 MiB by default, within S3's 5 MiB to 5 GiB.
+    static func partSize(_ text: String?) throws -> Int64 {
+        guard let text else { return 64 << 20 }
+        guard let v = parseSize(text), v >= minPartSize, v <= maxPartSize else {
+            throw LajuError(.usage, "BACKUP_PART_SIZE=\(text) must be a size between 5M and 5G (e.g. 64M)")
+        }
+        return v
+    }
+
+    /// `BACKUP_OBJECT_LOCK_MODE`: GOVERNANCE, COMPLIANCE or unset.
+    static func objectLockMode(_ text: String?) throws -> String? {
+        switch text?.uppercased() {
+        case nil: return nil
+        case "GOVERNANCE": return "GOVERNANCE"
+        case "COMPLIANCE": return "COMPLIANCE"
         case let other?:
             throw LajuError(
                 .usage, "BACKUP_OBJECT_LOCK_MODE=\(Display.safe(other)) is not understood",
                 hint: "use GOVERNANCE or COMPLIANCE (see laju-backup.env(5), Object Lock)")
         }
-        let retention = try settings.integer("BACKUP_RETENTION_DAYS", default: 30, range: 1...Settings.maxRetentionDays)
-        objectLockDays = try settings.integer(
-            "BACKUP_OBJECT_LOCK_DAYS", default: retention + 7, range: 1...Settings.maxRetentionDays)
-        minRate = Int64(try settings.integer("BACKUP_S3_MIN_RATE", default: 64 << 10, range: 1...(1 << 30)))
     }
 
     /// The endpoint names the bucket itself (`https://bucket.s3.wasabisys.com` or
