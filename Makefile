@@ -5,6 +5,10 @@
 #   make dsc       ../laju-backup_<version>.dsc, the source package (commit first: the orig tarball
 #                  is made from HEAD)
 #   make install   install into $(DESTDIR)$(PREFIX) (default /usr/local) and /etc
+#   make test      every test, as CI runs them (scripts/test.sh)
+#   make fmt       format Swift (swift-format, .swift-format) and C (clang-format, .clang-format)
+#   make lint      fail on unformatted code, a name used against the layer order, a cast to a
+#                  concrete store, or a function over 80 lines (CONTRIBUTING.md)
 # Swift is not a Debian package: put its usr/bin on PATH or pass SWIFT=/path/to/swift.
 
 SWIFT     ?= swift
@@ -48,7 +52,7 @@ COMPLETIONS = $(SCRATCH)/completions
 MAN1 = $(wildcard man/*.1)
 MAN5 = $(wildcard man/*.5)
 
-.PHONY: all build completions orig deb dsc install install-files install-config install-dirs clean
+.PHONY: all build completions orig deb dsc install install-files install-config install-dirs clean test fmt lint
 
 all: build
 
@@ -111,3 +115,23 @@ install-dirs:
 
 clean:
 	rm -rf $(SCRATCH)
+
+# Formatting and the checks of CONTRIBUTING.md. swift-format ships with the Swift toolchain,
+# clang-format is Debian's (scripts/install-deps.sh --test installs it).
+SWIFT_FORMAT ?= swift-format
+CLANG_FORMAT ?= clang-format
+SWIFT_CODE = Package.swift Sources Tests Fuzz/Package.swift Fuzz/Sources
+C_CODE = $(wildcard CSupport/*.c CSupport/*.h CSupport/include/*.h Fuzz/c/*.c)
+
+test:
+	bash scripts/test.sh
+
+fmt:
+	$(SWIFT_FORMAT) format --in-place --recursive --parallel $(SWIFT_CODE)
+	$(CLANG_FORMAT) -i $(C_CODE)
+
+lint:
+	$(SWIFT_FORMAT) lint --strict --recursive --parallel $(SWIFT_CODE)
+	$(CLANG_FORMAT) --dry-run -Werror $(C_CODE)
+	python3 scripts/check-layers.py Sources/LajuBackup
+	python3 scripts/check-functions.py Sources CSupport

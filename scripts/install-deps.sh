@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 build_pkgs=(libsqlite3-dev libssl-dev libcurl4-openssl-dev zlib1g-dev libarchive-dev pkg-config)
-test_pkgs=(sqlite3 gzip zstd xz-utils libzstd-dev liblzma-dev openssl nodejs python3 python3-pip curl debhelper dpkg-dev lintian man-db devscripts mandoc logrotate)
+test_pkgs=(sqlite3 gzip zstd xz-utils libzstd-dev liblzma-dev openssl nodejs python3 python3-pip curl debhelper dpkg-dev lintian man-db devscripts mandoc logrotate clang-format)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test:
+#   0. make lint: formatting (swift-format, clang-format), the layer rule, function length
+#      (CONTRIBUTING.md);
 #   1. swift test: unit tests and end-to-end tests (the built binary against real SQLite files, real
 #      OpenSSL, and a real S3 server: SeaweedFS, started on loopback by the tests themselves);
 #   2. the fuzz targets (Fuzz/, scripts/fuzz.sh): each libFuzzer target for 60 s, two at a time, over
@@ -9,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
+
+echo "== make lint"
+make lint
 
 echo "== swift build --build-tests"
 swift build --build-tests
