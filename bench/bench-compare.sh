@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole comparison of issue 14 in one run, on one database, local-directory store:
+# The whole comparison of docs/performance.md in one run, on one database, local-directory store:
 #   backup:  laju-backup with gzip, zstd and xz (the full integrity_check at backup time, the
 #            default, and BACKUP_CHECK=quick) against the shell pipelines
 #            sqlite3 .backup + gzip -6 + openssl enc,  sqlite3 .backup + pigz -6 -p<cores>,
@@ -7,7 +7,7 @@
 #   restore: laju-backup (default --check auto, quick, full) against openssl enc -d | gzip -dc and
 #            zstd -dc.
 # Prints wall time, CPU time (user+sys), ratio (stored bytes / database bytes) and peak RSS for each,
-# then the ratios the issue's targets name. The page cache is dropped before every step.
+# then the ratios against the targets docs/performance.md names. The page cache is dropped before every step.
 #   bench/bench-compare.sh [SIZE_MIB=1024] [WORK_DIR=/var/tmp/laju-compare] [BINARY=.build/release/laju-backup]
 # REUSE_DB=1 keeps a generated database between runs; SKIP_XZ=1 leaves xz out (it is slow).
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Incremental backups (issue 12) against full ones on a generated database, local-directory store:
+# Incremental backups (restore points) against full ones on a generated database, local-directory store:
 # after a base point, append rows worth 1% of the database and update 0.1% of the existing rows at
 # random, then time `backup --incremental` and a full `backup` of the same database; then take
 # POINTS-1 more such points (chains are capped at 64 manifests: a new base follows 63 incremental
