@@ -133,6 +133,42 @@ final class InputHardeningTests: XCTestCase {
         try f.assertNothingLeft(rows: 0)
     }
 
+    /// A FIFO where a settings file, the application's .env or a downloaded object's metadata
+    /// should be: every command answers at once with one line naming it, never waits for a writer
+    /// (which would hang every cron run on the host). Each run has a 20 s deadline.
+    func testFIFOsInPlaceOfFilesNeverHang() throws {
+        let s = try Scratch()
+        let f = try LocalFixture(scratch: s)
+        let app = try s.sub("app")
+        XCTAssertEqual(mkfifo(app.appendingPathComponent(".env").path, 0o600), 0)
+        let system = s.url.appendingPathComponent("laju-backup.env").path
+        try "BACKUP_APP_DIR=\(app.path)\nBACKUP_DATABASE=\(f.database.path)\n".write(
+            toFile: system, atomically: false, encoding: .utf8)
+        var env = f.env
+        env["LAJU_BACKUP_CONFIG"] = system
+        for command in [["config"], ["doctor"], ["backup"], ["status"]] {
+            let r = try CLI.run(command, env: env, timeout: 20)
+            XCTAssertFalse(r.timedOut, "\(command) waited on the FIFO")
+            XCTAssertNotEqual(r.status, 0, "\(command): \(r.output)")
+            XCTAssertTrue(r.output.contains("it is a FIFO, not a regular file"), "\(command): \(r.output)")
+        }
+        let fifo = s.url.appendingPathComponent("settings.env").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let e = try CLI.run(["list", "--env-file", fifo], env: f.env, timeout: 20)
+        XCTAssertFalse(e.timedOut)
+        assertCleanFailure(e, 2, "cannot read env file \(fifo): it is a FIFO, not a regular file")
+        // A downloaded object whose side file is a FIFO.
+        XCTAssertEqual(try CLI.run(["backup"], env: f.env).status, 0)
+        let object = s.url.appendingPathComponent("object.enc").path
+        try FileManager.default.copyItem(atPath: f.objectPath(try f.latestKey()), toPath: object)
+        XCTAssertEqual(mkfifo(object + ".meta.json", 0o600), 0)
+        let out = s.url.appendingPathComponent("restored.db").path
+        let r = try CLI.run(["restore", "--from-file", object, "--output", out], env: f.env, timeout: 20)
+        XCTAssertFalse(r.timedOut)
+        assertCleanFailure(r, 2, "it is a FIFO, not a regular file")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
     /// Case 16: env file mistakes are named precisely; a key readable by every user is warned about.
     func testEnvFileMistakes() throws {
         let s = try Scratch()

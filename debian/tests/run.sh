@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Debian package test (issues 5 and 10). Runs as root: it installs, upgrades and purges
+# The Debian package test. Runs as root: it installs, upgrades and purges
 # laju-backup.
 #
 #   source package: the orig tarballs (debian/make-orig-tarballs.sh) of a clean copy of the tree
@@ -768,7 +768,7 @@ if [ -n "${safety:-}" ]; then
         sh -c '[ "$(ls -A /var/lib/laju-backup)" = safety ]'
     rm -rf /var/lib/laju-backup
 fi
-for path in /etc/laju-backup /var/lib/laju-backup /usr/bin/laju-backup /usr/lib/laju-backup /etc/cron.d/laju-backup \
+for path in /etc/laju-backup /var/lib/laju-backup /var/cache/laju-backup /usr/bin/laju-backup /usr/lib/laju-backup /etc/cron.d/laju-backup \
             /etc/logrotate.d/laju-backup /var/log/laju-backup.log /usr/share/doc/laju-backup /usr/share/laju-backup \
             /usr/share/bash-completion/completions/laju-backup /usr/share/zsh/vendor-completions/_laju-backup \
             /usr/share/fish/vendor_completions.d/laju-backup.fish; do

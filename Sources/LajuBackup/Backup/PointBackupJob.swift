@@ -63,7 +63,7 @@ public struct PointBackupJob {
         let chain = PointChain(store: readStore, namespace: namespace, keys: keys, scratch: ws.path)
         let listing = try chain.listPoints()
         let pointTime = time(of: stage, after: listing.last)
-        let cache = StateCache(directory: settings.pointStateDirectory, namespace: namespace, keys: keys)
+        let cache = StateCache(directory: try settings.pointStateDirectory(), namespace: namespace, keys: keys)
         var (parent, newChainReason) = try parentState(
             chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
 

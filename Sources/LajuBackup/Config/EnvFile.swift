@@ -98,11 +98,23 @@ public enum EnvFile {
         try read(path: path).values
     }
 
+    /// Who may have written a file, and so what it may decide.
+    public enum Authority: Sendable {
+        /// laju-backup's own settings (the system file, a profile, `--env-file`): it may point
+        /// this run at any database, store, path or command, so only root or the invoking user
+        /// may own it, and nobody else may write it (as sshd's StrictModes treats
+        /// `authorized_keys`).
+        case settings
+        /// The application's `.env`, owned by the application's user: read for the names the Laju
+        /// scripts define only (`Environment.applicationNames`); nobody but its owner may write it.
+        case application
+    }
+
     /// `read(path:)` as a settings layer.
-    public static func layer(path: String, label: String? = nil) throws -> (
+    public static func layer(path: String, label: String? = nil, authority: Authority = .settings) throws -> (
         layer: Environment.Layer, warnings: [String]
     ) {
-        let r = try read(path: path)
+        let r = try read(path: path, authority: authority)
         return (Environment.Layer(source: label ?? path, file: path, values: r.values, lines: r.lines), r.warnings)
     }
 
@@ -111,36 +123,19 @@ public enum EnvFile {
         "BACKUP_ENCRYPTION_KEY", "WASABI_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"
     ]
 
-    /// Reads and parses `path`; `warnings` says when the file holds a secret and other users can
-    /// read it.
-    public static func read(path: String) throws -> (values: [String: String], lines: [String: Int], warnings: [String])
-    {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let e = errno
-            let reason = e == ENOENT ? "no such file" : e == EACCES ? "permission denied" : String(cString: strerror(e))
-            throw LajuError(.usage, "cannot read env file \(path): \(reason)")
+    /// Reads and parses `path` (a regular file, opened without blocking, at most 1 MiB) after
+    /// checking its owner and mode for `authority`; `warnings` says when the file holds a secret
+    /// and other users can read it.
+    public static func read(path: String, authority: Authority = .settings) throws -> (
+        values: [String: String], lines: [String: Int], warnings: [String]
+    ) {
+        let (bytes, st): ([UInt8], stat)
+        do {
+            (bytes, st) = try readRegularFile(path, limit: 1 << 20)
+        } catch {
+            throw LajuError(.usage, "cannot read env file \(path): \(error.reason)")
         }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LajuError(.usage, "cannot read env file \(path)") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            let what = (st.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "it is not a regular file"
-            throw LajuError(.usage, "cannot read env file \(path): \(what)")
-        }
-        guard st.st_size <= 1 << 20 else { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = Glibc.read(fd, &buf, buf.count)
-            if n < 0 {
-                if errno == EINTR { continue };
-                throw LajuError(.usage, "cannot read env file \(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            bytes += buf[0..<n]
-            if bytes.count > 1 << 20 { throw LajuError(.usage, "env file \(path) is larger than 1 MiB") }
-        }
+        try checkOwner(path, st, authority: authority)
         let (values, lines) = try parseWithLines(String(decoding: bytes, as: UTF8.self), source: path)
         var warnings: [String] = []
         let secrets = secretNames.filter { values[$0].map { !$0.isEmpty } ?? false }
@@ -150,5 +145,34 @@ public enum EnvFile {
             )
         }
         return (values, lines, warnings)
+    }
+
+    /// Refuses a settings file that someone other than root or this user owns, or that others may
+    /// write; an application's `.env` that every user may write.
+    static func checkOwner(_ path: String, _ st: stat, authority: Authority) throws {
+        let me = geteuid()
+        let mode = String(st.st_mode & 0o7777, radix: 8)
+        switch authority {
+        case .settings:
+            guard st.st_uid == 0 || st.st_uid == me else {
+                throw LajuError(
+                    .usage,
+                    "settings file \(path) belongs to \(userName(st.st_uid)), not to root\(me == 0 ? "" : " or \(userName(me))"): refused, since it could point this run at any database and store",
+                    hint: "if its content is yours to trust: chown \(me == 0 ? "root" : userName(me)) \(path)")
+            }
+            guard st.st_mode & 0o022 == 0 else {
+                throw LajuError(
+                    .usage,
+                    "settings file \(path) is writable by \(st.st_mode & 0o002 != 0 ? "every user" : "its group") (mode \(mode)): refused, since whoever can write it could point this run at any database and store",
+                    hint: "chmod go-w \(path)")
+            }
+        case .application:
+            guard st.st_mode & 0o002 == 0 else {
+                throw LajuError(
+                    .usage,
+                    "the application's settings file \(path) is writable by every user (mode \(mode)): refused, since any user could set the key and the bucket",
+                    hint: "chmod o-w \(path)")
+            }
+        }
     }
 }

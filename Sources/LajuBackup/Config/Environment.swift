@@ -102,18 +102,46 @@ public struct Environment: Sendable {
                     hint: "point it at the Laju application's folder (the one holding its .env)")
             }
             let dotenv = appDir.hasSuffix("/") ? appDir + localFile : appDir + "/" + localFile
-            if access(dotenv, F_OK) == 0 {
-                let r = try EnvFile.layer(path: dotenv)
-                env.layers.append(r.layer)
-                env.warnings += r.warnings
-            }
+            if access(dotenv, F_OK) == 0 { try env.addApplicationFile(dotenv) }
             env.appDirectory = appDir
         } else if !localFile.isEmpty && access(localFile, F_OK) == 0 {
-            let r = try EnvFile.layer(path: absolutePath(localFile))
-            env.layers.append(r.layer)
-            env.warnings += r.warnings
+            try env.addApplicationFile(absolutePath(localFile))
         }
         return env
+    }
+
+    /// The names an application's `.env` may set: those the Laju scripts read. Everything else
+    /// laju-backup does (which database, which paths, which URLs and commands) is decided by its
+    /// own files, which only root (or the invoking user) can change.
+    public static let applicationNames: Set<String> = [
+        "DB_CONNECTION", "WASABI_ACCESS_KEY", "WASABI_SECRET_KEY", "WASABI_BUCKET", "WASABI_REGION",
+        "WASABI_ENDPOINT", "BACKUP_ENCRYPTION_KEY", "BACKUP_RETENTION_DAYS", "BACKUP_SSE"
+    ]
+
+    /// Adds the application's `.env` as the lowest layer, keeping only `applicationNames`. Another
+    /// setting of laju-backup's found there is refused when it would take effect (no file of
+    /// laju-backup's sets it), and ignored with a warning when laju-backup's own files set it
+    /// anyway. The application's `AWS_*` and other names are its own: not read.
+    mutating func addApplicationFile(_ path: String) throws {
+        let r = try EnvFile.layer(path: path, authority: .application)
+        var layer = r.layer
+        let ours = Set(SettingNames.all.map(\.name)).filter { !$0.hasPrefix("AWS_") }
+        for name in layer.values.keys.sorted() where !Environment.applicationNames.contains(name) {
+            let value = layer.values.removeValue(forKey: name) ?? ""
+            guard ours.contains(name), !value.isEmpty else { continue }
+            let place = "\(path):\(layer.lines[name] ?? 0)"
+            guard self[name] != nil else {
+                throw LajuError(
+                    .usage,
+                    "\(place) sets \(name), which the application's .env may not set: it may set only \(Environment.applicationNames.sorted().joined(separator: ", ")) (what the Laju scripts read)",
+                    hint: "move \(name) to \(Environment.systemFile) or the profile's file, which only root can change")
+            }
+            warnings.append(
+                "\(place) sets \(name): ignored (the application's .env may not set it; \(origin(of: name) ?? "?") does)"
+            )
+        }
+        layers.append(layer)
+        warnings += r.warnings
     }
 
     /// The value of `name`, empty strings counting as unset (as dotenv users expect).

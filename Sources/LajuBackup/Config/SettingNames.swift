@@ -43,6 +43,7 @@ public enum SettingNames {
         SettingName("BACKUP_SSE", "false"),
         SettingName("BACKUP_OBJECT_LOCK_MODE", "none: objects are not locked"),
         SettingName("BACKUP_OBJECT_LOCK_DAYS", "retention days + 7"),
+        SettingName("BACKUP_STATE_DIR", "/var/cache/laju-backup (root), $XDG_CACHE_HOME/laju-backup"),
         SettingName("BACKUP_SAFETY_DIR", "/var/lib/laju-backup/safety (root), $XDG_STATE_HOME/laju-backup/safety"),
         SettingName("WASABI_ACCESS_KEY"),
         SettingName("WASABI_SECRET_KEY", secret: true),

@@ -1,3 +1,5 @@
+internal import CSupport
+
 /// Size of a file, 0 when absent.
 func fileSize(_ path: String) -> Int64 {
     var st = stat()
@@ -89,7 +91,9 @@ final class FileReader {
 
     init(path: String, from offset: Int64 = 0) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Without blocking: a FIFO planted in place of the file must fail the check below, not
+        // wait for a writer.
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { throw LajuError(.local, "cannot open \(path): \(String(cString: strerror(errno)))") }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -129,5 +133,94 @@ extension String {
     var deletingLastPathComponent: String {
         guard let i = lastIndex(of: "/") else { return "." }
         return i == startIndex ? "/" : String(self[..<i])
+    }
+}
+
+/// Why `readRegularFile` refused a path.
+public enum RegularFileError: Error, Equatable {
+    /// Nothing there.
+    case missing
+    /// A directory, a FIFO, a socket, a device: `what` says which.
+    case notRegular(what: String)
+    /// Larger than the caller's limit.
+    case tooLarge(limit: Int)
+    /// open(2) or read(2) failed otherwise (`EACCES`...): strerror's text.
+    case unreadable(String)
+
+    /// The reason, for a message that names the file itself.
+    public var reason: String {
+        switch self {
+        case .missing: return "no such file"
+        case .notRegular(let what): return "it is \(what), not a regular file"
+        case .tooLarge(let limit): return "it is larger than \(Human.bytes(Int64(limit)))"
+        case .unreadable(let why): return why
+        }
+    }
+}
+
+/// Reads a whole small file that someone else may have put in place (settings, side files,
+/// metrics): opened without blocking, so that a FIFO or a device never hangs the run, and
+/// refused unless it is a regular file of at most `limit` bytes. Symlinks are followed; the
+/// checks apply to what they point at. Returns the bytes and the file's status as read (owner and
+/// mode checks use it, not a second look at the path).
+func readRegularFile(_ path: String, limit: Int) throws(RegularFileError) -> (bytes: [UInt8], status: stat) {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else {
+        let e = errno
+        if e == ENOENT || e == ENOTDIR { throw .missing }
+        throw e == EACCES ? .unreadable("permission denied") : .unreadable(String(cString: strerror(e)))
+    }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw .unreadable(String(cString: strerror(errno))) }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegular(what: fileKind(st.st_mode)) }
+    guard st.st_size <= limit else { throw .tooLarge(limit: limit) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw .unreadable(String(cString: strerror(errno)))
+        }
+        if n == 0 { return (bytes, st) }
+        bytes += buf[0..<n]
+        if bytes.count > limit { throw .tooLarge(limit: limit) }
+    }
+}
+
+/// `a directory`, `a FIFO`, `a socket`, `a device`, `a symlink`, for messages.
+func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFSOCK: return "a socket"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFLNK: return "a symlink"
+    case S_IFREG: return "a regular file"
+    default: return "a special file"
+    }
+}
+
+/// The login name of `uid`, or the number when it has none.
+func userName(_ uid: uid_t) -> String {
+    guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return String(uid) }
+    return String(cString: name)
+}
+
+/// The name of group `gid`, or the number when it has none.
+func groupName(_ gid: gid_t) -> String {
+    guard let gr = getgrgid(gid), let name = gr.pointee.gr_name else { return String(gid) }
+    return String(cString: name)
+}
+
+/// Copies `source` into the new file `destination` (mode 0600), durably.
+func copyFile(_ source: String, to destination: String) throws {
+    do {
+        try cCall { cs_file_copy(source, destination, nil, nil, $0) }
+    } catch {
+        throw LajuError(
+            .local, "cannot copy \(source) to \(destination): \(error.message)",
+            hint: error.status == .noSpace ? "free space or set BACKUP_TMPDIR to a larger disk" : nil)
     }
 }

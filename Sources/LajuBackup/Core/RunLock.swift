@@ -71,27 +71,6 @@ public enum LockDirectory {
     /// by this user (or root) that nobody else can write into: a world-writable directory such as
     /// /run/lock or /tmp would let any local user plant a symlink or hold the lock.
     public static func prepare(_ dir: String) throws {
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            let e = errno
-            throw LajuError(
-                .local, "cannot create lock directory \(dir): \(String(cString: strerror(e)))",
-                hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
-        }
-        var st = stat()
-        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw LajuError(
-                .local, "lock directory \(dir) is not a directory (a symlink?)",
-                hint: "remove it, or set BACKUP_LOCK_DIR to a directory only this user can write")
-        }
-        guard st.st_uid == geteuid() || st.st_uid == 0 else {
-            throw LajuError(
-                .local, "lock directory \(dir) belongs to another user (uid \(st.st_uid))",
-                hint: "set BACKUP_LOCK_DIR to a directory only this user can write")
-        }
-        guard st.st_mode & 0o022 == 0 else {
-            throw LajuError(
-                .local, "lock directory \(dir) is writable by other users",
-                hint: "chmod go-w \(dir), or set BACKUP_LOCK_DIR to a directory only this user can write")
-        }
+        try PrivateDirectory.prepare(dir, what: "lock directory", setting: "BACKUP_LOCK_DIR")
     }
 }

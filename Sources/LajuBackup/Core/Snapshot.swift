@@ -60,6 +60,21 @@ public enum Snapshot {
         return Result(pages: r.pages, pageSize: r.page_size, attempts: Int(r.attempts))
     }
 
+    /// True when the database file's header marks it as in WAL mode (file format version 2 at
+    /// bytes 18 and 19; 1 is a rollback journal).
+    public static func isWAL(_ path: String) throws -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LajuError(.local, "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 20)
+        guard pread(fd, &header, 20, 0) == 20, Array(header[0..<16]) == magic else {
+            throw LajuError(.source, "\(path) is not a SQLite database")
+        }
+        return header[18] == 2 || header[19] == 2
+    }
+
     /// True when `path` is a regular file that starts with the SQLite header (a plain database,
     /// not a sealed backup object).
     public static func isDatabase(_ path: String) -> Bool { (try? checkSource(path)) != nil }

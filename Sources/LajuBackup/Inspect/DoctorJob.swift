@@ -233,7 +233,8 @@ public struct DoctorJob {
 
     /// The 15-minute cron line is on (it ships commented).
     func pointsCron(_ list: inout CheckList) {
-        guard let cron = try? String(contentsOfFile: cronFile, encoding: .utf8) else { return }
+        guard let bytes = try? readRegularFile(cronFile, limit: 1 << 20).bytes else { return }
+        let cron = String(decoding: bytes, as: UTF8.self)
         let on = cron.split(separator: "\n").contains { line in
             let t = line.drop(while: { $0 == " " || $0 == "\t" })
             return !t.hasPrefix("#") && t.contains("backup --incremental")

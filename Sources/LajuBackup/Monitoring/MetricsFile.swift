@@ -34,7 +34,7 @@ struct MetricsFile {
 
     /// Reads the samples of an existing file (ours; lines it cannot read are dropped).
     func read() -> [Sample] {
-        guard let data = FileManager.default.contents(atPath: path), data.count < 4 << 20 else { return [] }
+        guard let data = try? readRegularFile(path, limit: 4 << 20).bytes else { return [] }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { MetricsFile.parse(String($0)) }
     }
 

@@ -377,11 +377,16 @@ public struct FullRestoreJob {
         var sel = Selection(key: file.lastPathComponentOf, iv: iv, tag: tag, source: "file \(file)")
         let sideFile = file + LocalStore.metaSuffix
         if iv == nil || tag == nil {
-            guard let data = FileManager.default.contents(atPath: sideFile) else {
+            let data: Data
+            do {
+                data = Data(try readRegularFile(sideFile, limit: 1 << 20).bytes)
+            } catch .missing {
                 throw LajuError(
                     .usage,
                     "no IV and tag for \(Display.safe(file)): pass --iv and --tag (base64, from the catalog row or the object's metadata) or put its metadata in \(Display.safe(sideFile))"
                 )
+            } catch {
+                throw LajuError(.usage, "cannot read \(Display.safe(sideFile)): \(error.reason)")
             }
             let meta: ObjectMetadata
             do { meta = try ObjectMetadata(pairs: try JSONSerializationLite.decode(data)) } catch let e as LajuError {

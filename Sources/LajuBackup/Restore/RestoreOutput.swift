@@ -173,14 +173,4 @@ extension RestoreOutput {
         return
             "could not give it \(r.from)'s owner and mode; to let the application open it, run: chown \(who) \(path) && chmod \(mode) \(path)"
     }
-
-    func userName(_ uid: uid_t) -> String {
-        guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return String(uid) }
-        return String(cString: name)
-    }
-
-    func groupName(_ gid: gid_t) -> String {
-        guard let gr = getgrgid(gid), let name = gr.pointee.gr_name else { return String(gid) }
-        return String(cString: name)
-    }
 }

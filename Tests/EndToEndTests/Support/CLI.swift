@@ -189,7 +189,9 @@ struct LocalFixture {
             "BACKUP_STORAGE": "file://\(store.path)",
             "BACKUP_ENCRYPTION_KEY": key,
             "BACKUP_TMPDIR": tmp.path,
-            "BACKUP_LOCK_DIR": tmp.path
+            "BACKUP_LOCK_DIR": tmp.path,
+            // The point cache in the test's own folder, never the host's /var/cache/laju-backup.
+            "BACKUP_STATE_DIR": tmp.appendingPathComponent("laju-backup-state.\(getuid())").path
         ]
     }
 

@@ -54,14 +54,15 @@ final class EnvFileTests: XCTestCase {
     }
 
     /// One precedence for cron and hand runs: flags, process, --env-file files, the system file,
-    /// and last the application's .env (which fills gaps but never overrides laju-backup's files).
+    /// and last the application's .env (which fills gaps but never overrides laju-backup's files;
+    /// it may set only the names the Laju scripts read, such as WASABI_BUCKET).
     func testPrecedenceFlagsThenProcessThenFilesThenSystemThenAppEnv() throws {
         let dir = try CoreTestDir()
         let system = dir.file("system.env"), local = dir.file("local.env")
         let first = dir.file("first.env"), second = dir.file("second.env")
         try "A=system\nB=system\nC=system\nD=system\nE=system\n".write(
             toFile: system, atomically: true, encoding: .utf8)
-        try "A=local\nB=local\nC=local\nD=local\nE=local\nF=local\n".write(
+        try "A=local\nB=local\nC=local\nD=local\nE=local\nWASABI_BUCKET=local\n".write(
             toFile: local, atomically: true, encoding: .utf8)
         try "A=first\nB=first\nC=first\nD=first\n".write(toFile: first, atomically: true, encoding: .utf8)
         try "A=second\nB=second\nC=second\n".write(toFile: second, atomically: true, encoding: .utf8)
@@ -75,7 +76,7 @@ final class EnvFileTests: XCTestCase {
         XCTAssertEqual(env["C"], "second", "a later --env-file wins over an earlier one")
         XCTAssertEqual(env["D"], "first")
         XCTAssertEqual(env["E"], "system", "the system file wins over the working directory's .env")
-        XCTAssertEqual(env["F"], "local", "the app's .env fills what nothing else sets")
+        XCTAssertEqual(env["WASABI_BUCKET"], "local", "the app's .env fills what nothing else sets")
         XCTAssertNil(env["G"], "an empty value counts as unset")
         XCTAssertEqual(env.source(of: "C"), second)
         XCTAssertEqual(env.source(of: "E"), system)

@@ -23,7 +23,7 @@ struct StateCache {
     /// A new cache file, to which a run appends the records of its map as it scans pages; it
     /// replaces the cache at `commit`, and is removed on every other way out.
     func begin() throws -> FileWriter {
-        try LockDirectory.prepare(directory)
+        try PrivateDirectory.prepare(directory, what: "state directory", setting: "BACKUP_STATE_DIR", parents: true)
         unlink(temporaryPath)
         CleanupRegistry.shared.add(temporaryPath)
         return try FileWriter(path: temporaryPath, mac: HMACStream(key: keys.cache))
@@ -131,5 +131,20 @@ struct StateCache {
 extension Settings {
     /// Where incremental backups keep their cache: `<temp dir>/laju-backup-state.<uid>`, a
     /// private directory (checked like the lock directory).
-    public var pointStateDirectory: String { "\(tempBase)/laju-backup-state.\(geteuid())" }
+    /// Where the point cache lives: `BACKUP_STATE_DIR` (a private subdirectory of it when others
+    /// may write there); else `/var/cache/laju-backup` for root, `$XDG_CACHE_HOME/laju-backup`
+    /// (`~/.cache/laju-backup`) for other users. Never a world-writable folder, where any local
+    /// user could take the name first.
+    public func pointStateDirectory() throws -> String {
+        if let d = environment["BACKUP_STATE_DIR"] {
+            guard d.hasPrefix("/") else {
+                throw LajuError(.usage, "BACKUP_STATE_DIR=\(Display.quoted(d)) is not an absolute path")
+            }
+            return PrivateDirectory.within(d, name: "laju-backup-state")
+        }
+        if geteuid() == 0 { return "/var/cache/laju-backup" }
+        if let c = environment["XDG_CACHE_HOME"], c.hasPrefix("/") { return c + "/laju-backup" }
+        if let home = environment["HOME"], home.hasPrefix("/") { return home + "/.cache/laju-backup" }
+        return PrivateDirectory.within(tempBase, name: "laju-backup-state")
+    }
 }

@@ -75,12 +75,14 @@ public struct ActivateJob {
         // 1. The verified database, in a private workspace (or a plain SQLite file as given).
         let ws = try Workspace(base: settings.tempBase, events: events)
         defer { ws.remove() }
-        let restored = try restore(into: ws)
+        var restored = try restore(into: ws)
         if let a = FileIdentity(path: restored.path), let b = FileIdentity(path: live), a == b {
             throw LajuError(
                 .usage, "\(restored.path) is the live database \(live) itself; nothing to activate",
                 hint: "name a backup, or a copy made before the change you want to undo")
         }
+
+        restored.path = try keepJournalMode(of: live, for: restored.path, workspace: ws, busy: busy)
 
         // 2. What changes, then the operator's word.
         let schema = try SchemaComparison.compare(live: live, restored: restored.path, busyTimeoutMilliseconds: busy)
@@ -140,6 +142,30 @@ public struct ActivateJob {
             settings: settings, repository: repository, source: source, check: check, events: events
         ).run(target: target)
         return Restored(path: restored, key: r.key, from: r.source, uploadedAt: r.uploadedAt)
+    }
+
+    /// The live database keeps its journal mode. SQLite's backup API copies the restored file's
+    /// header as it is, and the header says whether a database is in WAL mode: a backup taken in
+    /// WAL mode would switch a rollback-journal database to WAL behind the application's back. (A
+    /// WAL database stays WAL: the backup API sees to that itself.) The restored file is set to
+    /// rollback mode first, in the workspace; a plain file given with `--from-file` is copied
+    /// there for that, never changed where it is. Returns the file to put in place.
+    func keepJournalMode(of live: String, for restored: String, workspace ws: Workspace, busy: Int32) throws -> String {
+        let liveMode = try Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busy)
+            .query("PRAGMA journal_mode").first?.values.first?.string?.lowercased()
+        guard liveMode != "wal", try Snapshot.isWAL(restored) else { return restored }
+        var file = restored
+        if !restored.hasPrefix(ws.path + "/") {
+            file = ws.file("from-file.db")
+            try copyFile(restored, to: file)
+        }
+        _ = try Database(path: file, mode: [.readWrite]).query("PRAGMA journal_mode=DELETE")
+        guard try !Snapshot.isWAL(file) else {
+            throw LajuError(.internal, "could not take \(file) out of WAL mode before activating it")
+        }
+        events(
+            .step(name: "journal_mode", summary: "the live database is in \(liveMode ?? "?") mode: kept", seconds: 0))
+        return file
     }
 
     /// A plain SQLite file given with `--from-file`: not in use, and sound. It records no proof of

@@ -1,25 +1,13 @@
 /// The file that keeps the live state `restore --activate` replaced.
 enum SafetyCopy {
     /// Creates `<dir>/<db name>-before-activate-<YYYY-MM-DDTHH:mm>-<random>.db`, empty, mode 0600
-    /// (it holds the application's data), in a directory only this user can enter.
-    static func create(directory: String, databaseName: String, needed: Int64) throws -> String {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw LajuError(
-                .local, "cannot create the safety copy directory \(Display.safe(directory))",
-                hint: "set BACKUP_SAFETY_DIR to a directory this user can write")
-        }
-        var st = stat()
-        guard lstat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid() || st.st_uid == 0
-        else {
-            throw LajuError(
-                .local, "safety copy directory \(Display.safe(directory)) is not a directory of this user's",
-                hint: "set BACKUP_SAFETY_DIR to a directory only this user can write")
-        }
-        if st.st_mode & 0o077 != 0 { _ = chmod(directory, 0o700) }
+    /// (it holds the application's data), in a directory only this user can write.
+    static func create(directory configured: String, databaseName: String, needed: Int64) throws -> String {
+        // A shared folder (BACKUP_SAFETY_DIR=/tmp, an application's folder) keeps its mode: the
+        // copies go into a private subdirectory of it instead.
+        let directory = PrivateDirectory.within(configured, name: "laju-backup-safety")
+        try PrivateDirectory.prepare(
+            directory, what: "safety copy directory", setting: "BACKUP_SAFETY_DIR", parents: true)
         var fs = statvfs()
         if statvfs(directory, &fs) == 0 {
             let have = Int64(fs.f_bavail) * Int64(fs.f_frsize)

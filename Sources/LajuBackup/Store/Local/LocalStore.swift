@@ -88,8 +88,9 @@ public final class LocalStore: FileBackedStore {
             throw LajuError(.storage, "object \(key) not found in \(displayName)", isNotFound: true)
         }
         var meta: [String: String] = [:]
-        if let data = FileManager.default.contents(atPath: p + Self.metaSuffix) {
-            meta = (try? JSONSerializationLite.decode(data)) ?? [:]
+        // A side file that is not a small regular file (a FIFO planted in the store) is no metadata.
+        if let read = try? readRegularFile(p + Self.metaSuffix, limit: 1 << 20) {
+            meta = (try? JSONSerializationLite.decode(Data(read.bytes))) ?? [:]
         }
         return ObjectInfo(key: key, size: Int64(st.st_size), lastModified: Self.seconds(st.st_mtim), metadata: meta)
     }
