@@ -53,12 +53,20 @@ struct BackupCommand: ParsableCommand {
     )
     var ifEnabled = false
 
+    @Flag(
+        name: .customLong("new-base"),
+        help:
+            "With --incremental: start a new chain whose base seals every page again instead of pointing at stored blocks (after a damaged pack)."
+    )
+    var newBase = false
+
     func validate() throws {
         if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
             throw ValidationError(
                 "--incremental takes no --compression, --level or --if-older-than (points use zlib per page)")
         }
         if ifEnabled && !incremental { throw ValidationError("--if-enabled goes with --incremental") }
+        if newBase && !incremental { throw ValidationError("--new-base goes with --incremental") }
         if let ifOlderThan {
             do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError {
                 throw ValidationError("--if-older-than: \(e.description)")
@@ -89,7 +97,8 @@ struct BackupCommand: ParsableCommand {
             // Monitored as a command of its own: its metrics series, webhook payloads and ping URL
             // (BACKUP_PING_URL_INCREMENTAL only) never stand in for the nightly backup's.
             let o = try monitored(settings, "backup-incremental", out) { monitor in
-                let o = try PointBackupJob(settings: settings, lockWait: lockWait, events: out.sink).run()
+                let o = try PointBackupJob(settings: settings, lockWait: lockWait, newBase: newBase, events: out.sink)
+                    .run()
                 monitor.succeeded(key: o.key, storedBytes: o.uploadedBytes, sourceBytes: o.databaseBytes)
                 return o
             }

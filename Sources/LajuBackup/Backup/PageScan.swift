@@ -20,7 +20,7 @@ final class PageScan {
     private(set) var usedPacks: [Bool]
     private(set) var newBlocks = 0
     private(set) var changed = 0
-    /// Blocks sealed again out of mostly superseded packs (`sparsePacks`).
+    /// Blocks sealed again out of mostly superseded packs (`sparsePacks`) or packs to avoid.
     private(set) var resealed = 0
     private(set) var packSize: Int64 = 0
     private(set) var packMD5: [UInt8] = []
@@ -37,7 +37,7 @@ final class PageScan {
 
     init(
         parent: PageMap?, kind: PointKind, pageCount: Int, keys: PointKeys, newMap: FileWriter,
-        workspace: Workspace
+        workspace: Workspace, avoid: Set<String> = []
     ) throws {
         self.keys = keys
         self.newMap = newMap
@@ -58,7 +58,9 @@ final class PageScan {
         // A base that follows a full chain seals again the blocks it would take from packs that
         // are mostly superseded: restores then read fewer dead bytes, and `clean --points`
         // deletes those packs once the old chain's points expire.
-        var sparse = [Bool](repeating: false, count: packs.count)
+        // Packs the run must not point at (damaged ones, or all with --new-base) are treated the
+        // same way: their blocks are sealed again.
+        var sparse = packs.map { avoid.contains($0.name) }
         if kind == .base, let parent {
             for i in try Self.sparsePacks(parent) { sparse[i] = true }
         }

@@ -29,11 +29,17 @@ public struct PointBackupJob {
     public var lockWait: Double
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink)
-    {
+    /// `backup --incremental --new-base`: a base that seals every page again, whatever the chain.
+    public var newBase: Bool
+
+    public init(
+        settings: Settings, repository: Repository? = nil, lockWait: Double = 0, newBase: Bool = false,
+        events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
+        self.newBase = newBase
         self.events = events
     }
 
@@ -64,18 +70,18 @@ public struct PointBackupJob {
         let listing = try chain.listPoints()
         let pointTime = time(of: stage, after: listing.last)
         let cache = StateCache(directory: try settings.pointStateDirectory(), namespace: namespace, keys: keys)
-        var (parent, newChainReason) = try parentState(
+        var (parent, newChainReason, avoid) = try parentAndDamage(
             chain: chain, listing: listing, cache: cache, store: store, workspace: ws)
 
         // 3. Pages, one by one, from the snapshot.
         let reader = try PageReader(path: stage.path)
         defer { reader.closeFile() }
         let pageSize = reader.pageSize, pageCount = reader.pageCount
-        let kind = chainKind(parent: &parent, reason: &newChainReason, pageSize: pageSize)
+        let kind = chainKind(parent: &parent, reason: &newChainReason, pageSize: pageSize, base: !avoid.isEmpty)
         let newMap = try cache.begin()
         defer { cache.discard() }
         let scan = try PageScan(
-            parent: parent, kind: kind, pageCount: pageCount, keys: keys, newMap: newMap, workspace: ws)
+            parent: parent, kind: kind, pageCount: pageCount, keys: keys, newMap: newMap, workspace: ws, avoid: avoid)
         let sha256 = try scanPages(reader, into: scan)
         let parentLink = parent.map {
             ParentLink(point: $0.point, summary: $0.summary, manifests: $0.manifests, pageCount: $0.pageCount)
@@ -98,10 +104,8 @@ public struct PointBackupJob {
 
         // 4. The manifest, then 5. the pack and the manifest in the store.
         let summary = PointSummary(
-            kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
-            time: pointTime, uploadedBytes: 0, uploadedBlocks: scan.newBlocks,
-            depth: kind == .base ? 0 : parentLink!.summary.depth + 1,
-            digest: keys.fileDigest(sha256: sha256, pageSize: pageSize, pageCount: pageCount))
+            kind: kind, check: check, pageSize: pageSize, pageCount: pageCount, time: pointTime, sha256: sha256,
+            scan: scan, parent: parentLink, keys: keys)
         let name = try PointName.fresh(time: pointTime, kind: kind)
         let manifest = try writeManifest(name: name, summary: summary, scan: scan, parent: parentLink, workspace: ws)
         let (packKey, manifestKey) = try upload(
@@ -109,6 +113,8 @@ public struct PointBackupJob {
             namespace: namespace, fingerprint: encryptionKey.fingerprint)
 
         remember(name, manifest: manifest, scan: scan, parent: parentLink, cache: cache, newMap: newMap)
+        // The new chain no longer points at the damaged packs.
+        if kind == .base { cache.clearDamage() }
         return Outcome(
             point: PointChain.display(name), key: manifestKey, kind: kind, time: PointTime.rfc3339(pointTime),
             parent: parentLink.map { PointChain.display($0.point) }, newChain: newChainReason,
@@ -132,7 +138,8 @@ public struct PointBackupJob {
         let sha256 = try scan.finish()
         let compacted =
             scan.resealed > 0
-            ? ", \(scan.resealed) of them sealed again out of \(scan.sparseCount) mostly superseded pack(s)" : ""
+            ? ", \(scan.resealed) of them sealed again out of \(scan.sparseCount) pack(s) the new base does not point at (mostly superseded, damaged, or --new-base)"
+            : ""
         events(
             .step(
                 name: "pages",
@@ -155,7 +162,7 @@ public struct PointBackupJob {
 
     /// A base when there is no usable parent (none, or one of another page size) or its chain is
     /// at its longest; else an incremental point. Says why when a new chain starts.
-    func chainKind(parent: inout PageMap?, reason: inout String?, pageSize: Int) -> PointKind {
+    func chainKind(parent: inout PageMap?, reason: inout String?, pageSize: Int, base: Bool) -> PointKind {
         if let p = parent, p.pageSize != pageSize {
             reason = "the page size changed from \(p.pageSize) to \(pageSize)"
             parent = nil
@@ -166,7 +173,36 @@ public struct PointBackupJob {
                     name: "chain", summary: "\(reason): this run starts a new chain and uploads every page it needs",
                     seconds: 0))
         }
-        return parent == nil || parent!.summary.depth >= PointChain.maxDepth ? .base : .incremental
+        return base || parent == nil || parent!.summary.depth >= PointChain.maxDepth ? .base : .incremental
+    }
+
+    /// The parent (`parentState`), why a new chain starts if one does, and the parent's packs
+    /// this run must not point at (`packsToAvoid`).
+    func parentAndDamage(
+        chain: PointChain, listing: [PointChain.Listed], cache: StateCache, store: ObjectStore, workspace: Workspace
+    ) throws -> (PageMap?, String?, Set<String>) {
+        var (parent, reason) = try parentState(
+            chain: chain, listing: listing, cache: cache, store: store, workspace: workspace)
+        let avoid = packsToAvoid(parent: parent, cache: cache, reason: &reason)
+        return (parent, reason, avoid)
+    }
+
+    /// The parent's packs this run must not point at: every one with `--new-base`, else those a
+    /// restore or a drill found damaged (`StateCache.recordDamage`). Their pages are sealed again
+    /// into a new base, and `reason` says why.
+    func packsToAvoid(parent: PageMap?, cache: StateCache, reason: inout String?) -> Set<String> {
+        guard let parent else { return [] }
+        let names = Set(parent.packs.map(\.name))
+        if newBase {
+            reason = reason ?? "a new base was asked for (--new-base): every page is sealed again"
+            return names
+        }
+        let damaged = cache.damagedPacks().intersection(names)
+        guard !damaged.isEmpty else { return [] }
+        reason =
+            reason
+            ?? "\(damaged.count) pack(s) of the chain were found damaged by a restore or a drill (\(damaged.sorted().joined(separator: ", ")))"
+        return damaged
     }
 
     /// The new point's page map becomes the state cache. The cache is an optimisation: failing to
@@ -341,5 +377,19 @@ extension PointBackupJob.Outcome {
             point: nil, key: nil, kind: nil, time: nil, parent: PointChain.display(parent), newChain: nil,
             pageSize: pageSize, pages: pages, databaseBytes: Int64(pageSize) * Int64(pages),
             changedPages: 0, uploadedBlocks: 0, uploadedBytes: 0, pack: nil, check: check, totalSeconds: totalSeconds)
+    }
+}
+
+extension PointSummary {
+    /// The summary of a point about to be written (its uploaded bytes are set with its manifest).
+    init(
+        kind: PointKind, check: Database.Check, pageSize: Int, pageCount: Int, time: Int64, sha256: [UInt8],
+        scan: PageScan, parent: PointBackupJob.ParentLink?, keys: PointKeys
+    ) {
+        self.init(
+            kind: kind, check: check == .full ? 2 : 1, pageSize: pageSize, pageCount: pageCount,
+            time: time, uploadedBytes: 0, uploadedBlocks: scan.newBlocks,
+            depth: kind == .base ? 0 : (parent?.summary.depth ?? 0) + 1,
+            digest: keys.fileDigest(sha256: sha256, pageSize: pageSize, pageCount: pageCount))
     }
 }

@@ -1,5 +1,24 @@
 import Synchronization
 
+/// A pack whose bytes are not what the points recorded (a block that does not authenticate, a
+/// size that differs): the restore stops with `error`, and the damage is noted so that the next
+/// point does not build on it (`StateCache.recordDamage`).
+struct DamagedPack: Error {
+    let pack: String
+    let error: LajuError
+
+    /// The message every kind of damage shares: what is wrong, every point that depends on the
+    /// pack, and how to get past it.
+    init(pack: String, key: String, why: String, dependents: String) {
+        self.pack = pack
+        error = LajuError(
+            .integrity, "pack \(Display.safe(key)) is damaged: \(why); points that depend on it: \(dependents)",
+            hint:
+                "restore a point that does not use it (`laju-backup list --points`); the next `backup --incremental` starts a new base that does not use it (`laju-backup backup --incremental --new-base` starts one now)"
+        )
+    }
+}
+
 /// One ranged request of a restore: pages `order[from..<to]`, bytes `offset..<offset+length` of a pack.
 struct FetchRequest: Sendable {
     var from: Int
@@ -81,18 +100,16 @@ final class FetchQueue: Sendable {
                 if l != lastLocation || e.id != lastID {
                     let start = Int(l.offset - r.offset)
                     guard start >= 0, start + Int(l.length) <= data.count else {
-                        throw LajuError(
-                            .integrity,
-                            "pack \(Display.safe(packKey)) is damaged: it is shorter than recorded (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
-                            hint: "restore a point that does not use it (`laju-backup list --points`)")
+                        throw DamagedPack(
+                            pack: pack, key: packKey, why: "it is shorter than recorded (offset \(l.offset))",
+                            dependents: c.dependents[pack] ?? "?")
                     }
                     switch sealer.open(data[start..<(start + Int(l.length))], id: e.id, pageSize: pageSize) {
                     case .success(let p): page = p
                     case .failure(let err):
-                        throw LajuError(
-                            .integrity,
-                            "pack \(Display.safe(packKey)) is damaged: \(err.message) (offset \(l.offset)); points that depend on it: \(c.dependents[pack] ?? "?")",
-                            hint: "restore a point that does not use it (`laju-backup list --points`)")
+                        throw DamagedPack(
+                            pack: pack, key: packKey, why: "\(err.message) (offset \(l.offset))",
+                            dependents: c.dependents[pack] ?? "?")
                     }
                     blocks += 1
                     lastLocation = l

@@ -80,17 +80,21 @@ public struct PointRestoreJob {
         // Every manifest of the chain is downloaded, authenticated and linked before a block is read.
         let links = try chain.links(to: chosen, listing: listing)
         let summary = links[0].summary
-        let (table, dependents) = try packs(of: links, chosen: chosen)
-        try checkStoredPacks(table.packs, chain: chain, namespace: namespace, dependents: dependents)
+        let (table, dependents) = try packs(of: links, chosen: chosen, listing: listing)
+        try notingDamage(namespace: namespace, keys: keys) {
+            try checkStoredPacks(table.packs, chain: chain, namespace: namespace, dependents: dependents)
+        }
 
         // The file is assembled beside the target (atomic rename), or in the workspace.
         let bytes = summary.databaseBytes
         try tail.prepare(
             time: chosen.time, needed: bytes.addingSaturating(1 << 20), scratch: workspace.path, events: events)
         let partial = try tail.partialFile(events: events)
-        let fetched = try rebuild(
-            partial, links: links, table: table, keys: keys, store: store, namespace: namespace,
-            dependents: dependents, workspace: workspace)
+        let fetched = try notingDamage(namespace: namespace, keys: keys) {
+            try rebuild(
+                partial, links: links, table: table, keys: keys, store: store, namespace: namespace,
+                dependents: dependents, workspace: workspace)
+        }
         let (checkName, _, ownership) = try tail.finish(
             check: check,
             proof: summary.check == 2
@@ -103,6 +107,19 @@ public struct PointRestoreJob {
             manifests: links.count,
             blocks: fetched.blocks, requests: fetched.requests, bytesFetched: fetched.bytes, check: checkName,
             ownership: ownership, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// Runs `body`; a damaged pack it finds is noted in the state directory, so that the next
+    /// `backup --incremental` starts a new base that does not use it, before the error is thrown.
+    func notingDamage<T>(namespace: PointNamespace, keys: PointKeys, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let damage as DamagedPack {
+            if let directory = try? settings.pointStateDirectory() {
+                StateCache(directory: directory, namespace: namespace, keys: keys).recordDamage([damage.pack])
+            }
+            throw damage.error
+        }
     }
 
     /// The newest point at or before `at`; a clear "none" that names the oldest one otherwise.
@@ -131,7 +148,9 @@ public struct PointRestoreJob {
 
     /// The packs the chain's manifests name, in one table, and for each the points that depend
     /// on it (for messages).
-    func packs(of links: [PointChain.Loaded], chosen: PointName) throws -> (PackTable, [String: String]) {
+    func packs(of links: [PointChain.Loaded], chosen: PointName, listing: [PointChain.Listed]) throws -> (
+        PackTable, [String: String]
+    ) {
         var users: [String: [PointName]] = [:]
         var table = PackTable()
         for link in links.reversed() {
@@ -145,11 +164,12 @@ public struct PointRestoreJob {
                 }
             }
         }
+        // Every point from the first that names a pack to the end of its chain may read it: the
+        // ones in between and after the chosen one too, not only those that name it.
         var dependents: [String: String] = [:]
         for p in table.packs {
-            var names = users[p.name] ?? []
-            if !names.contains(chosen) { names.append(chosen) }
-            dependents[p.name] = PointChain.display(names)
+            let first = users[p.name]?.first ?? chosen
+            dependents[p.name] = PointChain.display(PointChain.dependents(of: first, in: listing))
         }
         return (table, dependents)
     }
@@ -165,10 +185,9 @@ public struct PointRestoreJob {
                 throw chain.missing(namespace.key(p.name), dependents: dependents[p.name] ?? "?", what: "pack")
             }
             guard size == p.size else {
-                throw LajuError(
-                    .integrity,
-                    "pack \(Display.safe(namespace.key(p.name))) is damaged: it has \(size) bytes, the points recorded \(p.size); points that depend on it: \(dependents[p.name] ?? "?")",
-                    hint: "restore a point that does not use it (`laju-backup list --points`)")
+                throw DamagedPack(
+                    pack: p.name, key: namespace.key(p.name),
+                    why: "it has \(size) bytes, the points recorded \(p.size)", dependents: dependents[p.name] ?? "?")
             }
         }
     }

@@ -1,5 +1,7 @@
-/// `clean --points`: the retention policy applied to restore points. The newest point is always
-/// kept; a point is also kept while a later point of its chain is (restoring that one reads it);
+/// `clean --points`: the retention policy applied to restore points. The newest point that can be
+/// restored is always kept, and nothing is deleted when none can; points newer than it are left
+/// alone; a point is also kept while a later point of its chain is (restoring that one reads it);
+/// a manifest is deleted only once its summary authenticates;
 /// a pack is deleted only when no kept point's manifest names it and it is older than the grace
 /// period (so the pack of a run still in flight is never touched). Manifests go first, then packs:
 /// a run killed in between leaves only unreferenced packs, which the next clean removes.
@@ -62,36 +64,31 @@ public struct PointCleanJob {
         let listing = try chain.listPoints()
         var outcome = Outcome(points: [], deletedPacks: [], keptPacks: 0, freedBytes: 0, dryRun: dryRun, failures: [])
         guard !listing.isEmpty else { return outcome }
-        let (keep, reasons) = keptPoints(listing, storageLabel: store.storageLabel)
+        // The newest point that restores anchors everything: points after it (that do not restore,
+        // or are not this database's) are left alone and never count as "the newest".
+        let (anchor, unusable) = try newestRestorable(listing, chain: chain)
+        let candidates = listing.filter { $0.name <= anchor.name }
+        var (keep, reasons) = keptPoints(candidates, storageLabel: store.storageLabel)
+        for (name, why) in unusable {
+            keep.insert(name)
+            reasons[name] = [why]
+        }
 
-        // Every pack a kept point's manifest names stays; reading a kept manifest must work.
+        // Every pack a kept point's manifest names stays. A kept manifest that does not open is
+        // left alone and needs nothing (it restores nothing).
         var neededPacks = Set<String>()
-        for l in listing where keep.contains(l.name.relative) {
-            for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
-        }
-        for l in listing.reversed() {
-            let k = keep.contains(l.name.relative)
-            outcome.points.append(
-                Decision(
-                    point: PointChain.display(l.name), time: PointTime.rfc3339(l.name.time), kind: l.name.kind,
-                    keep: k,
-                    reasons: reasons[l.name.relative] ?? [
-                        policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"
-                    ],
-                    bytes: l.size))
-        }
-        let packsToDelete = try unneededPacks(
-            store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
-
-        var lockedPoints: [PointChain.Listed] = []
-        for l in listing where !keep.contains(l.name.relative) {
-            outcome.freedBytes += l.size
-            if dryRun { continue }
-            if remove(namespace.key(l.name.relative), store: store, outcome: &outcome) == .locked {
-                outcome.freedBytes -= l.size
-                lockedPoints.append(l)
+        for l in listing where keep.contains(l.name.relative) && unusable[l.name.relative] == nil {
+            do {
+                for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
+            } catch let e as LajuError where e.kind == .integrity {
+                reasons[l.name.relative] = ["cannot be opened (\(e.message)); left alone"]
             }
         }
+        outcome.points = decisions(listing, keep: keep, reasons: reasons)
+        let packsToDelete = try unneededPacks(
+            store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
+        let lockedPoints = deletePoints(
+            listing.filter { !keep.contains($0.name.relative) }, chain: chain, store: store, outcome: &outcome)
         // A failed manifest delete leaves its packs needed: delete packs only after a clean pass.
         guard outcome.failures.isEmpty else { return outcome }
         // A manifest that Object Lock keeps still needs its packs (it stays restorable until then).
@@ -107,6 +104,79 @@ public struct PointCleanJob {
         }
         deletePacks(packsToDelete, needed: neededPacks, store: store, namespace: namespace, outcome: &outcome)
         return outcome
+    }
+
+    /// The newest point that can be restored: every manifest of its chain authentic and linked to
+    /// the next, every pack they name in the store with the size recorded. Also, for each newer
+    /// point, why it cannot. When none can, nothing is deleted: the run stops here.
+    func newestRestorable(_ listing: [PointChain.Listed], chain: PointChain) throws -> (
+        PointChain.Listed, [String: String]
+    ) {
+        var unusable: [String: String] = [:]
+        var stored: [String: Int64]?
+        for l in listing.reversed() {
+            do {
+                let links = try chain.links(to: l.name, listing: listing)
+                defer { for link in links { unlink(link.file.path) } }
+                if stored == nil { stored = try chain.listPacks() }
+                let packs = stored ?? [:]
+                if let p = links.flatMap(\.body.packs).first(where: { packs[$0.name] != $0.size }) {
+                    throw LajuError(
+                        .integrity,
+                        packs[p.name] == nil ? "its pack \(p.name) is missing" : "its pack \(p.name) has another size")
+                }
+                return (l, unusable)
+            } catch let e as LajuError where e.kind == .integrity || e.isNotFound {
+                unusable[l.name.relative] = "cannot be restored (\(e.message)); left alone"
+            }
+        }
+        let newest = listing.last.map { PointChain.display($0.name) } ?? "?"
+        throw LajuError(
+            .integrity,
+            "no restore point of \(settings.databasePath) can be restored, so clean --points deletes nothing; the newest, \(newest), \(unusable[listing.last?.name.relative ?? ""] ?? "cannot be restored")",
+            hint:
+                "`laju-backup verify --at latest` says what is wrong; `laju-backup backup --incremental --new-base` starts a new chain"
+        )
+    }
+
+    /// Newest first, each with why it stays or goes.
+    func decisions(_ listing: [PointChain.Listed], keep: Set<String>, reasons: [String: [String]]) -> [Decision] {
+        listing.reversed().map { l in
+            Decision(
+                point: PointChain.display(l.name), time: PointTime.rfc3339(l.name.time), kind: l.name.kind,
+                keep: keep.contains(l.name.relative),
+                reasons: reasons[l.name.relative] ?? [
+                    policy.isGFS ? "matched no keep rule" : "older than \(policy.retentionDays) days"
+                ],
+                bytes: l.size)
+        }
+    }
+
+    /// Deletes the manifests of the points that go, each only once its summary proves it is this
+    /// database's point (a manifest that does not authenticate is left alone). Returns the points
+    /// that S3 Object Lock keeps.
+    func deletePoints(
+        _ doomed: [PointChain.Listed], chain: PointChain, store: ObjectStore, outcome: inout Outcome
+    ) -> [PointChain.Listed] {
+        var locked: [PointChain.Listed] = []
+        for l in doomed {
+            if (try? chain.summary(of: l)) == nil {
+                if let i = outcome.points.firstIndex(where: { $0.point == PointChain.display(l.name) }) {
+                    outcome.points[i].keep = true
+                    outcome.points[i].reasons = [
+                        "its manifest does not authenticate: not provably this database's; left alone"
+                    ]
+                }
+                continue
+            }
+            outcome.freedBytes += l.size
+            if dryRun { continue }
+            if remove(chain.namespace.key(l.name.relative), store: store, outcome: &outcome) == .locked {
+                outcome.freedBytes -= l.size
+                locked.append(l)
+            }
+        }
+        return locked
     }
 
     /// The points the policy keeps, as for catalog rows (newest first, the newest always kept),

@@ -16,6 +16,41 @@ struct StateCache {
         return "\(directory)/\(h).state"
     }
 
+    /// Packs a restore or a drill found damaged (a block that does not authenticate, a size that
+    /// differs), one name a line: the next point must not build on them.
+    var damagePath: String { String(path.dropLast(".state".count)) + ".damaged" }
+
+    /// Notes that `packs` are damaged, so that the next `backup --incremental` starts a new base
+    /// that seals their pages again instead of pointing at them. Best effort: a restore that
+    /// cannot write here still reports the damage (the note only spares a run).
+    func recordDamage(_ packs: Set<String>) {
+        guard !packs.isEmpty,
+            (try? PrivateDirectory.prepare(
+                directory, what: "state directory", setting: "BACKUP_STATE_DIR", parents: true))
+                != nil
+        else { return }
+        let all = damagedPacks().union(packs).sorted().joined(separator: "\n") + "\n"
+        let temporary = damagePath + ".tmp"
+        unlink(temporary)
+        guard let writer = try? FileWriter(path: temporary), (try? writer.append(Array(all.utf8))) != nil,
+            (try? writer.finish()) != nil
+        else {
+            unlink(temporary)
+            return
+        }
+        if rename(temporary, damagePath) != 0 { unlink(temporary) }
+    }
+
+    /// The packs noted as damaged (names that are not pack names are ignored).
+    func damagedPacks() -> Set<String> {
+        guard let bytes = try? readRegularFile(damagePath, limit: 1 << 20).bytes else { return [] }
+        return Set(
+            String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init).filter(PackNames.isValid))
+    }
+
+    /// Forgets the damage once a new base no longer uses those packs.
+    func clearDamage() { unlink(damagePath) }
+
     /// One fixed name: runs on one database never overlap (RunLock), and a killed run's leftover
     /// is replaced by the next.
     var temporaryPath: String { "\(path).tmp" }
