@@ -8,7 +8,8 @@
 #   make test      every test, as CI runs them (scripts/test.sh)
 #   make fmt       format Swift (swift-format, .swift-format) and C (clang-format, .clang-format)
 #   make lint      fail on unformatted code, a name used against the layer order, a cast to a
-#                  concrete store, or a function over 80 lines (CONTRIBUTING.md)
+#                  concrete store, a function over 80 lines (CONTRIBUTING.md), or a settings
+#                  template postinst would not recognise as unedited
 # Swift is not a Debian package: put its usr/bin on PATH or pass SWIFT=/path/to/swift.
 
 SWIFT     ?= swift
@@ -135,3 +136,5 @@ lint:
 	$(CLANG_FORMAT) --dry-run -Werror $(C_CODE)
 	python3 scripts/check-layers.py Sources/LajuBackup
 	python3 scripts/check-functions.py Sources CSupport
+	@grep -qx "$$(md5sum <packaging/laju-backup.env | cut -d' ' -f1)" debian/laju-backup.postinst || \
+	  { echo "packaging/laju-backup.env changed: add its md5sum to KNOWN_TEMPLATES in debian/laju-backup.postinst"; exit 1; }

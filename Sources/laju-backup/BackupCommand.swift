@@ -60,6 +60,13 @@ struct BackupCommand: ParsableCommand {
     )
     var newBase = false
 
+    @Flag(
+        name: .customLong("claim-name"),
+        help:
+            "Take BACKUP_NAME over for this database when the store records it as another database's (this database replaces that one)."
+    )
+    var claimName = false
+
     func validate() throws {
         if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
             throw ValidationError(
@@ -97,8 +104,9 @@ struct BackupCommand: ParsableCommand {
             // Monitored as a command of its own: its metrics series, webhook payloads and ping URL
             // (BACKUP_PING_URL_INCREMENTAL only) never stand in for the nightly backup's.
             let o = try monitored(settings, "backup-incremental", out) { monitor in
-                let o = try PointBackupJob(settings: settings, lockWait: lockWait, newBase: newBase, events: out.sink)
-                    .run()
+                let o = try PointBackupJob(
+                    settings: settings, lockWait: lockWait, newBase: newBase, claimName: claimName, events: out.sink
+                ).run()
                 monitor.succeeded(key: o.key, storedBytes: o.uploadedBytes, sourceBytes: o.databaseBytes)
                 return o
             }
@@ -112,7 +120,7 @@ struct BackupCommand: ParsableCommand {
             if common.json { out.printJSON(o) }
             return
         }
-        let job = FullBackupJob(settings: settings, lockWait: lockWait, events: out.sink)
+        let job = FullBackupJob(settings: settings, lockWait: lockWait, claimName: claimName, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
             out.log(
                 "backup skipped: the newest backup of \(settings.databasePath) is \(Human.seconds(age)) old, younger than \(ifOlderThan)"

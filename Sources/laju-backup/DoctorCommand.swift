@@ -9,7 +9,7 @@ struct DoctorCommand: ParsableCommand {
             Settings files and their modes (a key readable by others is a warning), the key and whether it \
             made the newest backup, the database (readable, journal mode), the catalog table, free space \
             for temporary files, the store (write, read, list and delete of a probe object under the \
-            prefix, each reported on its own, so a write-only identity shows as such), the clock against \
+            prefix, each reported on its own, so write-only credentials shows as such), the clock against \
             the S3 server's, the cron file and the log. Exit status 0 when no check failed, else the \
             status class of the first failure (see laju-backup(1)); warnings alone exit 0.
             """

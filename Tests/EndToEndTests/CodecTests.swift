@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// BACKUP_COMPRESSION=gzip|zstd|xz end to end, and the full check at backup time that lets a
-/// default restore prove identity instead of checking again (`--check auto`).
+/// default restore prove sameness instead of checking again (`--check auto`).
 final class CodecTests: XCTestCase {
     static let tools = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("tools").path

@@ -7,7 +7,7 @@ final class LockAndTempTests: XCTestCase {
     /// The lock file laju-backup uses for `database` (Workspace.swift's RunLock naming:
     /// `laju-backup-<first 8 bytes of SHA-256 of the absolute path, hex>.lock`), computed here with
     /// sha256sum so the test does not share the code it checks.
-    /// The lock is named after the database file's identity (device and inode, in hex), not its path.
+    /// The lock is named after the database file's device and inode (in hex), not its path.
     func lockPath(_ f: LocalFixture) throws -> String {
         let id = try sh(
             "python3 -c 'import os,sys; s=os.stat(sys.argv[1]); print(\"%x-%x\" % (s.st_dev, s.st_ino))' '\(f.database.path)'"

@@ -396,7 +396,7 @@ final class MonitoringTests: XCTestCase {
         XCTAssertFalse(w.output.contains(f.key))
     }
 
-    /// `doctor` against a SeaweedFS identity that may only write: write is ok, read, list and
+    /// `doctor` against SeaweedFS credentials that may only write: write is ok, read, list and
     /// delete are reported on their own lines.
     func testDoctorShowsAWriteOnlyIdentityAsSuch() throws {
         let s = try Scratch()

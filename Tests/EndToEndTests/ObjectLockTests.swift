@@ -5,7 +5,7 @@ import XCTest
 /// Issue 13 against SeaweedFS: objects written with S3 Object Lock survive `clean` and a direct
 /// delete until their lock expires, then `clean` removes every version and delete marker; a bucket
 /// without Object Lock is refused before anything is uploaded; backups hidden behind delete
-/// markers are still restored; least-privilege identities (write-only, read-only) do their part
+/// markers are still restored; least-privilege credentials (write-only, read-only) do their part
 /// and are refused clearly beyond it.
 final class ObjectLockTests: XCTestCase {
     func lockedFixture(_ s: Scratch) throws -> S3Fixture {
@@ -208,8 +208,8 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertEqual(try versions(f, second).versions.count, 1, "restore changed the bucket")
     }
 
-    /// The nightly job runs with an identity that may only write: the backup works; a restore with
-    /// it is refused with a permission message naming the read identity; the read identity
+    /// The nightly job runs with credentials that may only write: the backup works; a restore with
+    /// it is refused with a permission message naming the read credentials; the read credentials
     /// restores; a wrong secret is still caught by the preflight with no temp file.
     func testWriteOnlyAndReadOnlyIdentities() throws {
         let s = try Scratch()
@@ -234,7 +234,7 @@ final class ObjectLockTests: XCTestCase {
         let ok = try CLI.run(["restore", "--output", out.path], env: reading)
         XCTAssertEqual(ok.status, 0, ok.output)
         XCTAssertEqual(try S3Fixture.content(out), try S3Fixture.content(f.database))
-        // The reader cannot delete: clean with it is refused, the clean identity may.
+        // The reader cannot delete: clean with it is refused, the clean credentials may.
         try age(f, key: key, days: 40)
         _ = try f.backup()
         reading["BACKUP_CLEAN_ACCESS_KEY"] = f.s3.readerAccessKey
@@ -264,7 +264,7 @@ final class ObjectLockTests: XCTestCase {
         XCTAssertEqual(try f.keys(), before)
     }
 
-    /// The catalog insert fails after the upload, and the write-only identity cannot delete what
+    /// The catalog insert fails after the upload, and the write-only credentials cannot delete what
     /// it stored: the message names the orphaned object and how to deal with it.
     func testCatalogFailureWithAWriteOnlyIdentityNamesTheOrphan() throws {
         let s = try Scratch()

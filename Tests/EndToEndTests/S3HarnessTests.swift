@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The SeaweedFS harness itself: the server verifies signatures and the reader identity is read-only.
+/// The SeaweedFS harness itself: the server verifies signatures and the reader credentials are read-only.
 final class S3HarnessTests: XCTestCase {
     func testServerVerifiesSignaturesAndIdentities() throws {
         let s3 = try SeaweedFS.shared()

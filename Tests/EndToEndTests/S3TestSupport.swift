@@ -24,7 +24,7 @@ struct S3Fixture {
     var database: URL { local.database }
     var tmp: URL { local.tmp }
 
-    /// Runs awscli against the server with the full-access identity.
+    /// Runs awscli against the server with the full-access credentials.
     @discardableResult
     func aws(_ arguments: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         try sh("aws --endpoint-url \(s3.endpoint) \(arguments)", env: s3.awsEnv(), file: file, line: line)

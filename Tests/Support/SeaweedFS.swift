@@ -3,7 +3,7 @@ import Synchronization
 import XCTest
 
 /// A real S3 server for the end-to-end tests: one SeaweedFS `weed mini` per test process, on free
-/// loopback ports, with three SigV4 identities ("ci": full access; "reader": Read + List only;
+/// loopback ports, with three SigV4 credential sets ("ci": full access; "reader": Read + List only;
 /// "writer": Write only, the least privilege a nightly backup needs).
 ///
 /// It is started on first use and stopped when the test process exits (atexit), and a small shell
@@ -147,7 +147,7 @@ public final class SeaweedFS: Sendable {
         return bucket
     }
 
-    /// The environment that points laju-backup at `bucket` with the full-access identity.
+    /// The environment that points laju-backup at `bucket` with the full-access credentials.
     public func env(bucket: String) -> [String: String] {
         [
             "BACKUP_STORAGE": "s3",
@@ -159,7 +159,7 @@ public final class SeaweedFS: Sendable {
         ]
     }
 
-    /// The environment for `aws --endpoint-url \(endpoint) s3api ...` with the full-access identity.
+    /// The environment for `aws --endpoint-url \(endpoint) s3api ...` with the full-access credentials.
     public func awsEnv() -> [String: String] {
         [
             "AWS_ACCESS_KEY_ID": accessKey,

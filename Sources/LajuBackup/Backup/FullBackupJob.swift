@@ -27,13 +27,18 @@ public struct FullBackupJob {
     /// Where the backups are kept and recorded (by default, where the settings say).
     public var repository: Repository
     public var lockWait: Double = 0
+    /// `--claim-name`: take BACKUP_NAME over from the database its identity record names.
+    public var claimName: Bool
     public var events: JobEventSink
 
-    public init(settings: Settings, repository: Repository? = nil, lockWait: Double = 0, events: @escaping JobEventSink)
-    {
+    public init(
+        settings: Settings, repository: Repository? = nil, lockWait: Double = 0, claimName: Bool = false,
+        events: @escaping JobEventSink
+    ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
+        self.claimName = claimName
         self.events = events
     }
 
@@ -63,6 +68,10 @@ public struct FullBackupJob {
         try catalog.requireTable(forWriting: true)
         let store = try repository.store()
         try store.checkAccess()
+        // Whose backup this is, known before the snapshot (which then carries the database's id).
+        let identity = try Identity.forWriting(
+            settings: settings, database: database, readStore: try repository.store(role: .read), writeStore: store,
+            encryptionKey: encryptionKey, claim: claimName, events: events)
 
         // 2. Snapshot, and its check on a connection and thread of its own while it is sealed: a
         // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
@@ -101,8 +110,7 @@ public struct FullBackupJob {
         // 3. Put.
         let (objectKey, putSeconds) = try upload(
             sealed, from: objectPath, prefix: prefix, codec: codec, sourceBytes: snapBytes,
-            encryptionKey: encryptionKey,
-            store: store)
+            identity: identity, encryptionKey: encryptionKey, store: store)
         let checksum = sealed.md5.hexString
 
         // 4. Catalog row, only now that the object is stored.
@@ -127,18 +135,19 @@ public struct FullBackupJob {
     /// upload's seconds.
     func upload(
         _ sealed: Envelope.Sealed, from objectPath: String, prefix: String, codec: Codec, sourceBytes: Int64,
-        encryptionKey: EncryptionKey, store: ObjectStore
+        identity: Identity, encryptionKey: EncryptionKey, store: ObjectStore
     ) throws -> (String, Double) {
         let database = settings.databasePath
         let dbName = database.lastPathComponentOf
         let objectKey =
             "\(prefix)\(dbName)-\(LocalTime.minuteStamp(epochMilliseconds: LocalTime.nowMilliseconds()))-\(UUID().uuidString.lowercased())\(codec.keySuffix)"
-        let metadata = ObjectMetadata(
+        var metadata = ObjectMetadata(
             iv: sealed.iv, tag: sealed.tag, checksum: sealed.md5.hexString,
             keyFingerprint: encryptionKey.fingerprint, sourceName: dbName,
             sourceBytes: sourceBytes, sourceID: encryptionKey.sourceID(databasePath: database),
             tool: "laju-backup/\(LajuBackupVersion.string)",
             compression: codec, integrityMAC: sealed.plainMAC)
+        metadata.bind(to: identity, objectKey: objectKey, macKey: try encryptionKey.metadataKey())
         let (_, seconds) = try timedStep("upload", events: events) { progress in
             try store.put(
                 key: objectKey, file: objectPath, size: sealed.objectBytes,
@@ -154,7 +163,7 @@ public struct FullBackupJob {
     }
 
     /// Writes the row of a stored object. Bucket and catalog stay in step: when the row cannot be
-    /// written, the object is removed again. A write-only identity (or Object Lock) cannot remove
+    /// written, the object is removed again. Write-only credentials (or Object Lock) cannot remove
     /// it: then the object is named, with the ways to adopt or remove it.
     func insert(_ record: BackupRecord, into catalog: Catalog, store: ObjectStore) throws {
         do {
@@ -168,7 +177,7 @@ public struct FullBackupJob {
                     kind,
                     "\(error); the uploaded object is now orphaned: \(record.key) (removing it failed: \((deleteError as? LajuError)?.message ?? "\(deleteError)"))",
                     hint:
-                        "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with an identity that may)"
+                        "it is a complete backup: once the catalog works, `laju-backup catalog sync` records it (or delete it with credentials that may)"
                 )
             }
             throw LajuError(kind, "\(error) (the uploaded object was removed again)")

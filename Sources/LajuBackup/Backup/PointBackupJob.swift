@@ -31,15 +31,18 @@ public struct PointBackupJob {
 
     /// `backup --incremental --new-base`: a base that seals every page again, whatever the chain.
     public var newBase: Bool
+    /// `--claim-name`: take BACKUP_NAME over from the database its identity record names.
+    public var claimName: Bool
 
     public init(
         settings: Settings, repository: Repository? = nil, lockWait: Double = 0, newBase: Bool = false,
-        events: @escaping JobEventSink
+        claimName: Bool = false, events: @escaping JobEventSink
     ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
         self.newBase = newBase
+        self.claimName = claimName
         self.events = events
     }
 
@@ -52,11 +55,7 @@ public struct PointBackupJob {
         let check = try settings.pointCheck()
         let busy = try settings.busyTimeout()
         let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
-        let store = try repository.store()
-        try store.checkAccess()
-        // Points are read back (the chain, the pack listing): with the read identity when one is
-        // configured (BACKUP_READ_ACCESS_KEY), since the nightly one may only write.
-        let readStore = try repository.store(role: .read)
+        let (store, readStore, _) = try stores(database: database, encryptionKey: encryptionKey)
 
         // 1. Snapshot, exactly as a full backup; its time is the point's.
         let stage = try SnapshotStage(
@@ -122,6 +121,20 @@ public struct PointBackupJob {
             changedPages: scan.changed, uploadedBlocks: scan.newBlocks,
             uploadedBytes: manifest.summary.uploadedBytes, pack: packKey, check: stage.checkName,
             totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// The store to write to (checked), the one to read back from, and this database's identity,
+    /// settled before anything is snapshotted.
+    func stores(database: String, encryptionKey: EncryptionKey) throws -> (ObjectStore, ObjectStore, Identity) {
+        let store = try repository.store()
+        try store.checkAccess()
+        // Points are read back (the chain, the pack listing): with the read credentials when they
+        // are configured (BACKUP_READ_ACCESS_KEY), since the nightly ones may only write.
+        let readStore = try repository.store(role: .read)
+        let identity = try Identity.forWriting(
+            settings: settings, database: database, readStore: readStore, writeStore: store,
+            encryptionKey: encryptionKey, claim: claimName, events: events)
+        return (store, readStore, identity)
     }
 
     /// Every page of the snapshot through `scan`; the SHA-256 of the whole snapshot.

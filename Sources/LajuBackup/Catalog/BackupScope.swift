@@ -154,7 +154,7 @@ extension Settings {
         let same =
             catalog == database
             || {
-                guard let a = FileIdentity(path: catalog), let b = FileIdentity(path: database) else { return false }
+                guard let a = FileID(path: catalog), let b = FileID(path: database) else { return false }
                 return a == b
             }()
         return BackupScope(prefix: try prefix, databaseName: database.lastPathComponentOf, catalogIsDatabase: same)

@@ -19,6 +19,7 @@ public enum SettingNames {
     public static let all: [SettingName] = [
         SettingName("BACKUP_APP_DIR", "none: relative paths from the working directory, ./.env read last"),
         SettingName("BACKUP_DATABASE", "data/<dev|production|test>.sqlite3 from DB_CONNECTION"),
+        SettingName("BACKUP_NAME", "none: the database's own id, recorded in it"),
         SettingName("DB_CONNECTION", "development"),
         SettingName("BACKUP_CATALOG", "the database itself"),
         SettingName("BACKUP_ENCRYPTION_KEY", secret: true),

@@ -1,6 +1,6 @@
 /// An exclusive advisory lock (`flock`) per database, so that two runs never overlap.
 ///
-/// The lock's identity is the database file itself (device and inode), not the spelling of its
+/// The lock is named after the database file itself (device and inode), not the spelling of its
 /// path: `//srv/./app.db`, a symlink and a hard link all take the same lock. Lock files live in a
 /// directory only the running user can write (`LockDirectory`), are opened without following
 /// symlinks, and must be regular files owned by that user, so that no other local user can
@@ -12,11 +12,11 @@ public final class RunLock {
     /// Takes the lock for the database at `database` (which must exist), waiting up to `wait`
     /// seconds for another run to finish.
     public init(directory: String, database: String, wait: Double) throws {
-        guard let identity = FileIdentity(path: database) else {
+        guard let file = FileID(path: database) else {
             throw LajuError(.source, "database \(database) does not exist")
         }
         try LockDirectory.prepare(directory)
-        path = "\(directory)/laju-backup-\(identity.name).lock"
+        path = "\(directory)/laju-backup-\(file.name).lock"
         fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno

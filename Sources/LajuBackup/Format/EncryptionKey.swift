@@ -32,7 +32,7 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
         Array(hmacSHA256(key: bytes, data: Array("laju-backup key fingerprint v1".utf8)).prefix(8)).hexString
     }
 
-    /// The identity of a database in our metadata: HMAC-SHA256 under the key of a fixed label and
+    /// The source id of a database in our metadata: HMAC-SHA256 under the key of a fixed label and
     /// the database's path (its folder resolved, its name as configured), 8 bytes hex. Two
     /// applications whose databases share a file name, a bucket and a key still differ here; the
     /// path itself never reaches the store.
@@ -51,6 +51,13 @@ public struct EncryptionKey: CustomStringConvertible, Sendable {
         try hkdfSHA256(
             key: bytes,
             info: Array("laju-backup v1: HMAC-SHA256 of a snapshot that passed PRAGMA integrity_check".utf8), count: 32)
+    }
+
+    /// The key of the metadata MAC (`ObjectMetadata.auth`), which binds a full backup's metadata to
+    /// its database's identity and to its object key.
+    public func metadataKey() throws -> [UInt8] {
+        try hkdfSHA256(
+            key: bytes, info: Array("laju-backup v2: HMAC-SHA256 of a full backup's metadata".utf8), count: 32)
     }
 
     /// A fresh random key.

@@ -1,4 +1,4 @@
-/// Where a profile's backups are kept and recorded: its store (with the identity of the role a
+/// Where a profile's backups are kept and recorded: its store (with the credentials of the role a
 /// command needs) and its catalog. Jobs receive one instead of building their own, so that a
 /// caller can hand a job any store (a test, a fault injector, another destination); by default
 /// it is made from the settings.

@@ -1,6 +1,6 @@
 /// `laju-backup doctor`: checks what a new setup gets wrong, one line per check with the fix.
 /// Nothing here changes anything but one probe object under the prefix, written, read, listed and
-/// deleted again to find out which of those the store allows (a put-only identity shows as such).
+/// deleted again to find out which of those the store allows (put-only credentials show as such).
 public struct DoctorJob {
     public enum Level: String, Codable, Sendable { case ok, warning, error }
 
@@ -335,7 +335,7 @@ public struct DoctorJob {
                 checks[i].level = .warning
                 checks[i].exitStatus = nil
                 checks[i].message +=
-                    " (the probe \(key) stays; a write-only identity for backups is fine, clean needs delete rights)"
+                    " (the probe \(key) stays; write-only credentials for backups are fine, clean needs delete rights)"
             }
         }
         return checks

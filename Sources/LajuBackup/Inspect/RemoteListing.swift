@@ -41,8 +41,11 @@ public struct RemoteListing {
             catalogReadable = false
             events(.warning("catalog not readable, orphans cannot be marked: \(error)"))
         }
-        let search = (try? settings.encryptionKey()).map {
-            StoreSearch(store: store, scope: scope, encryptionKey: $0, databasePath: settings.databasePath)
+        let identity = try? settings.knownIdentity()
+        let search = (try? settings.encryptionKey()).flatMap {
+            try? StoreSearch(
+                store: store, scope: scope, encryptionKey: $0, identity: identity ?? nil,
+                databasePath: settings.databasePath)
         }
         var entries: [Entry] = []
         for o in objects.sorted(by: { ($0.lastModified ?? 0, $0.key) > ($1.lastModified ?? 0, $1.key) }) {
@@ -50,14 +53,17 @@ public struct RemoteListing {
                 key: o.key, size: o.size, lastModified: o.lastModified, inCatalog: known.contains(o.key),
                 scope: scope.whyNotOurs(o.key) ?? "ours")
             if e.scope == "ours", !e.inCatalog, catalogReadable, let search,
-                let (_, verdict) = try? search.classify(key: o.key), verdict == .otherDatabase
+                let (_, verdict) = try? search.classify(key: o.key)
             {
-                e.scope = verdict.reason
+                switch verdict {
+                case .otherDatabase, .forged, .candidate: e.scope = verdict.reason
+                default: break
+                }
             }
             entries.append(e)
         }
         // Backups hidden behind delete markers (versioned buckets): shown, since restore can
-        // still bring them back. Stores without versions, or identities that may not list
+        // still bring them back. Stores without versions, or credentials that may not list
         // versions, have none to show.
         for h in (try? store.versions?.hiddenBackups(prefix: scope.prefix)) ?? [] {
             entries.append(

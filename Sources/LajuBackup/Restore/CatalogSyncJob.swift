@@ -2,9 +2,10 @@
 /// store holds and no row names. After a disaster restore the catalog is the restored database's,
 /// which cannot know the backup it was restored from (each row is written after its own
 /// snapshot); and objects uploaded by a run killed before its row was written are valid backups
-/// too. An object is adopted only when its metadata proves it is a backup of this database
-/// (`StoreSearch.Verdict.ours`: IV, tag and checksum present, key fingerprint and source id
-/// matching); everything else is reported with the reason.
+/// too. An object is adopted only when its metadata proves, under the key, that it is a backup of
+/// this database stored under that very key (`StoreSearch.Verdict.ours`); everything else (another
+/// database's, metadata that does not authenticate, backups made before identities, whose
+/// metadata proves nothing) is reported with the reason.
 public struct CatalogSyncJob {
     public struct Adopted: Codable, Sendable, Equatable {
         public var key: String
@@ -47,8 +48,9 @@ public struct CatalogSyncJob {
         let store = try repository.store(role: .read)
         let scan = try catalog.scan(includeDeleted: true)
         let named = Set(scan.records.map(\.key) + scan.bad.compactMap(\.key))
-        let search = StoreSearch(
-            store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
+        let search = try StoreSearch(
+            store: store, scope: scope, encryptionKey: encryptionKey, identity: try settings.knownIdentity(),
+            databasePath: settings.databasePath)
         var outcome = Outcome(store: store.displayName, prefix: scope.prefix, catalog: catalog.path, dryRun: dryRun)
         for o in try store.list(prefix: scope.prefix) where !named.contains(o.key) {
             guard ObjectKey.problem(o.key) == nil, scope.ownsObject(key: o.key) else { continue }

@@ -145,11 +145,12 @@ public struct FullRestoreJob {
         case .latest:
             let (fromCatalog, why) = selectFromCatalog(scope: scope, key: nil)
             if let fromCatalog { return fromCatalog }
-            // The disaster path: no database, so no catalog. The store's own names and metadata
-            // (key fingerprint, source id) say which objects are this database's backups.
-            let search = StoreSearch(
-                store: store, scope: scope, encryptionKey: encryptionKey, databasePath: settings.databasePath)
-            guard let (info, meta) = try search.newest(events: events) else {
+            // The disaster path: no database, so no catalog. The store's own names and
+            // authenticated metadata say which objects are this database's backups.
+            let search = try StoreSearch(
+                store: store, scope: scope, encryptionKey: encryptionKey, identity: try settings.knownIdentity(),
+                databasePath: settings.databasePath)
+            guard let found = try search.newest(events: events) else {
                 throw LajuError(
                     .storage,
                     "no backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) in \(store.displayName), and \(why ?? "no catalog")",
@@ -159,12 +160,13 @@ public struct FullRestoreJob {
             }
             events(
                 .warning(
-                    "\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(info.key))\(info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"
+                    "\(why ?? "no catalog"): restoring the newest backup of \(scope.databaseName) found in \(store.displayName): \(Display.safe(found.info.key))\(found.info.lastModified.map { " (stored \(LocalTime.logStamp(epochSeconds: $0)))" } ?? "")"
                 ))
+            let meta = found.metadata
             return Selection(
-                key: info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
-                uploadedAt: info.lastModified.map { Int64($0 * 1000) }, source: "store listing", metadata: meta,
-                versionID: info.versionID)
+                key: found.info.key, iv: meta.iv, tag: meta.tag, checksum: meta.checksum.isEmpty ? nil : meta.checksum,
+                uploadedAt: found.info.lastModified.map { Int64($0 * 1000) }, source: "store listing", metadata: meta,
+                versionID: found.info.versionID)
         case .file:
             preconditionFailure("files are not selected from a store")
         }
@@ -322,29 +324,71 @@ public struct FullRestoreJob {
             if sel.iv == nil { throw error }
             events(.warning("metadata of \(Display.safe(sel.key)) not used: \(error)"))
         }
-        if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
-        if let meta { sel.metadata = meta }
-        if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
         if let fp = meta?.keyFingerprint, fp != encryptionKey.fingerprint {
             throw LajuError(
                 .integrity,
                 "wrong encryption key: \(Display.safe(sel.key)) was made with key fingerprint \(Display.safe(fp)), BACKUP_ENCRYPTION_KEY has fingerprint \(encryptionKey.fingerprint)",
                 hint: "use the key that made this backup")
         }
-        if sel.needsIdentityCheck, let id = meta?.sourceID,
+        meta = try authenticate(meta, of: sel, pairs: info.metadata, encryptionKey: encryptionKey)
+        if sel.iv == nil || sel.tag == nil { sel.iv = meta?.iv; sel.tag = meta?.tag }
+        if let meta { sel.metadata = meta }
+        if sel.checksum == nil, let c = meta?.checksum, !c.isEmpty { sel.checksum = c }
+        if sel.needsIdentityCheck { try warnIfNotOurs(sel, meta: meta, scope: scope, encryptionKey: encryptionKey) }
+        return meta?.sourceBytes
+    }
+
+    /// Metadata that claims an identity must prove it under the key (`ObjectMetadata.auth`). Without
+    /// a catalog row to go by, metadata that does not is refused: it would decide the IV, the tag
+    /// and whose backup this is. With a row (which gives IV, tag and checksum) it is only what
+    /// legacy metadata always was: a claim checked against the restored bytes (a codec that
+    /// disagrees with the row, an integrity-mac that differs, stop the restore).
+    func authenticate(_ meta: ObjectMetadata?, of sel: Selection, pairs: [String: String], encryptionKey: EncryptionKey)
+        throws -> ObjectMetadata?
+    {
+        guard let meta, meta.auth != nil || meta.identity != nil else { return meta }
+        if ObjectMetadata.authenticated(pairs: pairs, objectKey: sel.key, macKey: try encryptionKey.metadataKey()) {
+            return meta
+        }
+        let why =
+            "its metadata does not authenticate (written without this key, copied from another object, or changed)"
+        guard sel.iv != nil else {
+            throw LajuError(
+                .integrity, "\(Display.safe(sel.key)) is not restored: \(why)",
+                hint:
+                    "restore another backup (`laju-backup list --remote`), or pass --iv and --tag from its catalog row")
+        }
+        events(
+            .warning(
+                "\(why): \(Display.safe(sel.key)) is restored as its catalog row says, its metadata checked against it")
+        )
+        return meta
+    }
+
+    /// `--key` named an object no row of this database names: say so when it is someone else's.
+    func warnIfNotOurs(_ sel: Selection, meta: ObjectMetadata?, scope: BackupScope, encryptionKey: EncryptionKey) throws
+    {
+        let otherIdentity = meta?.identity.flatMap { owner in
+            (try? settings.knownIdentity()).flatMap { $0 }.flatMap { $0 == owner ? nil : owner }
+        }
+        if let otherIdentity {
+            events(
+                .warning(
+                    "\(Display.safe(sel.key)) is a backup of another database (\(otherIdentity.display)); restoring it because --key names it"
+                ))
+        } else if meta?.identity == nil, let id = meta?.sourceID,
             id != encryptionKey.sourceID(databasePath: settings.databasePath)
         {
             events(
                 .warning(
                     "\(Display.safe(sel.key)) is a backup of another database than \(settings.databasePath) (its source id differs); restoring it because --key names it"
                 ))
-        } else if sel.needsIdentityCheck, let why = scope.whyNotOurs(sel.key) {
+        } else if let why = scope.whyNotOurs(sel.key) {
             events(
                 .warning(
                     "\(Display.safe(sel.key)) is not a backup of \(scope.databaseName) under \(Display.safe(scope.prefix)) (\(why)); restoring it because --key names it"
                 ))
         }
-        return meta?.sourceBytes
     }
 
     /// The MD5 the object must have, when one is recorded. It is checked in the decrypting pass

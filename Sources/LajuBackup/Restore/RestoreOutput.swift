@@ -62,12 +62,12 @@ struct RestoreOutput {
     /// not exist protects nothing: restoring to the path of a database that is gone is the
     /// disaster restore (its leftover side files are then stale files, see `check()`).
     func refuseLiveFiles() throws {
-        let target = FileIdentity(path: path)
+        let target = FileID(path: path)
         let targetName = canonicalPath(path)
-        for live in protected where FileIdentity(path: live) != nil {
+        for live in protected where FileID(path: live) != nil {
             let names = [live] + Self.sideSuffixes.map { live + $0 }
             for candidate in names {
-                let sameFile = target != nil && FileIdentity(path: candidate) == target
+                let sameFile = target != nil && FileID(path: candidate) == target
                 let sameName = targetName != nil && canonicalPath(candidate) == targetName
                 if sameFile || sameName {
                     let what =

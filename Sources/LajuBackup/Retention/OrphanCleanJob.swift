@@ -107,9 +107,9 @@ public struct OrphanCleanJob {
         // another database with the same file name is not ours at all.
         var search: StoreSearch?
         do {
-            search = StoreSearch(
+            search = try StoreSearch(
                 store: store, scope: scope, encryptionKey: try settings.encryptionKey(),
-                databasePath: settings.databasePath)
+                identity: try settings.knownIdentity(), databasePath: settings.databasePath)
         } catch {
             events(
                 .warning(
@@ -183,9 +183,20 @@ public struct OrphanCleanJob {
                     orphan.reason = "no row; a valid backup of this database under the current key"
                     orphan.action = "kept: adopt it with `laju-backup catalog sync`"
                     keep = true
-                case .otherDatabase:
+                case .legacy:
+                    orphan.reason = "no row; a backup made before identities, perhaps this database's"
+                    orphan.action = "kept: restore it with `laju-backup restore --key KEY` if it is"
+                    keep = true
+                case .otherDatabase, .candidate:
                     outcome.otherObjects += 1
                     return
+                case .forged:
+                    // Perhaps one of ours whose metadata was changed, perhaps planted: not
+                    // provably junk, so not deleted on a guess.
+                    orphan.reason = "no row; \(verdict.reason)"
+                    orphan.action =
+                        "kept: inspect it (`laju-backup list --remote`) and delete it by hand if it is not yours"
+                    keep = true
                 default:
                     orphan.reason = "no row; \(verdict.reason)"
                 }

@@ -19,6 +19,12 @@ public struct ObjectMetadata: Equatable, Sendable {
     /// backup time; HMAC-SHA256 of the plaintext under `EncryptionKey.integrityMACKey()`. A restore
     /// whose plaintext has the same MAC has rebuilt, byte for byte, a database that passed.
     public var integrityMAC: [UInt8]?
+    /// `identity` (format 2): the database this backup belongs to.
+    public var identity: Identity?
+    /// `auth` (format 2): HMAC-SHA256 under `EncryptionKey.metadataKey()` of every other pair and
+    /// the object's full key (`authenticated(pairs:key:macKey:)`): only a holder of the key can
+    /// write metadata that says "this is a backup of that database, stored under this key".
+    public var auth: [UInt8]?
 
     public init(
         iv: [UInt8], tag: [UInt8], checksum: String, keyFingerprint: String? = nil,
@@ -52,7 +58,45 @@ public struct ObjectMetadata: Equatable, Sendable {
         m["source-id"] = sourceID
         m["tool"] = tool
         m["integrity-mac"] = integrityMAC?.hexString
+        m["identity"] = identity?.text
+        m["auth"] = auth?.hexString
         return m
+    }
+
+    /// Binds this metadata to `identity` and to the key the object is stored under.
+    public mutating func bind(to identity: Identity, objectKey: String, macKey: [UInt8]) {
+        self.identity = identity
+        auth = nil
+        auth = ObjectMetadata.mac(pairs: pairs, objectKey: objectKey, macKey: macKey)
+    }
+
+    /// True when `pairs` carry an `auth` that a holder of the key made for exactly these pairs and
+    /// this object key. False for metadata without one (older versions, the Laju scripts) and for
+    /// metadata written or changed without the key, or copied from another key.
+    public static func authenticated(pairs raw: [String: String], objectKey: String, macKey: [UInt8]) -> Bool {
+        var m: [String: String] = [:]
+        for (k, v) in raw { m[k.lowercased()] = v }
+        guard let text = m.removeValue(forKey: "auth"), let recorded = hexBytes(text), recorded.count == 32 else {
+            return false
+        }
+        return mac(pairs: m, objectKey: objectKey, macKey: macKey) == recorded
+    }
+
+    /// HMAC-SHA256 of a label, the object key and every pair but `auth`, sorted by name, each
+    /// length-prefixed (so that no two inputs encode alike).
+    static func mac(pairs: [String: String], objectKey: String, macKey: [UInt8]) -> [UInt8] {
+        var data = Array("laju-backup object metadata v2\0".utf8)
+        func field(_ s: String) {
+            let b = Array(s.utf8)
+            data.append(contentsOf: withUnsafeBytes(of: UInt32(b.count).bigEndian, Array.init))
+            data += b
+        }
+        field(objectKey)
+        for (k, v) in pairs.sorted(by: { $0.key < $1.key }) where k != "auth" {
+            field(k)
+            field(v)
+        }
+        return hmacSHA256(key: macKey, data: data)
     }
 
     /// The largest database size we believe (SQLite's own limit is about 281 TB).
@@ -106,6 +150,18 @@ public struct ObjectMetadata: Equatable, Sendable {
             self.integrityMAC = mac
         } else {
             self.integrityMAC = nil
+        }
+        if let text = m["identity"] {
+            guard let identity = Identity(parsing: text) else {
+                throw LajuError(.integrity, "object metadata identity=\(Display.quoted(text)) is not an identity")
+            }
+            self.identity = identity
+        }
+        if let text = m["auth"] {
+            guard text.utf8.count == 64, let mac = ObjectMetadata.hexBytes(text) else {
+                throw LajuError(.integrity, "object metadata auth=\(Display.quoted(text)) is not an HMAC-SHA256")
+            }
+            self.auth = mac
         }
     }
 

@@ -202,7 +202,7 @@ struct PointChain {
 
 extension PointChain {
     /// The reader of the points of the database `settings` name (status, doctor, list: commands
-    /// that read summaries only, with the read identity).
+    /// that read summaries only, with the read credentials).
     init(settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, scratch: String) throws {
         self.init(
             store: store, namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),

@@ -76,7 +76,7 @@ public struct ActivateJob {
         let ws = try Workspace(base: settings.tempBase, events: events)
         defer { ws.remove() }
         var restored = try restore(into: ws)
-        if let a = FileIdentity(path: restored.path), let b = FileIdentity(path: live), a == b {
+        if let a = FileID(path: restored.path), let b = FileID(path: live), a == b {
             throw LajuError(
                 .usage, "\(restored.path) is the live database \(live) itself; nothing to activate",
                 hint: "name a backup, or a copy made before the change you want to undo")
@@ -171,7 +171,7 @@ public struct ActivateJob {
     /// A plain SQLite file given with `--from-file`: not in use, and sound. It records no proof of
     /// an earlier check, so `auto` means the full one.
     func checkPlainFile(_ file: String) throws {
-        if FileIdentity(path: file + "-wal") != nil {
+        if FileID(path: file + "-wal") != nil {
             throw LajuError(
                 .usage,
                 "\(file) has a -wal file beside it: it may be in use, and its newest pages are not in the file itself",

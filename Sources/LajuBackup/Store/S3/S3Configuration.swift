@@ -58,7 +58,7 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         let env = settings.environment
         var missing: [String] = []
         self.role = role
-        // A role's own identity, when configured, replaces the default one entirely.
+        // A role's own credentials, when configured, replace the default one entirely.
         let own: (String, String)? =
             switch role {
             case .write: nil

@@ -84,10 +84,10 @@ struct S3ErrorResponse {
             switch c.role {
             case .read:
                 hint =
-                    "these credentials may not read bucket \(c.bucket) (s3:GetObject, s3:ListBucket); restores and drills can use their own identity: BACKUP_READ_ACCESS_KEY/BACKUP_READ_SECRET_KEY"
+                    "these credentials may not read bucket \(c.bucket) (s3:GetObject, s3:ListBucket); restores and drills can use their own credentials: BACKUP_READ_ACCESS_KEY/BACKUP_READ_SECRET_KEY"
             case .clean:
                 hint =
-                    "these credentials may not delete in bucket \(c.bucket) (s3:DeleteObject, s3:ListBucket); clean can use its own identity: BACKUP_CLEAN_ACCESS_KEY/BACKUP_CLEAN_SECRET_KEY"
+                    "these credentials may not delete in bucket \(c.bucket) (s3:DeleteObject, s3:ListBucket); clean can use its own credentials: BACKUP_CLEAN_ACCESS_KEY/BACKUP_CLEAN_SECRET_KEY"
             case .write:
                 hint = "these credentials may not write to bucket \(c.bucket) (s3:PutObject and the multipart calls)"
             }

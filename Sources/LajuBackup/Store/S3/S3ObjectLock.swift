@@ -27,7 +27,7 @@ extension S3Store {
         return [("x-amz-object-lock-mode", mode), ("x-amz-object-lock-retain-until-date", HTTPDate.iso8601(until))]
     }
 
-    /// Before a backup with Object Lock: the bucket must have it enabled. An identity that may
+    /// Before a backup with Object Lock: the bucket must have it enabled. Credentials that may
     /// not read the configuration cannot tell; then the upload itself is refused by a bucket
     /// without Object Lock (InvalidRequest), with the same hint.
     func checkObjectLock() throws {

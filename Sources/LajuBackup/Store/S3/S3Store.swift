@@ -27,7 +27,7 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
 
     /// ListObjectsV2 with max-keys=1 under the prefix: proves endpoint, credentials (the signature
     /// is checked) and bucket before any temp file exists.
-    /// Also passes for an identity that may only write: S3 answers it AccessDenied, which proves
+    /// Also passes for credentials that may only write: S3 answers it AccessDenied, which proves
     /// the signature (and so endpoint, credentials and region) was accepted; wrong credentials
     /// get SignatureDoesNotMatch or InvalidAccessKeyId and fail here. With Object Lock configured
     /// the bucket's lock configuration is checked too.
@@ -36,7 +36,7 @@ public final class S3Store: VersionedStore, PresigningStore, ServerClock {
             _ = try listPage(
                 prefix: configuration.prefix, token: nil, maxKeys: 1, operation: "access check (ListObjectsV2)")
         } catch let e as LajuError where e.isAccessDenied {
-            // A write-only identity: fine for writing.
+            // Write-only credentials: fine for writing.
         }
         if configuration.objectLockMode != nil { try checkObjectLock() }
     }

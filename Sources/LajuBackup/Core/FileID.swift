@@ -1,10 +1,10 @@
 /// A file as the kernel knows it (device and inode), whatever path spelling, symlink or hard link
-/// led to it. Two paths name the same file exactly when their identities are equal.
-public struct FileIdentity: Hashable, Sendable {
+/// led to it. Two paths name the same file exactly when their FileIDs are equal.
+public struct FileID: Hashable, Sendable {
     public let device: UInt64
     public let inode: UInt64
 
-    /// The identity of the file at `path` (following symlinks unless `followSymlinks` is false),
+    /// The device and inode of the file at `path` (following symlinks unless `followSymlinks` is false),
     /// or nil when nothing is there.
     public init?(path: String, followSymlinks: Bool = true) {
         var st = stat()
