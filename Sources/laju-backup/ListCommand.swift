@@ -38,6 +38,7 @@ struct ListCommand: ParsableCommand {
                             $0.time, $0.kind.rawValue, $0.uploadedBytes.map(Human.bytes) ?? "-",
                             $0.databaseBytes.map(Human.bytes) ?? "-",
                             $0.point + ($0.problem.map { " (\($0))" } ?? "")
+                                + ($0.madeBeforeIdentities == true ? " (made before identities)" : "")
                         ]
                     }))
             print(

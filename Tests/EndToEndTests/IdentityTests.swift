@@ -96,18 +96,15 @@ final class IdentityTests: XCTestCase {
         let newest = try SQLiteContent.of(t.a.database, immutable: false)
         Two.lose(t.a.database)
 
-        let host = try t.scratch.sub("new-host")
-        var moved = t.envA
-        moved["BACKUP_DATABASE"] = host.appendingPathComponent("app.sqlite3").path
-        let r = try CLI.run(["restore", "--output", host.appendingPathComponent("app.sqlite3").path], env: moved)
+        let (moved, host) = try t.newHost(t.envA)
+        let r = try CLI.run(["restore", "--output", host.path], env: moved)
         XCTAssertEqual(r.status, 0, r.output)
-        XCTAssertEqual(try SQLiteContent.of(host.appendingPathComponent("app.sqlite3")), newest, r.stderr)
+        XCTAssertEqual(try SQLiteContent.of(host), newest, r.stderr)
 
         sleepPastTheStoreClock()
         try Two.backup(t.envB)
         let other = t.scratch.url.appendingPathComponent("other-host.sqlite3")
-        var elsewhere = t.envA
-        elsewhere["BACKUP_DATABASE"] = try t.scratch.sub("third-host").appendingPathComponent("app.sqlite3").path
+        let elsewhere = try t.newHost(t.envA, "third-host").env
         let s = try CLI.run(["restore", "--output", other.path], env: elsewhere)
         XCTAssertEqual(s.status, 5, s.output)
         XCTAssertTrue(s.stderr.contains("2 databases named app.sqlite3 have backups"), s.stderr)
@@ -141,9 +138,7 @@ final class IdentityTests: XCTestCase {
         let b2 = try Two.backup(b)
         Two.lose(t.a.database)
 
-        let host = try t.scratch.sub("new-host").appendingPathComponent("app.sqlite3")
-        var moved = a
-        moved["BACKUP_DATABASE"] = host.path
+        let (moved, host) = try t.newHost(a)
         let r = try CLI.run(["restore", "--output", host.path], env: moved)
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(try SQLiteContent.of(host), shop)
@@ -191,9 +186,10 @@ final class IdentityTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: t.a.database.path))
     }
 
-    /// The MACs are the ones docs/design.md specifies, computed by an implementation of our own
-    /// from that text alone (Python's hmac and hashlib): the object's `auth` over its key and
-    /// pairs, and the identity record's over its key and body. The object's metadata names the
+    /// The MACs are the ones docs/design.md and docs/format-incremental.md specify, computed by an
+    /// implementation of our own from that text alone (Python's hmac and hashlib): the object's
+    /// `auth` over its key and pairs, the identity record's over its key and body, and a version 2
+    /// pack's header under the keys derived for the identity. The object's metadata names the
     /// identity that the database recorded inside itself.
     func testTheMACsAreTheOnesTheDesignSpecifies() throws {
         let t = try Two.local()
@@ -221,6 +217,19 @@ final class IdentityTests: XCTestCase {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: body))) as? [String: Any])
         XCTAssertEqual(fields["database_id"] as? String, try Two.databaseID(t.a.database))
         XCTAssertEqual(fields["format"] as? String, "laju-backup identity v1")
+
+        // A point's pack starts with the header docs/format-incremental.md gives for the identity.
+        let r = try CLI.run(["backup", "--incremental", "--json"], env: a)
+        XCTAssertEqual(r.status, 0, r.output)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let pack = try XCTUnwrap(o["pack"] as? String, r.stdout)
+        XCTAssertTrue(pack.hasPrefix("backups/incremental/v2/name-shop/packs/"), pack)
+        let relative = String(pack.dropFirst("backups/incremental/v2/name-shop/".count))
+        let header = try Data(contentsOf: t.a.store.appendingPathComponent(pack)).prefix(40)
+        let expectedHeader = try sh("python3 '\(tool)' pack '\(t.a.key)' 'name:shop' '\(relative)'")
+        XCTAssertEqual(
+            header.map { String(format: "%02x", $0) }.joined(),
+            expectedHeader.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// A name that cannot be part of an object key is refused before anything happens.

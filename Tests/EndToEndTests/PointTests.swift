@@ -109,7 +109,10 @@ final class PointTests: XCTestCase {
         // Objects live under the namespace, not as backup_files rows.
         XCTAssertEqual(try sh("sqlite3 '\(f.database.path)' 'SELECT count(*) FROM backup_files'"), "0\n")
         let files = Scratch.files(in: f.store).filter { !$0.hasSuffix(".meta.json") }
-        XCTAssertTrue(files.allSatisfy { $0.hasPrefix("backups/incremental/app.sqlite3.") }, "\(files)")
+        // ... the namespace of the database's identity (its id, recorded inside it), not of its path.
+        let id = try sh("sqlite3 '\(f.database.path)' 'SELECT id FROM laju_backup_identity'").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        XCTAssertTrue(files.allSatisfy { $0.hasPrefix("backups/incremental/v2/db-\(id)/") }, "\(files)")
         XCTAssertEqual(files.filter { $0.contains("/points/") }.count, 2)
         XCTAssertEqual(files.filter { $0.contains("/packs/") }.count, 2)
     }

@@ -5,6 +5,8 @@ Swift code.
 
   metadata_auth.py object KEY_B64 OBJECT_KEY META_JSON   -> the `auth` the object's pairs must carry
   metadata_auth.py record KEY_B64 OBJECT_KEY BODY_FILE   -> the `auth` of an identity record
+  metadata_auth.py pack KEY_B64 IDENTITY RELATIVE_NAME   -> the 40-byte header of a version 2 pack
+                                                            (docs/format-incremental.md 3, 4.1), hex
 """
 import base64
 import hashlib
@@ -47,7 +49,17 @@ def record_auth(key_b64, object_key, body):
     return hmac.new(meta_key(key_b64), data, hashlib.sha256).hexdigest()
 
 
+def pack_header(key_b64, identity, relative_name):
+    k_pack = hkdf_sha256(
+        base64.b64decode(key_b64), b"laju-backup incremental pack-header v2\0" + identity.encode("utf-8"))
+    mac = hmac.new(k_pack, b"laju-backup pack header v2\0" + relative_name.encode("utf-8"), hashlib.sha256)
+    return (b"LJINCPK2" + mac.digest()).hex()
+
+
 def main(argv):
+    if argv[1] == "pack":
+        print(pack_header(argv[2], argv[3], argv[4]))
+        return
     mode, key_b64, object_key, path = argv[1:5]
     with open(path, "rb") as f:
         content = f.read()

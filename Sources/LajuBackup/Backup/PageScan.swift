@@ -47,7 +47,7 @@ final class PageScan {
         packs.append(PackRef(name: packName, size: 0))
         self.packs = packs
         pack = try FileWriter(path: workspace.file("pack"))
-        try pack.append(PackNames.magic)
+        try pack.append(keys.packHeader(name: packName))
         parentRecords = try parent?.records()
         known = BlockTable(capacity: parent == nil ? 0 : min(parent!.pageCount, Self.knownBlocks))
         if let parent {

@@ -51,11 +51,12 @@ public struct PointBackupJob {
         let database = settings.databasePath
         try Snapshot.checkSource(database)
         let encryptionKey = try settings.encryptionKey()
-        let keys = try PointKeys(encryptionKey)
         let check = try settings.pointCheck()
         let busy = try settings.busyTimeout()
-        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
-        let (store, readStore, _) = try stores(database: database, encryptionKey: encryptionKey)
+        let (store, readStore, identity) = try stores(database: database, encryptionKey: encryptionKey)
+        // Points are written under the identity (its namespace, its keys), never under a path.
+        let namespace = try PointNamespace(settings: settings, identity: identity)
+        let keys = try PointKeys(encryptionKey, identity: identity)
 
         // 1. Snapshot, exactly as a full backup; its time is the point's.
         let stage = try SnapshotStage(
@@ -282,7 +283,7 @@ public struct PointBackupJob {
             (scan.newBlocks > 0 ? scan.packSize : 0) + ManifestSeal.objectSize(bodyLength: bodyLength)
         let path = workspace.file("manifest")
         let manifest = try ManifestWriter(
-            path: path, name: name.relative, summary: summary, key: scan.keys.point, bodyLength: bodyLength)
+            path: path, name: name.relative, summary: summary, keys: scan.keys, bodyLength: bodyLength)
         try manifest.append {
             PointBody.encodeHeader(
                 into: &$0, parent: parentName, parentDigest: kind == .incremental ? parent?.summary.digest ?? [] : [],

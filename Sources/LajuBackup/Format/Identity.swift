@@ -7,9 +7,10 @@
 ///   and another path, and a disaster restore needs nothing but the settings and the key.
 /// - Otherwise the database's own id, `db:<32 hex>` (`DatabaseID`, kept inside the database).
 ///
-/// Every full backup made since metadata version 2 is bound to its identity under the key (the
-/// metadata's `auth`): one copied in from another database, or metadata written without the
-/// key, does not authenticate and is never taken for this database's.
+/// Every full backup (metadata version 2) and every point (format version 2) is bound to its
+/// identity under the key (the metadata's `auth`; keys derived for the identity): one copied in
+/// from another database, or metadata written without the key, does not authenticate and is
+/// never taken for this database's.
 public struct Identity: Sendable, Hashable, CustomStringConvertible {
     /// `name:<name>` or `db:<32 hex>`.
     public let text: String

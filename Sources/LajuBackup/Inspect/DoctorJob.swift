@@ -1,6 +1,6 @@
 /// `laju-backup doctor`: checks what a new setup gets wrong, one line per check with the fix.
 /// Nothing here changes anything but one probe object under the prefix, written, read, listed and
-/// deleted again to find out which of those the store allows (put-only credentials show as such).
+/// deleted again to find out which of those the store allows (put-only credentials shows as such).
 public struct DoctorJob {
     public enum Level: String, Codable, Sendable { case ok, warning, error }
 
@@ -204,10 +204,10 @@ public struct DoctorJob {
         pointsCron(&list)
         guard let encryptionKey else { return list.checks }
         do {
-            let chain = try PointChain(
-                settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read),
-                scratch: settings.tempBase)
-            let listing = try chain.listPoints()
+            let (chain, listing) = try PointChain.newestWithPoints(
+                try PointChain.forReading(
+                    settings: settings, encryptionKey: encryptionKey, store: try repository.store(role: .read),
+                    scratch: settings.tempBase, events: { _ in }))
             guard let newest = listing.last else {
                 try noPoints(&list, chain: chain)
                 return list.checks
@@ -335,7 +335,7 @@ public struct DoctorJob {
                 checks[i].level = .warning
                 checks[i].exitStatus = nil
                 checks[i].message +=
-                    " (the probe \(key) stays; write-only credentials for backups are fine, clean needs delete rights)"
+                    " (the probe \(key) stays; write-only credentials for backups is fine, clean needs delete rights)"
             }
         }
         return checks

@@ -14,6 +14,9 @@ public struct PointListing {
         public var depth: Int?
         /// Why its summary could not be read (then the point will not restore).
         public var problem: String?
+        /// True for a point made before identities (format 1, in the namespace of the path):
+        /// restorable, but nothing proves it is this database's.
+        public var madeBeforeIdentities: Bool?
     }
 
     public var settings: Settings
@@ -29,16 +32,27 @@ public struct PointListing {
 
     public func run() throws -> (entries: [Entry], store: String, namespace: String) {
         // Only summaries are read (ranged GETs): nothing is downloaded.
-        let chain = try PointChain(
-            settings: settings, encryptionKey: try settings.encryptionKey(), store: try repository.store(role: .read),
-            scratch: settings.tempBase)
-        let namespace = chain.namespace, store = chain.store
+        let store = try repository.store(role: .read)
+        let chains = try PointChain.forReading(
+            settings: settings, encryptionKey: try settings.encryptionKey(), store: store,
+            scratch: settings.tempBase, events: events)
+        var entries: [Entry] = []
+        for chain in chains {
+            entries += try self.entries(of: chain)
+        }
+        return (entries, store.displayName, chains.map(\.namespace.root).joined(separator: ", "))
+    }
+
+    /// The points of one namespace, newest first.
+    func entries(of chain: PointChain) throws -> [Entry] {
+        let namespace = chain.namespace
         var entries: [Entry] = []
         for listed in try chain.listPoints().reversed() {
             let k = namespace.key(listed.name.relative)
             var e = Entry(
                 point: PointChain.display(listed.name), key: k, time: PointTime.rfc3339(listed.name.time),
                 kind: listed.name.kind)
+            if namespace.version == 1 { e.madeBeforeIdentities = true }
             do {
                 let s = try chain.summary(of: listed)
                 e.uploadedBytes = s.uploadedBytes
@@ -51,6 +65,6 @@ public struct PointListing {
             }
             entries.append(e)
         }
-        return (entries, store.displayName, namespace.root)
+        return entries
     }
 }

@@ -107,10 +107,10 @@ public struct StatusJob {
     func points(_ r: inout Report) -> (Level, String) {
         let now = LocalTime.nowMilliseconds()
         do {
-            let chain = try PointChain(
-                settings: settings, encryptionKey: try settings.encryptionKey(),
-                store: try repository.store(role: .read), scratch: settings.tempBase)
-            let listing = try chain.listPoints()
+            let (chain, listing) = try PointChain.newestWithPoints(
+                try PointChain.forReading(
+                    settings: settings, encryptionKey: try settings.encryptionKey(),
+                    store: try repository.store(role: .read), scratch: settings.tempBase, events: { _ in }))
             guard let newest = listing.last else {
                 return (
                     .critical,

@@ -229,11 +229,35 @@ public struct FullRestoreJob {
                 ? ("integrity_mac", "the restored bytes are the snapshot that passed integrity_check at backup time")
                 : nil,
             damagedHint: "the backup was taken from a damaged database; try an older backup", events: events)
+        if case .latest = source { mentionNewerPoint(sel, encryptionKey: encryptionKey) }
         return Outcome(
             key: sel.key, output: tail.output?.path, source: sel.source, objectBytes: opened.objectBytes,
             restoredBytes: opened.plainBytes, uploadedAt: sel.uploadedAt, downloadSeconds: object.downloadSeconds,
             openSeconds: openSeconds, checkSeconds: checkSeconds, totalSeconds: monotonicSeconds() - started,
             compression: codec.rawValue, check: checkName, ownership: ownership)
+    }
+
+    /// After the newest full backup was restored: a restore point of this database newer than it
+    /// is newer state, and the operator should hear of it. Best effort: it only adds a line.
+    func mentionNewerPoint(_ sel: Selection, encryptionKey: EncryptionKey) {
+        let proven = sel.metadata.flatMap { m in
+            (try? encryptionKey.metadataKey()).flatMap {
+                ObjectMetadata.authenticated(pairs: m.pairs, objectKey: sel.key, macKey: $0) ? m.identity : nil
+            }
+        }
+        guard let identity = ((try? settings.knownIdentity()) ?? nil) ?? proven, let backupTime = sel.uploadedAt,
+            let store = try? repository.store(role: .read),
+            let namespace = try? PointNamespace(settings: settings, identity: identity),
+            let keys = try? PointKeys(encryptionKey, identity: identity)
+        else { return }
+        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: settings.tempBase)
+        guard let newest = (try? chain.listPoints())?.last, newest.name.time > backupTime,
+            (try? chain.summary(of: newest)) != nil
+        else { return }
+        events(
+            .warning(
+                "a restore point newer than this backup exists: \(PointChain.display(newest.name)) (\(PointTime.rfc3339(newest.name.time))); `laju-backup restore --at latest` restores it"
+            ))
     }
 
     /// The object to open, as a file on this host, and what is known of it.

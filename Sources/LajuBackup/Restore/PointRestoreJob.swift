@@ -59,9 +59,7 @@ public struct PointRestoreJob {
     public func run(target: RestoreTarget) throws -> Outcome {
         let started = monotonicSeconds()
         let encryptionKey = try settings.encryptionKey()
-        let keys = try PointKeys(encryptionKey)
         let scope = try settings.scope()
-        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
         // Every check of the target that needs nothing from the store comes first.
         let tail = try RestoreTail(target: target, settings: settings)
         defer { tail.close() }
@@ -70,9 +68,12 @@ public struct PointRestoreJob {
         // Manifests, the fetch plan and (for verify) the rebuilt file: a private workspace.
         let workspace = try Workspace(base: settings.tempBase, events: events)
         defer { workspace.remove() }
-        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
-        let listing = try chain.listPoints()
-        let chosen = try choose(from: listing, scope: scope, store: store, namespace: namespace)
+        let (chain, listing, chosen) = try choose(
+            from: try PointChain.forReading(
+                settings: settings, encryptionKey: encryptionKey, store: store, scratch: workspace.path,
+                events: events),
+            scope: scope, store: store)
+        let namespace = chain.namespace, keys = chain.keys
         events(
             .step(
                 name: "point", summary: "\(PointChain.display(chosen)) (\(PointTime.rfc3339(chosen.time)))", seconds: 0)
@@ -122,28 +123,39 @@ public struct PointRestoreJob {
         }
     }
 
-    /// The newest point at or before `at`; a clear "none" that names the oldest one otherwise.
-    func choose(
-        from listing: [PointChain.Listed], scope: BackupScope, store: ObjectStore,
-        namespace: PointNamespace
-    ) throws -> PointName {
-        let candidates: [PointChain.Listed]
-        switch at {
-        case .latest: candidates = listing
-        case .time(let t): candidates = listing.filter { $0.name.time <= t }
+    /// The newest point at or before `at`, in the first chain that has one (this database's own
+    /// namespace before the one of its path from before identities); a clear "none" that names
+    /// the oldest point otherwise.
+    func choose(from chains: [PointChain], scope: BackupScope, store: ObjectStore) throws -> (
+        PointChain, [PointChain.Listed], PointName
+    ) {
+        var oldest: PointName?
+        for chain in chains {
+            let listing = try chain.listPoints()
+            let candidates: [PointChain.Listed]
+            switch at {
+            case .latest: candidates = listing
+            case .time(let t): candidates = listing.filter { $0.name.time <= t }
+            }
+            if let chosen = candidates.last?.name {
+                if chain.namespace.version == 1 {
+                    events(
+                        .warning(
+                            "\(PointChain.display(chosen)) was made before identities: it is restored as this path's point, which nothing authenticates as this database's"
+                        ))
+                }
+                return (chain, listing, chosen)
+            }
+            if let first = listing.first?.name, oldest.map({ first < $0 }) ?? true { oldest = first }
         }
-        guard let chosen = candidates.last?.name else {
-            let when: String
-            if case .time(let t) = at { when = " at or before \(PointTime.rfc3339(t))" } else { when = "" }
-            throw LajuError(
-                .storage,
-                "no restore point of \(scope.databaseName)\(when) in \(store.displayName) under \(Display.safe(namespace.root))",
-                hint: listing.isEmpty
-                    ? "make one with `laju-backup backup --incremental`"
-                    : "the oldest is \(PointTime.rfc3339(listing[0].name.time)); see `laju-backup list --points`",
-                isNotFound: true)
-        }
-        return chosen
+        let when: String
+        if case .time(let t) = at { when = " at or before \(PointTime.rfc3339(t))" } else { when = "" }
+        throw LajuError(
+            .storage,
+            "no restore point of \(scope.databaseName)\(when) in \(store.displayName) under \(chains.map { Display.safe($0.namespace.root) }.joined(separator: " or "))",
+            hint: oldest.map { "the oldest is \(PointTime.rfc3339($0.time)); see `laju-backup list --points`" }
+                ?? "make one with `laju-backup backup --incremental`",
+            isNotFound: true)
     }
 
     /// The packs the chain's manifests name, in one table, and for each the points that depend

@@ -54,21 +54,45 @@ public struct PointCleanJob {
 
     public func run() throws -> Outcome {
         let encryptionKey = try settings.encryptionKey()
-        let keys = try PointKeys(encryptionKey)
-        let namespace = try PointNamespace(settings: settings, encryptionKey: encryptionKey)
         let store = try repository.store(role: .clean)
         // Kept manifests are downloaded to learn their packs: one at a time, into a workspace.
         let workspace = try Workspace(base: settings.tempBase, events: events)
         defer { workspace.remove() }
-        let chain = PointChain(store: store, namespace: namespace, keys: keys, scratch: workspace.path)
-        let listing = try chain.listPoints()
+        // This database's own namespace, then the one its path named before identities.
+        let chains = try PointChain.forReading(
+            settings: settings, encryptionKey: encryptionKey, store: store, scratch: workspace.path, events: events)
+        let listings = try chains.map { try $0.listPoints() }
         var outcome = Outcome(points: [], deletedPacks: [], keptPacks: 0, freedBytes: 0, dryRun: dryRun, failures: [])
-        guard !listing.isEmpty else { return outcome }
+        guard listings.contains(where: { !$0.isEmpty }) else { return outcome }
         // The newest point that restores anchors everything: points after it (that do not restore,
         // or are not this database's) are left alone and never count as "the newest".
-        let (anchor, unusable) = try newestRestorable(listing, chain: chain)
+        let restorable = try zip(chains, listings).map { try newestRestorable($1, chain: $0) }
+        guard let anchor = restorable.compactMap(\.newest).first else {
+            throw noneRestorable(listings.first { !$0.isEmpty } ?? [], unusable: restorable.first?.unusable ?? [:])
+        }
+        // The policy sees every point up to the anchor, of both namespaces, as one history.
+        let timeline = listings.flatMap { $0 }.filter { $0.name <= anchor.name }
+        for (i, chain) in chains.enumerated() where !listings[i].isEmpty {
+            clean(
+                chain, listing: listings[i], unusable: restorable[i].unusable, anchor: anchor, timeline: timeline,
+                store: store, outcome: &outcome)
+            guard outcome.failures.isEmpty else { break }
+        }
+        return outcome
+    }
+
+    /// Applies the policy to the points of one namespace (those after the anchor left alone).
+    func clean(
+        _ chain: PointChain, listing: [PointChain.Listed], unusable: [String: String], anchor: PointChain.Listed,
+        timeline: [PointChain.Listed], store: ObjectStore, outcome: inout Outcome
+    ) {
+        let namespace = chain.namespace
         let candidates = listing.filter { $0.name <= anchor.name }
-        var (keep, reasons) = keptPoints(candidates, storageLabel: store.storageLabel)
+        var (keep, reasons) = keptPoints(candidates, timeline: timeline, storageLabel: store.storageLabel)
+        for l in listing where l.name > anchor.name && unusable[l.name.relative] == nil {
+            keep.insert(l.name.relative)
+            reasons[l.name.relative] = ["newer than the newest point that restores; left alone"]
+        }
         for (name, why) in unusable {
             keep.insert(name)
             reasons[name] = [why]
@@ -82,15 +106,23 @@ public struct PointCleanJob {
                 for p in try chain.packs(of: l.name, size: l.size, listing: listing) { neededPacks.insert(p.name) }
             } catch let e as LajuError where e.kind == .integrity {
                 reasons[l.name.relative] = ["cannot be opened (\(e.message)); left alone"]
+            } catch {
+                outcome.failures.append("\(namespace.key(l.name.relative)): \(error)")
+                return
             }
         }
-        outcome.points = decisions(listing, keep: keep, reasons: reasons)
-        let packsToDelete = try unneededPacks(
-            store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
+        outcome.points += decisions(listing, keep: keep, reasons: reasons)
+        guard
+            let packsToDelete = try? unneededPacks(
+                store: store, namespace: namespace, needed: neededPacks, outcome: &outcome)
+        else {
+            outcome.failures.append("\(namespace.packs): the packs cannot be listed")
+            return
+        }
         let lockedPoints = deletePoints(
             listing.filter { !keep.contains($0.name.relative) }, chain: chain, store: store, outcome: &outcome)
         // A failed manifest delete leaves its packs needed: delete packs only after a clean pass.
-        guard outcome.failures.isEmpty else { return outcome }
+        guard outcome.failures.isEmpty else { return }
         // A manifest that Object Lock keeps still needs its packs (it stays restorable until then).
         for l in lockedPoints {
             do {
@@ -99,18 +131,17 @@ public struct PointCleanJob {
                 outcome.failures.append(
                     "\(namespace.key(l.name.relative)): locked, and its manifest cannot be read to keep its packs (\(error))"
                 )
-                return outcome
+                return
             }
         }
-        deletePacks(packsToDelete, needed: neededPacks, store: store, namespace: namespace, outcome: &outcome)
-        return outcome
+        deletePacks(packsToDelete, needed: neededPacks, store: store, chain: chain, outcome: &outcome)
     }
 
     /// The newest point that can be restored: every manifest of its chain authentic and linked to
-    /// the next, every pack they name in the store with the size recorded. Also, for each newer
-    /// point, why it cannot. When none can, nothing is deleted: the run stops here.
+    /// the next, every pack they name in the store with the size recorded (nil when none can).
+    /// Also, for each newer point, why it cannot.
     func newestRestorable(_ listing: [PointChain.Listed], chain: PointChain) throws -> (
-        PointChain.Listed, [String: String]
+        newest: PointChain.Listed?, unusable: [String: String]
     ) {
         var unusable: [String: String] = [:]
         var stored: [String: Int64]?
@@ -130,8 +161,13 @@ public struct PointCleanJob {
                 unusable[l.name.relative] = "cannot be restored (\(e.message)); left alone"
             }
         }
+        return (nil, unusable)
+    }
+
+    /// When no point can be restored, nothing is deleted: the run stops.
+    func noneRestorable(_ listing: [PointChain.Listed], unusable: [String: String]) -> LajuError {
         let newest = listing.last.map { PointChain.display($0.name) } ?? "?"
-        throw LajuError(
+        return LajuError(
             .integrity,
             "no restore point of \(settings.databasePath) can be restored, so clean --points deletes nothing; the newest, \(newest), \(unusable[listing.last?.name.relative ?? ""] ?? "cannot be restored")",
             hint:
@@ -182,15 +218,18 @@ public struct PointCleanJob {
     /// The points the policy keeps, as for catalog rows (newest first, the newest always kept),
     /// and every point a kept point of its chain needs (chains are linear, oldest first); with the
     /// reasons of each.
-    func keptPoints(_ listing: [PointChain.Listed], storageLabel: String) -> (Set<String>, [String: [String]]) {
-        let records = listing.map {
+    func keptPoints(_ listing: [PointChain.Listed], timeline: [PointChain.Listed], storageLabel: String) -> (
+        Set<String>, [String: [String]]
+    ) {
+        let records = timeline.map {
             BackupRecord(
                 id: $0.name.relative, key: $0.name.relative, fileName: $0.name.relative, fileSize: $0.size,
                 storage: storageLabel, checksum: "", uploadedAt: $0.name.time, encIV: "", encTag: "")
         }
         let plan = Retention.plan(records, policy: policy, now: now())
         var reasons: [String: [String]] = [:]
-        for d in plan.decisions where d.keep { reasons[d.key] = d.reasons }
+        let here = Set(listing.map(\.name.relative))
+        for d in plan.decisions where d.keep && here.contains(d.key) { reasons[d.key] = d.reasons }
         var keep = Set(reasons.keys)
         var later: String?
         for l in listing.reversed() {
@@ -225,10 +264,18 @@ public struct PointCleanJob {
     /// Deletes the candidate packs that are still not needed (a locked manifest may have claimed
     /// some since), or counts them for a dry run.
     func deletePacks(
-        _ candidates: [ObjectInfo], needed: Set<String>, store: ObjectStore, namespace: PointNamespace,
+        _ candidates: [ObjectInfo], needed: Set<String>, store: ObjectStore, chain: PointChain,
         outcome: inout Outcome
     ) {
+        let namespace = chain.namespace
         for o in candidates where !needed.contains(String(o.key.dropFirst(namespace.root.count))) {
+            guard isOurs(pack: o, chain: chain) else {
+                outcome.keptPacks += 1
+                events(
+                    .warning(
+                        "\(Display.safe(o.key)): its header does not authenticate as this database's pack; left alone"))
+                continue
+            }
             if dryRun {
                 outcome.freedBytes += o.size
                 outcome.deletedPacks.append(o.key)
@@ -244,6 +291,18 @@ public struct PointCleanJob {
         }
         outcome.keptPacks += candidates.count(where: { needed.contains(String($0.key.dropFirst(namespace.root.count))) }
         )
+    }
+
+    /// A version 2 pack proves whose it is by its header (`PointKeys.packHeader`); version 1 packs
+    /// cannot, and go by their namespace alone.
+    func isOurs(pack o: ObjectInfo, chain: PointChain) -> Bool {
+        guard chain.keys.version == 2 else { return true }
+        let name = String(o.key.dropFirst(chain.namespace.root.count))
+        let size = chain.keys.packHeaderSize
+        guard o.size >= Int64(size),
+            let head = try? chain.store.getRange(key: o.key, offset: 0, length: Int64(size))
+        else { return false }
+        return head == chain.keys.packHeader(name: name)
     }
 
     enum Removal { case removed, locked, failed }

@@ -100,6 +100,16 @@ struct TwoDatabases {
         return try XCTUnwrap(o?["key"] as? String, r.output, file: file, line: line)
     }
 
+    /// The same settings on a new host: BACKUP_DATABASE in a folder of its own.
+    func newHost(_ env: [String: String], _ folder: String = "new-host") throws -> (
+        env: [String: String], database: URL
+    ) {
+        let database = try scratch.sub(folder).appendingPathComponent("app.sqlite3")
+        var moved = env
+        moved["BACKUP_DATABASE"] = database.path
+        return (moved, database)
+    }
+
     /// The id laju-backup recorded inside a database.
     static func databaseID(_ db: URL) throws -> String {
         try sh("sqlite3 '\(db.path)' 'SELECT id FROM laju_backup_identity'").trimmingCharacters(

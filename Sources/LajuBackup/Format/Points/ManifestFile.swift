@@ -11,13 +11,14 @@ final class ManifestWriter {
     private let bodyLength: Int
     private var produced = 0
 
-    init(path: String, name: String, summary: PointSummary, key: [UInt8], bodyLength: Int) throws {
+    init(path: String, name: String, summary: PointSummary, keys: PointKeys, bodyLength: Int) throws {
+        let key = keys.point
         let s = summary.encoded()
         let n1 = try secureRandomBytes(12), n2 = try secureRandomBytes(12)
         let nameBytes = Array(name.utf8)
         let (c1, t1) = try AESGCM.seal(key: key, iv: n1, aad: ManifestSeal.summaryLabel + nameBytes, plaintext: s)
         file = try FileWriter(path: path)
-        try file.append(ManifestSeal.magic + n1 + c1 + t1 + n2)
+        try file.append(keys.manifestMagic + n1 + c1 + t1 + n2)
         gcm = try GCMStream(sealing: true, key: key, iv: n2, aad: ManifestSeal.bodyLabel + nameBytes + s)
         self.bodyLength = bodyLength
         plain.reserveCapacity(1 << 20)
@@ -61,7 +62,8 @@ struct ManifestFile {
     let size: Int64
     private let key: [UInt8]
 
-    static func open(path: String, point: PointName, key: [UInt8]) throws -> ManifestFile {
+    static func open(path: String, point: PointName, keys: PointKeys) throws -> ManifestFile {
+        let key = keys.point
         let reader = try FileReader(path: path)
         guard reader.size >= Int64(ManifestSeal.summaryEnd + 28) else {
             throw FormatError("its size \(reader.size) is impossible")
@@ -71,7 +73,7 @@ struct ManifestFile {
             throw FormatError("it is truncated")
         }
         let summary = try ManifestSeal.openSummary(
-            Array(head.prefix(ManifestSeal.summaryEnd)), name: point.relative, key: key)
+            Array(head.prefix(ManifestSeal.summaryEnd)), name: point.relative, keys: keys)
         guard summary.kind == point.kind, summary.time == point.time else {
             throw FormatError("its summary does not match its name")
         }

@@ -33,7 +33,7 @@ struct PointChain {
         }
         let head = try store.getRange(
             key: namespace.key(listed.name.relative), offset: 0, length: Int64(ManifestSeal.summaryEnd))
-        let s = try ManifestSeal.openSummary(head, name: listed.name.relative, key: keys.point)
+        let s = try ManifestSeal.openSummary(head, name: listed.name.relative, keys: keys)
         guard s.kind == listed.name.kind, s.time == listed.name.time else {
             throw FormatError("its summary does not match its name")
         }
@@ -106,7 +106,7 @@ struct PointChain {
             throw missing(key, Self.dependents(of: p, in: listing), what: "point manifest")
         }
         do {
-            let file = try ManifestFile.open(path: path, point: p, key: keys.point)
+            let file = try ManifestFile.open(path: path, point: p, keys: keys)
             guard file.size == size else { throw FormatError("it has \(file.size) bytes, the listing \(size)") }
             return Loaded(name: p, summary: file.summary, body: file.header, size: size, file: file)
         } catch let e as FormatError {
@@ -201,11 +201,89 @@ struct PointChain {
 }
 
 extension PointChain {
-    /// The reader of the points of the database `settings` name (status, doctor, list: commands
-    /// that read summaries only, with the read credentials).
-    init(settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, scratch: String) throws {
-        self.init(
-            store: store, namespace: try PointNamespace(settings: settings, encryptionKey: encryptionKey),
-            keys: try PointKeys(encryptionKey), scratch: scratch)
+    /// The chains of the database `settings` names, for the commands that read points: its
+    /// identity's (version 2) when the identity can be known (and, under a declared name, its id's,
+    /// where points made before the name was declared are), then the one its path named before
+    /// identities (version 1, read so that older points stay restorable).
+    static func forReading(
+        settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, scratch: String,
+        events: JobEventSink
+    ) throws -> [PointChain] {
+        var identities: [Identity] = []
+        if let identity = try readingIdentity(
+            settings: settings, encryptionKey: encryptionKey, store: store, events: events)
+        {
+            identities.append(identity)
+            // A database that declared its name after making points keeps them under its id.
+            if identity.declaredName != nil, Snapshot.isDatabase(settings.databasePath),
+                let id = try? DatabaseID.read(
+                    path: settings.databasePath, busyTimeoutMilliseconds: settings.busyTimeout())
+            {
+                identities.append(.database(id))
+            }
+        }
+        var chains: [PointChain] = []
+        for identity in identities {
+            chains.append(
+                PointChain(
+                    store: store, namespace: try PointNamespace(settings: settings, identity: identity),
+                    keys: try PointKeys(encryptionKey, identity: identity), scratch: scratch))
+        }
+        chains.append(
+            PointChain(
+                store: store, namespace: try PointNamespace.legacy(settings: settings, encryptionKey: encryptionKey),
+                keys: try PointKeys(encryptionKey, identity: nil), scratch: scratch))
+        return chains
+    }
+
+    /// Whose points to read: the declared name, else the id recorded in the database. Without
+    /// either (a disaster restore without a declared name) the identity of this database's newest
+    /// full backup in the store, else the only identity with points under the prefix; several
+    /// such identities stop the command with a list, since nothing tells which is this one.
+    static func readingIdentity(
+        settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, events: JobEventSink
+    ) throws -> Identity? {
+        if let known = try settings.knownIdentity() { return known }
+        let search = try StoreSearch(
+            store: store, scope: try settings.scope(), encryptionKey: encryptionKey, identity: nil,
+            databasePath: settings.databasePath)
+        if let found = try? search.newest(events: { _ in }), !found.legacy, let identity = found.metadata.identity {
+            events(
+                .warning(
+                    "no declared name and no database here: reading the points of \(identity.display), whose newest full backup is \(Display.safe(found.info.key))"
+                ))
+            return identity
+        }
+        let base = try settings.prefix + "incremental/v2/"
+        let identities = Set(
+            try store.list(prefix: base).compactMap { o -> Identity? in
+                let rest = o.key.dropFirst(base.count)
+                guard o.key.hasPrefix(base), let slash = rest.firstIndex(of: "/") else { return nil }
+                return PointNamespace.identity(ofFolder: String(rest[..<slash]))
+            })
+        guard identities.count <= 1 else {
+            throw LajuError(
+                .storage,
+                "no declared name, no database and no full backup say which points are this database's: \(identities.count) databases have points under \(Display.safe(base)) (\(identities.map(\.display).sorted().joined(separator: ", ")))",
+                hint:
+                    "set BACKUP_NAME to the name the database was backed up under, or restore its full backup first (`laju-backup restore`): the restored database knows its id"
+            )
+        }
+        if let only = identities.first {
+            events(
+                .warning(
+                    "no declared name and no database here: reading the points of \(only.display), the only database with points under \(Display.safe(base))"
+                ))
+        }
+        return identities.first
+    }
+
+    /// The first of `chains` that has points, and its listing; the first chain when none has.
+    static func newestWithPoints(_ chains: [PointChain]) throws -> (chain: PointChain, listing: [Listed]) {
+        for chain in chains {
+            let listing = try chain.listPoints()
+            if !listing.isEmpty { return (chain, listing) }
+        }
+        return (chains[0], [])
     }
 }

@@ -356,9 +356,9 @@ struct PointBody: Sendable, Equatable {
     }
 }
 
-/// Pack object names and header.
+/// Pack object names and header (`PointKeys.packHeader`).
 enum PackNames {
-    static let magic = Array("LJINCPK1".utf8)
+    /// The shortest header (version 1's magic): no block starts before it.
     static let headerSize = 8
     /// "packs/" + 32 hex + ".pack".
     static let nameLength = 6 + 32 + 5

@@ -1,23 +1,50 @@
 /// The sub-keys of incremental backups (docs/format-incremental.md, 3), each derived from the
 /// encryption key with HKDF-SHA256 and a label of its own, so that ids, blocks, manifests and the
 /// file digest never share a key with each other or with the full backups' AES-GCM.
+///
+/// Version 2 keys are derived for one database's identity as well: a manifest, a block or a
+/// pack header made for another database does not authenticate under them, so points copied in
+/// from another database's namespace are damage, never that database's state. Version 1 keys
+/// (points made before identities) are derived from the encryption key alone.
 struct PointKeys: Sendable {
+    /// 1 or 2, as the namespace the keys belong to.
+    let version: Int
     let id: [UInt8]
     let block: [UInt8]
     let point: [UInt8]
     let digest: [UInt8]
     let cache: [UInt8]
+    /// Version 2: the key of the MAC in a pack's header; empty for version 1.
+    let pack: [UInt8]
 
-    init(_ encryptionKey: EncryptionKey) throws {
-        func derive(_ label: String) throws -> [UInt8] {
-            try hkdfSHA256(key: encryptionKey.bytes, info: Array(label.utf8), count: 32)
+    /// The keys of `namespace`: version 2 for a namespace of an identity, else version 1.
+    init(_ encryptionKey: EncryptionKey, identity: Identity?) throws {
+        func derive(_ use: String) throws -> [UInt8] {
+            let label =
+                identity.map { "laju-backup incremental \(use) v2\0\($0.text)" } ?? "laju-backup incremental \(use) v1"
+            return try hkdfSHA256(key: encryptionKey.bytes, info: Array(label.utf8), count: 32)
         }
-        id = try derive("laju-backup incremental block-id v1")
-        block = try derive("laju-backup incremental block-enc v1")
-        point = try derive("laju-backup incremental manifest v1")
-        digest = try derive("laju-backup incremental file-digest v1")
-        cache = try derive("laju-backup incremental state-cache v1")
+        version = identity == nil ? 1 : 2
+        id = try derive("block-id")
+        block = try derive("block-enc")
+        point = try derive("manifest")
+        digest = try derive("file-digest")
+        cache = try derive("state-cache")
+        pack = identity == nil ? [] : try derive("pack-header")
     }
+
+    /// The first bytes of a manifest object.
+    var manifestMagic: [UInt8] { Array((version == 1 ? "LJINCPT1" : "LJINCPT2").utf8) }
+
+    /// A pack's header: its magic, and in version 2 a MAC of its name under this identity's key,
+    /// which proves the pack is this database's before retention deletes it.
+    func packHeader(name: String) -> [UInt8] {
+        guard version == 2 else { return Array("LJINCPK1".utf8) }
+        return Array("LJINCPK2".utf8) + hmacSHA256(key: pack, data: Array("laju-backup pack header v2\0\(name)".utf8))
+    }
+
+    /// The bytes of `packHeader` for this version: what a ranged GET reads to check one.
+    var packHeaderSize: Int { version == 1 ? 8 : 40 }
 
     /// The keyed id of a page: the store never sees it, and it reveals nothing without the key.
     func blockID(_ page: UnsafeRawBufferPointer) -> BlockID {

@@ -5,7 +5,7 @@ import XCTest
 /// The incremental format's parsers (docs/format-incremental.md): names, times, manifests and
 /// blocks round-trip, and hostile bytes are refused before anything is allocated from them.
 final class PointFormatTests: XCTestCase {
-    let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
+    let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)), identity: .declared("shop"))
 
     func testPointNamesRoundTripAndRejectOthers() throws {
         let n = try PointName.fresh(time: 1_764_670_503_123, kind: .incremental)
@@ -56,28 +56,61 @@ final class PointFormatTests: XCTestCase {
 
     func testManifestRoundTrip() throws {
         let (name, summary, body) = sample()
-        let sealed = try ManifestSeal.seal(name: name.relative, summary: summary, body: body.encoded(), key: keys.point)
+        let sealed = try ManifestSeal.seal(name: name.relative, summary: summary, body: body.encoded(), keys: keys)
         XCTAssertEqual(Int64(sealed.count), ManifestSeal.objectSize(bodyLength: body.encoded().count))
-        let (s, b) = try ManifestSeal.open(sealed, point: name, key: keys.point)
+        let (s, b) = try ManifestSeal.open(sealed, point: name, keys: keys)
         XCTAssertEqual(s, summary)
         XCTAssertEqual(b, body)
         XCTAssertEqual(
-            try ManifestSeal.openSummary(Array(sealed.prefix(108)), name: name.relative, key: keys.point), summary)
+            try ManifestSeal.openSummary(Array(sealed.prefix(108)), name: name.relative, keys: keys), summary)
+    }
+
+    /// Version 2 keys belong to one identity: a manifest, a block or a pack header made for one
+    /// database does not open as another's (or as a version 1 point), which is what makes points
+    /// copied between namespaces damage rather than state. Version 1 keys keep their labels.
+    func testVersion2KeysBindTheIdentity() throws {
+        let key = try EncryptionKey(bytes: Array(repeating: 7, count: 32))
+        let (name, summary, body) = sample()
+        let sealed = try ManifestSeal.seal(name: name.relative, summary: summary, body: body.encoded(), keys: keys)
+        XCTAssertEqual(Array(sealed.prefix(8)), Array("LJINCPT2".utf8))
+        let dbID = Identity.database(DatabaseID(hex: String(repeating: "ab", count: 16))!)
+        for other in [
+            try PointKeys(key, identity: .declared("blog")), try PointKeys(key, identity: dbID),
+            try PointKeys(key, identity: nil)
+        ] {
+            XCTAssertThrowsError(try ManifestSeal.open(sealed, point: name, keys: other))
+            let page = [UInt8](repeating: 3, count: 4096)
+            let block = try page.withUnsafeBytes { try BlockSealer(keys: keys).seal(page: $0, id: keys.blockID($0)) }
+            let id = page.withUnsafeBytes { keys.blockID($0) }
+            if case .success = try BlockSealer(keys: other).open(block[...], id: id, pageSize: 4096) {
+                XCTFail("a block opened under another identity's keys")
+            }
+            XCTAssertNotEqual(other.packHeader(name: "packs/x.pack"), keys.packHeader(name: "packs/x.pack"))
+        }
+        let header = keys.packHeader(name: "packs/x.pack")
+        XCTAssertEqual(header.count, keys.packHeaderSize)
+        XCTAssertNotEqual(header, keys.packHeader(name: "packs/y.pack"))
+        let v1 = try PointKeys(key, identity: nil)
+        XCTAssertEqual(
+            v1.point, try hkdfSHA256(key: key.bytes, info: Array("laju-backup incremental manifest v1".utf8), count: 32)
+        )
+        XCTAssertEqual(v1.packHeader(name: "packs/x.pack"), Array("LJINCPK1".utf8))
+        XCTAssertEqual(v1.manifestMagic, Array("LJINCPT1".utf8))
     }
 
     func testManifestBoundToItsNameAndBytes() throws {
         let (name, summary, body) = sample()
-        let sealed = try ManifestSeal.seal(name: name.relative, summary: summary, body: body.encoded(), key: keys.point)
+        let sealed = try ManifestSeal.seal(name: name.relative, summary: summary, body: body.encoded(), keys: keys)
         let renamed = PointName(time: name.time, nonce: "deadbeee", kind: .incremental)
-        XCTAssertThrowsError(try ManifestSeal.open(sealed, point: renamed, key: keys.point))
+        XCTAssertThrowsError(try ManifestSeal.open(sealed, point: renamed, keys: keys))
         for offset in [0, 10, 50, 107, 108, 130, sealed.count - 1] {
             var bad = sealed
             bad[offset] ^= 1
-            XCTAssertThrowsError(try ManifestSeal.open(bad, point: name, key: keys.point), "flip at \(offset)")
+            XCTAssertThrowsError(try ManifestSeal.open(bad, point: name, keys: keys), "flip at \(offset)")
         }
-        XCTAssertThrowsError(try ManifestSeal.open(Array(sealed.dropLast(5)), point: name, key: keys.point))
-        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
-        XCTAssertThrowsError(try ManifestSeal.open(sealed, point: name, key: other.point))
+        XCTAssertThrowsError(try ManifestSeal.open(Array(sealed.dropLast(5)), point: name, keys: keys))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)), identity: .declared("shop"))
+        XCTAssertThrowsError(try ManifestSeal.open(sealed, point: name, keys: other))
     }
 
     /// Bodies that authenticate (an attacker with the key, or a bug) but lie: each is refused.
@@ -159,7 +192,7 @@ final class PointFormatTests: XCTestCase {
         let b = try random.withUnsafeBytes { try sealer.seal(page: $0, id: keys.blockID($0)) }
         XCTAssertEqual(b.count, 4096 + BlockSealer.overhead)
         // The ids are keyed: another key, another id.
-        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)), identity: .declared("shop"))
         XCTAssertNotEqual(text.withUnsafeBytes { keys.blockID($0) }, text.withUnsafeBytes { other.blockID($0) })
     }
 
@@ -259,7 +292,7 @@ final class PointFormatTests: XCTestCase {
             packs: [pack], entries: entries)
         let path2 = "\(dir)/m2"
         let w2 = try ManifestWriter(
-            path: path2, name: name.relative, summary: summary, key: keys.point, bodyLength: body.encoded().count)
+            path: path2, name: name.relative, summary: summary, keys: keys, bodyLength: body.encoded().count)
         try w2.append {
             PointBody.encodeHeader(
                 into: &$0, parent: body.parent, parentDigest: body.parentDigest, packs: body.packs, entryCount: count)
@@ -270,10 +303,10 @@ final class PointFormatTests: XCTestCase {
         XCTAssertEqual(Int64(bytes.count), size)
         XCTAssertEqual(Digest.hash(.md5, Array(bytes)), md5)
         // The in-memory opener agrees, and so does the file reader.
-        let (s, b) = try ManifestSeal.open(Array(bytes), point: name, key: keys.point)
+        let (s, b) = try ManifestSeal.open(Array(bytes), point: name, keys: keys)
         XCTAssertEqual(s, summary)
         XCTAssertEqual(b, body)
-        let file = try ManifestFile.open(path: path2, point: name, key: keys.point)
+        let file = try ManifestFile.open(path: path2, point: name, keys: keys)
         XCTAssertEqual(file.summary, summary)
         XCTAssertEqual(file.header.packs, [pack])
         XCTAssertEqual(file.header.parent, body.parent)
@@ -287,15 +320,15 @@ final class PointFormatTests: XCTestCase {
             bad[offset] ^= 1
             XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/bad\(offset)", contents: Data(bad)))
             XCTAssertThrowsError(
-                try ManifestFile.open(path: "\(dir)/bad\(offset)", point: name, key: keys.point), "flip at \(offset)")
+                try ManifestFile.open(path: "\(dir)/bad\(offset)", point: name, keys: keys), "flip at \(offset)")
         }
         XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/short", contents: Data(bytes.dropLast(16))))
-        XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/short", point: name, key: keys.point))
-        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)))
-        XCTAssertThrowsError(try ManifestFile.open(path: path2, point: name, key: other.point))
+        XCTAssertThrowsError(try ManifestFile.open(path: "\(dir)/short", point: name, keys: keys))
+        let other = try PointKeys(try EncryptionKey(bytes: Array(repeating: 8, count: 32)), identity: .declared("shop"))
+        XCTAssertThrowsError(try ManifestFile.open(path: path2, point: name, keys: other))
         XCTAssertThrowsError(
             try ManifestFile.open(
-                path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), key: keys.point))
+                path: path2, point: PointName(time: name.time, nonce: "ffffffff", kind: name.kind), keys: keys))
         // Changed after it was opened: the second read fails at its end.
         var tampered = Array(bytes)
         tampered[bytes.count / 2] ^= 1
