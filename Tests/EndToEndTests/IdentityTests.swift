@@ -232,6 +232,32 @@ final class IdentityTests: XCTestCase {
             expectedHeader.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// `restore --activate` keeps the live database's identity: content from before ids were
+    /// recorded gets the live id; another database's backup, even named by --key, is not put live.
+    func testActivationKeepsTheDatabasesIdentity() throws {
+        let t = try Two.local()
+        try Two.backup(t.envA)
+        let id = try Two.databaseID(t.a.database)
+        let old = t.scratch.url.appendingPathComponent("before-ids.sqlite3")
+        try sh("sqlite3 '\(t.a.database.path)' \".backup '\(old.path)'\"")
+        try sh("sqlite3 '\(old.path)' 'DROP TABLE laju_backup_identity; PRAGMA journal_mode=DELETE;'")
+        let r = try CLI.run(["restore", "--activate", "--yes", "--from-file", old.path], env: t.envA)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(try Two.databaseID(t.a.database), id, "activation changed the database's identity")
+        XCTAssertTrue(try sh("sqlite3 '\(old.path)' .tables").contains("items"))
+        XCTAssertFalse(
+            try sh("sqlite3 '\(old.path)' .tables").contains("laju_backup_identity"), "--from-file was changed")
+
+        let b1 = try Two.backup(t.envB)
+        let live = try SQLiteContent.of(t.a.database, immutable: false)
+        let other = try CLI.run(["restore", "--activate", "--yes", "--key", b1], env: t.envA)
+        XCTAssertEqual(other.status, 2, other.output)
+        XCTAssertTrue(
+            other.stderr.contains("the backup is of another database (id \(try Two.databaseID(t.b.database)))"))
+        XCTAssertEqual(try SQLiteContent.of(t.a.database, immutable: false), live)
+        XCTAssertEqual(try Two.databaseID(t.a.database), id)
+    }
+
     /// A name that cannot be part of an object key is refused before anything happens.
     func testAnUnusableNameIsRefused() throws {
         let t = try Two.local()

@@ -3,7 +3,7 @@
 /// It travels with every snapshot, so it survives a restore to another host and another path, and
 /// two databases never share one unless one is a copy of the other.
 ///
-/// It is created by the first backup of the database (or `migrate`), in a write transaction of
+/// It is created by the first backup of the database (full or point), in a write transaction of
 /// its own; knex ignores the table, and `restore --activate` compares schemas without it.
 public struct DatabaseID: Sendable, Hashable, CustomStringConvertible {
     public static let table = "laju_backup_identity"
@@ -50,12 +50,29 @@ public struct DatabaseID: Sendable, Hashable, CustomStringConvertible {
             if e.status == .busy { throw locked(path, busy: busyTimeoutMilliseconds) }
             throw LajuError(
                 .source, "cannot record this database's identity in \(path): \(e.message)",
-                hint: "run the first backup (or `laju-backup migrate`) as a user that may write \(path)")
+                hint:
+                    "run one backup as a user that may write \(path): the id is recorded once and then only read")
         }
         guard let id = try read(db, path: path, busy: busyTimeoutMilliseconds) else {
             throw LajuError(.source, "\(path) holds no identity after recording one")
         }
         return id
+    }
+
+    /// Records `id` in the private file at `path`, which holds none (content activated in a
+    /// database's place keeps that database's id).
+    public static func record(_ id: DatabaseID, path: String) throws {
+        let db = try open(path, mode: .readWrite, busy: 5000)
+        do {
+            try db.execute(
+                "CREATE TABLE IF NOT EXISTS \(table) (id TEXT NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)")
+            try db.execute("DELETE FROM \(table)")
+            _ = try db.query(
+                "INSERT INTO \(table) (id, created_at) VALUES (?, ?)",
+                [.text(id.hex), .integer(LocalTime.nowMilliseconds())])
+        } catch let e as CError {
+            throw LajuError(.local, "cannot record the database id in \(path): \(e.message)")
+        }
     }
 
     static func open(_ path: String, mode: Database.OpenMode, busy: Int32) throws -> Database {

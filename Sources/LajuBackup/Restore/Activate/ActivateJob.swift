@@ -83,6 +83,7 @@ public struct ActivateJob {
         }
 
         restored.path = try keepJournalMode(of: live, for: restored.path, workspace: ws, busy: busy)
+        restored.path = try keepIdentity(of: live, for: restored.path, workspace: ws, busy: busy)
 
         // 2. What changes, then the operator's word.
         let schema = try SchemaComparison.compare(live: live, restored: restored.path, busyTimeoutMilliseconds: busy)
@@ -165,6 +166,32 @@ public struct ActivateJob {
         }
         events(
             .step(name: "journal_mode", summary: "the live database is in \(liveMode ?? "?") mode: kept", seconds: 0))
+        return file
+    }
+
+    /// The live database keeps its id (`DatabaseID`): content made before ids were recorded gets
+    /// the live one, so that its backups and points stay under one identity; content that records
+    /// another id is another database's, and is not put live in this one's place.
+    func keepIdentity(of live: String, for restored: String, workspace ws: Workspace, busy: Int32) throws -> String {
+        guard let liveID = try DatabaseID.read(path: live, busyTimeoutMilliseconds: busy) else { return restored }
+        let restoredID = try DatabaseID.read(path: restored, immutable: true)
+        if restoredID == liveID { return restored }
+        if let restoredID {
+            throw LajuError(
+                .usage,
+                "the backup is of another database (id \(restoredID)); the live database \(live) has id \(liveID): not activated",
+                hint:
+                    "restore it with --output to look at it; if this database is to become that one, delete the row of laju_backup_identity in that copy and activate it with --from-file"
+            )
+        }
+        var file = restored
+        if !restored.hasPrefix(ws.path + "/") {
+            file = ws.file("from-file.db")
+            try copyFile(restored, to: file)
+        }
+        try DatabaseID.record(liveID, path: file)
+        events(
+            .step(name: "identity", summary: "the restored content keeps the live database's id \(liveID)", seconds: 0))
         return file
     }
 
