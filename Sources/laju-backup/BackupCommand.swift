@@ -67,6 +67,13 @@ struct BackupCommand: ParsableCommand {
     )
     var claimName = false
 
+    @Flag(
+        name: .customLong("new-key"),
+        help:
+            "The encryption key was changed on purpose: back up although the newest backup was made with another key (keep the old key for the older backups)."
+    )
+    var newKey = false
+
     func validate() throws {
         if incremental && (compression != nil || level != nil || ifOlderThan != nil) {
             throw ValidationError(
@@ -74,6 +81,10 @@ struct BackupCommand: ParsableCommand {
         }
         if ifEnabled && !incremental { throw ValidationError("--if-enabled goes with --incremental") }
         if newBase && !incremental { throw ValidationError("--new-base goes with --incremental") }
+        if newKey && incremental {
+            throw ValidationError(
+                "--new-key goes with a full backup: the first full backup under the new key records the change")
+        }
         if let ifOlderThan {
             do { _ = try DurationText.seconds(ifOlderThan) } catch let e as LajuError {
                 throw ValidationError("--if-older-than: \(e.description)")
@@ -120,7 +131,8 @@ struct BackupCommand: ParsableCommand {
             if common.json { out.printJSON(o) }
             return
         }
-        let job = FullBackupJob(settings: settings, lockWait: lockWait, claimName: claimName, events: out.sink)
+        let job = FullBackupJob(
+            settings: settings, lockWait: lockWait, claimName: claimName, newKey: newKey, events: out.sink)
         if let ifOlderThan, let age = try job.newestBackupAge(), age < (try DurationText.seconds(ifOlderThan)) {
             out.log(
                 "backup skipped: the newest backup of \(settings.databasePath) is \(Human.seconds(age)) old, younger than \(ifOlderThan)"

@@ -11,7 +11,7 @@ import FuzzSupport
 import Foundation
 @testable import LajuBackup
 
-let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)))
+let keys = try! PointKeys(try! EncryptionKey(bytes: Array(repeating: 7, count: 32)), identity: .declared("fuzz"))
 // Fuzzing runs on one thread: the sealer (and its zlib streams) is never shared.
 nonisolated(unsafe) let sealer = try! BlockSealer(keys: keys)
 let incremental = PointSummary(
@@ -57,13 +57,13 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case 2: checkBody(rest, base)
     case 3:
         guard !rest.isEmpty else { return 0 }
-        let sealed = try! ManifestSeal.seal(name: point.relative, summary: incremental, body: rest, key: keys.point)
-        let opened = try? ManifestSeal.open(sealed, point: point, key: keys.point)
+        let sealed = try! ManifestSeal.seal(name: point.relative, summary: incremental, body: rest, keys: keys)
+        let opened = try? ManifestSeal.open(sealed, point: point, keys: keys)
         fuzzCheck((opened?.1) == (try? PointBody.decode(rest, summary: incremental)), "open and decode disagree")
         unlink(manifestPath)
         _ = FileManager.default.createFile(atPath: manifestPath, contents: Data(sealed))
         var streamed: PointBody?
-        if let file = try? ManifestFile.open(path: manifestPath, point: point, key: keys.point) {
+        if let file = try? ManifestFile.open(path: manifestPath, point: point, keys: keys) {
             var entries: [PageEntry] = []
             if (try? file.forEachEntry({ entries.append($0) })) != nil {
                 streamed = file.header
@@ -78,7 +78,8 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let nonce = Array(repeating: UInt8(3), count: 12)
         let (ct, tag) = try! AESGCM.seal(
             key: keys.block, iv: nonce, aad: BlockSealer.aadLabel + id.bytes, plaintext: rest)
-        if case .success(let page) = sealer.open((nonce + ct + tag)[...], id: id, pageSize: 512) {
+        let sealed: [UInt8] = nonce + ct + tag
+        if case .success(let page) = sealer.open(sealed[...], id: id, pageSize: 512) {
             fuzzCheck(page.count == 512, "an accepted block is not one page")
             fuzzCheck(page.withUnsafeBytes { keys.blockID($0) } == id, "an accepted block does not have its id")
         }

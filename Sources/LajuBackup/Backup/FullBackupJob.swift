@@ -29,16 +29,19 @@ public struct FullBackupJob {
     public var lockWait: Double = 0
     /// `--claim-name`: take BACKUP_NAME over from the database its identity record names.
     public var claimName: Bool
+    /// `--new-key`: the key differs from the newest backup's on purpose.
+    public var newKey: Bool
     public var events: JobEventSink
 
     public init(
         settings: Settings, repository: Repository? = nil, lockWait: Double = 0, claimName: Bool = false,
-        events: @escaping JobEventSink
+        newKey: Bool = false, events: @escaping JobEventSink
     ) {
         self.settings = settings
         self.repository = repository ?? Repository(settings: settings)
         self.lockWait = lockWait
         self.claimName = claimName
+        self.newKey = newKey
         self.events = events
     }
 
@@ -68,10 +71,7 @@ public struct FullBackupJob {
         try catalog.requireTable(forWriting: true)
         let store = try repository.store()
         try store.checkAccess()
-        // Whose backup this is, known before the snapshot (which then carries the database's id).
-        let identity = try Identity.forWriting(
-            settings: settings, database: database, readStore: try repository.store(role: .read), writeStore: store,
-            encryptionKey: encryptionKey, claim: claimName, events: events)
+        let identity = try settle(database: database, catalog: catalog, store: store, encryptionKey: encryptionKey)
 
         // 2. Snapshot, and its check on a connection and thread of its own while it is sealed: a
         // database with a broken b-tree is not stored, so that it never becomes the "latest" backup
@@ -128,6 +128,20 @@ public struct FullBackupJob {
             databaseBytes: snapBytes, objectBytes: sealed.objectBytes, checksum: checksum,
             uploadedAt: uploadedAt, snapshotSeconds: snapSeconds, sealSeconds: sealSeconds,
             uploadSeconds: putSeconds, totalSeconds: monotonicSeconds() - started)
+    }
+
+    /// Whose backup this is, settled before the snapshot (which then carries the database's id),
+    /// and that it is made with the key of this database's newest backup.
+    func settle(database: String, catalog: Catalog, store: ObjectStore, encryptionKey: EncryptionKey) throws
+        -> Identity
+    {
+        let readStore = try repository.store(role: .read)
+        let identity = try Identity.forWriting(
+            settings: settings, database: database, readStore: readStore, writeStore: store,
+            encryptionKey: encryptionKey, claim: claimName, events: events)
+        try KeyContinuity(catalog: catalog, scope: try settings.scope(), store: readStore, events: events)
+            .check(encryptionKey, newKey: newKey)
+        return identity
     }
 
     /// Stores the sealed object under a fresh key, `<prefix><db name>-<YYYY-MM-DDTHH:mm>-<uuid><suffix>`,

@@ -135,6 +135,13 @@ public struct PointBackupJob {
         let identity = try Identity.forWriting(
             settings: settings, database: database, readStore: readStore, writeStore: store,
             encryptionKey: encryptionKey, claim: claimName, events: events)
+        // Points are made with the key of the newest full backup (a changed key is recorded by a
+        // full backup with --new-key first).
+        if let catalog = try? repository.catalog(readOnly: true), (try? catalog.requireTable(forWriting: false)) != nil
+        {
+            try KeyContinuity(catalog: catalog, scope: try settings.scope(), store: readStore, events: events)
+                .check(encryptionKey, newKey: false)
+        }
         return (store, readStore, identity)
     }
 

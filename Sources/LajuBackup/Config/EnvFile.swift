@@ -7,12 +7,14 @@ public enum EnvFile {
         try parseWithLines(text, source: source).values
     }
 
-    /// The values, and the line each one was set on (the last one wins, as in a shell).
+    /// The values, and the line each one was set on (the last one wins, as in a shell); `twice`
+    /// holds, for a name set more than once, the line of its first setting.
     public static func parseWithLines(_ text: String, source: String) throws -> (
-        values: [String: String], lines: [String: Int]
+        values: [String: String], lines: [String: Int], twice: [String: Int]
     ) {
         var out: [String: String] = [:]
         var lines: [String: Int] = [:]
+        var twice: [String: Int] = [:]
         // "\r\n" is one Character in Swift, so split on both: .env files edited on Windows have CRLF.
         for (n, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
             .enumerated()
@@ -46,9 +48,10 @@ public enum EnvFile {
                 if let hash = commentStart(value) { value = value[..<hash] }
                 out[name] = value.trimmingCharacters(in: " \t")
             }
+            if let first = lines[name], twice[name] == nil { twice[name] = first }
             lines[name] = n + 1
         }
-        return (out, lines)
+        return (out, lines, twice)
     }
 
     /// The quote that ends a value: in double quotes a backslash escapes the next character, so
@@ -136,7 +139,8 @@ public enum EnvFile {
             throw LajuError(.usage, "cannot read env file \(path): \(error.reason)")
         }
         try checkOwner(path, st, authority: authority)
-        let (values, lines) = try parseWithLines(String(decoding: bytes, as: UTF8.self), source: path)
+        let (values, lines, twice) = try parseWithLines(String(decoding: bytes, as: UTF8.self), source: path)
+        try refuseTwice(twice, lines: lines, path: path, authority: authority)
         var warnings: [String] = []
         let secrets = secretNames.filter { values[$0].map { !$0.isEmpty } ?? false }
         if st.st_mode & 0o004 != 0, !secrets.isEmpty {
@@ -145,6 +149,20 @@ public enum EnvFile {
             )
         }
         return (values, lines, warnings)
+    }
+
+    /// A name set twice in one file: the last setting wins, which silently undoes the first (an
+    /// appended second key, a pasted block). Refused for every name of our own files, and for the
+    /// names laju-backup reads from an application's `.env`.
+    static func refuseTwice(_ twice: [String: Int], lines: [String: Int], path: String, authority: Authority) throws {
+        let names = twice.keys.filter {
+            authority == .settings || Environment.applicationNames.contains($0)
+        }.sorted()
+        guard let name = names.first, let first = twice[name], let last = lines[name] else { return }
+        throw LajuError(
+            .usage,
+            "\(path) sets \(name) more than once (lines \(first) and \(last)); the last would silently win",
+            hint: "keep one \(name) line in \(path)")
     }
 
     /// Refuses a settings file that someone other than root or this user owns, or that others may

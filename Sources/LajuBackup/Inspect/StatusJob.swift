@@ -178,9 +178,14 @@ public struct StatusJob {
         r.newest = Backup(key: newest.key, uploadedAt: newest.uploadedAt, ageSeconds: age, bytes: newest.fileSize)
         do {
             let store = try repository.store(role: .read)
-            _ = try store.head(key: newest.key)
+            let info = try store.head(key: newest.key)
             r.storeReachable = true
             r.newestObjectPresent = true
+            if let problem = keyProblem(info) {
+                r.level = .critical
+                r.message = problem
+                return r
+            }
         } catch let e as LajuError where e.isNotFound {
             r.storeReachable = true
             r.newestObjectPresent = false
@@ -210,6 +215,15 @@ public struct StatusJob {
             if let v = r.newestVerified { r.message += ", last verified \(StatusJob.human(v.ageSeconds)) ago" }
         }
         return r
+    }
+
+    /// The newest backup was made with another key than the configured one: it would not restore.
+    func keyProblem(_ info: ObjectInfo) -> String? {
+        guard let recorded = (try? ObjectMetadata(pairs: info.metadata))?.keyFingerprint,
+            let key = try? settings.encryptionKey(), recorded != key.fingerprint
+        else { return nil }
+        return
+            "the newest backup \(Display.safe(info.key)) was made with key fingerprint \(Display.safe(recorded)), but BACKUP_ENCRYPTION_KEY has fingerprint \(key.fingerprint): it would not restore with the configured key"
     }
 
     /// `3h`, `26h`, `2d 4h`, `45 min`.

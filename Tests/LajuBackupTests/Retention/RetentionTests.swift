@@ -128,8 +128,9 @@ final class RetentionTests: XCTestCase {
         XCTAssertEqual(try DurationText.seconds("1h30m"), 5_400)
         XCTAssertEqual(try DurationText.seconds("2d"), 172_800)
         XCTAssertEqual(try DurationText.seconds("0"), 0)
-        XCTAssertEqual(try DurationText.seconds("90"), 90)
-        for bad in ["", "h", "24x", "1.5h", "-3"] {
+        XCTAssertEqual(try DurationText.seconds("90s"), 90)
+        // A number without a unit is refused: `--max-age 26` meant 26 hours, not seconds.
+        for bad in ["", "h", "24x", "1.5h", "-3", "90", "26"] {
             XCTAssertThrowsError(try DurationText.seconds(bad), bad)
         }
     }
