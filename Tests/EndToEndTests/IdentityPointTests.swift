@@ -105,6 +105,20 @@ final class IdentityPointTests: XCTestCase {
         XCTAssertEqual(try SQLiteContent.of(database), newest)
     }
 
+    /// No declared name, no database and no full backup: nothing says which points are this
+    /// database's, so another database's points, even the only ones there, are not restored.
+    func testPointsOfAnUnknownIdentityAreNotGuessed() throws {
+        let t = try Two.local()
+        try point(t.envB)
+        Two.lose(t.a.database)
+        let out = t.scratch.url.appendingPathComponent("guess.db")
+        let r = try CLI.run(["restore", "--at", "latest", "--output", out.path], env: t.envA)
+        XCTAssertEqual(r.status, 5, r.output)
+        XCTAssertTrue(r.stderr.contains("database id \(try Two.databaseID(t.b.database))"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("BACKUP_NAME"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// Points made before the database declared its name stay under its id: after BACKUP_NAME is
     /// set, a new point goes to the name's namespace, and a time before it still finds the old one.
     func testPointsFromBeforeANameWasDeclaredStayFound() throws {

@@ -238,8 +238,8 @@ extension PointChain {
 
     /// Whose points to read: the declared name, else the id recorded in the database. Without
     /// either (a disaster restore without a declared name) the identity of this database's newest
-    /// full backup in the store, else the only identity with points under the prefix; several
-    /// such identities stop the command with a list, since nothing tells which is this one.
+    /// full backup in the store; without one, points of other identities under the prefix stop
+    /// the command with a list, since nothing tells whether one is this database's.
     static func readingIdentity(
         settings: Settings, encryptionKey: EncryptionKey, store: ObjectStore, events: JobEventSink
     ) throws -> Identity? {
@@ -261,21 +261,17 @@ extension PointChain {
                 guard o.key.hasPrefix(base), let slash = rest.firstIndex(of: "/") else { return nil }
                 return PointNamespace.identity(ofFolder: String(rest[..<slash]))
             })
-        guard identities.count <= 1 else {
+        // Folder names prove nothing, and points do not carry the database's file name: even a
+        // single identity found here may be another database's. Stop and list rather than guess.
+        guard identities.isEmpty else {
             throw LajuError(
                 .storage,
-                "no declared name, no database and no full backup say which points are this database's: \(identities.count) databases have points under \(Display.safe(base)) (\(identities.map(\.display).sorted().joined(separator: ", ")))",
+                "no declared name, no database and no full backup of \(try settings.scope().databaseName) say which points are this database's; \(identities.count) database(s) have points under \(Display.safe(base)): \(identities.map(\.display).sorted().joined(separator: ", "))",
                 hint:
                     "set BACKUP_NAME to the name the database was backed up under, or restore its full backup first (`laju-backup restore`): the restored database knows its id"
             )
         }
-        if let only = identities.first {
-            events(
-                .warning(
-                    "no declared name and no database here: reading the points of \(only.display), the only database with points under \(Display.safe(base))"
-                ))
-        }
-        return identities.first
+        return nil
     }
 
     /// The first of `chains` that has points, and its listing; the first chain when none has.
