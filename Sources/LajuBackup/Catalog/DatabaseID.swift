@@ -7,6 +7,8 @@
 /// its own; knex ignores the table, and `restore --activate` compares schemas without it.
 public struct DatabaseID: Sendable, Hashable, CustomStringConvertible {
     public static let table = "laju_backup_identity"
+    static let createTable =
+        "CREATE TABLE IF NOT EXISTS \(table) (id TEXT NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)"
     /// 32 lowercase hex digits.
     public let hex: String
 
@@ -37,7 +39,7 @@ public struct DatabaseID: Sendable, Hashable, CustomStringConvertible {
         do {
             try db.execute("BEGIN IMMEDIATE")
             try db.execute(
-                "CREATE TABLE IF NOT EXISTS \(table) (id TEXT NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)")
+                createTable)
             // Another run may have recorded one since the read above: its id stands.
             if try read(db, path: path, busy: busyTimeoutMilliseconds) == nil {
                 _ = try db.query(
@@ -65,7 +67,7 @@ public struct DatabaseID: Sendable, Hashable, CustomStringConvertible {
         let db = try open(path, mode: .readWrite, busy: 5000)
         do {
             try db.execute(
-                "CREATE TABLE IF NOT EXISTS \(table) (id TEXT NOT NULL PRIMARY KEY, created_at INTEGER NOT NULL)")
+                createTable)
             try db.execute("DELETE FROM \(table)")
             _ = try db.query(
                 "INSERT INTO \(table) (id, created_at) VALUES (?, ?)",

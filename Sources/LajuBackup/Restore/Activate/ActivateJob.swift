@@ -155,11 +155,7 @@ public struct ActivateJob {
         let liveMode = try Database(path: live, mode: [.readOnly], busyTimeoutMilliseconds: busy)
             .query("PRAGMA journal_mode").first?.values.first?.string?.lowercased()
         guard liveMode != "wal", try Snapshot.isWAL(restored) else { return restored }
-        var file = restored
-        if !restored.hasPrefix(ws.path + "/") {
-            file = ws.file("from-file.db")
-            try copyFile(restored, to: file)
-        }
+        let file = try privateCopy(of: restored, workspace: ws)
         _ = try Database(path: file, mode: [.readWrite]).query("PRAGMA journal_mode=DELETE")
         guard try !Snapshot.isWAL(file) else {
             throw LajuError(.internal, "could not take \(file) out of WAL mode before activating it")
@@ -184,14 +180,19 @@ public struct ActivateJob {
                     "restore it with --output to look at it; if this database is to become that one, delete the row of laju_backup_identity in that copy and activate it with --from-file"
             )
         }
-        var file = restored
-        if !restored.hasPrefix(ws.path + "/") {
-            file = ws.file("from-file.db")
-            try copyFile(restored, to: file)
-        }
+        let file = try privateCopy(of: restored, workspace: ws)
         try DatabaseID.record(liveID, path: file)
         events(
             .step(name: "identity", summary: "the restored content keeps the live database's id \(liveID)", seconds: 0))
+        return file
+    }
+
+    /// The restored file, or for a plain file given with `--from-file` a copy of it in the
+    /// workspace: what activation changes is always its own, never the operator's file.
+    func privateCopy(of restored: String, workspace ws: Workspace) throws -> String {
+        if restored.hasPrefix(ws.path + "/") { return restored }
+        let file = ws.file("from-file.db")
+        try copyFile(restored, to: file)
         return file
     }
 
